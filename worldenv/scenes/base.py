@@ -6,6 +6,7 @@ distribution, reward, termination and an expert controller), in the spirit of
 Gymnasium's ``envs/mujoco``: one file per scene, one base for the plumbing.
 """
 
+import os
 from pathlib import Path
 
 import gymnasium
@@ -125,6 +126,9 @@ class MujocoScene(gymnasium.Env[np.ndarray, np.ndarray]):
         low, high = self.model.actuator_ctrlrange.T
         self.data.ctrl[:] = low + (action + 1.0) * 0.5 * (high - low)
         mujoco.mj_step(self.model, self.data, nstep=self.frame_skip)
+        # mj_step leaves positions derived from qpos (xpos, camera poses) one
+        # substep behind; recompute them so frame, state and reward agree.
+        mujoco.mj_forward(self.model, self.data)
 
     # ---- the Gymnasium API -----------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -169,7 +173,14 @@ class MujocoScene(gymnasium.Env[np.ndarray, np.ndarray]):
 
     def _observe(self) -> np.ndarray:
         if self._renderer is None:
-            self._renderer = mujoco.Renderer(self.model, height=self.height, width=self.width)
+            try:
+                self._renderer = mujoco.Renderer(self.model, height=self.height, width=self.width)
+            except mujoco.FatalError as error:
+                raise RuntimeError(
+                    f"MuJoCo could not create an offscreen OpenGL context ({error}). MUJOCO_GL is "
+                    f"{os.environ.get('MUJOCO_GL')!r}; MuJoCo reads it when first imported, so set "
+                    "MUJOCO_GL=egl in the environment or import worldenv before mujoco."
+                ) from error
         self._renderer.update_scene(self.data, camera=CAMERA)
         self._frame = self._renderer.render()
         return self._frame

@@ -1,0 +1,215 @@
+"""``worldenv collect``: run a scene under exploration policies in worker
+processes and write the episodes as dataset shards.
+
+Every episode's seeds derive from ``(seed, episode number)`` alone, so the
+dataset does not depend on how many workers made it, and a rerun of the same
+command finishes a killed collection: shards are written atomically and
+recorded in the manifest with their sha256 as they complete; shards already
+whole are kept, the rest are made again.
+"""
+
+import logging
+import multiprocessing
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import gymnasium
+import mujoco
+import numpy as np
+from tqdm import tqdm
+
+from worldenv import __version__
+from worldenv.config import ConfigError
+from worldenv.data.format import DatasetError, Episode, Manifest, read_shard, record_shard, shard_name, write_shard
+from worldenv.data.policies import POLICIES, make_policy
+from worldenv.io import sha256_file
+from worldenv.scenes import SCENES, make_scene
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CollectConfig:
+    scene: str
+    episodes: int
+    steps_per_episode: int = 200
+    policy: str = "mix"
+    seed: int = 0
+    shard_size: int = 20
+    width: int = 64
+    height: int = 64
+
+    def validate(self) -> None:
+        if self.scene not in SCENES:
+            raise ConfigError(f"scene: unknown scene {self.scene!r}; expected one of {sorted(SCENES)}")
+        if self.policy not in POLICIES:
+            raise ConfigError(f"policy: unknown policy {self.policy!r}; expected one of {sorted(POLICIES)}")
+        for key in ("episodes", "steps_per_episode", "shard_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key}: expected a positive integer, got {getattr(self, key)}")
+
+    @property
+    def scene_kwargs(self) -> dict:
+        return {"width": self.width, "height": self.height}
+
+
+def episode_seeds(seed: int, episode: int) -> tuple[int, np.random.Generator]:
+    """The env's reset seed and the policy's generator for one episode: independent
+    streams, both fixed by ``(seed, episode)``."""
+    sequence = np.random.SeedSequence([seed, episode])
+    env_seed = int(sequence.generate_state(1, np.uint32)[0])
+    return env_seed, np.random.default_rng(sequence.spawn(1)[0])
+
+
+def run_episode(env, policy, config: CollectConfig, episode: int) -> Episode:
+    env_seed, rng = episode_seeds(config.seed, episode)
+    frame, info = env.reset(seed=env_seed)
+    scene = env.unwrapped
+    policy.reset(scene, rng)
+    frames, states = [frame], [info["state"]]
+    actions, rewards, terminated, truncated = [], [], [], []
+    for _ in range(config.steps_per_episode):
+        action = policy(scene)
+        frame, reward, term, trunc, info = env.step(action)
+        frames.append(frame)
+        states.append(info["state"])
+        actions.append(action)
+        rewards.append(reward)
+        terminated.append(term)
+        truncated.append(trunc)
+        if term or trunc:
+            break
+    return Episode(
+        frames=np.stack(frames),
+        actions=np.stack(actions).astype(np.float32),
+        rewards=np.array(rewards, np.float32),
+        terminated=np.array(terminated, bool),
+        truncated=np.array(truncated, bool),
+        states={key: np.stack([s[key] for s in states]) for key in states[0]},
+        index=episode,
+        seed=env_seed,
+    )
+
+
+def shard_plan(config: CollectConfig) -> list[tuple[int, int, int]]:
+    """``(shard index, first episode, episode count)`` for every shard."""
+    starts = range(0, config.episodes, config.shard_size)
+    return [(i, first, min(config.shard_size, config.episodes - first)) for i, first in enumerate(starts)]
+
+
+_worker_env = None
+
+
+def _collect_shard(job: tuple[CollectConfig, Path, int, int, int]):
+    """Worker: make one shard. The env (and its renderer) is built once per process."""
+    global _worker_env
+    config, out, index, first, count = job
+    if _worker_env is None:
+        _worker_env = make_scene(config.scene, max_episode_steps=config.steps_per_episode, **config.scene_kwargs)
+    policy = make_policy(config.policy)
+    episodes = [run_episode(_worker_env, policy, config, e) for e in range(first, first + count)]
+    write_shard(out / shard_name(index), episodes)
+    return record_shard(out, index, first, episodes)
+
+
+def collect(config: CollectConfig, out: Path, workers: int = 1, progress: bool = True) -> Manifest:
+    """Collect (or finish collecting) ``config`` into directory ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = _open_manifest(config, out)
+    plan = shard_plan(config)
+    manifest.shards = _whole_shards(manifest, plan, out)
+    manifest.complete = False
+    manifest.save(out)
+    done = {s.file for s in manifest.shards}
+    jobs = [(config, out, i, first, n) for i, first, n in plan if shard_name(i) not in done]
+    if jobs:
+        logger.info("collecting %d of %d shards of %s with %d worker(s)", len(jobs), len(plan), config.scene, workers)
+    started, new_steps = time.perf_counter(), 0
+    bar = tqdm(total=config.episodes, initial=manifest.episodes, unit="episode", disable=not progress, desc=config.scene)
+    with bar:
+        for record in _run(jobs, workers):
+            manifest.shards.append(record)
+            manifest.shards.sort(key=lambda s: s.first_episode)
+            manifest.save(out)
+            new_steps += record.steps
+            bar.update(record.episodes)
+    manifest.complete = True
+    manifest.save(out)
+    if jobs:
+        seconds = time.perf_counter() - started
+        logger.info(
+            "collected %d steps in %.1f s: %.0f frames/s with %d worker(s)", new_steps, seconds, new_steps / seconds, workers
+        )
+    return manifest
+
+
+def _run(jobs, workers: int):
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(_collect_shard, jobs)
+        return
+    # spawn: each worker starts clean and makes its own OpenGL context (EGL
+    # contexts do not survive a fork).
+    with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+        yield from pool.imap_unordered(_collect_shard, jobs)
+
+
+def _open_manifest(config: CollectConfig, out: Path) -> Manifest:
+    settings = asdict(config)
+    try:
+        manifest = Manifest.load(out)
+    except DatasetError:
+        if any(out.glob("shard-*.npz")):
+            raise DatasetError(f"{out}: holds shards but no readable manifest; refusing to overwrite them") from None
+        env = make_scene(config.scene, **config.scene_kwargs)
+        state = env.reset(seed=0)[1]["state"]
+        manifest = Manifest(
+            scene=config.scene,
+            scene_kwargs=config.scene_kwargs,
+            collection=settings,
+            versions={
+                "worldenv": __version__,
+                "mujoco": mujoco.__version__,
+                "gymnasium": gymnasium.__version__,
+                "numpy": np.__version__,
+            },
+            observation_shape=list(env.observation_space.shape),
+            action_dim=int(env.action_space.shape[0]),
+            state_dims={key: int(value.shape[0]) for key, value in state.items()},
+        )
+        env.close()
+        return manifest
+    for key, value in settings.items():
+        if key != "episodes" and manifest.collection.get(key) != value:
+            raise ConfigError(
+                f"{out} was collected with {key}={manifest.collection.get(key)!r}, not {value!r}; "
+                "use another --out or the same settings"
+            )
+    if config.episodes < manifest.collection["episodes"]:
+        raise ConfigError(f"{out} was planned for {manifest.collection['episodes']} episodes; expected at least that many")
+    manifest.collection = settings
+    return manifest
+
+
+def _whole_shards(manifest: Manifest, plan, out: Path):
+    """Shards on disk that are sound and still match the plan: recorded ones whose
+    checksum holds, and whole files a killed run wrote but did not record."""
+    recorded = {s.file: s for s in manifest.shards}
+    whole = []
+    for index, first, count in plan:
+        path = out / shard_name(index)
+        if not path.is_file():
+            continue
+        record = recorded.get(path.name)
+        if record is not None and record.first_episode == first and record.episodes == count and sha256_file(path) == record.sha256:
+            whole.append(record)
+            continue
+        try:
+            episodes = read_shard(path)
+        except DatasetError as error:
+            logger.warning("%s; collecting it again", error)
+            continue
+        if [e.index for e in episodes] == list(range(first, first + count)):
+            whole.append(record_shard(out, index, first, episodes))
+    return whole

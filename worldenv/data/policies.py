@@ -1,0 +1,103 @@
+"""Exploration policies for data collection.
+
+A world model only learns the dynamics it was shown. Uniform noise keeps a
+reacher's arm twitching near its start pose and drops a cartpole in a few steps,
+so most of what a trained agent will see (long reaches, a balanced pole, a
+camera that turns away and back) would never be in the data. The default
+``mix`` switches, every few dozen steps, between uniform noise, temporally
+correlated noise and the scene's own goal-directed expert (``goal_action``)
+perturbed by correlated noise.
+"""
+
+from collections.abc import Callable
+
+import numpy as np
+
+from worldenv.scenes.base import MujocoScene
+
+
+class UniformNoise:
+    name = "uniform"
+
+    def reset(self, scene: MujocoScene, rng: np.random.Generator) -> None:
+        self.rng, self.dim = rng, scene.action_space.shape[0]
+
+    def __call__(self, scene: MujocoScene) -> np.ndarray:
+        return self.rng.uniform(-1.0, 1.0, self.dim).astype(np.float32)
+
+
+class SmoothNoise:
+    """AR(1) (discretised Ornstein-Uhlenbeck) noise with a per-episode correlation
+    and scale, so some episodes make slow sweeping motions and others jitter."""
+
+    name = "smooth"
+
+    def __init__(self, correlation: tuple[float, float] = (0.8, 0.98), scale: tuple[float, float] = (0.3, 1.0)):
+        self.correlation_range, self.scale_range = correlation, scale
+
+    def reset(self, scene: MujocoScene, rng: np.random.Generator) -> None:
+        self.rng, self.dim = rng, scene.action_space.shape[0]
+        self.correlation = rng.uniform(*self.correlation_range)
+        self.scale = rng.uniform(*self.scale_range)
+        self.value = rng.normal(0.0, self.scale, self.dim)
+
+    def __call__(self, scene: MujocoScene) -> np.ndarray:
+        # Stationary variance stays scale^2 whatever the correlation.
+        innovation = self.rng.normal(0.0, self.scale * np.sqrt(1.0 - self.correlation**2), self.dim)
+        self.value = self.correlation * self.value + innovation
+        return np.clip(self.value, -1.0, 1.0).astype(np.float32)
+
+
+class GoalDirected:
+    """The scene's expert plus a little correlated noise, so the data holds the
+    states a good policy visits and the corrections around them."""
+
+    name = "goal"
+
+    def __init__(self, noise_scale: float = 0.15):
+        self.noise = SmoothNoise(correlation=(0.8, 0.95), scale=(noise_scale, noise_scale))
+
+    def reset(self, scene: MujocoScene, rng: np.random.Generator) -> None:
+        self.noise.reset(scene, rng)
+
+    def __call__(self, scene: MujocoScene) -> np.ndarray:
+        return np.clip(scene.goal_action() + self.noise(scene), -1.0, 1.0).astype(np.float32)
+
+
+class Mixture:
+    """Switch between component policies at random segment boundaries."""
+
+    name = "mix"
+
+    def __init__(self, components: dict[str, float], segment: tuple[int, int] = (10, 60)):
+        self.policies = [POLICIES[name]() for name in components]
+        weights = np.array(list(components.values()), float)
+        self.weights = weights / weights.sum()
+        self.segment = segment
+
+    def reset(self, scene: MujocoScene, rng: np.random.Generator) -> None:
+        self.rng = rng
+        for policy in self.policies:
+            policy.reset(scene, rng)
+        self.remaining = 0
+
+    def __call__(self, scene: MujocoScene) -> np.ndarray:
+        if self.remaining == 0:
+            self.active = self.policies[self.rng.choice(len(self.policies), p=self.weights)]
+            self.remaining = int(self.rng.integers(self.segment[0], self.segment[1] + 1))
+        self.remaining -= 1
+        return self.active(scene)
+
+
+POLICIES: dict[str, Callable] = {
+    "uniform": UniformNoise,
+    "smooth": SmoothNoise,
+    "goal": GoalDirected,
+    "mix": lambda: Mixture({"uniform": 0.2, "smooth": 0.4, "goal": 0.4}),
+}
+
+
+def make_policy(name: str):
+    if name not in POLICIES:
+        raise ValueError(f"unknown exploration policy {name!r}; expected one of {sorted(POLICIES)}")
+    return POLICIES[name]()

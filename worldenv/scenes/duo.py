@@ -1,0 +1,270 @@
+"""Duo: two point-mass agents in one walled arena, each pushing itself to its own target.
+
+Seen from above. Agent 0 is red, agent 1 blue; each one's target is a disc of a
+lighter tint of its colour, wider than the agent so that a ring of it stays
+visible when the agent sits on it. The agents collide with each other and with
+the walls, so what one does changes what the other can do.
+
+``DuoScene`` is the joint-control Gymnasium env (``worldenv/Duo-v0``): one
+``Box(-1, 1, (4,))`` action, what data collection and the world model use.
+``DuoParallelEnv`` (``parallel_env()``) splits it into a PettingZoo
+``ParallelEnv`` with one ``Box(-1, 1, (2,))`` action and one reward per agent.
+"""
+
+from collections.abc import Mapping
+
+import mujoco
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import AECEnv, ParallelEnv
+from pettingzoo.utils.conversions import parallel_to_aec
+
+from worldenv.scenes.base import MujocoScene, add_visual_geom, set_orthographic_camera, use_flat_lighting
+from worldenv.validation import check_action
+
+AGENTS = ("agent_0", "agent_1")
+AGENT_COLOURS = ([0.85, 0.12, 0.12, 1.0], [0.12, 0.3, 0.9, 1.0])  # red, blue
+TARGET_COLOURS = ([1.0, 0.62, 0.62, 1.0], [0.6, 0.72, 1.0, 1.0])  # the same hues, lighter
+FLOOR_COLOUR, WALL_COLOUR = [0.93, 0.93, 0.93, 1.0], [0.3, 0.3, 0.33, 1.0]
+ARENA_HALF_SIZE = 0.5  # metres from the centre to the inner face of a wall
+WALL_HALF_THICKNESS = 0.025
+VIEW_EXTENT = 2 * (ARENA_HALF_SIZE + 2 * WALL_HALF_THICKNESS)  # the walls and a thin margin
+AGENT_RADIUS = 0.06  # about 7 pixels across at 64x64
+TARGET_RADIUS = 0.09
+AGENT_MASS = 0.5  # kg
+JOINT_DAMPING = 2.0  # N s/m: with MAX_FORCE, a top speed of 0.8 m/s, reached in about 0.5 s
+MAX_FORCE = 1.6  # N at |action| = 1
+SEPARATION = 0.02  # extra clearance between agents (and between targets) at reset
+
+
+class DuoScene(MujocoScene):
+    """Two agents, each reaching its own target; the joint env of both.
+
+    Action: ``(agent_0 fx, fy, agent_1 fx, fy)`` in ``[-1, 1]``. Each agent's
+    reward is ``-|agent - its target| - reward_control_weight * |its action|^2``;
+    the env's reward is their sum, and ``info`` carries ``reward_agent_0`` and
+    ``reward_agent_1``. No termination: episodes are truncated by the time limit.
+    ``info["state"]["task"]`` is ``(agent_0 xy, agent_1 xy, target_0 xy, target_1 xy)``.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+    frame_skip = 5  # timestep 0.01 s: 20 control steps per second
+
+    def __init__(
+        self,
+        render_mode: str | None = "rgb_array",
+        width: int = 64,
+        height: int = 64,
+        reward_control_weight: float = 0.1,
+        goal_noise: float = 0.1,
+    ):
+        self.reward_control_weight = reward_control_weight
+        self.goal_noise = goal_noise
+        super().__init__(render_mode, width, height)
+
+    def build_spec(self) -> mujoco.MjSpec:
+        spec = mujoco.MjSpec()
+        spec.option.timestep = 0.01
+        world = spec.worldbody
+        # The agents have no vertical degree of freedom, so the floor needs no contact. A thin
+        # box, not a plane: llvmpipe renders a plane about 3x slower (measured, 64x64).
+        add_visual_geom(
+            world, type=mujoco.mjtGeom.mjGEOM_BOX, pos=[0, 0, -0.01], size=[VIEW_EXTENT, VIEW_EXTENT, 0.01],
+            rgba=FLOOR_COLOUR,
+        )
+        wall_offset = ARENA_HALF_SIZE + WALL_HALF_THICKNESS
+        wall_half_length = ARENA_HALF_SIZE + 2 * WALL_HALF_THICKNESS
+        for axis in (0, 1):
+            for sign in (-1.0, 1.0):
+                position = [0.0, 0.0, AGENT_RADIUS]
+                half_size = [wall_half_length, wall_half_length, AGENT_RADIUS]
+                position[axis] = sign * wall_offset
+                half_size[axis] = WALL_HALF_THICKNESS
+                # condim 1: frictionless contacts, so an agent slides along a wall instead of sticking.
+                world.add_geom(
+                    type=mujoco.mjtGeom.mjGEOM_BOX, pos=position, size=half_size, condim=1, rgba=WALL_COLOUR
+                )
+        for index, agent in enumerate(AGENTS):
+            body = world.add_body(name=agent, pos=[0.0, 0.0, AGENT_RADIUS])
+            for axis_name, axis in (("x", [1, 0, 0]), ("y", [0, 1, 0])):
+                joint = body.add_joint(
+                    name=f"{agent}_{axis_name}", type=mujoco.mjtJoint.mjJNT_SLIDE, axis=axis, damping=JOINT_DAMPING
+                )
+                spec.add_actuator(
+                    name=f"{agent}_f{axis_name}",
+                    target=joint.name,
+                    trntype=mujoco.mjtTrn.mjTRN_JOINT,
+                    gear=[MAX_FORCE, 0, 0, 0, 0, 0],
+                    ctrlrange=[-1.0, 1.0],
+                )
+            body.add_geom(
+                type=mujoco.mjtGeom.mjGEOM_SPHERE,
+                size=[AGENT_RADIUS, 0, 0],
+                mass=AGENT_MASS,
+                condim=1,
+                rgba=AGENT_COLOURS[index],
+            )
+            # Mocap: placed per episode, outside the simulated state, never moved by contact.
+            target = world.add_body(name=f"target_{index}", mocap=True)
+            add_visual_geom(
+                target,
+                type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+                size=[TARGET_RADIUS, 0.001, 0],
+                pos=[0, 0, 0.002],  # just above the floor, below the agents
+                rgba=TARGET_COLOURS[index],
+            )
+        use_flat_lighting(spec)
+        set_orthographic_camera(world, pos=[0, 0, 1.0], xyaxes=[1, 0, 0, 0, 1, 0], extent=VIEW_EXTENT)
+        return spec
+
+    def reset_task(self) -> None:
+        self.data.qpos[:] = self._draw_apart(AGENT_RADIUS).ravel()  # joints: agent_0 x, y, agent_1 x, y
+        self.data.mocap_pos[:, :2] = self._draw_apart(TARGET_RADIUS)
+
+    def _draw_apart(self, radius: float) -> np.ndarray:
+        """Two xy positions inside the arena whose discs of ``radius`` do not overlap."""
+        limit = ARENA_HALF_SIZE - radius
+        while True:
+            positions = self.np_random.uniform(-limit, limit, size=(len(AGENTS), 2))
+            if np.linalg.norm(positions[0] - positions[1]) > 2 * radius + SEPARATION:
+                return positions
+
+    def agent_positions(self) -> np.ndarray:
+        """``(2, 2)``: each agent's xy, read from ``qpos`` (current after ``mj_step``, unlike ``xpos``)."""
+        return self.data.qpos.reshape(len(AGENTS), 2).copy()
+
+    def target_positions(self) -> np.ndarray:
+        return self.data.mocap_pos[:, :2].copy()
+
+    def distances(self) -> np.ndarray:
+        """Each agent's distance to its own target."""
+        return np.linalg.norm(self.agent_positions() - self.target_positions(), axis=1)
+
+    def reward(self, action: np.ndarray) -> tuple[float, dict[str, float]]:
+        control_costs = self.reward_control_weight * np.square(action.reshape(len(AGENTS), 2)).sum(axis=1)
+        agent_rewards = -self.distances() - control_costs
+        terms = {f"reward_{agent}": float(value) for agent, value in zip(AGENTS, agent_rewards)}
+        return float(agent_rewards.sum()), terms
+
+    def task_state(self) -> np.ndarray:
+        return np.concatenate([self.agent_positions().ravel(), self.target_positions().ravel()])
+
+    def goal_action(self) -> np.ndarray:
+        """Each agent pushes toward its own target (PD on position), plus Gaussian noise
+        of scale ``goal_noise`` so that collected episodes do not all follow straight lines."""
+        error = self.target_positions() - self.agent_positions()
+        velocity = self.data.qvel.reshape(len(AGENTS), 2)
+        force = 5.0 * error - 1.0 * velocity + self.goal_noise * self.np_random.standard_normal(error.shape)
+        return np.clip(force.ravel(), -1.0, 1.0).astype(np.float32)
+
+
+class DuoParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
+    """The duo scene as a PettingZoo ``ParallelEnv``.
+
+    Both agents observe the same top-down frame (a copy each; agent 0 is the red
+    one); each sends a ``Box(-1, 1, (2,))`` force and gets its own reward. Nobody
+    terminates; everyone is truncated after ``max_cycles`` steps, the attribute
+    PettingZoo's tests set. ``infos[agent]["state"]`` is the scene's true state.
+    """
+
+    metadata = {
+        "name": "duo_v0",
+        "render_modes": ["rgb_array"],
+        "render_fps": DuoScene.metadata["render_fps"],
+        "is_parallelizable": True,
+    }
+
+    def __init__(self, max_cycles: int = 200, render_mode: str | None = "rgb_array", **scene_kwargs):
+        if isinstance(max_cycles, bool) or not isinstance(max_cycles, (int, np.integer)) or max_cycles < 1:
+            raise ValueError(f"DuoParallelEnv: expected max_cycles to be a positive integer, got {max_cycles!r}")
+        self.scene = DuoScene(render_mode=render_mode, **scene_kwargs)
+        self.max_cycles = int(max_cycles)
+        self.render_mode = render_mode
+        self.possible_agents = list(AGENTS)
+        self.agents: list[str] = []
+        # One space object per agent, created once: PettingZoo requires the same object
+        # on every call, and separate objects let each agent's sampling be seeded apart.
+        self.observation_spaces = {
+            agent: spaces.Box(0, 255, self.scene.observation_space.shape, np.uint8) for agent in AGENTS
+        }
+        self.action_spaces = {agent: spaces.Box(-1.0, 1.0, (2,), np.float32) for agent in AGENTS}
+        self.state_space = spaces.Box(-np.inf, np.inf, self.state().shape, np.float64)
+        self.num_cycles = 0
+
+    def observation_space(self, agent: str) -> spaces.Box:
+        return self.observation_spaces[self._check_agent(agent)]
+
+    def action_space(self, agent: str) -> spaces.Box:
+        return self.action_spaces[self._check_agent(agent)]
+
+    def reset(
+        self, seed: int | None = None, options: dict | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+        frame, info = self.scene.reset(seed=seed, options=options)
+        self.agents = list(self.possible_agents)
+        self.num_cycles = 0
+        return self._per_agent(frame, info)
+
+    def step(self, actions: Mapping[str, np.ndarray]) -> tuple[dict, dict, dict, dict, dict]:
+        if not self.agents:
+            raise RuntimeError("DuoParallelEnv: the episode is over (or never began); call reset() before step()")
+        frame, _, _, _, info = self.scene.step(self._joint_action(actions))
+        self.num_cycles += 1
+        truncated = self.num_cycles >= self.max_cycles
+        observations, infos = self._per_agent(frame, info)
+        rewards = {agent: info[f"reward_{agent}"] for agent in self.agents}
+        terminations = dict.fromkeys(self.agents, False)
+        truncations = dict.fromkeys(self.agents, truncated)
+        if truncated:
+            self.agents = []
+        return observations, rewards, terminations, truncations, infos
+
+    def render(self) -> np.ndarray:
+        return self.scene.render()
+
+    def state(self) -> np.ndarray:
+        """The global state: ``qpos``, ``qvel`` and the task vector, as in ``info["state"]``."""
+        return np.concatenate(list(self.scene.state().values()))
+
+    def close(self) -> None:
+        self.scene.close()
+
+    def _check_agent(self, agent: str) -> str:
+        if agent not in self.possible_agents:
+            raise ValueError(f"DuoParallelEnv: expected an agent in {self.possible_agents}, got {agent!r}")
+        return agent
+
+    def _joint_action(self, actions: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Check the per-agent actions and lay them out as the scene's joint action."""
+        if not isinstance(actions, Mapping):
+            raise TypeError(
+                f"DuoParallelEnv: expected a dict of actions keyed by {self.agents}, got {type(actions).__name__}"
+            )
+        unknown = [agent for agent in actions if agent not in self.agents]
+        missing = [agent for agent in self.agents if agent not in actions]
+        if unknown or missing:
+            raise ValueError(
+                f"DuoParallelEnv: expected one action for each of {self.agents}; "
+                f"missing {missing}, unknown {unknown}"
+            )
+        checked = []
+        for agent in self.agents:
+            space = self.action_spaces[agent]
+            checked.append(check_action(actions[agent], space.low, space.high, f"DuoParallelEnv {agent}"))
+        return np.concatenate(checked)
+
+    def _per_agent(self, frame: np.ndarray, info: dict) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+        """A fresh copy of the frame and of the state for each agent, so no two share an array."""
+        observations = {agent: frame.copy() for agent in self.agents}
+        infos = {agent: {"state": {key: value.copy() for key, value in info["state"].items()}} for agent in self.agents}
+        return observations, infos
+
+
+def parallel_env(**kwargs) -> DuoParallelEnv:
+    """PettingZoo's conventional factory: ``parallel_env(max_cycles=..., width=..., ...)``."""
+    return DuoParallelEnv(**kwargs)
+
+
+def env(**kwargs) -> AECEnv:
+    """The same env in PettingZoo's turn-based AEC API (agents act in turn, physics steps once per cycle)."""
+    return parallel_to_aec(parallel_env(**kwargs))
