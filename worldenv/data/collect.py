@@ -98,17 +98,17 @@ def shard_plan(config: CollectConfig) -> list[tuple[int, int, int]]:
     return [(i, first, min(config.shard_size, config.episodes - first)) for i, first in enumerate(starts)]
 
 
-_worker_env = None
+_worker_envs: dict[tuple, gymnasium.Env] = {}
 
 
 def _collect_shard(job: tuple[CollectConfig, Path, int, int, int]):
-    """Worker: make one shard. The env (and its renderer) is built once per process."""
-    global _worker_env
+    """Worker: make one shard. Each env (and its renderer) is built once per process."""
     config, out, index, first, count = job
-    if _worker_env is None:
-        _worker_env = make_scene(config.scene, max_episode_steps=config.steps_per_episode, **config.scene_kwargs)
-    policy = make_policy(config.policy)
-    episodes = [run_episode(_worker_env, policy, config, e) for e in range(first, first + count)]
+    key = (config.scene, config.steps_per_episode, config.width, config.height)
+    if key not in _worker_envs:
+        _worker_envs[key] = make_scene(config.scene, max_episode_steps=config.steps_per_episode, **config.scene_kwargs)
+    env, policy = _worker_envs[key], make_policy(config.policy)
+    episodes = [run_episode(env, policy, config, e) for e in range(first, first + count)]
     write_shard(out / shard_name(index), episodes)
     return record_shard(out, index, first, episodes)
 

@@ -72,6 +72,8 @@ class MujocoScene(gymnasium.Env[np.ndarray, np.ndarray]):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}
     frame_skip = 1
+    # Share of each exploration policy in data collection's default "mix".
+    exploration_mix = {"uniform": 0.2, "smooth": 0.4, "goal": 0.4}
 
     def __init__(self, render_mode: str | None = "rgb_array", width: int = 64, height: int = 64):
         name = type(self).__name__

@@ -32,6 +32,9 @@ class CartpoleScene(MujocoScene):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
     frame_skip = 2
+    # Noise drops the pole within ten steps: mostly balance, so that episodes are
+    # long, and end when a noisy segment comes (termination must be in the data).
+    exploration_mix = {"goal": 0.85, "smooth": 0.1, "uniform": 0.05}
 
     def build_spec(self) -> mujoco.MjSpec:
         spec = mujoco.MjSpec.from_file(str(gymnasium_asset("inverted_pendulum.xml")))

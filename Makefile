@@ -1,0 +1,34 @@
+# Set-up and entry points. `make demo` and `make test` create the virtual
+# environment on first use and reuse it afterwards (rebuilt when pyproject.toml changes).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Installed before the package so that its `torch>=2.4` is already met: on the
+# development machines this pin resolves to a CPU build on local disk; elsewhere
+# it is PyPI's torch (CUDA on Linux). Override with e.g. `make TORCH=torch demo`.
+TORCH ?= torch==2.13.0
+
+export MUJOCO_GL ?= egl
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/worldenv demo --out demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/worldenv bench scenes
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache

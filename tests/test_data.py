@@ -1,0 +1,243 @@
+"""Collection, storage, verification and window sampling."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from worldenv.config import ConfigError
+from worldenv.data.collect import CollectConfig, collect, episode_seeds
+from worldenv.data.dataset import load_dataset
+from worldenv.data.format import MANIFEST, DatasetError, Manifest, read_shard, verify
+from worldenv.data.policies import POLICIES, make_policy
+from worldenv.data.sampler import WindowSampler
+from worldenv.data.summary import summarize
+from worldenv.scenes import make_scene
+
+TINY = dict(scene="reacher", episodes=5, steps_per_episode=12, shard_size=2, seed=3)
+
+
+@pytest.fixture(scope="module")
+def reacher_dataset(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("data") / "reacher"
+    collect(CollectConfig(**TINY), out, workers=2, progress=False)
+    return out
+
+
+def arrays_of(directory: Path) -> dict[str, np.ndarray]:
+    data = load_dataset(directory)
+    return {"frames": data.frames, "actions": data.actions, "rewards": data.rewards, **data.states}
+
+
+def test_collection_is_complete_verified_and_described(reacher_dataset):
+    manifest = Manifest.load(reacher_dataset)
+    assert manifest.complete and manifest.episodes == 5 and manifest.steps == 5 * 12
+    assert [s.file for s in manifest.shards] == ["shard-00000.npz", "shard-00001.npz", "shard-00002.npz"]
+    assert manifest.versions["mujoco"] and manifest.versions["worldenv"]
+    assert manifest.collection["seed"] == 3 and manifest.state_dims == {"qpos": 4, "qvel": 4, "task": 4}
+    assert verify(reacher_dataset) == []
+
+
+def test_dataset_does_not_depend_on_worker_count(reacher_dataset, tmp_path):
+    collect(CollectConfig(**TINY), tmp_path / "one", workers=1, progress=False)
+    for key, value in arrays_of(tmp_path / "one").items():
+        np.testing.assert_array_equal(value, arrays_of(reacher_dataset)[key], err_msg=key)
+
+
+def test_stored_episode_replays_in_mujoco(reacher_dataset):
+    """Frames, states and rewards are what the scene produces for the stored seed and actions."""
+    episode = read_shard(reacher_dataset / "shard-00001.npz")[0]
+    env = make_scene("reacher", max_episode_steps=-1)
+    frame, info = env.reset(seed=episode.seed)
+    np.testing.assert_array_equal(frame, episode.frames[0])
+    for t, action in enumerate(episode.actions):
+        frame, reward, terminated, truncated, info = env.step(action)
+        np.testing.assert_array_equal(frame, episode.frames[t + 1])
+        np.testing.assert_allclose(info["state"]["qpos"], episode.states["qpos"][t + 1])
+        assert reward == pytest.approx(episode.rewards[t])
+    assert episode.truncated[-1] and not episode.truncated[:-1].any() and not episode.terminated.any()
+
+
+def test_frames_and_aligned_actions(reacher_dataset):
+    data = load_dataset(reacher_dataset)
+    assert data.num_episodes == 5 and data.num_frames == 5 * 13
+    episode = read_shard(reacher_dataset / "shard-00000.npz")[1]
+    frames = data.frames[data.episode_frames(1)]
+    np.testing.assert_array_equal(frames, episode.frames)
+    actions = data.actions[data.episode_frames(1)]
+    assert np.all(actions[0] == 0), "no action leads to the reset frame"
+    np.testing.assert_array_equal(actions[1:], episode.actions)
+    held_out = load_dataset(reacher_dataset, episodes=slice(3, None))
+    assert list(held_out.episode_index) == [3, 4]
+
+
+def test_window_sampler(reacher_dataset):
+    data = load_dataset(reacher_dataset)
+    sampler = WindowSampler(data, length=6, seed=0)
+    assert len(sampler) == 5 * (13 - 6 + 1)
+    window = sampler.sample(64)
+    assert window.frames.shape == (64, 6, 64, 64, 3) and window.frames.dtype == np.uint8
+    assert window.actions.shape == (64, 6, 2) and window.rewards.shape == (64, 6)
+    assert window.states["qpos"].shape == (64, 6, 4)
+    # Windows never cross an episode boundary: a reset frame can only come first.
+    assert not window.first[:, 1:].any()
+    for b in range(64):
+        start = window.start[b]
+        np.testing.assert_array_equal(window.frames[b], data.frames[start : start + 6])
+        np.testing.assert_array_equal(window.actions[b], data.actions[start : start + 6])
+    again = WindowSampler(data, length=6, seed=0).sample(64)
+    np.testing.assert_array_equal(again.start, window.start)
+    with pytest.raises(ValueError, match="exceeds the longest episode"):
+        WindowSampler(data, length=14)
+
+
+def test_policies_are_seeded_and_valid():
+    env = make_scene("cartpole")
+    for name in POLICIES:
+        runs = []
+        for _ in range(2):
+            env.reset(seed=0)
+            policy = make_policy(name)
+            policy.reset(env.unwrapped, episode_seeds(0, 0)[1])
+            runs.append(np.stack([policy(env.unwrapped) for _ in range(30)]))
+        np.testing.assert_array_equal(runs[0], runs[1])
+        assert np.all(np.abs(runs[0]) <= 1.0), name
+    with pytest.raises(ValueError, match="unknown exploration policy 'brownian'"):
+        make_policy("brownian")
+
+
+def test_smooth_noise_is_temporally_correlated():
+    env = make_scene("reacher")
+    env.reset(seed=0)
+    smooth, uniform = make_policy("smooth"), make_policy("uniform")
+    correlations = []
+    for policy in (smooth, uniform):
+        policy.reset(env.unwrapped, np.random.default_rng(0))
+        actions = np.stack([policy(env.unwrapped) for _ in range(500)])[:, 0]
+        correlations.append(np.corrcoef(actions[:-1], actions[1:])[0, 1])
+    assert correlations[0] > 0.6 and abs(correlations[1]) < 0.15
+
+
+def test_cartpole_mix_covers_long_balancing_and_falls(tmp_path):
+    manifest = collect(
+        CollectConfig(scene="cartpole", episodes=6, steps_per_episode=300, shard_size=6), tmp_path, progress=False
+    )
+    data = load_dataset(tmp_path)
+    assert data.episode_lengths.max() > 60, "the expert keeps the pole up for long stretches"
+    assert data.terminated.any(), "falls (terminations) are in the data"
+    assert manifest.complete
+
+
+def test_corrupted_and_truncated_shards_are_named(reacher_dataset, tmp_path):
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(reacher_dataset, damaged)
+    flipped, cut = damaged / "shard-00001.npz", damaged / "shard-00002.npz"
+    raw = bytearray(flipped.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    flipped.write_bytes(bytes(raw))
+    cut.write_bytes(cut.read_bytes()[:-100])
+    problems = verify(damaged)
+    assert len(problems) == 2
+    assert "shard-00001.npz: sha256 mismatch" in problems[0] and "shard-00002.npz" in problems[1]
+    with pytest.raises(DatasetError, match="shard-00001.npz"):
+        load_dataset(damaged)
+    report, problems = summarize(damaged)
+    assert "2 problem(s)" in report
+    result = subprocess.run([sys.executable, "-m", "worldenv.cli", "inspect", str(damaged)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "shard-00001.npz" in result.stderr and "shard-00002.npz" in result.stderr
+    # Rerunning the collection repairs exactly the damaged shards and leaves the rest alone.
+    untouched = damaged / "shard-00000.npz"
+    stamp = untouched.stat().st_mtime_ns
+    collect(CollectConfig(**TINY), damaged, progress=False)
+    assert verify(damaged) == [] and untouched.stat().st_mtime_ns == stamp
+    for key, value in arrays_of(damaged).items():
+        np.testing.assert_array_equal(value, arrays_of(reacher_dataset)[key], err_msg=key)
+
+
+def test_missing_manifest_or_shard(reacher_dataset, tmp_path):
+    assert "no manifest" in verify(tmp_path)[0]
+    import shutil
+
+    partial = tmp_path / "partial"
+    shutil.copytree(reacher_dataset, partial)
+    (partial / "shard-00000.npz").unlink()
+    assert verify(partial) == [f"{partial / 'shard-00000.npz'}: missing"]
+    manifest = json.loads((partial / MANIFEST).read_text())
+    manifest["complete"] = False
+    (partial / MANIFEST).write_text(json.dumps(manifest))
+    assert any("collection incomplete" in p for p in verify(partial))
+
+
+def test_resume_refuses_different_settings(reacher_dataset):
+    with pytest.raises(ConfigError, match="steps_per_episode=12, not 13"):
+        collect(CollectConfig(**{**TINY, "steps_per_episode": 13}), reacher_dataset, progress=False)
+    with pytest.raises(ConfigError, match="at least"):
+        collect(CollectConfig(**{**TINY, "episodes": 4}), reacher_dataset, progress=False)
+
+
+def test_resume_extends_a_dataset(reacher_dataset, tmp_path):
+    import shutil
+
+    grown = tmp_path / "grown"
+    shutil.copytree(reacher_dataset, grown)
+    collect(CollectConfig(**{**TINY, "episodes": 7}), grown, progress=False)
+    assert Manifest.load(grown).episodes == 7 and verify(grown) == []
+    fresh = tmp_path / "fresh"
+    collect(CollectConfig(**{**TINY, "episodes": 7}), fresh, progress=False)
+    for key, value in arrays_of(fresh).items():
+        np.testing.assert_array_equal(value, arrays_of(grown)[key], err_msg=key)
+
+
+def test_killed_collection_resumes_to_the_same_dataset(reacher_dataset, tmp_path):
+    """SIGKILL the CLI after its first shard lands, rerun it, get the uninterrupted result."""
+    out = tmp_path / "killed"
+    command = [
+        sys.executable, "-m", "worldenv.cli", "collect", "--scene", "reacher", "--episodes", "5", "--steps", "12",
+        "--shard-size", "1", "--seed", "3", "--workers", "1", "--no-progress", "--out", str(out),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if (out / MANIFEST).exists() and Manifest.load(out).shards:
+            break
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    recorded = Manifest.load(out)
+    assert not recorded.complete and 1 <= recorded.episodes < 5
+    subprocess.run(command, check=True, capture_output=True)
+    assert Manifest.load(out).complete and verify(out) == []
+    for key, value in arrays_of(out).items():
+        np.testing.assert_array_equal(value, arrays_of(reacher_dataset)[key], err_msg=key)
+
+
+def test_collect_config_errors_name_the_key():
+    from worldenv import config
+
+    with pytest.raises(ConfigError, match=r"collect.episodes: expected int, got 'many'"):
+        config.build(CollectConfig, {"scene": "reacher", "episodes": "many"}, "collect")
+    with pytest.raises(ConfigError, match=r"collect: unknown key 'episode'"):
+        config.build(CollectConfig, {"scene": "reacher", "episode": 3}, "collect")
+    with pytest.raises(ConfigError, match=r"collect.episodes: required key missing"):
+        config.build(CollectConfig, {"scene": "reacher"}, "collect")
+    with pytest.raises(ConfigError, match=r"collect.shard_size: expected a positive integer, got 0"):
+        config.build(CollectConfig, {"scene": "reacher", "episodes": 2, "shard_size": 0}, "collect")
+    with pytest.raises(ConfigError, match=r"collect.scene: unknown scene 'hopper'"):
+        config.build(CollectConfig, {"scene": "hopper", "episodes": 2}, "collect")
+
+
+@pytest.mark.parametrize("preset", sorted(Path("configs").glob("*.yaml")))
+def test_presets_load(preset):
+    from worldenv import config
+
+    cfg = config.load(preset, "collect", CollectConfig)
+    assert cfg.scene == preset.stem and cfg.episodes >= 500

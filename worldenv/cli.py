@@ -1,0 +1,140 @@
+"""The ``worldenv`` command. Each subcommand parses its own flags (``--help``
+on each) and imports what it needs only when it runs, so ``--help`` is instant."""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="worldenv", description="Dream environments: MuJoCo ground truth, data, world models."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_collect, _add_inspect, _add_bench, _add_demo):
+        add(commands)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("OpenGL").setLevel(logging.WARNING)
+    from worldenv.config import ConfigError
+    from worldenv.data.format import DatasetError
+
+    try:
+        return args.run(args)
+    except (ConfigError, DatasetError, ValueError) as error:
+        parser.exit(2, f"worldenv {args.command}: error: {error}\n")
+
+
+# ---- collect -----------------------------------------------------------------
+def _add_collect(commands) -> None:
+    p = commands.add_parser(
+        "collect",
+        help="run a MuJoCo scene under exploration policies and store the episodes",
+        description="Collect episodes in worker processes. Rerunning the same command finishes an interrupted "
+        "collection; shards already written are kept.",
+    )
+    p.add_argument("--config", type=Path, help="YAML preset whose 'collect' section gives the defaults")
+    p.add_argument("--scene", help="reacher, cartpole, panorama or duo")
+    p.add_argument("--episodes", type=int, help="number of episodes")
+    p.add_argument("--steps", dest="steps_per_episode", type=int, help="maximum steps per episode (default 200)")
+    p.add_argument("--policy", help="exploration policy: mix (default), uniform, smooth or goal")
+    p.add_argument("--seed", type=int, help="base seed; episode i uses a seed derived from (seed, i)")
+    p.add_argument("--shard-size", type=int, help="episodes per shard file (default 20)")
+    p.add_argument("--width", type=int, help="frame width in pixels (default 64)")
+    p.add_argument("--height", type=int, help="frame height in pixels (default 64)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes, each with its own renderer (default 2)")
+    p.add_argument("--out", type=Path, required=True, help="dataset directory")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=_collect)
+
+
+def _collect(args) -> int:
+    from worldenv import config
+    from worldenv.data.collect import CollectConfig, collect
+
+    flags = ("scene", "episodes", "steps_per_episode", "policy", "seed", "shard_size", "width", "height")
+    overrides = {key: getattr(args, key) for key in flags if getattr(args, key) is not None}
+    if args.config:
+        cfg = config.load(args.config, "collect", CollectConfig, overrides)
+    else:
+        cfg = config.build(CollectConfig, overrides, "collect")
+    manifest = collect(cfg, args.out, workers=args.workers, progress=not args.no_progress)
+    print(f"{args.out}: {manifest.episodes} {cfg.scene} episodes, {manifest.steps} steps")
+    return 0
+
+
+# ---- inspect -----------------------------------------------------------------
+def _add_inspect(commands) -> None:
+    p = commands.add_parser(
+        "inspect",
+        help="print a dataset's counts and verify every checksum",
+        description="Exit status 1 if any file is missing, truncated or corrupted (each is named).",
+    )
+    p.add_argument("dataset", type=Path, help="dataset directory made by `worldenv collect`")
+    p.set_defaults(run=_inspect)
+
+
+def _inspect(args) -> int:
+    from worldenv.data.summary import summarize
+
+    report, problems = summarize(args.dataset)
+    print(report)
+    for problem in problems:
+        print(f"ERROR {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+# ---- bench -------------------------------------------------------------------
+def _add_bench(commands) -> None:
+    p = commands.add_parser(
+        "bench",
+        help="measure speeds (MuJoCo step+render per scene, window sampling)",
+        description="Print a markdown table of speeds measured in this run.",
+    )
+    p.add_argument("what", choices=["scenes", "sampler"], help="what to measure")
+    p.add_argument("--steps", type=int, default=2000, help="steps per scene measurement (scenes)")
+    p.add_argument("--dataset", type=Path, help="dataset directory (sampler)")
+    p.add_argument("--length", type=int, default=16, help="window length in frames (sampler)")
+    p.add_argument("--batch", type=int, default=32, help="windows per batch (sampler)")
+    p.set_defaults(run=_bench)
+
+
+def _bench(args) -> int:
+    from worldenv import bench
+
+    if args.what == "scenes":
+        print(bench.scenes_table(steps=args.steps))
+    else:
+        if args.dataset is None:
+            raise ValueError("bench sampler needs --dataset DIR")
+        print(bench.sampler_table(args.dataset, length=args.length, batch=args.batch))
+    return 0
+
+
+# ---- demo --------------------------------------------------------------------
+def _add_demo(commands) -> None:
+    p = commands.add_parser(
+        "demo",
+        help="collect a little of every scene and write a contact sheet and one video per scene",
+    )
+    p.add_argument("--out", type=Path, default=Path("demo"), help="output directory (default demo/)")
+    p.add_argument("--episodes", type=int, default=4, help="episodes per scene (default 4)")
+    p.add_argument("--steps", type=int, default=100, help="steps per episode (default 100)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.set_defaults(run=_demo)
+
+
+def _demo(args) -> int:
+    from worldenv.demo import run_demo
+
+    for line in run_demo(args.out, episodes=args.episodes, steps=args.steps, workers=args.workers):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

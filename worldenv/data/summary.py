@@ -1,0 +1,49 @@
+"""What ``worldenv inspect`` reports: counts and returns of a dataset, and every
+problem found while verifying its files."""
+
+from pathlib import Path
+
+import numpy as np
+
+from worldenv.data.format import DatasetError, Manifest, verify
+
+
+def summarize(directory: Path) -> tuple[str, list[str]]:
+    """A human-readable report and the list of problems (empty if the dataset is sound)."""
+    directory = Path(directory)
+    problems = verify(directory)
+    try:
+        manifest = Manifest.load(directory)
+    except DatasetError:
+        return f"dataset  {directory}: unreadable", problems
+    bad = {Path(p.split(":")[0]).name for p in problems}
+    lengths, returns, terminated = [], [], 0
+    for shard in manifest.shards:
+        if shard.file in bad:
+            continue
+        # Only the small per-step arrays are decompressed, not the frames.
+        with np.load(directory / shard.file, allow_pickle=False) as npz:
+            steps, rewards = npz["episode_steps"], npz["rewards"]
+            terminated += int(npz["terminated"].sum())
+        lengths.append(steps)
+        returns.append(np.add.reduceat(rewards, np.concatenate([[0], np.cumsum(steps)[:-1]])))
+    size = sum(s.bytes for s in manifest.shards) / 2**20
+    height, width, channels = manifest.observation_shape
+    lines = [
+        f"dataset   {directory}",
+        f"scene     {manifest.scene}  frames {height}x{width}x{channels}  action dim {manifest.action_dim}",
+        "versions  " + "  ".join(f"{k} {v}" for k, v in sorted(manifest.versions.items())),
+        "collected " + "  ".join(f"{k}={v}" for k, v in sorted(manifest.collection.items())),
+        f"episodes  {manifest.episodes} ({'complete' if manifest.complete else 'INCOMPLETE'})"
+        f"  steps {manifest.steps}  frames {manifest.steps + manifest.episodes}",
+    ]
+    if lengths:
+        lengths, returns = np.concatenate(lengths), np.concatenate(returns)
+        lines += [
+            f"length    min {lengths.min()}  mean {lengths.mean():.1f}  max {lengths.max()}"
+            f"  (episodes ended by termination: {terminated})",
+            f"return    mean {returns.mean():.3f}  std {returns.std():.3f}  min {returns.min():.3f}  max {returns.max():.3f}",
+        ]
+    verdict = "all checksums verified" if not problems else f"{len(problems)} problem(s)"
+    lines.append(f"shards    {len(manifest.shards)}  {size:.1f} MiB  {verdict}")
+    return "\n".join(lines), problems
