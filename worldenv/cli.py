@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_collect, _add_inspect, _add_bench, _add_demo):
+    for add in (_add_collect, _add_inspect, _add_train, _add_bench, _add_demo):
         add(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -86,6 +86,26 @@ def _inspect(args) -> int:
     for problem in problems:
         print(f"ERROR {problem}", file=sys.stderr)
     return 1 if problems else 0
+
+
+# ---- train -------------------------------------------------------------------
+def _add_train(commands) -> None:
+    from worldenv.train import build_parser
+
+    p = commands.add_parser(
+        "train",
+        help="train the tokenizer or the teacher from a YAML preset (resumable; torchrun for several processes)",
+        description="Train a model into a checkpoint bundle. Data-parallel: "
+        "torchrun --nproc_per_node=N -m worldenv.train TASK --config ...",
+    )
+    build_parser(p)
+    p.set_defaults(run=_train)
+
+
+def _train(args) -> int:
+    from worldenv.train import run
+
+    return run(args)
 
 
 # ---- bench -------------------------------------------------------------------

@@ -1,0 +1,135 @@
+"""Training on tiny configs: losses fall, runs resume exactly after SIGKILL, DDP runs on CPU."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from worldenv.checkpoint import load_bundle
+from worldenv.config import ConfigError
+from worldenv.data.collect import CollectConfig, collect
+from worldenv.train import main as train_main
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def tiny_config(root: Path, dataset: Path, tok_steps: int = 30, teacher_steps: int = 60) -> Path:
+    config = {
+        "tokenizer": {
+            "data": {"path": str(dataset), "held_out_episodes": 1},
+            "bundle": str(root / "bundle"),
+            "run": str(root / "runs" / "tokenizer"),
+            "model": {"channels": [8, 8, 16], "latent_channels": 4},
+            "train": {"steps": tok_steps, "batch": 4, "lr": 0.003, "warmup": 2, "log_every": 2, "checkpoint_every": 5},
+        },
+        "teacher": {
+            "data": {"path": str(dataset), "held_out_episodes": 1},
+            "bundle": str(root / "bundle"),
+            "run": str(root / "runs" / "teacher"),
+            "model": {"latent_channels": 4, "grid": 8, "action_dim": 2, "width": 16, "depth": 1, "heads": 2,
+                      "sink_frames": 1, "window_frames": 2},
+            "train": {"steps": teacher_steps, "batch": 4, "lr": 0.01, "warmup": 2, "log_every": 2, "checkpoint_every": 20},
+        },
+    }
+    path = root / "tiny.yaml"
+    root.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("data")
+    collect(CollectConfig(scene="reacher", episodes=4, steps_per_episode=16, shard_size=4), out, progress=False)
+    return out
+
+
+def losses(run: Path, key: str = "loss") -> list[float]:
+    return [json.loads(line)[key] for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def falls(curve: list[float], factor: float) -> bool:
+    """The mean of the last five logged values is below ``factor`` times that of the first five."""
+    return sum(curve[-5:]) < factor * sum(curve[:5])
+
+
+def test_tokenizer_then_teacher_train_into_one_bundle(tmp_path, dataset):
+    config = tiny_config(tmp_path, dataset)
+    assert train_main(["tokenizer", "--config", str(config), "--no-progress"]) == 0
+    assert train_main(["teacher", "--config", str(config), "--no-progress"]) == 0
+    tok, teach = losses(tmp_path / "runs" / "tokenizer"), losses(tmp_path / "runs" / "teacher", "diffusion")
+    assert len(tok) == 15 and falls(tok, 0.7), tok
+    assert len(teach) == 30 and falls(teach, 0.85), teach
+    bundle = load_bundle(tmp_path / "bundle")
+    assert set(bundle.components) == {"tokenizer", "teacher"}
+    assert bundle.metadata["scene"] == "reacher"
+    assert bundle.metadata["teacher_training"]["steps"] == 60
+    assert "worldenv" in bundle.metadata["tokenizer_training"]["command"] or "train" in bundle.metadata["tokenizer_training"]["command"]
+    assert (tmp_path / "runs" / "teacher" / "latents.safetensors").exists()
+
+
+def test_existing_run_needs_resume(tmp_path, dataset):
+    config = tiny_config(tmp_path, dataset, tok_steps=5)
+    train_main(["tokenizer", "--config", str(config), "--no-progress"])
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_main(["tokenizer", "--config", str(config), "--no-progress"])
+
+
+def test_killed_run_resumes_exactly(tmp_path, dataset):
+    """SIGKILL a run after a checkpoint, resume it: the weights equal an uninterrupted run's."""
+    command = [sys.executable, "-m", "worldenv.train", "tokenizer", "--no-progress"]
+    straight = tiny_config(tmp_path / "straight", dataset, tok_steps=40)
+    subprocess.run([*command, "--config", str(straight)], check=True, env=ENV, capture_output=True)
+
+    killed = tiny_config(tmp_path / "killed", dataset, tok_steps=40)
+    state = tmp_path / "killed" / "runs" / "tokenizer" / "state.safetensors"
+    process = subprocess.Popen([*command, "--config", str(killed)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not state.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "killed" / "bundle").exists(), "killed before the end: nothing exported yet"
+    subprocess.run([*command, "--config", str(killed), "--resume"], check=True, env=ENV, capture_output=True)
+
+    a = load_bundle(tmp_path / "straight" / "bundle").state_dict("tokenizer")
+    b = load_bundle(tmp_path / "killed" / "bundle").state_dict("tokenizer")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+    assert losses(tmp_path / "straight" / "runs" / "tokenizer") == losses(tmp_path / "killed" / "runs" / "tokenizer")
+
+
+def test_torchrun_data_parallel_on_two_cpu_processes(tmp_path, dataset):
+    config = tiny_config(tmp_path, dataset, tok_steps=6)
+    torchrun = Path(sys.executable).parent / "torchrun"
+    result = subprocess.run(
+        [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "worldenv.train", "tokenizer",
+         "--config", str(config), "--no-progress"],
+        env=ENV, capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    bundle = load_bundle(tmp_path / "bundle")
+    assert bundle.metadata["tokenizer_training"]["processes"] == 2
+    assert len(losses(tmp_path / "runs" / "tokenizer")) == 3
+
+
+def test_config_errors_name_the_key(tmp_path, dataset):
+    config = tiny_config(tmp_path, dataset)
+    document = yaml.safe_load(config.read_text())
+    document["tokenizer"]["train"]["stpes"] = 3
+    config.write_text(yaml.safe_dump(document))
+    with pytest.raises(ConfigError, match=r"tokenizer.train: unknown key 'stpes'"):
+        train_main(["tokenizer", "--config", str(config)])
+    document["tokenizer"]["train"].pop("stpes")
+    document["teacher"]["model"]["latent_channels"] = 5
+    config.write_text(yaml.safe_dump(document))
+    train_main(["tokenizer", "--config", str(config), "--steps", "2", "--no-progress"])
+    with pytest.raises(ConfigError, match=r"teacher.model.latent_channels: 5 does not match"):
+        train_main(["teacher", "--config", str(config)])

@@ -1,0 +1,75 @@
+"""Block-causal self-attention over frames of tokens, with temporal rotary
+embeddings and an optional KV cache.
+
+Frames are blocks: a token attends to every token of its own frame and of
+earlier frames (full within a frame, causal across frames). The same code runs
+a training window in one pass and a dream one frame at a time against the
+cache; the two agree to float tolerance (tests/test_backbone.py).
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from worldenv.memory import KVCache
+
+
+def rotary(x: torch.Tensor, positions: torch.Tensor, rotary_dims: int, base: float = 100.0) -> torch.Tensor:
+    """Rotate the first ``rotary_dims`` channels of ``x`` (B, tokens, heads, head_dim)
+    by temporal positions (B, tokens) (RoPE, Su et al. 2021). A small base suits
+    positions that stay below a few dozen frames."""
+    half = rotary_dims // 2
+    frequencies = base ** (-torch.arange(half, device=x.device, dtype=torch.float32) / half)
+    angles = positions.float()[..., None] * frequencies  # (B, tokens, half)
+    cos, sin = angles.cos()[:, :, None, :].to(x.dtype), angles.sin()[:, :, None, :].to(x.dtype)
+    x1, x2, rest = x[..., :half], x[..., half:rotary_dims], x[..., rotary_dims:]
+    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos, rest], dim=-1)
+
+
+class FrameAttention(nn.Module):
+    def __init__(self, width: int, heads: int, rotary_fraction: float = 0.5):
+        super().__init__()
+        if width % heads:
+            raise ValueError(f"width {width} is not divisible by heads {heads}")
+        self.heads, self.head_dim = heads, width // heads
+        self.rotary_dims = 2 * int(self.head_dim * rotary_fraction / 2)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.out = nn.Linear(width, width)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        layer: int,
+        cache: KVCache | None = None,
+        write_slots: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """x: (B, T, N, width) for T frames of N tokens. Without a cache the T frames
+        are the whole context (positions 0..T-1). With one, they follow the cached
+        frames; their keys are written into ``write_slots`` (B, T) if given, after attending."""
+        B, T, N, width = x.shape
+        q, k, v = self.qkv(x.reshape(B, T * N, width)).view(B, T * N, 3, self.heads, self.head_dim).unbind(2)
+        frame_of_token = torch.arange(T, device=x.device).repeat_interleave(N)  # (T*N,)
+        if cache is None:
+            positions = frame_of_token.expand(B, -1)
+            keys, values, key_positions = k, v, positions
+            mask = frame_of_token[:, None] >= frame_of_token[None, :]  # (T*N, T*N) block-causal
+            mask = mask.expand(B, 1, -1, -1)
+        else:
+            _, cached_frames = cache.positions()
+            positions = cached_frames[:, None] + frame_of_token  # (B, T*N)
+            keys = torch.cat([cache.keys[layer], k.to(cache.keys.dtype)], dim=1)
+            values = torch.cat([cache.values[layer], v.to(cache.values.dtype)], dim=1)
+            key_positions = torch.cat([cache.token_positions(), positions], dim=1)
+            own = frame_of_token[:, None] >= frame_of_token[None, :]  # (T*N, T*N)
+            mask = torch.cat([cache.token_mask()[:, None, :].expand(-1, T * N, -1), own.expand(B, -1, -1)], dim=2)
+            mask = mask[:, None]  # (B, 1, T*N, cached + T*N)
+            if write_slots is not None:
+                # After reading: a slot being overwritten (the oldest window frame) is
+                # still part of this pass's context, as in the passes that denoised it.
+                cache.write(layer, k, v, write_slots)
+        q = rotary(q, positions, self.rotary_dims)
+        keys = rotary(keys.to(q.dtype), key_positions, self.rotary_dims)
+        attended = F.scaled_dot_product_attention(
+            q.transpose(1, 2), keys.transpose(1, 2), values.to(q.dtype).transpose(1, 2), attn_mask=mask
+        )  # (B, heads, T*N, head_dim)
+        return self.out(attended.transpose(1, 2).reshape(B, T, N, width))

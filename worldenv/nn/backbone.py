@@ -1,0 +1,129 @@
+"""The teacher's network: a block-causal transformer over latent tokens,
+conditioned per frame on its noise level and on the action that led to it.
+
+``forward(x_t, t, actions, cache)`` predicts the flow-matching velocity of every
+frame (diffusion forcing: each frame carries its own ``t``), plus reward and
+termination of each frame from the heads. With a cache the frames follow the
+cached context and the cache is only read; ``commit`` runs the same layers and
+writes the frames' keys and values into it.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from worldenv.memory import CacheShape, KVCache
+from worldenv.nn.attention import FrameAttention
+
+
+@dataclass
+class BackboneConfig:
+    latent_channels: int = 16
+    grid: int = 8  # latent tokens per side of a frame
+    action_dim: int = 2
+    width: int = 192
+    depth: int = 6
+    heads: int = 6
+    mlp_ratio: float = 4.0
+    sink_frames: int = 1  # KV cache: frames kept from the start of a dream
+    window_frames: int = 7  # KV cache: most recent frames kept
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.grid * self.grid
+
+    @property
+    def context_frames(self) -> int:
+        """Frames one new frame attends to at most (cache plus itself): the training window."""
+        return self.sink_frames + self.window_frames + 1
+
+
+@dataclass
+class BackboneOutput:
+    velocity: torch.Tensor  # (B, T, N, C)
+    reward: torch.Tensor  # (B, T)
+    termination_logit: torch.Tensor  # (B, T)
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal features of t in [0, 1] (scaled by 1000, as DiT's integer steps): (...,) -> (..., dim)."""
+    half = dim // 2
+    frequencies = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    angles = 1000.0 * t.float()[..., None] * frequencies
+    return torch.cat([angles.cos(), angles.sin()], dim=-1)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block with adaLN-Zero per-frame modulation (DiT, Peebles & Xie 2023)."""
+
+    def __init__(self, width: int, heads: int, mlp_ratio: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.attention = FrameAttention(width, heads)
+        self.norm2 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        hidden = int(width * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, width))
+        self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
+        nn.init.zeros_(self.modulation[1].weight)  # adaLN-Zero: every block starts as identity
+        nn.init.zeros_(self.modulation[1].bias)
+
+    def forward(self, x, condition, layer, cache, write_slots):
+        # condition: (B, T, width), one per frame, broadcast over the frame's N tokens.
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(condition)[:, :, None].chunk(6, dim=-1)
+        h = self.norm1(x) * (1 + scale1) + shift1
+        x = x + gate1 * self.attention(h, layer, cache, write_slots)
+        h = self.norm2(x) * (1 + scale2) + shift2
+        return x + gate2 * self.mlp(h)
+
+
+class Backbone(nn.Module):
+    def __init__(self, config: BackboneConfig):
+        super().__init__()
+        self.config = config
+        c = config
+        self.embed = nn.Linear(c.latent_channels, c.width)
+        self.spatial_position = nn.Parameter(torch.randn(c.tokens_per_frame, c.width) * 0.02)
+        self.time_embed = nn.Sequential(nn.Linear(c.width, c.width), nn.SiLU(), nn.Linear(c.width, c.width))
+        self.action_embed = nn.Sequential(nn.Linear(c.action_dim, c.width), nn.SiLU(), nn.Linear(c.width, c.width))
+        self.blocks = nn.ModuleList(Block(c.width, c.heads, c.mlp_ratio) for _ in range(c.depth))
+        self.final_norm = nn.LayerNorm(c.width, elementwise_affine=False, eps=1e-6)
+        self.final_modulation = nn.Sequential(nn.SiLU(), nn.Linear(c.width, 2 * c.width))
+        self.velocity = nn.Linear(c.width, c.latent_channels)
+        self.heads = nn.Sequential(nn.Linear(2 * c.width, c.width), nn.SiLU(), nn.Linear(c.width, 2))
+        for layer in (self.final_modulation[1], self.velocity):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def cache_shape(self) -> CacheShape:
+        c = self.config
+        return CacheShape(c.depth, c.heads, c.width // c.heads, c.tokens_per_frame, c.sink_frames, c.window_frames)
+
+    def new_cache(self, batch: int, device, dtype=torch.float32) -> KVCache:
+        return KVCache(self.cache_shape(), batch, device, dtype)
+
+    def forward(self, x_t, t, actions, cache: KVCache | None = None) -> BackboneOutput:
+        """x_t: (B, T, N, C) noisy latents; t: (B, T) noise levels; actions: (B, T, A),
+        each the action that led to its frame. Reads ``cache`` (if given), never writes it."""
+        return self._run(x_t, t, actions, cache, write_slots=None)
+
+    def commit(self, x, t, actions, cache: KVCache) -> BackboneOutput:
+        """Append frames (B, T, N, C) at noise level ``t`` (B, T), usually clean (0) or
+        lightly noised, to the cache; returns the same outputs as ``forward``."""
+        slots = cache.slots_for(x.shape[1])
+        out = self._run(x, t, actions, cache, write_slots=slots)
+        cache.advance(slots)
+        return out
+
+    def _run(self, x, t, actions, cache, write_slots) -> BackboneOutput:
+        c = self.config
+        h = self.embed(x) + self.spatial_position  # (B, T, N, width)
+        condition = self.time_embed(timestep_embedding(t, c.width)) + self.action_embed(actions)  # (B, T, width)
+        for layer, block in enumerate(self.blocks):
+            h = block(h, condition, layer, cache, write_slots)
+        shift, scale = self.final_modulation(condition)[:, :, None].chunk(2, dim=-1)
+        h = self.final_norm(h) * (1 + scale) + shift
+        pooled = torch.cat([h.mean(dim=2), condition], dim=-1)  # (B, T, 2 * width)
+        reward, termination = self.heads(pooled).unbind(-1)
+        return BackboneOutput(self.velocity(h), reward, termination)

@@ -1,0 +1,68 @@
+"""``worldenv train tokenizer|teacher --config configs/<scene>.yaml``, also runnable
+data-parallel as ``torchrun --nproc_per_node=N -m worldenv.train ...``."""
+
+import argparse
+import logging
+import os
+import shlex
+import sys
+from dataclasses import replace
+
+import torch
+
+TASKS = ("tokenizer", "teacher")
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="worldenv train", description=__doc__)
+    parser.add_argument("task", choices=TASKS, help="what to train")
+    parser.add_argument("--config", required=True, help="YAML preset with a section named like the task")
+    parser.add_argument("--resume", action="store_true", help="continue the run in the run directory where it stopped")
+    parser.add_argument("--steps", type=int, help="override train.steps")
+    parser.add_argument("--run", dest="run_dir", help="override the run directory")
+    parser.add_argument("--bundle", help="override the checkpoint bundle directory")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from worldenv import config as configs
+    from worldenv.checkpoint import hardware_description
+    from worldenv.training.loop import train
+
+    _set_threads()
+    if args.task == "tokenizer":
+        from worldenv.training.tokenizer_task import TokenizerTask as Task, TokenizerTrainingConfig as Config
+    else:
+        from worldenv.training.teacher_task import TeacherTask as Task, TeacherTrainingConfig as Config
+    overrides = {key: value for key, value in (("run", args.run_dir), ("bundle", args.bundle)) if value}
+    cfg = configs.load(args.config, args.task, Config, overrides)
+    if args.steps is not None:
+        cfg = replace(cfg, train=replace(cfg.train, steps=args.steps))
+        cfg.train.validate()
+    torch.manual_seed(cfg.train.seed)  # the model's initial weights
+    task = Task(cfg)
+    metadata = {
+        "command": shlex.join(["worldenv", "train", *sys.argv[1:]]) if "worldenv" in sys.argv[0] else shlex.join(sys.argv),
+        "config": args.config,
+        "hardware": hardware_description(),
+        "threads": torch.get_num_threads(),
+    }
+    train(task, cfg.train, cfg.run, args.resume, metadata, progress=not args.no_progress)
+    return 0
+
+
+def _set_threads() -> None:
+    """Split the cores between the processes of a run unless OMP_NUM_THREADS says otherwise."""
+    if "OMP_NUM_THREADS" not in os.environ:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return run(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

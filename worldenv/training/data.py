@@ -1,0 +1,39 @@
+"""Training-side data: a dataset split into training and held-out episodes, and
+batches drawn with a step's torch generator (so a resumed run draws the same)."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from worldenv.data.dataset import FrameDataset, load_dataset
+from worldenv.data.format import Manifest
+from worldenv.data.sampler import WindowSampler
+
+
+@dataclass
+class DataConfig:
+    path: str  # dataset directory made by `worldenv collect`
+    held_out_episodes: int = 50  # the last episodes, never trained on (evaluation uses them)
+
+    def split(self) -> tuple[slice, slice]:
+        total = Manifest.load(Path(self.path)).episodes
+        if not 0 <= self.held_out_episodes < total:
+            from worldenv.config import ConfigError
+
+            raise ConfigError(f"held_out_episodes: expected 0 <= value < {total} (the dataset's episodes), got {self.held_out_episodes}")
+        return slice(0, total - self.held_out_episodes), slice(total - self.held_out_episodes, total)
+
+    def load_training(self) -> FrameDataset:
+        return load_dataset(Path(self.path), episodes=self.split()[0])
+
+    def load_held_out(self) -> FrameDataset:
+        return load_dataset(Path(self.path), episodes=self.split()[1])
+
+
+def draw_windows(sampler: WindowSampler, batch: int, generator: torch.Generator):
+    """A batch of windows whose choice depends only on ``generator``."""
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    sampler.rng = np.random.default_rng(seed)
+    return sampler.sample(batch)

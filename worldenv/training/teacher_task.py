@@ -1,0 +1,124 @@
+"""Training the teacher: the block-causal backbone on windows of tokenizer
+latents, with flow matching where every frame of a window has its own noise
+level (diffusion forcing, Chen et al. 2024), plus reward and termination heads.
+
+Frames are encoded once by the bundle's tokenizer and kept in memory; the
+latents are cached in the run directory, keyed by the tokenizer's weights.
+"""
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from worldenv.checkpoint import load_bundle, update_bundle
+from worldenv.config import ConfigError
+from worldenv.data.sampler import WindowSampler
+from worldenv.diffusion.flow import add_noise, flow_matching_loss, sample_training_times
+from worldenv.nn.backbone import Backbone, BackboneConfig
+from worldenv.nn.tokenizer import Tokenizer, TokenizerConfig
+from worldenv.state_io import load_tree, save_tree
+from worldenv.training.data import DataConfig, draw_windows
+from worldenv.training.loop import TrainConfig
+from worldenv import config as configs
+
+
+@dataclass
+class TeacherTrainingConfig:
+    data: DataConfig
+    bundle: str  # holds the trained tokenizer; the teacher is written into it
+    run: str
+    model: BackboneConfig = field(default_factory=BackboneConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    # Share of frames drawn at a context noise level in [0, context_noise] instead of the
+    # logit-normal: at inference the context is clean (or lightly noised), so the model
+    # must see many windows whose past is (nearly) clean.
+    clean_context_share: float = 0.5
+    context_noise: float = 0.05
+    reward_weight: float = 1.0
+    termination_weight: float = 0.2
+
+
+def load_tokenizer(bundle_dir: str) -> Tokenizer:
+    bundle = load_bundle(Path(bundle_dir))
+    tokenizer = Tokenizer(configs.build(TokenizerConfig, bundle.config("tokenizer")["model"], f"{bundle_dir}: tokenizer"))
+    bundle.load_into("tokenizer", tokenizer)
+    return tokenizer.eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def encode_frames(tokenizer: Tokenizer, frames: np.ndarray, batch: int = 256) -> torch.Tensor:
+    """(F, H, W, 3) uint8 -> (F, h*w, C) float16 latents."""
+    out = []
+    for start in range(0, len(frames), batch):
+        z = tokenizer.encode(torch.from_numpy(frames[start : start + batch]))
+        out.append(z.flatten(1, 2).half())
+    return torch.cat(out)
+
+
+class TeacherTask:
+    def __init__(self, config: TeacherTrainingConfig):
+        self.config = config
+        dataset = config.data.load_training()
+        self.tokenizer = load_tokenizer(config.bundle)
+        tok = self.tokenizer.config
+        expected = {"latent_channels": tok.latent_channels, "grid": tok.grid, "action_dim": dataset.actions.shape[1]}
+        for key, value in expected.items():
+            if getattr(config.model, key) != value:
+                raise ConfigError(f"teacher.model.{key}: {getattr(config.model, key)} does not match the tokenizer/dataset ({value})")
+        self.sampler = WindowSampler(dataset, length=config.model.context_frames)
+        self.latents = self._latents(dataset)
+        self.scene = dataset.manifest.scene
+        self.model = Backbone(config.model)
+
+    def _latents(self, dataset) -> torch.Tensor:
+        path = Path(self.config.run) / "latents.safetensors"
+        key = _fingerprint(self.tokenizer)
+        if path.exists():
+            cached = load_tree(path)
+            if cached["tokenizer"] == key and cached["frames"] == dataset.num_frames:
+                return cached["latents"]
+        latents = encode_frames(self.tokenizer, dataset.frames)
+        save_tree(path, {"tokenizer": key, "frames": dataset.num_frames, "latents": latents})
+        return latents
+
+    def loss(self, model, batch: int, generator: torch.Generator):
+        c = self.config
+        window = draw_windows(self.sampler, batch, generator)
+        index = torch.from_numpy(window.start)[:, None] + torch.arange(self.sampler.length)  # (B, L)
+        x0 = self.latents[index].float()  # (B, L, N, C)
+        actions = torch.from_numpy(window.actions)
+        t = sample_training_times(tuple(index.shape), generator)
+        clean = torch.rand(index.shape, generator=generator) < c.clean_context_share
+        t = torch.where(clean, c.context_noise * torch.rand(index.shape, generator=generator), t)
+        noise = torch.randn(x0.shape, generator=generator)
+        out = model(add_noise(x0, noise, t), t, actions)
+        diffusion = flow_matching_loss(out.velocity, x0, noise)
+        # Heads: a reset frame has no reward or termination of its own.
+        has_step = torch.from_numpy(~window.first).float()
+        rewards, terminated = torch.from_numpy(window.rewards), torch.from_numpy(window.terminated).float()
+        reward = ((out.reward - rewards).square() * has_step).sum() / has_step.sum().clamp_min(1)
+        termination = (F.binary_cross_entropy_with_logits(out.termination_logit, terminated, reduction="none") * has_step).sum() / has_step.sum().clamp_min(1)
+        loss = diffusion + c.reward_weight * reward + c.termination_weight * termination
+        return loss, {"diffusion": float(diffusion.detach()), "reward_mse": float(reward.detach()), "termination_bce": float(termination.detach())}
+
+    def export(self, ema_model: Backbone, metadata: dict) -> None:
+        c = self.config
+        update_bundle(
+            c.bundle,
+            components={"teacher": (ema_model, {"model": asdict(c.model), "context_noise": c.context_noise})},
+            metadata={"scene": self.scene, "teacher_training": metadata},
+        )
+
+
+def _fingerprint(module: torch.nn.Module) -> str:
+    """A short digest of a module's weights: the latent cache is valid for these only."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
