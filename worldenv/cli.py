@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_collect, _add_inspect, _add_train, _add_bench, _add_demo):
+    for add in (_add_collect, _add_inspect, _add_train, _add_eval, _add_bench, _add_demo):
         add(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -106,6 +106,42 @@ def _train(args) -> int:
     from worldenv.train import run
 
     return run(args)
+
+
+# ---- eval --------------------------------------------------------------------
+def _add_eval(commands) -> None:
+    p = commands.add_parser(
+        "eval",
+        help="score a checkpoint's dreams against MuJoCo per horizon, beside the copy-last-frame baseline",
+        description="Same start frames and actions in MuJoCo and in the model (open loop), for uniform, smooth "
+        "and goal-directed actions: PSNR, SSIM, foreground IoU, state-probe error, reward and termination error.",
+    )
+    p.add_argument("--checkpoint", type=Path, required=True, help="bundle directory (tokenizer, teacher, probe)")
+    p.add_argument("--episodes", type=int, default=8, help="episodes per action policy (default 8)")
+    p.add_argument("--horizon", type=int, default=200, help="frames dreamed after the context (default 200)")
+    p.add_argument("--context", type=int, default=4, help="real frames that prime the dream (default 4)")
+    p.add_argument("--model", default="teacher", help="bundle component to dream with (default teacher)")
+    p.add_argument("--sampler", default="euler", help="euler, heun or dpm (default euler)")
+    p.add_argument("--steps", type=int, default=8, help="sampling steps per frame (default 8)")
+    p.add_argument("--json", type=Path, help="write the report here")
+    p.add_argument("--plot", type=Path, help="write the horizon curves here (PNG)")
+    p.set_defaults(run=_eval)
+
+
+def _eval(args) -> int:
+    from worldenv.evaluate import EvalConfig, evaluate, summary_table
+    from worldenv.io import atomic_write_json
+    from worldenv.plots import plot_horizon_curves
+
+    config = EvalConfig(episodes=args.episodes, horizon=args.horizon, context=args.context, model=args.model,
+                        sampler=args.sampler, sampling_steps=args.steps)
+    report = evaluate(args.checkpoint, config)
+    if args.json:
+        atomic_write_json(args.json, report)
+    if args.plot:
+        plot_horizon_curves(report, args.plot)
+    print(summary_table(report))
+    return 0
 
 
 # ---- bench -------------------------------------------------------------------

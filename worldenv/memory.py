@@ -101,3 +101,10 @@ class KVCache:
         """(B, slot tokens) temporal position of every cached key."""
         slot_positions, _ = self.positions()
         return slot_positions.repeat_interleave(self.shape.tokens_per_frame, dim=1)
+
+    def replace_rows(self, rows: torch.Tensor, other: "KVCache") -> None:
+        """Copy all of ``other`` (a cache of ``len(rows)`` envs) into the envs ``rows``."""
+        self.keys[:, rows] = other.keys
+        self.values[:, rows] = other.values
+        self.slot_frame[rows] = other.slot_frame
+        self.frames_seen[rows] = other.frames_seen

@@ -7,10 +7,11 @@ import os
 import shlex
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
-TASKS = ("tokenizer", "teacher")
+TASKS = ("tokenizer", "teacher", "probe")
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -28,26 +29,37 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 def run(args: argparse.Namespace) -> int:
     from worldenv import config as configs
     from worldenv.checkpoint import hardware_description
+    from worldenv.data.format import MANIFEST
+    from worldenv.io import sha256_file
     from worldenv.training.loop import train
 
     _set_threads()
     if args.task == "tokenizer":
         from worldenv.training.tokenizer_task import TokenizerTask as Task, TokenizerTrainingConfig as Config
-    else:
+    elif args.task == "teacher":
         from worldenv.training.teacher_task import TeacherTask as Task, TeacherTrainingConfig as Config
+    else:
+        from worldenv.training.probe_task import ProbeTrainingConfig as Config, train_probe_into_bundle
     overrides = {key: value for key, value in (("run", args.run_dir), ("bundle", args.bundle)) if value}
     cfg = configs.load(args.config, args.task, Config, overrides)
     if args.steps is not None:
-        cfg = replace(cfg, train=replace(cfg.train, steps=args.steps))
-        cfg.train.validate()
-    torch.manual_seed(cfg.train.seed)  # the model's initial weights
-    task = Task(cfg)
+        cfg = replace(cfg, steps=args.steps) if args.task == "probe" else replace(cfg, train=replace(cfg.train, steps=args.steps))
+    launcher = ["worldenv"] if Path(sys.argv[0]).name == "worldenv" else ["python", "-m", "worldenv.train"]
+    manifest = Path(cfg.data.path) / MANIFEST
     metadata = {
-        "command": shlex.join(["worldenv", "train", *sys.argv[1:]]) if "worldenv" in sys.argv[0] else shlex.join(sys.argv),
+        "command": shlex.join([*launcher, *sys.argv[1:]]),
         "config": args.config,
+        "dataset": {"path": cfg.data.path, "manifest_sha256": sha256_file(manifest),
+                    "held_out_episodes": cfg.data.held_out_episodes},
         "hardware": hardware_description(),
         "threads": torch.get_num_threads(),
     }
+    if args.task == "probe":
+        train_probe_into_bundle(cfg, metadata, progress=not args.no_progress)
+        return 0
+    cfg.train.validate()
+    torch.manual_seed(cfg.train.seed)  # the model's initial weights
+    task = Task(cfg)
     train(task, cfg.train, cfg.run, args.resume, metadata, progress=not args.no_progress)
     return 0
 

@@ -1,0 +1,89 @@
+"""`worldenv eval` end to end on a tiny bundle trained here: report, plot, baseline."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from worldenv.data.collect import CollectConfig, collect
+from worldenv.evaluate import EvalConfig, real_rollouts
+from worldenv.probe import probe_errors, probe_targets
+from worldenv.train import main as train_main
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    collect(CollectConfig(scene="reacher", episodes=3, steps_per_episode=12, shard_size=3), root / "data", progress=False)
+    common = {"data": {"path": str(root / "data"), "held_out_episodes": 1}, "bundle": str(root / "bundle")}
+    train = {"steps": 4, "batch": 2, "warmup": 1, "log_every": 2, "checkpoint_every": 4}
+    config = {
+        "tokenizer": {**common, "run": str(root / "tok"), "model": {"channels": [8, 8, 16], "latent_channels": 4}, "train": train},
+        "teacher": {**common, "run": str(root / "teacher"), "train": train,
+                    "model": {"latent_channels": 4, "grid": 8, "action_dim": 2, "width": 16, "depth": 1, "heads": 2,
+                              "sink_frames": 1, "window_frames": 2}},
+        "probe": {**common, "steps": 5, "batch": 8},
+    }
+    (root / "tiny.yaml").write_text(yaml.safe_dump(config))
+    for task in ("tokenizer", "teacher", "probe"):
+        assert train_main([task, "--config", str(root / "tiny.yaml"), "--no-progress"]) == 0
+    return root / "bundle"
+
+
+def test_eval_cli_writes_report_and_plot(tiny_bundle, tmp_path):
+    report_path, plot_path = tmp_path / "report.json", tmp_path / "curves.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "worldenv.cli", "eval", "--checkpoint", str(tiny_bundle), "--episodes", "1",
+         "--horizon", "5", "--steps", "1", "--json", str(report_path), "--plot", str(plot_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| 5 |" in result.stdout and "tokenizer (same frames)" in result.stdout
+    report = json.loads(report_path.read_text())
+    assert report["horizons"] == [1, 5] and set(report["policies"]) == {"uniform", "smooth", "goal"}
+    one = report["policies"]["goal"]
+    for name in ("model", "copy_last"):
+        entry = one[name]["5"]
+        for key in ("psnr", "ssim", "foreground_iou", "joint_angles", "fingertip", "target"):
+            assert np.isfinite(entry[key]), (name, key)
+    assert "reward_abs_error" in one["model"]["1"] and "termination_accuracy" in one["model"]["1"]
+    assert plot_path.stat().st_size > 10_000
+
+
+def test_eval_refuses_a_bundle_without_probe(tmp_path, tiny_bundle):
+    import shutil
+
+    from worldenv.checkpoint import load_bundle, save_bundle
+    from worldenv.evaluate import evaluate
+
+    bundle = load_bundle(tiny_bundle)
+    assert "probe" in bundle.components
+    copy = tmp_path / "no_probe"
+    shutil.copytree(tiny_bundle, copy)
+    (copy / "probe.safetensors").unlink()
+    records = json.loads((copy / "bundle.json").read_text())
+    records["components"].pop("probe")
+    (copy / "bundle.json").write_text(json.dumps(records))
+    with pytest.raises(ValueError, match="train it with `worldenv train probe"):
+        evaluate(copy, EvalConfig(episodes=1, horizon=2))
+
+
+def test_real_rollouts_are_held_out_and_aligned():
+    config = EvalConfig(episodes=2, horizon=3, context=2)
+    real = real_rollouts("reacher", "goal", config, 64, 64)
+    assert real["frames"].shape == (2, 5, 64, 64, 3) and real["actions"].shape == (2, 5, 2)
+    assert np.all(real["actions"][:, 0] == 0)
+    assert real["valid"].all()
+
+
+def test_probe_errors_are_in_task_units():
+    states = {"qpos": np.array([[0.1, -3.1, 0.0, 0.0]]), "task": np.array([[0.1, 0.0, 0.2, 0.0]])}
+    truth = probe_targets("reacher", states)
+    moved = {"qpos": np.array([[0.3, 3.1, 0.0, 0.0]]), "task": np.array([[0.1, 0.3, 0.2, 0.0]])}
+    errors = probe_errors("reacher", probe_targets("reacher", moved), truth)
+    # Joint errors 0.2 and 2*pi - 6.2 (wrapped, not 6.2): mean 0.1416.
+    assert errors["joint_angles"][0] == pytest.approx((0.2 + (2 * np.pi - 6.2)) / 2, abs=1e-6)
+    assert errors["fingertip"][0] == pytest.approx(0.3) and errors["target"][0] == pytest.approx(0.0)

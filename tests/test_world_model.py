@@ -1,0 +1,100 @@
+"""WorldModel serving: seeded, batch-independent dreams; per-env reset; counter noise; tokenizer basics."""
+
+import numpy as np
+import pytest
+import torch
+
+from worldenv.diffusion.noise import counter_noise
+from worldenv.nn.backbone import Backbone, BackboneConfig
+from worldenv.nn.tokenizer import Tokenizer, TokenizerConfig, edge_weights, to_uint8, to_unit_range
+from worldenv.world_model import WorldModel
+
+
+def tiny_world_model(batch: int) -> WorldModel:
+    torch.manual_seed(0)
+    tokenizer = Tokenizer(TokenizerConfig(channels=(8, 8, 16), latent_channels=4))
+    backbone = Backbone(BackboneConfig(latent_channels=4, grid=8, action_dim=2, width=16, depth=2, heads=2,
+                                       sink_frames=1, window_frames=2))
+    with torch.no_grad():
+        for p in backbone.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return WorldModel(tokenizer, backbone, batch=batch, sampler="heun", sampling_steps=2)
+
+
+def context(batch: int, frames: int = 3, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 256, (batch, frames, 64, 64, 3), dtype=np.uint8),
+            rng.uniform(-1, 1, (batch, frames, 2)).astype(np.float32))
+
+
+def rollout(model: WorldModel, frames, actions, seeds, steps: int = 4, action_seed: int = 1):
+    model.reset(frames, actions, seeds)
+    rng = np.random.default_rng(action_seed)
+    plan = rng.uniform(-1, 1, (steps, 4, 2)).astype(np.float32)[:, : len(seeds)]
+    outputs = [model.step(a) for a in plan]
+    return torch.stack([o[0] for o in outputs], 1), torch.stack([o[1] for o in outputs], 1)
+
+
+def test_same_seeds_same_dream_and_different_seeds_differ():
+    frames, actions = context(2)
+    a, ra = rollout(tiny_world_model(2), frames, actions, seeds=[5, 6])
+    b, rb = rollout(tiny_world_model(2), frames, actions, seeds=[5, 6])
+    c, _ = rollout(tiny_world_model(2), frames, actions, seeds=[7, 8])
+    assert a.dtype == torch.uint8 and a.shape == (2, 4, 64, 64, 3)
+    assert torch.equal(a, b) and torch.equal(ra, rb)
+    assert not torch.equal(a, c)
+
+
+def test_a_dream_does_not_depend_on_its_batch():
+    """Env 1 of a batch of 4 dreams exactly what it dreams alone with the same seed and actions."""
+    frames, actions = context(4)
+    batch, _ = rollout(tiny_world_model(4), frames, actions, seeds=[1, 2, 3, 4])
+    plan = np.random.default_rng(1).uniform(-1, 1, (4, 4, 2)).astype(np.float32)
+    alone = tiny_world_model(1)
+    alone.reset(frames[1:2], actions[1:2], [2])
+    single = torch.stack([alone.step(plan[i, 1:2])[0] for i in range(4)], 1)
+    assert torch.equal(batch[1], single[0])
+
+
+def test_reset_by_mask_primes_only_those_dreams():
+    frames, actions = context(3)
+    model = tiny_world_model(3)
+    model.reset(frames, actions, [1, 2, 3])
+    keys_before = model.cache.keys[:, 0].clone()
+    other, other_actions = context(1, seed=9)
+    model.reset(other, other_actions, [42], mask=torch.tensor([False, True, False]))
+    assert torch.equal(model.cache.keys[:, 0], keys_before)
+    assert model.seeds.tolist() == [1, 42, 3]
+    fresh = tiny_world_model(1)
+    fresh.reset(other, other_actions, [42])
+    torch.testing.assert_close(model.cache.keys[:, 1], fresh.cache.keys[:, 0])
+
+
+def test_counter_noise_is_standard_normal_and_per_env():
+    noise = counter_noise(torch.arange(64), torch.zeros(64, dtype=torch.long), (1024,))
+    assert abs(noise.mean().item()) < 0.02 and abs(noise.std().item() - 1) < 0.02
+    again = counter_noise(torch.tensor([5]), torch.tensor([0]), (1024,))
+    assert torch.equal(again[0], noise[5])
+    later = counter_noise(torch.tensor([5]), torch.tensor([1]), (1024,))
+    assert not torch.equal(later, again)
+
+
+def test_tokenizer_shapes_and_ranges():
+    tokenizer = Tokenizer(TokenizerConfig(channels=(8, 8, 16), latent_channels=4))
+    frames = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
+    latents = tokenizer.encode(frames)
+    assert latents.shape == (2, 8, 8, 4)
+    assert tokenizer.decode(latents).shape == (2, 64, 64, 3)
+    tokenizer.set_latent_statistics(frames)
+    normalised = tokenizer.encode(frames).reshape(-1, 4)
+    torch.testing.assert_close(normalised.mean(0), torch.zeros(4), atol=1e-4, rtol=0)
+    assert torch.equal(to_uint8(to_unit_range(frames)), frames)
+
+
+def test_edge_weights_emphasise_small_objects():
+    frame = torch.full((1, 64, 64, 3), 1.0)
+    frame[0, 30:34, 30:34] = -1.0  # a 4-pixel dark square on white
+    weights = edge_weights(frame, strength=10.0)
+    assert weights.shape == (1, 64, 64, 1)
+    assert weights[0, 31, 31, 0] == pytest.approx(11.0) and weights[0, 5, 5, 0] == pytest.approx(1.0)
+    assert weights[0, 29, 29, 0] > 5.0  # the dilated rim counts too

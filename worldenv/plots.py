@@ -1,0 +1,36 @@
+"""PNG plots of evaluation reports (matplotlib, headless)."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from worldenv.io import atomic_write  # noqa: E402
+
+
+def plot_horizon_curves(report: dict, path: Path) -> None:
+    """One panel per metric: model vs copy-last-frame against horizon, per action policy."""
+    policies = report["policies"]
+    first = next(iter(policies.values()))
+    metrics = [key for key in first["model"][str(report["horizons"][0])] if key in first["copy_last"][str(report["horizons"][0])]]
+    metrics = [m for m in metrics if not m.startswith("frame_")]
+    figure, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.4), squeeze=False)
+    for axis, metric in zip(axes[0], metrics):
+        for index, (policy, scores) in enumerate(policies.items()):
+            colour = f"C{index}"
+            for name, style in (("model", "-"), ("copy_last", ":")):
+                values = [scores[name][str(h)][metric] for h in report["horizons"]]
+                axis.plot(report["horizons"], values, style, color=colour, marker="o", markersize=3,
+                          label=f"{policy} {'model' if name == 'model' else 'copy last'}")
+        axis.set_xscale("log")
+        axis.set_xlabel("horizon (frames)")
+        axis.set_title(metric.replace("_", " "))
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    figure.suptitle(f"{report['scene']}: dream vs MuJoCo ({report['config']['model']}, "
+                    f"{report['config']['sampling_steps']} {report['config']['sampler']} steps); dotted: copy-last-frame")
+    figure.tight_layout()
+    atomic_write(Path(path), lambda tmp: figure.savefig(tmp, dpi=110))
+    plt.close(figure)

@@ -1,0 +1,31 @@
+"""Training the state probe on real frames into the bundle (no EMA or resume
+needed: a few minutes of supervised regression)."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from worldenv.checkpoint import update_bundle
+from worldenv.probe import QUANTITIES, train_probe
+from worldenv.training.data import DataConfig
+
+
+@dataclass
+class ProbeTrainingConfig:
+    data: DataConfig
+    bundle: str
+    run: str = ""  # unused: the probe keeps no run directory (accepted so --run works for every task)
+    steps: int = 3000
+    batch: int = 64
+    seed: int = 0
+
+
+def train_probe_into_bundle(config: ProbeTrainingConfig, metadata: dict, progress: bool = True) -> None:
+    dataset = config.data.load_training()
+    probe = train_probe(dataset, steps=config.steps, batch=config.batch, seed=config.seed, progress=progress)
+    scene = dataset.manifest.scene
+    quantities = [q.name for q in QUANTITIES[scene]]
+    update_bundle(
+        Path(config.bundle),
+        components={"probe": (probe, {"outputs": int(probe.mean.shape[0]), "scene": scene, "quantities": quantities})},
+        metadata={"probe_training": {**metadata, "steps": config.steps}},
+    )

@@ -1,0 +1,95 @@
+"""``WorldModel``: tokenizer + backbone + sampler + KV cache, serving a batch of
+dreams on one device.
+
+``reset(context_frames, context_actions, seeds, mask)`` primes (some of) the
+dreams from real frames; ``step(actions)`` samples every dream's next frame
+in ``sampling_steps`` network evaluations, commits its clean latent to the
+cache in one more, and decodes it. One batched forward per evaluation, noise
+from per-env counters (``worldenv.diffusion.noise``), no host sync.
+"""
+
+from pathlib import Path
+
+import torch
+
+from worldenv import config as configs
+from worldenv.checkpoint import load_bundle
+from worldenv.diffusion.flow import timesteps
+from worldenv.diffusion.noise import counter_noise
+from worldenv.diffusion.samplers import sample
+from worldenv.nn.backbone import Backbone, BackboneConfig
+from worldenv.nn.tokenizer import Tokenizer, TokenizerConfig, to_uint8
+
+
+class WorldModel:
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        backbone: Backbone,
+        batch: int,
+        sampler: str = "euler",
+        sampling_steps: int = 4,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ):
+        self.device, self.dtype, self.batch = torch.device(device), dtype, batch
+        self.tokenizer = tokenizer.to(self.device, dtype).eval().requires_grad_(False)
+        self.backbone = backbone.to(self.device, dtype).eval().requires_grad_(False)
+        self.sampler, self.sampling_steps = sampler, sampling_steps
+        self.times = timesteps(sampling_steps, device=self.device)
+        self.cache = backbone.new_cache(batch, self.device, dtype)
+        self.seeds = torch.zeros(batch, dtype=torch.long, device=self.device)
+        config = backbone.config
+        self.latent_shape = (config.tokens_per_frame, config.latent_channels)
+        self.grid = tokenizer.config.grid
+
+    @classmethod
+    def from_bundle(cls, path: str | Path, batch: int, model: str = "teacher", **kwargs) -> "WorldModel":
+        bundle = load_bundle(Path(path))
+        tokenizer = Tokenizer(configs.build(TokenizerConfig, bundle.config("tokenizer")["model"], f"{path}: tokenizer"))
+        backbone = Backbone(configs.build(BackboneConfig, bundle.config(model)["model"], f"{path}: {model}"))
+        bundle.load_into("tokenizer", tokenizer)
+        bundle.load_into(model, backbone)
+        return cls(tokenizer, backbone, batch, **kwargs)
+
+    @property
+    def max_context(self) -> int:
+        return self.backbone.config.window_frames
+
+    @torch.inference_mode()
+    def reset(self, context_frames, context_actions, seeds, mask: torch.Tensor | None = None) -> None:
+        """Prime dreams from real frames.
+
+        context_frames: (M, T, H, W, 3) uint8; context_actions: (M, T, A), each the
+        action that led to its frame; seeds: (M,) int64 noise seeds; mask: (B,) bool
+        choosing the M dreams to prime (all B when None). A context longer than the
+        cache keeps its first (sink) frames and the most recent ones.
+        """
+        rows = torch.arange(self.batch, device=self.device) if mask is None else mask.nonzero().squeeze(1)
+        frames = torch.as_tensor(context_frames, device=self.device)
+        actions = torch.as_tensor(context_actions, device=self.device, dtype=self.dtype)
+        M, T = frames.shape[:2]
+        latents = self.tokenizer.encode(frames.flatten(0, 1)).reshape(M, T, *self.latent_shape)
+        cache = self.backbone.new_cache(M, self.device, self.dtype)
+        clean = torch.zeros(M, T, device=self.device, dtype=self.dtype)
+        for start in range(0, T, self.max_context):  # the cache takes at most a window per commit
+            chunk = slice(start, start + self.max_context)
+            self.backbone.commit(latents[:, chunk].to(self.dtype), clean[:, chunk], actions[:, chunk], cache)
+        self.cache.replace_rows(rows, cache)
+        self.seeds[rows] = torch.as_tensor(seeds, device=self.device, dtype=torch.long)
+
+    @torch.inference_mode()
+    def step(self, actions) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Advance every dream by one frame under ``actions`` (B, A).
+        Returns frames (B, H, W, 3) uint8, rewards (B,) and terminated (B,) bool."""
+        actions = torch.as_tensor(actions, device=self.device, dtype=self.dtype)[:, None]  # (B, 1, A)
+        noise = counter_noise(self.seeds, self.cache.frames_seen, self.latent_shape, self.dtype)
+
+        def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return self.backbone(x[:, None], t[:, None].to(self.dtype), actions, self.cache).velocity[:, 0]
+
+        latent = sample(self.sampler, velocity, noise, self.times)  # (B, N, C)
+        clean = torch.zeros(self.batch, 1, device=self.device, dtype=self.dtype)
+        out = self.backbone.commit(latent[:, None], clean, actions, self.cache)
+        frames = to_uint8(self.tokenizer.decode(latent.reshape(self.batch, self.grid, self.grid, -1)))
+        return frames, out.reward[:, 0].float(), out.termination_logit[:, 0] > 0
