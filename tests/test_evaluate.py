@@ -37,7 +37,7 @@ def test_eval_cli_writes_report_and_plot(tiny_bundle, tmp_path):
     report_path, plot_path = tmp_path / "report.json", tmp_path / "curves.png"
     result = subprocess.run(
         [sys.executable, "-m", "worldenv.cli", "eval", "--checkpoint", str(tiny_bundle), "--episodes", "1",
-         "--horizon", "5", "--steps", "1", "--json", str(report_path), "--plot", str(plot_path)],
+         "--horizon", "5", "--steps", "1", "--json", str(report_path), "--plot", str(plot_path), "--update-card"],
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -51,6 +51,9 @@ def test_eval_cli_writes_report_and_plot(tiny_bundle, tmp_path):
             assert np.isfinite(entry[key]), (name, key)
     assert "reward_abs_error" in one["model"]["1"] and "termination_accuracy" in one["model"]["1"]
     assert plot_path.stat().st_size > 10_000
+    card = (tiny_bundle / "card.md").read_text()
+    assert "## Evaluation against MuJoCo" in card and "| 5 |" in card and "--update-card" in card
+    assert "`python -m worldenv.train tokenizer --config" in card and "--update-card" in card
 
 
 def test_eval_refuses_a_bundle_without_probe(tmp_path, tiny_bundle):

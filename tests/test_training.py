@@ -71,7 +71,8 @@ def test_tokenizer_then_teacher_train_into_one_bundle(tmp_path, dataset):
     assert set(bundle.components) == {"tokenizer", "teacher"}
     assert bundle.metadata["scene"] == "reacher"
     assert bundle.metadata["teacher_training"]["steps"] == 60
-    assert "worldenv" in bundle.metadata["tokenizer_training"]["command"] or "train" in bundle.metadata["tokenizer_training"]["command"]
+    assert bundle.metadata["tokenizer_training"]["command"] == f"python -m worldenv.train tokenizer --config {config} --no-progress"
+    assert len(bundle.metadata["teacher_training"]["dataset"]["manifest_sha256"]) == 64
     assert (tmp_path / "runs" / "teacher" / "latents.safetensors").exists()
 
 

@@ -3,6 +3,7 @@ on each) and imports what it needs only when it runs, so ``--help`` is instant."
 
 import argparse
 import logging
+import shlex
 import sys
 from pathlib import Path
 
@@ -15,7 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_collect, _add_inspect, _add_train, _add_eval, _add_bench, _add_demo):
         add(commands)
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
+    args.argv = argv
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -105,7 +108,7 @@ def _add_train(commands) -> None:
 def _train(args) -> int:
     from worldenv.train import run
 
-    return run(args)
+    return run(args, ["worldenv", *args.argv])
 
 
 # ---- eval --------------------------------------------------------------------
@@ -125,6 +128,8 @@ def _add_eval(commands) -> None:
     p.add_argument("--steps", type=int, default=8, help="sampling steps per frame (default 8)")
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--plot", type=Path, help="write the horizon curves here (PNG)")
+    p.add_argument("--update-card", action="store_true",
+                   help="record the results in the bundle: metadata['evaluation'] and the model card")
     p.set_defaults(run=_eval)
 
 
@@ -140,7 +145,15 @@ def _eval(args) -> int:
         atomic_write_json(args.json, report)
     if args.plot:
         plot_horizon_curves(report, args.plot)
-    print(summary_table(report))
+    table = summary_table(report)
+    if args.update_card:
+        from worldenv.card import render_card
+        from worldenv.checkpoint import load_bundle, update_bundle
+
+        command = shlex.join(["worldenv", *args.argv])
+        metadata = {**load_bundle(args.checkpoint).metadata, "evaluation": {"command": command, "report": report}}
+        update_bundle(args.checkpoint, metadata=metadata, card=render_card(metadata, table, command))
+    print(table)
     return 0
 
 

@@ -26,7 +26,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, command: list[str]) -> int:
+    """Train as ``args`` say; ``command`` is the command line, recorded in the bundle."""
     from worldenv import config as configs
     from worldenv.checkpoint import hardware_description
     from worldenv.data.format import MANIFEST
@@ -44,10 +45,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = configs.load(args.config, args.task, Config, overrides)
     if args.steps is not None:
         cfg = replace(cfg, steps=args.steps) if args.task == "probe" else replace(cfg, train=replace(cfg.train, steps=args.steps))
-    launcher = ["worldenv"] if Path(sys.argv[0]).name == "worldenv" else ["python", "-m", "worldenv.train"]
     manifest = Path(cfg.data.path) / MANIFEST
     metadata = {
-        "command": shlex.join([*launcher, *sys.argv[1:]]),
+        "command": shlex.join(command),
         "config": args.config,
         "dataset": {"path": cfg.data.path, "manifest_sha256": sha256_file(manifest),
                     "held_out_episodes": cfg.data.held_out_episodes},
@@ -73,7 +73,8 @@ def _set_threads() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return run(build_parser().parse_args(argv))
+    argv = sys.argv[1:] if argv is None else argv
+    return run(build_parser().parse_args(argv), ["python", "-m", "worldenv.train", *argv])
 
 
 if __name__ == "__main__":

@@ -41,8 +41,9 @@ class WindowSampler:
     def __len__(self) -> int:
         return len(self.starts)
 
-    def sample(self, batch: int) -> Window:
-        start = self.starts[self.rng.integers(len(self.starts), size=batch)]
+    def sample(self, batch: int, rng: np.random.Generator | None = None) -> Window:
+        """``batch`` windows drawn with ``rng`` (the sampler's own generator if None)."""
+        start = self.starts[(rng or self.rng).integers(len(self.starts), size=batch)]
         index = start[:, None] + np.arange(self.length)  # (B, L) frame indices
         data = self.dataset
         return Window(

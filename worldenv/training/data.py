@@ -35,5 +35,4 @@ class DataConfig:
 def draw_windows(sampler: WindowSampler, batch: int, generator: torch.Generator):
     """A batch of windows whose choice depends only on ``generator``."""
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-    sampler.rng = np.random.default_rng(seed)
-    return sampler.sample(batch)
+    return sampler.sample(batch, np.random.default_rng(seed))

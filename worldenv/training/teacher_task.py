@@ -6,6 +6,8 @@ Frames are encoded once by the bundle's tokenizer and kept in memory; the
 latents are cached in the run directory, keyed by the tokenizer's weights.
 """
 
+import hashlib
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,6 +25,8 @@ from worldenv.state_io import load_tree, save_tree
 from worldenv.training.data import DataConfig, draw_windows
 from worldenv.training.loop import TrainConfig
 from worldenv import config as configs
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -80,6 +84,7 @@ class TeacherTask:
             cached = load_tree(path)
             if cached["tokenizer"] == key and cached["frames"] == dataset.num_frames:
                 return cached["latents"]
+        logger.info("encoding %d frames with the tokenizer (cached in %s)", dataset.num_frames, path)
         latents = encode_frames(self.tokenizer, dataset.frames)
         save_tree(path, {"tokenizer": key, "frames": dataset.num_frames, "latents": latents})
         return latents
@@ -115,8 +120,6 @@ class TeacherTask:
 
 def _fingerprint(module: torch.nn.Module) -> str:
     """A short digest of a module's weights: the latent cache is valid for these only."""
-    import hashlib
-
     digest = hashlib.sha256()
     for name, tensor in sorted(module.state_dict().items()):
         digest.update(name.encode())

@@ -1,0 +1,33 @@
+"""The model card of a bundle, written from its metadata and its last evaluation:
+every number in it comes from the command recorded beside it."""
+
+from datetime import date
+
+
+def render_card(metadata: dict, evaluation: str | None, eval_command: str | None) -> str:
+    scene = metadata.get("scene", "?")
+    lines = [f"# worldenv {scene} world model", "",
+             "Action-conditioned latent video diffusion world model of the MuJoCo scene "
+             f"`worldenv/{scene.capitalize()}-v0` (a frame tokenizer, a block-causal flow-matching "
+             "teacher, and a state probe used only for evaluation).", ""]
+    for part in ("tokenizer_training", "teacher_training", "probe_training"):
+        info = metadata.get(part)
+        if not info:
+            continue
+        dataset = info.get("dataset", {})
+        lines += [f"## {part.replace('_', ' ')}", "",
+                  f"- command: `{info.get('command', '?')}`",
+                  f"- dataset: `{dataset.get('path', '?')}` (manifest sha256 {dataset.get('manifest_sha256', '?')[:16]}..., "
+                  f"last {dataset.get('held_out_episodes', '?')} episodes held out)",
+                  f"- steps: {info.get('steps', '?')}, wall time {info.get('train_seconds', '?')} s, "
+                  f"{info.get('processes', 1)} process(es) x {info.get('threads', '?')} threads",
+                  f"- hardware: {info.get('hardware', '?')}"]
+        final = info.get("final_metrics")
+        if final:
+            lines.append("- last logged: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                                      for k, v in final.items() if k != "lr"))
+        lines.append("")
+    if evaluation:
+        lines += ["## Evaluation against MuJoCo", "", f"`{eval_command}` ({date.today().isoformat()}):", "",
+                  evaluation, ""]
+    return "\n".join(lines)
