@@ -74,6 +74,7 @@ def test_tokenizer_then_teacher_train_into_one_bundle(tmp_path, dataset):
     assert bundle.metadata["tokenizer_training"]["command"] == f"python -m worldenv.train tokenizer --config {config} --no-progress"
     assert len(bundle.metadata["teacher_training"]["dataset"]["manifest_sha256"]) == 64
     assert (tmp_path / "runs" / "teacher" / "latents.safetensors").exists()
+    assert (tmp_path / "runs" / "teacher" / "curve.png").stat().st_size > 5000
 
 
 def test_existing_run_needs_resume(tmp_path, dataset):
@@ -133,4 +134,8 @@ def test_config_errors_name_the_key(tmp_path, dataset):
     config.write_text(yaml.safe_dump(document))
     train_main(["tokenizer", "--config", str(config), "--steps", "2", "--no-progress"])
     with pytest.raises(ConfigError, match=r"teacher.model.latent_channels: 5 does not match"):
+        train_main(["teacher", "--config", str(config)])
+    document["teacher"]["time_distribution"] = "beta"
+    config.write_text(yaml.safe_dump(document))
+    with pytest.raises(ConfigError, match=r"teacher.time_distribution: expected 'uniform' or 'logit_normal', got 'beta'"):
         train_main(["teacher", "--config", str(config)])

@@ -46,14 +46,19 @@ def test_same_seeds_same_dream_and_different_seeds_differ():
 
 
 def test_a_dream_does_not_depend_on_its_batch():
-    """Env 1 of a batch of 4 dreams exactly what it dreams alone with the same seed and actions."""
+    """Env 1 of a batch of 4 dreams what it dreams alone with the same seed and actions.
+
+    Same noise, same computation; only the float rounding of batched matrix kernels may
+    differ with the batch size (CPU BLAS picks blockings by shape), which can flip a pixel
+    by one level after quantisation to uint8."""
     frames, actions = context(4)
     batch, _ = rollout(tiny_world_model(4), frames, actions, seeds=[1, 2, 3, 4])
     plan = np.random.default_rng(1).uniform(-1, 1, (4, 4, 2)).astype(np.float32)
     alone = tiny_world_model(1)
     alone.reset(frames[1:2], actions[1:2], [2])
     single = torch.stack([alone.step(plan[i, 1:2])[0] for i in range(4)], 1)
-    assert torch.equal(batch[1], single[0])
+    difference = (batch[1].int() - single[0].int()).abs()
+    assert difference.max() <= 1 and (difference > 0).float().mean() < 1e-3
 
 
 def test_reset_by_mask_primes_only_those_dreams():

@@ -23,6 +23,7 @@ class CacheShape:
     tokens_per_frame: int
     sink_frames: int
     window_frames: int
+    latent_channels: int
 
     @property
     def slots(self) -> int:
@@ -40,6 +41,8 @@ class KVCache:
         self.values = torch.zeros_like(self.keys)
         self.slot_frame = torch.full((batch, shape.slots), -1, device=device, dtype=torch.long)  # frame number or -1
         self.frames_seen = torch.zeros(batch, device=device, dtype=torch.long)  # per env, ever committed
+        # The newest committed frame's latent: the next frame's "previous frame" input.
+        self.last_latent = torch.zeros(batch, shape.tokens_per_frame, shape.latent_channels, device=device, dtype=dtype)
 
     # ---- bookkeeping --------------------------------------------------------------
     def reset(self, mask: torch.Tensor | None = None) -> None:
@@ -47,9 +50,11 @@ class KVCache:
         if mask is None:
             self.slot_frame.fill_(-1)
             self.frames_seen.zero_()
+            self.last_latent.zero_()
             return
         self.slot_frame.masked_fill_(mask[:, None], -1)
         self.frames_seen.masked_fill_(mask, 0)
+        self.last_latent.masked_fill_(mask[:, None, None], 0.0)
 
     @property
     def valid(self) -> torch.Tensor:
@@ -86,9 +91,11 @@ class KVCache:
         self.keys[layer][rows, index] = keys.to(self.keys.dtype)
         self.values[layer][rows, index] = values.to(self.values.dtype)
 
-    def advance(self, slots: torch.Tensor) -> None:
-        """Mark ``slots`` (B, count) as holding the next ``count`` frames of each env."""
+    def advance(self, slots: torch.Tensor, last_latent: torch.Tensor) -> None:
+        """Mark ``slots`` (B, count) as holding the next ``count`` frames of each env,
+        the newest of which has latent ``last_latent`` (B, N, C)."""
         count = slots.shape[1]
+        self.last_latent.copy_(last_latent)
         frame = self.frames_seen[:, None] + torch.arange(count, device=slots.device)
         self.slot_frame.scatter_(1, slots, frame)
         self.frames_seen += count
@@ -108,3 +115,4 @@ class KVCache:
         self.values[:, rows] = other.values
         self.slot_frame[rows] = other.slot_frame
         self.frames_seen[rows] = other.frames_seen
+        self.last_latent[rows] = other.last_latent

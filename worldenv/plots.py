@@ -34,3 +34,26 @@ def plot_horizon_curves(report: dict, path: Path) -> None:
     figure.tight_layout()
     atomic_write(Path(path), lambda tmp: figure.savefig(tmp, dpi=110))
     plt.close(figure)
+
+
+def plot_training_curve(metrics_path: Path, path: Path) -> None:
+    """Every logged loss term of a run against wall-clock time (log scale)."""
+    import json
+
+    rows = [json.loads(line) for line in Path(metrics_path).read_text().splitlines() if line]
+    if not rows:
+        return
+    skip = {"step", "seconds", "lr", "grad_norm"}
+    keys = [k for k in rows[-1] if k not in skip and isinstance(rows[-1][k], (int, float))]
+    minutes = [row["seconds"] / 60 for row in rows]
+    figure, axis = plt.subplots(figsize=(6, 3.6))
+    for key in keys:
+        axis.plot(minutes, [row.get(key, float("nan")) for row in rows], label=key, linewidth=1)
+    axis.set_yscale("log")
+    axis.set_xlabel(f"wall-clock minutes (step {rows[-1]['step']} at the end)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
+    axis.set_title(Path(metrics_path).parent.name)
+    figure.tight_layout()
+    atomic_write(Path(path), lambda tmp: figure.savefig(tmp, dpi=110))
+    plt.close(figure)

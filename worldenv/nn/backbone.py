@@ -2,7 +2,8 @@
 conditioned per frame on its noise level and on the action that led to it.
 
 ``forward(x_t, t, actions, cache)`` predicts the flow-matching velocity of every
-frame (diffusion forcing: each frame carries its own ``t``), plus reward and
+frame (diffusion forcing: each frame carries its own ``t``; each token also gets
+the same token of the previous frame as input), plus reward and
 termination of each frame from the heads. With a cache the frames follow the
 cached context and the cache is only read; ``commit`` runs the same layers and
 writes the frames' keys and values into it.
@@ -84,6 +85,7 @@ class Backbone(nn.Module):
         self.config = config
         c = config
         self.embed = nn.Linear(c.latent_channels, c.width)
+        self.embed_previous = nn.Linear(c.latent_channels, c.width)
         self.spatial_position = nn.Parameter(torch.randn(c.tokens_per_frame, c.width) * 0.02)
         self.time_embed = nn.Sequential(nn.Linear(c.width, c.width), nn.SiLU(), nn.Linear(c.width, c.width))
         self.action_embed = nn.Sequential(nn.Linear(c.action_dim, c.width), nn.SiLU(), nn.Linear(c.width, c.width))
@@ -98,7 +100,8 @@ class Backbone(nn.Module):
 
     def cache_shape(self) -> CacheShape:
         c = self.config
-        return CacheShape(c.depth, c.heads, c.width // c.heads, c.tokens_per_frame, c.sink_frames, c.window_frames)
+        return CacheShape(c.depth, c.heads, c.width // c.heads, c.tokens_per_frame, c.sink_frames, c.window_frames,
+                          c.latent_channels)
 
     def new_cache(self, batch: int, device, dtype=torch.float32) -> KVCache:
         return KVCache(self.cache_shape(), batch, device, dtype)
@@ -113,12 +116,18 @@ class Backbone(nn.Module):
         lightly noised, to the cache; returns the same outputs as ``forward``."""
         slots = cache.slots_for(x.shape[1])
         out = self._run(x, t, actions, cache, write_slots=slots)
-        cache.advance(slots)
+        cache.advance(slots, x[:, -1])
         return out
 
     def _run(self, x, t, actions, cache, write_slots) -> BackboneOutput:
         c = self.config
-        h = self.embed(x) + self.spatial_position  # (B, T, N, width)
+        # Each token also sees the same place in the previous frame (as DIAMOND's frame
+        # stacking does): "the next frame is the last one, changed a little" becomes a
+        # linear map instead of something attention must first learn. A window's (or a
+        # fresh dream's) first frame has none: zeros.
+        before = cache.last_latent[:, None].to(x.dtype) if cache is not None else torch.zeros_like(x[:, :1])
+        previous = torch.cat([before, x[:, :-1]], dim=1)
+        h = self.embed(x) + self.embed_previous(previous) + self.spatial_position  # (B, T, N, width)
         condition = self.time_embed(timestep_embedding(t, c.width)) + self.action_embed(actions)  # (B, T, width)
         for layer, block in enumerate(self.blocks):
             h = block(h, condition, layer, cache, write_slots)

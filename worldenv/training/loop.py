@@ -24,12 +24,14 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
+from worldenv.plots import plot_training_curve
 from worldenv.state_io import load_tree, save_tree
 from worldenv.training.ema import EMA
 
 logger = logging.getLogger(__name__)
 STATE = "state.safetensors"
 METRICS = "metrics.jsonl"
+CURVE = "curve.png"
 
 
 @dataclass
@@ -145,6 +147,7 @@ def train(task: Task, config: TrainConfig, run_dir: Path, resume: bool, metadata
             state = {"model": model.state_dict(), "ema": ema.model.state_dict(), "optimizer": optimizer.state_dict(),
                      "step": step, "seconds": time.perf_counter() - started}
             save_tree(run_dir / STATE, state)
+            plot_training_curve(run_dir / METRICS, run_dir / CURVE)
     bar.close()
     if group.main:
         task.export(ema.model, {**metadata, "steps": step, "train_seconds": round(time.perf_counter() - started, 1),
