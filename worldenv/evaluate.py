@@ -27,7 +27,7 @@ from worldenv.scenes import make_scene
 from worldenv.world_model import WorldModel
 
 logger = logging.getLogger(__name__)
-HORIZONS = (1, 5, 10, 15, 25, 50, 100, 200)  # 15: the imagination horizon RL uses
+HORIZONS = (1, 5, 10, 15, 25, 50, 100, 200, 500, 1000)  # 15: the imagination horizon RL uses
 FOREGROUND_THRESHOLD = 40  # intensity levels from the background that count as an object
 
 
