@@ -100,15 +100,6 @@ class KVCache:
         self.slot_frame.scatter_(1, slots, frame)
         self.frames_seen += count
 
-    def token_mask(self) -> torch.Tensor:
-        """(B, slot tokens) bool: keys that may be attended to."""
-        return self.valid.repeat_interleave(self.shape.tokens_per_frame, dim=1)
-
-    def token_positions(self) -> torch.Tensor:
-        """(B, slot tokens) temporal position of every cached key."""
-        slot_positions, _ = self.positions()
-        return slot_positions.repeat_interleave(self.shape.tokens_per_frame, dim=1)
-
     def replace_rows(self, rows: torch.Tensor, other: "KVCache") -> None:
         """Copy all of ``other`` (a cache of ``len(rows)`` envs) into the envs ``rows``."""
         self.keys[:, rows] = other.keys

@@ -7,6 +7,8 @@ a training window in one pass and a dream one frame at a time against the
 cache; the two agree to float tolerance (tests/test_backbone.py).
 """
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -40,36 +42,52 @@ class FrameAttention(nn.Module):
         self,
         x: torch.Tensor,
         layer: int,
+        layout: "Layout",
         cache: KVCache | None = None,
         write_slots: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """x: (B, T, N, width) for T frames of N tokens. Without a cache the T frames
-        are the whole context (positions 0..T-1). With one, they follow the cached
-        frames; their keys are written into ``write_slots`` (B, T) if given, after attending."""
+        """x: (B, T, N, width) for T frames of N tokens, placed by ``layout``. With a
+        cache the frames follow the cached ones; their keys are written into
+        ``write_slots`` (B, T) if given, after attending."""
         B, T, N, width = x.shape
         q, k, v = self.qkv(x.reshape(B, T * N, width)).view(B, T * N, 3, self.heads, self.head_dim).unbind(2)
-        frame_of_token = torch.arange(T, device=x.device).repeat_interleave(N)  # (T*N,)
-        if cache is None:
-            positions = frame_of_token.expand(B, -1)
-            keys, values, key_positions = k, v, positions
-            mask = frame_of_token[:, None] >= frame_of_token[None, :]  # (T*N, T*N) block-causal
-            mask = mask.expand(B, 1, -1, -1)
-        else:
-            _, cached_frames = cache.positions()
-            positions = cached_frames[:, None] + frame_of_token  # (B, T*N)
+        keys, values = k, v
+        if cache is not None:
             keys = torch.cat([cache.keys[layer], k.to(cache.keys.dtype)], dim=1)
             values = torch.cat([cache.values[layer], v.to(cache.values.dtype)], dim=1)
-            key_positions = torch.cat([cache.token_positions(), positions], dim=1)
-            own = frame_of_token[:, None] >= frame_of_token[None, :]  # (T*N, T*N)
-            mask = torch.cat([cache.token_mask()[:, None, :].expand(-1, T * N, -1), own.expand(B, -1, -1)], dim=2)
-            mask = mask[:, None]  # (B, 1, T*N, cached + T*N)
             if write_slots is not None:
                 # After reading: a slot being overwritten (the oldest window frame) is
                 # still part of this pass's context, as in the passes that denoised it.
                 cache.write(layer, k, v, write_slots)
-        q = rotary(q, positions, self.rotary_dims)
-        keys = rotary(keys.to(q.dtype), key_positions, self.rotary_dims)
+        q = rotary(q, layout.query_positions, self.rotary_dims)
+        keys = rotary(keys.to(q.dtype), layout.key_positions, self.rotary_dims)
         attended = F.scaled_dot_product_attention(
-            q.transpose(1, 2), keys.transpose(1, 2), values.to(q.dtype).transpose(1, 2), attn_mask=mask
+            q.transpose(1, 2), keys.transpose(1, 2), values.to(q.dtype).transpose(1, 2), attn_mask=layout.mask
         )  # (B, heads, T*N, head_dim)
         return self.out(attended.transpose(1, 2).reshape(B, T, N, width))
+
+
+@dataclass
+class Layout:
+    """Where a pass's tokens sit in time and what they may attend to; the same for
+    every layer, so computed once per pass."""
+
+    query_positions: torch.Tensor  # (B, T*N) temporal position of each query token
+    key_positions: torch.Tensor  # (B, keys)
+    mask: torch.Tensor  # (B, 1, T*N, keys) bool: True where attention is allowed
+
+
+def layout(batch: int, frames: int, tokens: int, cache: KVCache | None, device) -> Layout:
+    """Block-causal layout of ``frames`` new frames, alone or after the cached ones."""
+    frame_of_token = torch.arange(frames, device=device).repeat_interleave(tokens)  # (T*N,)
+    own = frame_of_token[:, None] >= frame_of_token[None, :]  # (T*N, T*N) block-causal
+    if cache is None:
+        positions = frame_of_token.expand(batch, -1)
+        return Layout(positions, positions, own.expand(batch, 1, -1, -1))
+    slot_positions, cached_frames = cache.positions()
+    positions = cached_frames[:, None] + frame_of_token  # (B, T*N)
+    n = cache.shape.tokens_per_frame
+    key_positions = torch.cat([slot_positions.repeat_interleave(n, dim=1), positions], dim=1)
+    cached = cache.valid.repeat_interleave(n, dim=1)[:, None, :].expand(-1, frames * tokens, -1)
+    mask = torch.cat([cached, own.expand(batch, -1, -1)], dim=2)[:, None]  # (B, 1, T*N, cached + T*N)
+    return Layout(positions, key_positions, mask)

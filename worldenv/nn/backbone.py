@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from worldenv.memory import CacheShape, KVCache
-from worldenv.nn.attention import FrameAttention
+from worldenv.nn.attention import FrameAttention, Layout, layout
 
 
 @dataclass
@@ -70,11 +70,11 @@ class Block(nn.Module):
         nn.init.zeros_(self.modulation[1].weight)  # adaLN-Zero: every block starts as identity
         nn.init.zeros_(self.modulation[1].bias)
 
-    def forward(self, x, condition, layer, cache, write_slots):
+    def forward(self, x, condition, layer, placement: Layout, cache, write_slots):
         # condition: (B, T, width), one per frame, broadcast over the frame's N tokens.
         shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(condition)[:, :, None].chunk(6, dim=-1)
         h = self.norm1(x) * (1 + scale1) + shift1
-        x = x + gate1 * self.attention(h, layer, cache, write_slots)
+        x = x + gate1 * self.attention(h, layer, placement, cache, write_slots)
         h = self.norm2(x) * (1 + scale2) + shift2
         return x + gate2 * self.mlp(h)
 
@@ -129,8 +129,10 @@ class Backbone(nn.Module):
         previous = torch.cat([before, x[:, :-1]], dim=1)
         h = self.embed(x) + self.embed_previous(previous) + self.spatial_position  # (B, T, N, width)
         condition = self.time_embed(timestep_embedding(t, c.width)) + self.action_embed(actions)  # (B, T, width)
+        B, T, N, _ = x.shape
+        placement = layout(B, T, N, cache, x.device)
         for layer, block in enumerate(self.blocks):
-            h = block(h, condition, layer, cache, write_slots)
+            h = block(h, condition, layer, placement, cache, write_slots)
         shift, scale = self.final_modulation(condition)[:, :, None].chunk(2, dim=-1)
         h = self.final_norm(h) * (1 + scale) + shift
         pooled = torch.cat([h.mean(dim=2), condition], dim=-1)  # (B, T, 2 * width)
