@@ -16,6 +16,10 @@ def plot_horizon_curves(report: dict, path: Path) -> None:
     first = next(iter(policies.values()))
     metrics = [key for key in first["model"][str(report["horizons"][0])] if key in first["copy_last"][str(report["horizons"][0])]]
     metrics = [m for m in metrics if not m.startswith("frame_")]
+    from worldenv.probe import QUANTITIES
+
+    units = {q.name: "rad" if q.kind == "angle" else "m" for q in QUANTITIES[report["scene"]]}
+    units.update(psnr="dB")
     figure, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.4), squeeze=False)
     for axis, metric in zip(axes[0], metrics):
         for index, (policy, scores) in enumerate(policies.items()):
@@ -26,7 +30,7 @@ def plot_horizon_curves(report: dict, path: Path) -> None:
                           label=f"{policy} {'model' if name == 'model' else 'copy last'}")
         axis.set_xscale("log")
         axis.set_xlabel("horizon (frames)")
-        axis.set_title(metric.replace("_", " "))
+        axis.set_title(metric.replace("_", " ") + (f" ({units[metric]})" if metric in units else ""))
         axis.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     figure.suptitle(f"{report['scene']}: dream vs MuJoCo ({report['config']['model']}, "
