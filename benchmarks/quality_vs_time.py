@@ -21,16 +21,15 @@ from worldenv import config as configs  # noqa: E402
 from worldenv.checkpoint import load_bundle, save_bundle  # noqa: E402
 from worldenv.evaluate import EvalConfig, evaluate  # noqa: E402
 from worldenv.nn.backbone import Backbone, BackboneConfig  # noqa: E402
-from worldenv.nn.tokenizer import Tokenizer, TokenizerConfig  # noqa: E402
 from worldenv.probe import QUANTITIES, StateProbe  # noqa: E402
 from worldenv.state_io import load_tree  # noqa: E402
 from worldenv.training.teacher_task import TeacherTrainingConfig  # noqa: E402
+from worldenv.world_model import load_tokenizer  # noqa: E402
 
 
 def snapshot_bundle(bundle_path: Path, teacher_config: dict, snapshot: Path, into: Path) -> dict:
     bundle = load_bundle(bundle_path)
-    tokenizer = Tokenizer(configs.build(TokenizerConfig, bundle.config("tokenizer")["model"], "tokenizer"))
-    bundle.load_into("tokenizer", tokenizer)
+    tokenizer = load_tokenizer(bundle)
     probe = StateProbe(bundle.config("probe")["outputs"])
     bundle.load_into("probe", probe)
     teacher = Backbone(configs.build(BackboneConfig, teacher_config["model"], "teacher"))
@@ -77,7 +76,7 @@ def main() -> None:
     axes[0].legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(args.out.with_suffix(".png"), dpi=110)
-    print(f"| step | minutes | " + " | ".join(f"PSNR h={h}" for h in horizons) + " | " +
+    print("| step | minutes | " + " | ".join(f"PSNR h={h}" for h in horizons) + " | " +
           " | ".join(f"{q} h={h}" for q in quantities for h in horizons) + " |")
     for r in rows:
         cells = [str(r["step"]), f"{r['minutes']:.1f}"] + [f"{r['all']['model'][str(h)]['psnr']:.2f}" for h in horizons]

@@ -59,7 +59,7 @@ def test_eval_cli_writes_report_and_plot(tiny_bundle, tmp_path):
 def test_eval_refuses_a_bundle_without_probe(tmp_path, tiny_bundle):
     import shutil
 
-    from worldenv.checkpoint import load_bundle, save_bundle
+    from worldenv.checkpoint import load_bundle
     from worldenv.evaluate import evaluate
 
     bundle = load_bundle(tiny_bundle)

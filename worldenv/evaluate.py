@@ -22,6 +22,7 @@ from worldenv.checkpoint import load_bundle
 from worldenv.data.collect import CollectConfig, run_episode
 from worldenv.data.policies import make_policy
 from worldenv.metrics import foreground_iou, psnr, ssim
+from worldenv.nn.tokenizer import to_uint8
 from worldenv.probe import StateProbe, probe_errors, probe_targets
 from worldenv.scenes import make_scene
 from worldenv.world_model import WorldModel
@@ -149,8 +150,8 @@ def _tokenizer_scores(model: WorldModel, probe, scene, real, into: dict) -> None
     frames = real["frames"].reshape(-1, *real["frames"].shape[2:])
     truth = probe_targets(scene, {k: v.reshape(-1, v.shape[-1]) for k, v in real["states"].items()})
     recon = np.concatenate([
-        model.tokenizer(torch.from_numpy(frames[i : i + 256]).to(model.device)).clamp(-1, 1).add(1).mul(127.5).round()
-        .to(torch.uint8).cpu().numpy() for i in range(0, len(frames), 256)
+        to_uint8(model.tokenizer(torch.from_numpy(frames[i : i + 256]).to(model.device))).cpu().numpy()
+        for i in range(0, len(frames), 256)
     ])
     background = np.median(frames[:: max(1, len(frames) // 256)], axis=0).astype(np.uint8)
     for key, value in frame_scores(recon, frames, background).items():

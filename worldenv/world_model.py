@@ -13,12 +13,25 @@ from pathlib import Path
 import torch
 
 from worldenv import config as configs
-from worldenv.checkpoint import load_bundle
+from worldenv.checkpoint import Bundle, load_bundle
 from worldenv.diffusion.flow import timesteps
 from worldenv.diffusion.noise import counter_noise
 from worldenv.diffusion.samplers import sample
 from worldenv.nn.backbone import Backbone, BackboneConfig
 from worldenv.nn.tokenizer import Tokenizer, TokenizerConfig, to_uint8
+
+
+def load_tokenizer(bundle: Bundle) -> Tokenizer:
+    """The bundle's tokenizer, built from its recorded config, frozen."""
+    tokenizer = Tokenizer(configs.build(TokenizerConfig, bundle.config("tokenizer")["model"], f"{bundle.path}: tokenizer"))
+    bundle.load_into("tokenizer", tokenizer)
+    return tokenizer.eval().requires_grad_(False)
+
+
+def load_backbone(bundle: Bundle, name: str = "teacher") -> Backbone:
+    backbone = Backbone(configs.build(BackboneConfig, bundle.config(name)["model"], f"{bundle.path}: {name}"))
+    bundle.load_into(name, backbone)
+    return backbone
 
 
 class WorldModel:
@@ -46,11 +59,7 @@ class WorldModel:
     @classmethod
     def from_bundle(cls, path: str | Path, batch: int, model: str = "teacher", **kwargs) -> "WorldModel":
         bundle = load_bundle(Path(path))
-        tokenizer = Tokenizer(configs.build(TokenizerConfig, bundle.config("tokenizer")["model"], f"{path}: tokenizer"))
-        backbone = Backbone(configs.build(BackboneConfig, bundle.config(model)["model"], f"{path}: {model}"))
-        bundle.load_into("tokenizer", tokenizer)
-        bundle.load_into(model, backbone)
-        return cls(tokenizer, backbone, batch, **kwargs)
+        return cls(load_tokenizer(bundle), load_backbone(bundle, model), batch, **kwargs)
 
     @property
     def max_context(self) -> int:

@@ -20,11 +20,11 @@ from worldenv.config import ConfigError
 from worldenv.data.sampler import WindowSampler
 from worldenv.diffusion.flow import add_noise, flow_matching_loss, sample_training_times
 from worldenv.nn.backbone import Backbone, BackboneConfig
-from worldenv.nn.tokenizer import Tokenizer, TokenizerConfig
+from worldenv.nn.tokenizer import Tokenizer
 from worldenv.state_io import load_tree, save_tree
 from worldenv.training.data import DataConfig, draw_windows
 from worldenv.training.loop import TrainConfig
-from worldenv import config as configs
+from worldenv.world_model import load_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -55,13 +55,6 @@ class TeacherTrainingConfig:
             raise ConfigError(f"time_distribution: expected 'uniform' or 'logit_normal', got {self.time_distribution!r}")
 
 
-def load_tokenizer(bundle_dir: str) -> Tokenizer:
-    bundle = load_bundle(Path(bundle_dir))
-    tokenizer = Tokenizer(configs.build(TokenizerConfig, bundle.config("tokenizer")["model"], f"{bundle_dir}: tokenizer"))
-    bundle.load_into("tokenizer", tokenizer)
-    return tokenizer.eval().requires_grad_(False)
-
-
 @torch.no_grad()
 def encode_frames(tokenizer: Tokenizer, frames: np.ndarray, batch: int = 256) -> torch.Tensor:
     """(F, H, W, 3) uint8 -> (F, h*w, C) float16 latents."""
@@ -76,7 +69,7 @@ class TeacherTask:
     def __init__(self, config: TeacherTrainingConfig):
         self.config = config
         dataset = config.data.load_training()
-        self.tokenizer = load_tokenizer(config.bundle)
+        self.tokenizer = load_tokenizer(load_bundle(Path(config.bundle)))
         tok = self.tokenizer.config
         expected = {"latent_channels": tok.latent_channels, "grid": tok.grid, "action_dim": dataset.actions.shape[1]}
         for key, value in expected.items():
