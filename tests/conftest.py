@@ -15,3 +15,18 @@ def _single_thread_torch():
     except ImportError:
         return
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def reacher_dream(tmp_path_factory):
+    """A tiny untrained reacher dream checkpoint (tests/dream_bundles.py)."""
+    from dream_bundles import tiny_dream_bundle
+
+    return tiny_dream_bundle(tmp_path_factory.mktemp("dreams") / "reacher", "reacher")
+
+
+@pytest.fixture(scope="session")
+def duo_dream(tmp_path_factory):
+    from dream_bundles import tiny_dream_bundle
+
+    return tiny_dream_bundle(tmp_path_factory.mktemp("dreams") / "duo", "duo")

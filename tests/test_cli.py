@@ -8,7 +8,7 @@ import pytest
 
 from worldenv.cli import main
 
-SUBCOMMANDS = ["collect", "inspect", "bench", "demo"]
+SUBCOMMANDS = ["collect", "inspect", "train", "contexts", "eval", "record", "bench", "demo"]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -46,9 +46,14 @@ def test_bad_input_exits_2_with_a_message():
     assert result.returncode == 2 and "--dataset" in result.stderr
 
 
-def test_demo_writes_videos_and_contact_sheet(tmp_path):
-    result = run_cli("demo", "--out", str(tmp_path), "--episodes", "2", "--steps", "8", "--workers", "1")
+def test_demo_writes_dream_and_ground_truth_videos(tmp_path):
+    result = run_cli("demo", "--out", str(tmp_path), "--steps", "6", "--episodes", "2", "--episode-steps", "8",
+                     "--workers", "1")
     assert result.returncode == 0, result.stderr
+    for scene in ("reacher", "duo"):
+        video = iio.imread(tmp_path / f"dream_{scene}.mp4")
+        assert video.shape == (4 + 6, 256, (3 * 64 + 4) * 4, 3)
+    assert result.stdout.count("frames/s") == 4 and "h=5" in result.stdout
     for scene in ("reacher", "cartpole", "panorama", "duo"):
         video = iio.imread(tmp_path / f"{scene}.mp4")
         assert video.ndim == 4 and video.shape[1:] == (64, 64, 3) and 2 <= len(video) <= 9
@@ -56,6 +61,26 @@ def test_demo_writes_videos_and_contact_sheet(tmp_path):
     assert sheet.shape[0] > 4 * 64 and sheet.shape[2] == 3
     inspect = run_cli("inspect", str(tmp_path / "data" / "reacher"))
     assert inspect.returncode == 0 and "all checksums verified" in inspect.stdout
+
+
+@pytest.mark.parametrize("suffix", ["mp4", "gif"])
+def test_record_writes_a_readable_side_by_side_video(reacher_dream, tmp_path, suffix):
+    out = tmp_path / f"dream.{suffix}"
+    result = run_cli("record", "--checkpoint", str(reacher_dream), "--policy", "random", "--steps", "5",
+                     "--context", "3", str(out))
+    assert result.returncode == 0, result.stderr
+    video = iio.imread(out)
+    assert video.shape[0] == 3 + 5 and video.shape[1:3] == (256, (3 * 64 + 4) * 4)
+    assert "PSNR" in result.stdout and "dream/MuJoCo" in result.stdout
+
+
+def test_record_refuses_bad_arguments(reacher_dream, tmp_path):
+    result = run_cli("record", "--checkpoint", str(reacher_dream), str(tmp_path / "out.avi"))
+    assert result.returncode == 2 and "expected a .mp4 or .gif" in result.stderr
+    result = run_cli("record", "--checkpoint", str(reacher_dream), "--policy", "nonsense", str(tmp_path / "o.mp4"))
+    assert result.returncode == 2 and "expected random" in result.stderr
+    result = run_cli("record", "--checkpoint", str(tmp_path), str(tmp_path / "o.mp4"))
+    assert result.returncode == 2 and "bundle.json: missing" in result.stderr
 
 
 def test_bench_prints_tables(tmp_path):

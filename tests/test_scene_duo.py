@@ -166,6 +166,6 @@ def test_other_misuse_raises():
     with pytest.raises(ValueError, match="max_cycles"):
         DuoParallelEnv(max_cycles=0)
     with pytest.raises(ValueError, match=r"shape \(4,\)"):
-        env.scene.reset(seed=0)
-        env.scene.step(np.zeros(2))
+        env.joint.reset(seed=0)
+        env.joint.step(np.zeros(2))
     env.close()

@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_collect, _add_inspect, _add_train, _add_eval, _add_bench, _add_demo):
+    for add in (_add_collect, _add_inspect, _add_train, _add_contexts, _add_eval, _add_record, _add_bench, _add_demo):
         add(commands)
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
@@ -23,12 +23,13 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("OpenGL").setLevel(logging.WARNING)
+    from worldenv.checkpoint import CheckpointError
     from worldenv.config import ConfigError
     from worldenv.data.format import DatasetError
 
     try:
         return args.run(args)
-    except (ConfigError, DatasetError, ValueError) as error:
+    except (ConfigError, DatasetError, CheckpointError, ValueError) as error:
         parser.exit(2, f"worldenv {args.command}: error: {error}\n")
 
 
@@ -111,6 +112,35 @@ def _train(args) -> int:
     return run(args, ["worldenv", *args.argv])
 
 
+# ---- contexts ----------------------------------------------------------------
+def _add_contexts(commands) -> None:
+    p = commands.add_parser(
+        "contexts",
+        help="store a bank of real MuJoCo start contexts in a checkpoint (what the dream env resets from)",
+        description="Run the checkpoint's scene for COUNT short episodes under its exploration mix and store "
+        "their frames and actions in the bundle as component 'contexts'.",
+    )
+    p.add_argument("--checkpoint", type=Path, required=True, help="bundle directory")
+    p.add_argument("--count", type=int, default=128, help="number of start contexts (default 128)")
+    p.add_argument("--length", type=int, default=4, help="frames per context (default 4)")
+    p.add_argument("--seed", type=int, help="base episode seed (default: disjoint from collection and eval)")
+    p.set_defaults(run=_contexts)
+
+
+def _contexts(args) -> int:
+    from worldenv.checkpoint import load_bundle, update_bundle
+    from worldenv.contexts import COMPONENT, DEFAULT_SEED, record_start_contexts
+
+    bundle = load_bundle(args.checkpoint)
+    size = bundle.config("tokenizer")["model"]["image_size"]
+    seed = DEFAULT_SEED if args.seed is None else args.seed
+    bank, config = record_start_contexts(bundle.metadata["scene"], args.count, args.length, size, seed)
+    command = shlex.join(["worldenv", *args.argv])
+    update_bundle(args.checkpoint, components={COMPONENT: (bank, config)}, metadata={"contexts": {**config, "command": command}})
+    print(f"{args.checkpoint}: {args.count} start contexts of {args.length} frames")
+    return 0
+
+
 # ---- eval --------------------------------------------------------------------
 def _add_eval(commands) -> None:
     p = commands.add_parser(
@@ -157,6 +187,40 @@ def _eval(args) -> int:
     return 0
 
 
+# ---- record ------------------------------------------------------------------
+def _add_record(commands) -> None:
+    p = commands.add_parser(
+        "record",
+        help="write a video of the dream beside MuJoCo (dream | MuJoCo | difference) for the same start and actions",
+        description="Prime the dream with real MuJoCo frames, then give both worlds the same actions and write "
+        "the frames side by side (mp4 or gif, by OUT's suffix).",
+    )
+    p.add_argument("out", type=Path, help="OUT.mp4 or OUT.gif")
+    p.add_argument("--checkpoint", type=Path, help="bundle directory (default: the shipped one of --scene)")
+    p.add_argument("--scene", help="scene of the shipped checkpoint to use (default reacher)")
+    p.add_argument("--policy", default="random",
+                   help="random (uniform), smooth, goal, or PATH of a stable-baselines3 PPO .zip (default random)")
+    p.add_argument("--steps", type=int, default=200, help="dreamed frames after the context (default 200)")
+    p.add_argument("--context", type=int, default=4, help="real frames that prime the dream (default 4)")
+    p.add_argument("--sampling-steps", type=int, default=4, help="network evaluations per frame (default 4)")
+    p.add_argument("--seed", type=int, default=0, help="episode seed (default 0)")
+    p.set_defaults(run=_record)
+
+
+def _record(args) -> int:
+    from worldenv.record import paired_rollout, report_lines, write_side_by_side
+
+    if args.out.suffix.lower() not in (".mp4", ".gif"):
+        raise ValueError(f"OUT: expected a .mp4 or .gif path, got {args.out}")
+    rollout = paired_rollout(args.checkpoint, args.policy, args.steps, seed=args.seed, context=args.context,
+                             sampling_steps=args.sampling_steps, scene=args.scene)
+    write_side_by_side(rollout, args.out)
+    print(f"{args.out}: {len(rollout.dream)} frames (dream | MuJoCo | difference x3)")
+    for line in report_lines(rollout):
+        print(line)
+    return 0
+
+
 # ---- bench -------------------------------------------------------------------
 def _add_bench(commands) -> None:
     p = commands.add_parser(
@@ -188,20 +252,23 @@ def _bench(args) -> int:
 def _add_demo(commands) -> None:
     p = commands.add_parser(
         "demo",
-        help="collect a little of every scene and write a contact sheet and one video per scene",
+        help="dream beside MuJoCo with the shipped checkpoints (videos, speed, PSNR), and every scene's ground truth",
     )
     p.add_argument("--out", type=Path, default=Path("demo"), help="output directory (default demo/)")
-    p.add_argument("--episodes", type=int, default=4, help="episodes per scene (default 4)")
-    p.add_argument("--steps", type=int, default=100, help="steps per episode (default 100)")
-    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--steps", type=int, default=200, help="dreamed frames per shipped checkpoint (default 200)")
+    p.add_argument("--policy", default="goal", help="random, smooth or goal (default goal)")
+    p.add_argument("--episodes", type=int, default=4, help="ground-truth episodes per scene (default 4)")
+    p.add_argument("--episode-steps", type=int, default=100, help="steps per ground-truth episode (default 100)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes for the ground truth (default 2)")
     p.set_defaults(run=_demo)
 
 
 def _demo(args) -> int:
     from worldenv.demo import run_demo
 
-    for line in run_demo(args.out, episodes=args.episodes, steps=args.steps, workers=args.workers):
-        print(line)
+    for line in run_demo(args.out, steps=args.steps, policy=args.policy, gallery_episodes=args.episodes,
+                         gallery_steps=args.episode_steps, workers=args.workers):
+        print(line, flush=True)
     return 0
 
 

@@ -133,7 +133,8 @@ def _score_policy(scene, probe, real, dream, config, horizons) -> dict:
             state = probe_errors(scene, probe.predict(predicted), truth[:, k + h - 1])
             entry = {key: float(v[valid].mean()) for key, v in {**image, **state}.items()}
             if name == "model":
-                entry["reward_abs_error"] = float(np.abs(dream["rewards"][:, h - 1] - real["rewards"][:, k + h - 1])[valid].mean())
+                predicted_reward = dream["rewards"][:, h - 1].reshape(real["rewards"][:, k + h - 1].shape)  # (E, K) -> as real
+                entry["reward_abs_error"] = float(np.abs(predicted_reward - real["rewards"][:, k + h - 1])[valid].mean())
                 entry["termination_accuracy"] = float((dream["terminated"][:, h - 1] == real["terminated"][:, k + h - 1])[valid].mean())
                 entry["frame_mean"] = float(predicted.mean())
                 entry["frame_std"] = float(predicted.std())

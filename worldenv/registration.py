@@ -1,17 +1,33 @@
 """Gymnasium registration of every worldenv id (Gymnasium 1.x reads no plugins:
-``import worldenv`` or the ``worldenv:`` prefix in ``gym.make`` registers them)."""
+``import worldenv`` or the ``worldenv:`` prefix in ``gym.make`` registers them).
+
+Ground truth: ``worldenv/Reacher-v0`` ... (one per scene). Dreams:
+``DiffusionWorld-v0`` (the reacher dream unless ``scene=``/``checkpoint=`` say
+otherwise) and ``worldenv/ReacherDream-v0`` ... (one per scene, with that scene's
+time limit). Entry points are strings, so ``import worldenv`` does not load torch.
+"""
 
 import gymnasium
 
 from worldenv.scenes import SCENES
 
+DREAM_ID = "DiffusionWorld-v0"
+DREAM_ENTRY_POINT = "worldenv.envs.single:DiffusionWorldEnv"
+DREAM_VECTOR_ENTRY_POINT = "worldenv.envs.vector:DiffusionWorldVectorEnv"
+
+
+def dream_id(scene: str) -> str:
+    return f"worldenv/{scene.capitalize()}Dream-v0"
+
 
 def register_envs() -> None:
     """Register all ids once; re-registering would make Gymnasium warn."""
+    dreams = [(DREAM_ID, {}, SCENES["reacher"].max_episode_steps)]
+    dreams += [(dream_id(scene.name), {"scene": scene.name}, scene.max_episode_steps) for scene in SCENES.values()]
     for scene in SCENES.values():
         if scene.env_id not in gymnasium.registry:
-            gymnasium.register(
-                id=scene.env_id,
-                entry_point=scene.entry_point,
-                max_episode_steps=scene.max_episode_steps,
-            )
+            gymnasium.register(id=scene.env_id, entry_point=scene.entry_point, max_episode_steps=scene.max_episode_steps)
+    for env_id, kwargs, limit in dreams:
+        if env_id not in gymnasium.registry:
+            gymnasium.register(id=env_id, entry_point=DREAM_ENTRY_POINT, vector_entry_point=DREAM_VECTOR_ENTRY_POINT,
+                               max_episode_steps=limit, kwargs=kwargs)

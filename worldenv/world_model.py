@@ -5,7 +5,9 @@ dreams on one device.
 dreams from real frames; ``step(actions)`` samples every dream's next frame
 in ``sampling_steps`` network evaluations, commits its clean latent to the
 cache in one more, and decodes it. One batched forward per evaluation, noise
-from per-env counters (``worldenv.diffusion.noise``), no host sync.
+from per-env counters (``worldenv.diffusion.noise``), no host sync. On CPU a
+dream's numbers do not depend on the batch it shares (``nn/batch_invariant.py``),
+so one dream alone and the same dream among many are bit-identical.
 """
 
 from pathlib import Path
@@ -18,6 +20,7 @@ from worldenv.diffusion.flow import timesteps
 from worldenv.diffusion.noise import counter_noise
 from worldenv.diffusion.samplers import sample
 from worldenv.nn.backbone import Backbone, BackboneConfig
+from worldenv.nn.batch_invariant import pad_rows
 from worldenv.nn.tokenizer import Tokenizer, TokenizerConfig, to_uint8
 
 
@@ -78,7 +81,7 @@ class WorldModel:
         frames = torch.as_tensor(context_frames, device=self.device)
         actions = torch.as_tensor(context_actions, device=self.device, dtype=self.dtype)
         M, T = frames.shape[:2]
-        latents = self.tokenizer.encode(frames.flatten(0, 1)).reshape(M, T, *self.latent_shape)
+        latents = self.tokenizer.encode(pad_rows(frames.flatten(0, 1)))[: M * T].reshape(M, T, *self.latent_shape)
         cache = self.backbone.new_cache(M, self.device, self.dtype)
         clean = torch.zeros(M, T, device=self.device, dtype=self.dtype)
         for start in range(0, T, self.max_context):  # the cache takes at most a window per commit
@@ -90,7 +93,7 @@ class WorldModel:
     @torch.inference_mode()
     def step(self, actions) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Advance every dream by one frame under ``actions`` (B, A).
-        Returns frames (B, H, W, 3) uint8, rewards (B,) and terminated (B,) bool."""
+        Returns frames (B, H, W, 3) uint8, rewards (B, K) (K: one per agent) and terminated (B,) bool."""
         actions = torch.as_tensor(actions, device=self.device, dtype=self.dtype)[:, None]  # (B, 1, A)
         noise = counter_noise(self.seeds, self.cache.frames_seen, self.latent_shape, self.dtype)
 
@@ -100,5 +103,5 @@ class WorldModel:
         latent = sample(self.sampler, velocity, noise, self.times)  # (B, N, C)
         clean = torch.zeros(self.batch, 1, device=self.device, dtype=self.dtype)
         out = self.backbone.commit(latent[:, None], clean, actions, self.cache)
-        frames = to_uint8(self.tokenizer.decode(latent.reshape(self.batch, self.grid, self.grid, -1)))
+        frames = to_uint8(self.tokenizer.decode(pad_rows(latent.reshape(self.batch, self.grid, self.grid, -1)))[: self.batch])
         return frames, out.reward[:, 0].float(), out.termination_logit[:, 0] > 0

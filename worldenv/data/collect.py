@@ -75,7 +75,7 @@ def run_episode(env, policy, config: CollectConfig, episode: int) -> Episode:
         frames.append(frame)
         states.append(info["state"])
         actions.append(action)
-        rewards.append(reward)
+        rewards.append([info[f"reward_{agent}"] for agent in scene.agents] if scene.agents else reward)
         terminated.append(term)
         truncated.append(trunc)
         if term or trunc:

@@ -22,7 +22,7 @@ class FrameDataset:
     manifest: Manifest
     frames: np.ndarray  # (F, H, W, 3) uint8, episodes back to back
     actions: np.ndarray  # (F, A) float32, the action that led to each frame
-    rewards: np.ndarray  # (F,) float32, the reward received with each frame
+    rewards: np.ndarray  # (F,) float32, the reward received with each frame; (F, K) with one per agent
     terminated: np.ndarray  # (F,) bool
     states: dict[str, np.ndarray]  # key -> (F, d)
     episode_starts: np.ndarray  # (E,) index of each episode's first frame

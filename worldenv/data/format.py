@@ -15,7 +15,8 @@ key                    shape                      meaning
 =====================  =========================  ==================================
 ``frames``             (sum T_e+1, H, W, 3) uint8 observations, reset frame first
 ``actions``            (sum T_e, A) float32       action taken after frame t
-``rewards``            (sum T_e,) float32         reward of that step
+``rewards``            (sum T_e,) float32         reward of that step; (sum T_e, K) for a
+                                                  scene with K agents, one each
 ``terminated``         (sum T_e,) bool            step ended the episode (MDP end)
 ``truncated``          (sum T_e,) bool            step hit the time limit
 ``state_qpos`` ...     (sum T_e+1, d) float64     true MuJoCo state at each frame
@@ -53,7 +54,7 @@ class DatasetError(RuntimeError):
 class Episode:
     frames: np.ndarray  # (T+1, H, W, 3) uint8
     actions: np.ndarray  # (T, A) float32
-    rewards: np.ndarray  # (T,) float32
+    rewards: np.ndarray  # (T,) float32, or (T, K) with one per agent
     terminated: np.ndarray  # (T,) bool
     truncated: np.ndarray  # (T,) bool
     states: dict[str, np.ndarray]  # key -> (T+1, d) float64

@@ -15,7 +15,7 @@ from worldenv.data.dataset import FrameDataset
 class Window:
     frames: np.ndarray  # (B, L, H, W, 3) uint8
     actions: np.ndarray  # (B, L, A) float32, the action that led to each frame
-    rewards: np.ndarray  # (B, L) float32
+    rewards: np.ndarray  # (B, L) float32, or (B, L, K) with one per agent
     terminated: np.ndarray  # (B, L) bool
     first: np.ndarray  # (B, L) bool, frame is an episode's reset frame (no action led to it)
     states: dict[str, np.ndarray]  # key -> (B, L, d)

@@ -26,6 +26,7 @@ def summarize(directory: Path) -> tuple[str, list[str]]:
             steps, rewards = npz["episode_steps"], npz["rewards"]
             terminated += int(npz["terminated"].sum())
         lengths.append(steps)
+        rewards = rewards.reshape(len(rewards), -1).sum(1)  # per-agent rewards: the team return
         returns.append(np.add.reduceat(rewards, np.concatenate([[0], np.cumsum(steps)[:-1]])))
     size = sum(s.bytes for s in manifest.shards) / 2**20
     height, width, channels = manifest.observation_shape

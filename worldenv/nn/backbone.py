@@ -17,6 +17,7 @@ from torch import nn
 
 from worldenv.memory import CacheShape, KVCache
 from worldenv.nn.attention import FrameAttention, Layout, layout
+from worldenv.nn.batch_invariant import BatchInvariantLinear
 
 
 @dataclass
@@ -24,12 +25,13 @@ class BackboneConfig:
     latent_channels: int = 16
     grid: int = 8  # latent tokens per side of a frame
     action_dim: int = 2
-    width: int = 192
+    width: int = 192  # a multiple of 32 keeps dreams batch-invariant on CPU (nn/batch_invariant.py)
     depth: int = 6
     heads: int = 6
     mlp_ratio: float = 4.0
     sink_frames: int = 1  # KV cache: frames kept from the start of a dream
     window_frames: int = 7  # KV cache: most recent frames kept
+    rewards: int = 1  # reward head outputs: one per agent of the scene
 
     @property
     def tokens_per_frame(self) -> int:
@@ -44,7 +46,7 @@ class BackboneConfig:
 @dataclass
 class BackboneOutput:
     velocity: torch.Tensor  # (B, T, N, C)
-    reward: torch.Tensor  # (B, T)
+    reward: torch.Tensor  # (B, T, rewards)
     termination_logit: torch.Tensor  # (B, T)
 
 
@@ -66,7 +68,7 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         hidden = int(width * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, width))
-        self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
+        self.modulation = nn.Sequential(nn.SiLU(), BatchInvariantLinear(width, 6 * width))
         nn.init.zeros_(self.modulation[1].weight)  # adaLN-Zero: every block starts as identity
         nn.init.zeros_(self.modulation[1].bias)
 
@@ -87,13 +89,15 @@ class Backbone(nn.Module):
         self.embed = nn.Linear(c.latent_channels, c.width)
         self.embed_previous = nn.Linear(c.latent_channels, c.width)
         self.spatial_position = nn.Parameter(torch.randn(c.tokens_per_frame, c.width) * 0.02)
-        self.time_embed = nn.Sequential(nn.Linear(c.width, c.width), nn.SiLU(), nn.Linear(c.width, c.width))
-        self.action_embed = nn.Sequential(nn.Linear(c.action_dim, c.width), nn.SiLU(), nn.Linear(c.width, c.width))
+        # Per-frame layers (one row per frame, not per token) are batch-invariant: see nn/batch_invariant.py.
+        Linear = BatchInvariantLinear
+        self.time_embed = nn.Sequential(Linear(c.width, c.width), nn.SiLU(), Linear(c.width, c.width))
+        self.action_embed = nn.Sequential(Linear(c.action_dim, c.width), nn.SiLU(), Linear(c.width, c.width))
         self.blocks = nn.ModuleList(Block(c.width, c.heads, c.mlp_ratio) for _ in range(c.depth))
         self.final_norm = nn.LayerNorm(c.width, elementwise_affine=False, eps=1e-6)
-        self.final_modulation = nn.Sequential(nn.SiLU(), nn.Linear(c.width, 2 * c.width))
+        self.final_modulation = nn.Sequential(nn.SiLU(), Linear(c.width, 2 * c.width))
         self.velocity = nn.Linear(c.width, c.latent_channels)
-        self.heads = nn.Sequential(nn.Linear(2 * c.width, c.width), nn.SiLU(), nn.Linear(c.width, 2))
+        self.heads = nn.Sequential(Linear(2 * c.width, c.width), nn.SiLU(), Linear(c.width, c.rewards + 1))
         for layer in (self.final_modulation[1], self.velocity):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
@@ -136,5 +140,5 @@ class Backbone(nn.Module):
         shift, scale = self.final_modulation(condition)[:, :, None].chunk(2, dim=-1)
         h = self.final_norm(h) * (1 + scale) + shift
         pooled = torch.cat([h.mean(dim=2), condition], dim=-1)  # (B, T, 2 * width)
-        reward, termination = self.heads(pooled).unbind(-1)
-        return BackboneOutput(self.velocity(h), reward, termination)
+        heads = self.heads(pooled)  # (B, T, rewards + 1): the rewards, then the termination logit
+        return BackboneOutput(self.velocity(h), heads[..., :-1], heads[..., -1])

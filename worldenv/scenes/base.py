@@ -74,6 +74,10 @@ class MujocoScene(gymnasium.Env[np.ndarray, np.ndarray]):
     frame_skip = 1
     # Share of each exploration policy in data collection's default "mix".
     exploration_mix = {"uniform": 0.2, "smooth": 0.4, "goal": 0.4}
+    # A multi-agent scene names its agents; each one's reward is ``info[f"reward_{agent}"]``,
+    # the env's reward is their sum. Data collection stores the per-agent rewards, so the
+    # world model learns one reward head per agent. Empty for single-agent scenes.
+    agents: tuple[str, ...] = ()
 
     def __init__(self, render_mode: str | None = "rgb_array", width: int = 64, height: int = 64):
         name = type(self).__name__

@@ -11,16 +11,14 @@ the walls, so what one does changes what the other can do.
 ``ParallelEnv`` with one ``Box(-1, 1, (2,))`` action and one reward per agent.
 """
 
-from collections.abc import Mapping
-
 import mujoco
 import numpy as np
 from gymnasium import spaces
-from pettingzoo import AECEnv, ParallelEnv
+from pettingzoo import AECEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 
+from worldenv.multi_agent import SplitParallelEnv
 from worldenv.scenes.base import MujocoScene, add_visual_geom, set_orthographic_camera, use_flat_lighting
-from worldenv.validation import check_action
 
 AGENTS = ("agent_0", "agent_1")
 AGENT_COLOURS = ([0.85, 0.12, 0.12, 1.0], [0.12, 0.3, 0.9, 1.0])  # red, blue
@@ -49,6 +47,7 @@ class DuoScene(MujocoScene):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
     frame_skip = 5  # timestep 0.01 s: 20 control steps per second
+    agents = AGENTS
 
     def __init__(
         self,
@@ -158,13 +157,13 @@ class DuoScene(MujocoScene):
         return np.clip(force.ravel(), -1.0, 1.0).astype(np.float32)
 
 
-class DuoParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
-    """The duo scene as a PettingZoo ``ParallelEnv``.
+class DuoParallelEnv(SplitParallelEnv):
+    """The duo scene as a PettingZoo ``ParallelEnv`` (``worldenv/multi_agent.py``).
 
     Both agents observe the same top-down frame (a copy each; agent 0 is the red
     one); each sends a ``Box(-1, 1, (2,))`` force and gets its own reward. Nobody
-    terminates; everyone is truncated after ``max_cycles`` steps, the attribute
-    PettingZoo's tests set. ``infos[agent]["state"]`` is the scene's true state.
+    terminates; everyone is truncated after ``max_cycles`` steps.
+    ``infos[agent]["state"]`` is the scene's true state, ``state()`` the same flat.
     """
 
     metadata = {
@@ -175,89 +174,12 @@ class DuoParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
     }
 
     def __init__(self, max_cycles: int = 200, render_mode: str | None = "rgb_array", **scene_kwargs):
-        if isinstance(max_cycles, bool) or not isinstance(max_cycles, (int, np.integer)) or max_cycles < 1:
-            raise ValueError(f"DuoParallelEnv: expected max_cycles to be a positive integer, got {max_cycles!r}")
-        self.scene = DuoScene(render_mode=render_mode, **scene_kwargs)
-        self.max_cycles = int(max_cycles)
-        self.render_mode = render_mode
-        self.possible_agents = list(AGENTS)
-        self.agents: list[str] = []
-        # One space object per agent, created once: PettingZoo requires the same object
-        # on every call, and separate objects let each agent's sampling be seeded apart.
-        self.observation_spaces = {
-            agent: spaces.Box(0, 255, self.scene.observation_space.shape, np.uint8) for agent in AGENTS
-        }
-        self.action_spaces = {agent: spaces.Box(-1.0, 1.0, (2,), np.float32) for agent in AGENTS}
+        super().__init__(DuoScene(render_mode=render_mode, **scene_kwargs), AGENTS, "duo_v0", max_cycles)
         self.state_space = spaces.Box(-np.inf, np.inf, self.state().shape, np.float64)
-        self.num_cycles = 0
-
-    def observation_space(self, agent: str) -> spaces.Box:
-        return self.observation_spaces[self._check_agent(agent)]
-
-    def action_space(self, agent: str) -> spaces.Box:
-        return self.action_spaces[self._check_agent(agent)]
-
-    def reset(
-        self, seed: int | None = None, options: dict | None = None
-    ) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
-        frame, info = self.scene.reset(seed=seed, options=options)
-        self.agents = list(self.possible_agents)
-        self.num_cycles = 0
-        return self._per_agent(frame, info)
-
-    def step(self, actions: Mapping[str, np.ndarray]) -> tuple[dict, dict, dict, dict, dict]:
-        if not self.agents:
-            raise RuntimeError("DuoParallelEnv: the episode is over (or never began); call reset() before step()")
-        frame, _, _, _, info = self.scene.step(self._joint_action(actions))
-        self.num_cycles += 1
-        truncated = self.num_cycles >= self.max_cycles
-        observations, infos = self._per_agent(frame, info)
-        rewards = {agent: info[f"reward_{agent}"] for agent in self.agents}
-        terminations = dict.fromkeys(self.agents, False)
-        truncations = dict.fromkeys(self.agents, truncated)
-        if truncated:
-            self.agents = []
-        return observations, rewards, terminations, truncations, infos
-
-    def render(self) -> np.ndarray:
-        return self.scene.render()
 
     def state(self) -> np.ndarray:
         """The global state: ``qpos``, ``qvel`` and the task vector, as in ``info["state"]``."""
-        return np.concatenate(list(self.scene.state().values()))
-
-    def close(self) -> None:
-        self.scene.close()
-
-    def _check_agent(self, agent: str) -> str:
-        if agent not in self.possible_agents:
-            raise ValueError(f"DuoParallelEnv: expected an agent in {self.possible_agents}, got {agent!r}")
-        return agent
-
-    def _joint_action(self, actions: Mapping[str, np.ndarray]) -> np.ndarray:
-        """Check the per-agent actions and lay them out as the scene's joint action."""
-        if not isinstance(actions, Mapping):
-            raise TypeError(
-                f"DuoParallelEnv: expected a dict of actions keyed by {self.agents}, got {type(actions).__name__}"
-            )
-        unknown = [agent for agent in actions if agent not in self.agents]
-        missing = [agent for agent in self.agents if agent not in actions]
-        if unknown or missing:
-            raise ValueError(
-                f"DuoParallelEnv: expected one action for each of {self.agents}; "
-                f"missing {missing}, unknown {unknown}"
-            )
-        checked = []
-        for agent in self.agents:
-            space = self.action_spaces[agent]
-            checked.append(check_action(actions[agent], space.low, space.high, f"DuoParallelEnv {agent}"))
-        return np.concatenate(checked)
-
-    def _per_agent(self, frame: np.ndarray, info: dict) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
-        """A fresh copy of the frame and of the state for each agent, so no two share an array."""
-        observations = {agent: frame.copy() for agent in self.agents}
-        infos = {agent: {"state": {key: value.copy() for key, value in info["state"].items()}} for agent in self.agents}
-        return observations, infos
+        return np.concatenate(list(self.joint.state().values()))
 
 
 def parallel_env(**kwargs) -> DuoParallelEnv:

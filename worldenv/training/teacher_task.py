@@ -71,7 +71,9 @@ class TeacherTask:
         dataset = config.data.load_training()
         self.tokenizer = load_tokenizer(load_bundle(Path(config.bundle)))
         tok = self.tokenizer.config
-        expected = {"latent_channels": tok.latent_channels, "grid": tok.grid, "action_dim": dataset.actions.shape[1]}
+        rewards = 1 if dataset.rewards.ndim == 1 else dataset.rewards.shape[1]
+        expected = {"latent_channels": tok.latent_channels, "grid": tok.grid, "action_dim": dataset.actions.shape[1],
+                    "rewards": rewards}
         for key, value in expected.items():
             if getattr(config.model, key) != value:
                 raise ConfigError(f"teacher.model.{key}: {getattr(config.model, key)} does not match the tokenizer/dataset ({value})")
@@ -111,8 +113,9 @@ class TeacherTask:
         diffusion = flow_matching_loss(out.velocity, x0, noise, weight=denoised) / denoised.mean().clamp_min(1e-6)
         # Heads: a reset frame has no reward or termination of its own.
         has_step = torch.from_numpy(~window.first).float()
-        rewards, terminated = torch.from_numpy(window.rewards), torch.from_numpy(window.terminated).float()
-        reward = ((out.reward - rewards).square() * has_step).sum() / has_step.sum().clamp_min(1)
+        rewards = torch.from_numpy(window.rewards).reshape(out.reward.shape)  # (B, L) or (B, L, agents) -> (B, L, K)
+        terminated = torch.from_numpy(window.terminated).float()
+        reward = ((out.reward - rewards).square().mean(-1) * has_step).sum() / has_step.sum().clamp_min(1)
         termination = (F.binary_cross_entropy_with_logits(out.termination_logit, terminated, reduction="none") * has_step).sum() / has_step.sum().clamp_min(1)
         loss = diffusion + c.reward_weight * reward + c.termination_weight * termination
         return loss, {"diffusion": float(diffusion.detach()), "reward_mse": float(reward.detach()), "termination_bce": float(termination.detach())}

@@ -1,0 +1,175 @@
+"""DiffusionWorld-v0, the single dream env: checkers, spaces, seeding, contexts, bad input."""
+
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env, data_equivalence
+
+import worldenv
+from worldenv.checkpoint import CheckpointError
+from worldenv.envs import DiffusionWorldEnv
+
+
+def make(checkpoint, **kwargs):
+    return gym.make("DiffusionWorld-v0", checkpoint=checkpoint, **kwargs)
+
+
+def rollout(env, seed, steps=6, options=None):
+    observations, rewards = [env.reset(seed=seed, options=options)[0]], []
+    actions = np.random.default_rng(0).uniform(-1, 1, (steps, *env.action_space.shape)).astype(np.float32)
+    for action in actions:
+        observation, reward, *_ = env.step(action)
+        observations.append(observation)
+        rewards.append(reward)
+    return np.stack(observations), np.array(rewards)
+
+
+def test_gymnasium_and_sb3_checkers_pass_without_warnings(reacher_dream):
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    env = make(reacher_dream)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped)
+        sb3_check_env(env.unwrapped)
+
+
+def test_spaces_and_metadata_equal_the_ground_truth(reacher_dream):
+    dream, real = make(reacher_dream), gym.make("worldenv/Reacher-v0")
+    assert dream.observation_space == real.observation_space
+    assert dream.action_space == real.action_space
+    assert dream.metadata["render_fps"] == real.metadata["render_fps"]
+    assert dream.spec.max_episode_steps == real.spec.max_episode_steps == 50
+
+
+def test_seeded_reset_reproduces_the_rollout_and_seeds_differ(reacher_dream):
+    env = make(reacher_dream)
+    first, rewards = rollout(env, seed=3)
+    again, rewards_again = rollout(env, seed=3)
+    other, _ = rollout(env, seed=4)
+    assert first.dtype == np.uint8 and first.shape == (7, 64, 64, 3)
+    assert np.array_equal(first, again) and np.array_equal(rewards, rewards_again)
+    assert not np.array_equal(first[1:], other[1:])
+    assert not np.array_equal(first[1], first[2])  # the dream moves
+
+
+def test_reset_from_the_bank_starts_on_a_real_frame(reacher_dream):
+    env = DiffusionWorldEnv(checkpoint=reacher_dream)
+    observation, info = env.reset(seed=0)
+    bank = env.dream.contexts
+    assert np.array_equal(observation, bank.frames[info["context_index"], -1].numpy())
+    assert np.array_equal(env.render(), observation)
+
+
+def test_reset_from_caller_context(reacher_dream):
+    real = gym.make("worldenv/Reacher-v0")
+    frames = [real.reset(seed=1)[0]]
+    actions = [np.zeros(2, np.float32)]
+    for _ in range(2):
+        actions.append(real.action_space.sample())
+        frames.append(real.step(actions[-1])[0])
+    context = {"context_frames": np.stack(frames), "context_actions": np.stack(actions)}
+    env = make(reacher_dream)
+    observation, info = env.reset(seed=0, options=context)
+    assert np.array_equal(observation, frames[-1]) and "context_index" not in info
+    a, _ = rollout(env, seed=5, options=context)
+    b, _ = rollout(env, seed=5, options=context)
+    assert np.array_equal(a, b)
+
+
+def test_time_limit_truncates(reacher_dream):
+    env = make(reacher_dream, max_episode_steps=3)
+    env.reset(seed=0)
+    results = [env.step(env.action_space.sample()) for _ in range(3)]
+    assert [r[3] for r in results] == [False, False, True]
+
+
+def test_out_of_range_actions_are_clipped(reacher_dream):
+    env = make(reacher_dream)
+    env.reset(seed=0)
+    clipped = env.step(np.array([1.0, -1.0], np.float32))
+    env.reset(seed=0)
+    wild = env.step(np.array([7.0, -3.0]))
+    assert data_equivalence(clipped, wild)
+
+
+@pytest.mark.parametrize(
+    "action, error, message",
+    [
+        (np.zeros(3, np.float32), ValueError, r"expected an action of shape \(2,\)"),
+        (np.zeros((1, 2), np.float32), ValueError, r"expected an action of shape \(2,\)"),
+        (np.array(["a", "b"]), TypeError, "real-valued action"),
+        (np.array([np.nan, 0.0]), ValueError, "finite action"),
+    ],
+)
+def test_bad_actions_raise(reacher_dream, action, error, message):
+    env = DiffusionWorldEnv(checkpoint=reacher_dream)
+    env.reset(seed=0)
+    with pytest.raises(error, match=message):
+        env.step(action)
+
+
+def test_bad_contexts_raise(reacher_dream):
+    env = DiffusionWorldEnv(checkpoint=reacher_dream)
+    frames, actions = np.zeros((3, 64, 64, 3), np.uint8), np.zeros((3, 2), np.float32)
+    bad = [
+        ({"context_frames": frames[:, :32], "context_actions": actions}, "context_frames of shape"),
+        ({"context_frames": frames.astype(np.float32), "context_actions": actions}, "dtype uint8"),
+        ({"context_frames": frames, "context_actions": actions[:2]}, r"context_actions of shape \(3, 2\)"),
+        ({"context_frames": frames, "context_actions": np.full((3, 2), np.nan)}, "finite context_actions"),
+        ({"context_frames": frames}, "context_actions"),
+    ]
+    for options, message in bad:
+        with pytest.raises(ValueError, match=message):
+            env.reset(seed=0, options=options)
+
+
+def test_misuse_raises(reacher_dream, duo_dream, tmp_path):
+    with pytest.raises(RuntimeError, match="call reset"):
+        DiffusionWorldEnv(checkpoint=reacher_dream).step(np.zeros(2, np.float32))
+    with pytest.raises(ValueError, match=r"unknown scene 'pong'; expected one of \['cartpole', 'duo'"):
+        DiffusionWorldEnv(scene="pong", checkpoint=reacher_dream)
+    with pytest.raises(CheckpointError, match="a checkpoint of scene 'duo', but scene='reacher'"):
+        DiffusionWorldEnv(scene="reacher", checkpoint=duo_dream)
+    with pytest.raises(CheckpointError, match="bundle.json: missing"):
+        DiffusionWorldEnv(checkpoint=tmp_path)
+    with pytest.raises(CheckpointError, match="no shipped checkpoint for scene 'panorama'"):
+        DiffusionWorldEnv(scene="panorama")
+    with pytest.raises(ValueError, match="render_mode"):
+        DiffusionWorldEnv(checkpoint=reacher_dream, render_mode="human")
+
+
+def test_corrupt_checkpoint_is_refused(reacher_dream, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(reacher_dream, broken)
+    weights = broken / "teacher.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-5] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="sha256 mismatch"):
+        DiffusionWorldEnv(checkpoint=broken)
+
+
+def test_shipped_checkpoint_loads_from_any_directory(tmp_path):
+    """The default dream: the shipped reacher checkpoint, found beside the package, and the
+    ``worldenv:`` prefix registering the ids without an import."""
+    script = (
+        "import gymnasium as gym\n"
+        "env = gym.make('worldenv:DiffusionWorld-v0')\n"
+        "obs, _ = env.reset(seed=0)\n"
+        "obs, reward, term, trunc, _ = env.step(env.action_space.sample())\n"
+        "assert obs.shape == (64, 64, 3) and obs.dtype.name == 'uint8' and -5 < reward <= 0.5, reward\n"
+        "print(env.unwrapped.dream.checkpoint)\n"
+    )
+    environment = {**os.environ, "PYTHONPATH": ""}
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=environment, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    expected = os.path.join(os.path.dirname(os.path.dirname(worldenv.__file__)), "checkpoints", "reacher")
+    assert result.stdout.strip() == expected

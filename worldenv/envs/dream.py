@@ -1,0 +1,130 @@
+"""What every dream env loads: the checkpoint's world model, its start contexts,
+and the spaces of the scene it imitates; plus the checks on what callers pass in.
+
+The single env, the vector env, the SB3 adapter and the PettingZoo env are thin
+layers over :class:`Dream`, so they agree on spaces, seeding and errors.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+import worldenv
+from worldenv.checkpoint import CheckpointError, load_bundle
+from worldenv.contexts import StartContexts, load_start_contexts
+from worldenv.scenes import make_scene, scene_info
+from worldenv.validation import check_action
+from worldenv.world_model import WorldModel, load_backbone, load_tokenizer
+
+DEFAULT_SCENE = "reacher"
+CHECKPOINTS_VARIABLE = "WORLDENV_CHECKPOINTS"
+
+
+def shipped_checkpoint(scene: str) -> Path:
+    """The checkpoint shipped for ``scene``: under ``$WORLDENV_CHECKPOINTS`` if set, else in
+    the ``checkpoints/`` directory beside the installed package (not the working directory)."""
+    root = os.environ.get(CHECKPOINTS_VARIABLE)
+    base = Path(root) if root else Path(worldenv.__file__).resolve().parent.parent / "checkpoints"
+    path = base / scene_info(scene).name
+    if not path.is_dir():
+        raise CheckpointError(
+            f"no shipped checkpoint for scene {scene!r} at {path}; pass checkpoint=DIR (a bundle made by "
+            f"`worldenv train`) or set {CHECKPOINTS_VARIABLE}"
+        )
+    return path
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """float32 on CPU (bf16 matmuls are slower there), bfloat16 on accelerators."""
+    return torch.float32 if device.type == "cpu" else torch.bfloat16
+
+
+@dataclass
+class Dream:
+    """A loaded world model serving ``batch`` dreams of one scene."""
+
+    scene: str
+    checkpoint: Path
+    model: WorldModel
+    contexts: StartContexts
+    observation_space: spaces.Box  # the ground-truth scene's, exactly
+    action_space: spaces.Box
+    render_fps: int
+    agents: tuple[str, ...]
+
+    @classmethod
+    def load(
+        cls,
+        batch: int,
+        scene: str | None = None,
+        checkpoint: str | Path | None = None,
+        model: str = "teacher",
+        sampler: str = "euler",
+        sampling_steps: int = 4,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype | None = None,
+    ) -> "Dream":
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+            raise ValueError(f"expected a positive integer number of envs, got {batch!r}")
+        if scene is not None:
+            scene_info(scene)  # an unknown name fails here, listing the known ones
+        path = Path(checkpoint) if checkpoint is not None else shipped_checkpoint(scene or DEFAULT_SCENE)
+        bundle = load_bundle(path)
+        trained_on = bundle.metadata.get("scene")
+        if scene is not None and trained_on != scene:
+            raise CheckpointError(f"{path}: a checkpoint of scene {trained_on!r}, but scene={scene!r} was asked for")
+        scene = trained_on
+        ground_truth = make_scene(scene).unwrapped  # spaces and metadata only: nothing is rendered
+        observation_space, action_space = ground_truth.observation_space, ground_truth.action_space
+        render_fps, agents = ground_truth.metadata["render_fps"], ground_truth.agents
+        ground_truth.close()
+
+        tokenizer, backbone = load_tokenizer(bundle), load_backbone(bundle, model)
+        size, action_dim = tokenizer.config.image_size, backbone.config.action_dim
+        if (size, size, 3) != observation_space.shape or (action_dim,) != action_space.shape:
+            raise CheckpointError(
+                f"{path}: the model sees {size}x{size} frames and {action_dim}-dim actions; scene {scene!r} has "
+                f"observations {observation_space.shape} and actions {action_space.shape}"
+            )
+        if backbone.config.rewards != max(1, len(agents)):
+            raise CheckpointError(f"{path}: {backbone.config.rewards} reward heads for the {len(agents) or 1} agent(s) of {scene!r}")
+        device = torch.device(device)
+        world = WorldModel(tokenizer, backbone, batch, sampler=sampler, sampling_steps=sampling_steps, device=device,
+                           dtype=dtype or default_dtype(device))
+        contexts = load_start_contexts(bundle)
+        if contexts.frames.shape[2:] != (size, size, 3) or contexts.actions.shape[-1] != action_dim:
+            raise CheckpointError(f"{path}: start contexts do not fit the model ({tuple(contexts.frames.shape)})")
+        return cls(scene, path, world, contexts, observation_space, action_space, render_fps, agents)
+
+    def draw_start(self, rng: np.random.Generator) -> tuple[int, int]:
+        """A start context and a noise seed, both from the env's generator: a seeded
+        reset reproduces the whole rollout."""
+        return int(rng.integers(self.contexts.count)), int(rng.integers(2**63 - 1))
+
+    def check_actions(self, actions, batch: int, where: str) -> np.ndarray:
+        """(batch, A) float32, clipped to the action space (see ``validation.check_action``)."""
+        shape = (batch, *self.action_space.shape)
+        low, high = np.broadcast_to(self.action_space.low, shape), np.broadcast_to(self.action_space.high, shape)
+        return check_action(actions, low, high, where)
+
+    def check_context(self, frames, actions, batch: int | None, where: str) -> tuple[np.ndarray, np.ndarray]:
+        """Caller-given context: frames ([batch,] T, H, W, 3) uint8, actions ([batch,] T, A) finite."""
+        lead = () if batch is None else (batch,)
+        frames, actions = np.asarray(frames), np.asarray(actions)
+        image = self.observation_space.shape
+        if frames.dtype != np.uint8 or frames.ndim != len(lead) + 4 or frames.shape[: len(lead)] != lead or frames.shape[-3:] != image or frames.shape[len(lead)] < 1:
+            raise ValueError(f"{where}: expected context_frames of shape {(*lead, 'T', *image)} and dtype uint8 (T >= 1), "
+                             f"got shape {frames.shape} and dtype {frames.dtype}")
+        expected = (*frames.shape[: len(lead) + 1], *self.action_space.shape)
+        if actions.shape != expected or actions.dtype.kind not in "fiu" or not np.all(np.isfinite(actions)):
+            raise ValueError(f"{where}: expected finite context_actions of shape {expected} (one per context frame, the "
+                             f"action that led to it), got shape {actions.shape} and dtype {actions.dtype}")
+        return frames, actions.astype(np.float32)
+
+    def step_info(self, rewards: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-agent rewards under the ground truth's info keys (``reward_<agent>``)."""
+        return {f"reward_{agent}": rewards[..., i] for i, agent in enumerate(self.agents)}

@@ -1,0 +1,77 @@
+"""``DiffusionWorld-v0``: one dream as a Gymnasium env.
+
+Observation and action spaces are the ground-truth scene's, so a policy moves
+between ``gym.make("worldenv/Reacher-v0")`` and the dream unchanged. Reward and
+termination come from the model's heads; the time limit is Gymnasium's
+``TimeLimit`` (``max_episode_steps`` of ``gym.make``), as for Gymnasium's own envs.
+
+``reset(seed=s)`` starts from a real MuJoCo context from the checkpoint's bank,
+chosen by ``s``; ``reset(options={"context_frames": f, "context_actions": a})``
+starts from the caller's real frames ``(T, H, W, 3)`` and the actions that led
+to them ``(T, A)``: how a dream continues a real observation, and how evaluation
+pairs the dream with MuJoCo. All sampling noise derives from ``np_random``, so a
+seeded reset reproduces the rollout exactly.
+"""
+
+from pathlib import Path
+
+import gymnasium
+import numpy as np
+import torch
+
+from worldenv.envs.dream import Dream
+from worldenv.validation import check_action
+
+
+class DiffusionWorldEnv(gymnasium.Env[np.ndarray, np.ndarray]):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 50}  # render_fps: the scene's, set per instance
+
+    def __init__(
+        self,
+        scene: str | None = None,
+        checkpoint: str | Path | None = None,
+        model: str = "teacher",
+        sampler: str = "euler",
+        sampling_steps: int = 4,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype | None = None,
+        render_mode: str | None = "rgb_array",
+    ):
+        if render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"DiffusionWorldEnv: expected render_mode in {self.metadata['render_modes']}, got {render_mode!r}")
+        self.dream = Dream.load(1, scene, checkpoint, model, sampler, sampling_steps, device, dtype)
+        self.render_mode = render_mode
+        self.observation_space, self.action_space = self.dream.observation_space, self.dream.action_space
+        self.metadata = {**self.metadata, "render_fps": self.dream.render_fps}
+        self._frame: np.ndarray | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        index, noise_seed = self.dream.draw_start(self.np_random)
+        options = options or {}
+        if "context_frames" in options or "context_actions" in options:
+            frames, actions = self.dream.check_context(options.get("context_frames"), options.get("context_actions"),
+                                                       None, "DiffusionWorldEnv.reset")
+            info = {}
+        else:
+            frames, actions = self.dream.contexts.frames[index].numpy(), self.dream.contexts.actions[index].numpy()
+            info = {"context_index": index}
+        self.dream.model.reset(frames[None], actions[None], seeds=[noise_seed])
+        self._frame = frames[-1].copy()
+        return self._frame.copy(), info
+
+    def step(self, action) -> tuple[np.ndarray, float, bool, bool, dict]:
+        if self._frame is None:
+            raise RuntimeError("DiffusionWorldEnv: call reset() before step()")
+        space = self.action_space
+        action = check_action(action, space.low, space.high, "DiffusionWorldEnv.step")
+        frames, rewards, terminated = self.dream.model.step(action[None])
+        self._frame = frames[0].cpu().numpy()
+        rewards = rewards[0].cpu().numpy().astype(np.float64)  # (K,): one per agent
+        info = {key: float(value) for key, value in self.dream.step_info(rewards).items()}
+        return self._frame.copy(), float(rewards.sum()), bool(terminated[0]), False, info
+
+    def render(self) -> np.ndarray:
+        if self._frame is None:
+            raise RuntimeError("DiffusionWorldEnv: call reset() before render()")
+        return self._frame.copy()

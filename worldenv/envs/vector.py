@@ -1,0 +1,152 @@
+"""``gym.make_vec("DiffusionWorld-v0", num_envs=N)``: N dreams in one batch.
+
+Every step is one batched pass of the world model for all N dreams (no Python
+loop over envs). Each env has its own generator, seeded like
+``SyncVectorEnv`` does (``seed + i``), from which its start contexts and noise
+seeds are drawn, and the model's numbers do not depend on the batch
+(``nn/batch_invariant.py``): env ``i`` reproduces, bit for bit, the single env
+reset with the same seed and given the same actions, across autoresets too.
+
+Autoreset: ``NEXT_STEP`` (Gymnasium's default: the step after an episode ends
+resets that env, ignoring its action, with reward 0), ``SAME_STEP`` (the reset
+happens in the same step; ``info["final_obs"]``/``info["final_info"]`` hold what
+ended; what SB3 expects), or ``DISABLED`` (``reset(options={"reset_mask": m})``).
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from worldenv.envs.dream import Dream
+from worldenv.scenes import scene_info
+
+
+class DiffusionWorldVectorEnv(VectorEnv):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 50, "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        scene: str | None = None,
+        checkpoint: str | Path | None = None,
+        model: str = "teacher",
+        sampler: str = "euler",
+        sampling_steps: int = 4,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype | None = None,
+        max_episode_steps: int | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        render_mode: str | None = "rgb_array",
+    ):
+        if render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"DiffusionWorldVectorEnv: expected render_mode in {self.metadata['render_modes']}, got {render_mode!r}")
+        try:
+            autoreset_mode = AutoresetMode(autoreset_mode)
+        except ValueError:
+            raise ValueError(f"DiffusionWorldVectorEnv: expected autoreset_mode in {[m.value for m in AutoresetMode]}, "
+                             f"got {autoreset_mode!r}") from None
+        self.dream = Dream.load(num_envs, scene, checkpoint, model, sampler, sampling_steps, device, dtype)
+        limit = scene_info(self.dream.scene).max_episode_steps if max_episode_steps is None else max_episode_steps
+        if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
+            raise ValueError(f"DiffusionWorldVectorEnv: expected max_episode_steps to be a positive integer, got {limit!r}")
+        self.num_envs, self.max_episode_steps, self.render_mode = int(num_envs), int(limit), render_mode
+        self.autoreset_mode = autoreset_mode
+        self.metadata = {**self.metadata, "render_fps": self.dream.render_fps, "autoreset_mode": autoreset_mode}
+        self.single_observation_space, self.single_action_space = self.dream.observation_space, self.dream.action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._env_rngs: list[np.random.Generator] | None = None
+        self._frames = np.zeros((self.num_envs, *self.single_observation_space.shape), np.uint8)
+        self._elapsed = np.zeros(self.num_envs, np.int64)
+        self._needs_reset = np.ones(self.num_envs, bool)  # every env, until the first reset
+
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
+        # The batch generator takes an int only; per-env seeds (a list) seed the envs alone.
+        super().reset(seed=seed if seed is None or isinstance(seed, (int, np.integer)) else None)
+        options = dict(options or {})
+        mask = np.asarray(options.pop("reset_mask", np.ones(self.num_envs, bool)))
+        if mask.shape != (self.num_envs,) or mask.dtype != bool:
+            raise ValueError(f"DiffusionWorldVectorEnv.reset: expected reset_mask of shape ({self.num_envs},) and dtype bool, "
+                             f"got shape {mask.shape} and dtype {mask.dtype}")
+        self._seed_envs(seed)
+        context = None
+        if "context_frames" in options or "context_actions" in options:
+            context = self.dream.check_context(options["context_frames"] if "context_frames" in options else None,
+                                               options.get("context_actions"), int(mask.sum()), "DiffusionWorldVectorEnv.reset")
+        info = self._reset_envs(mask, context)
+        return self._frames.copy(), info
+
+    def step(self, actions):
+        if self._env_rngs is None:
+            raise RuntimeError("DiffusionWorldVectorEnv: call reset() before step()")
+        if self.autoreset_mode == AutoresetMode.DISABLED and self._needs_reset.any():
+            raise RuntimeError(f"DiffusionWorldVectorEnv: envs {np.flatnonzero(self._needs_reset).tolist()} ended; "
+                               "reset them with reset(options={'reset_mask': ...}) before stepping (autoreset is disabled)")
+        actions = self.dream.check_actions(actions, self.num_envs, "DiffusionWorldVectorEnv.step")
+        starting = self._needs_reset.copy() if self.autoreset_mode == AutoresetMode.NEXT_STEP else np.zeros(self.num_envs, bool)
+        frames, rewards, terminated = self.dream.model.step(actions)
+        self._frames = frames.cpu().numpy()
+        rewards = rewards.cpu().numpy().astype(np.float64)  # (N, K)
+        terminated = terminated.cpu().numpy()
+        self._elapsed += 1
+        truncated = (self._elapsed >= self.max_episode_steps) & ~terminated
+        info = {}
+        for key, value in self.dream.step_info(rewards).items():
+            info[key], info[f"_{key}"] = value, ~starting
+        reward = rewards.sum(axis=1)
+        ended = terminated | truncated
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and ended.any():
+            final_obs = np.full(self.num_envs, None, dtype=object)
+            for i in np.flatnonzero(ended):
+                final_obs[i] = self._frames[i].copy()
+            final_info = {key: value for key, value in info.items()}
+            for key in list(final_info):
+                if key.startswith("_"):
+                    final_info[key] = final_info[key] & ended
+            info.update(final_obs=final_obs, _final_obs=ended.copy(), final_info=final_info, _final_info=ended.copy())
+            info.update(self._reset_envs(ended, None))
+        if starting.any():
+            info.update(self._reset_envs(starting, None))
+            reward[starting], terminated[starting], truncated[starting] = 0.0, False, False
+        self._needs_reset = (terminated | truncated) if self.autoreset_mode != AutoresetMode.SAME_STEP else np.zeros(self.num_envs, bool)
+        return self._frames.copy(), reward, terminated, truncated, info
+
+    def render(self) -> tuple[np.ndarray, ...]:
+        return tuple(frame.copy() for frame in self._frames)
+
+    def _seed_envs(self, seed) -> None:
+        """One generator per env, as ``SyncVectorEnv`` seeds its envs: ``seed + i`` (or a list)."""
+        if seed is None and self._env_rngs is not None:
+            return  # continue every env's stream, as an unseeded Env.reset does
+        if seed is None or isinstance(seed, (int, np.integer)):
+            seeds = [None if seed is None else int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(f"DiffusionWorldVectorEnv.reset: expected {self.num_envs} seeds, got {len(seeds)}")
+        self._env_rngs = [seeding.np_random(s)[0] for s in seeds]
+
+    def _reset_envs(self, mask: np.ndarray, context: tuple[np.ndarray, np.ndarray] | None) -> dict:
+        """Prime the envs in ``mask`` (from ``context`` or their next bank draw) in one batched call."""
+        rows = np.flatnonzero(mask)
+        if not rows.size:
+            return {}
+        draws = [self.dream.draw_start(self._env_rngs[i]) for i in rows]
+        indices = np.array([index for index, _ in draws], np.int64)
+        if context is None:
+            frames, actions = self.dream.contexts.frames[indices].numpy(), self.dream.contexts.actions[indices].numpy()
+        else:
+            frames, actions = context
+        self.dream.model.reset(frames, actions, seeds=[seed for _, seed in draws], mask=torch.from_numpy(mask))
+        self._frames[rows] = frames[:, -1]
+        self._elapsed[rows] = 0
+        self._needs_reset[rows] = False
+        if context is not None:
+            return {}
+        index = np.zeros(self.num_envs, np.int64)
+        index[rows] = indices
+        return {"context_index": index, "_context_index": mask.copy()}

@@ -1,0 +1,40 @@
+"""Numerics that do not depend on how many dreams share a batch.
+
+CPU BLAS (MKL/oneDNN) picks a different kernel, with a different summation
+order, for matrices of fewer than 4 rows (a GEMV-style path) and for convolutions
+over a single image, so the same dream computed alone or inside a batch would
+differ in the last float bit, and a pixel may flip by one level. Padding those
+small calls to ``MIN_ROWS`` rows makes a dream's numbers the same at every batch
+size, which is what lets a vector env reproduce the single env exactly (checked
+for 4 to 16384 rows and 1-2 threads on this machine's torch build; GPU kernels
+make no such promise). The padding costs nothing measurable: it only applies to
+per-frame vectors, never to the per-token work.
+
+Elementwise kernels (SiLU, GELU) run in SIMD chunks of 32 floats with a scalar
+tail that rounds differently, so a row must be a whole number of chunks: the
+backbone's width must be a multiple of 32 (``BackboneConfig`` says so).
+"""
+
+import torch
+from torch import nn
+
+MIN_ROWS = 4
+
+
+def pad_rows(x: torch.Tensor, rows: int = MIN_ROWS) -> torch.Tensor:
+    """``x`` with zero rows appended along dim 0 up to ``rows`` (unchanged if it has that many)."""
+    missing = rows - x.shape[0]
+    if missing <= 0:
+        return x
+    return torch.cat([x, x.new_zeros(missing, *x.shape[1:])])
+
+
+class BatchInvariantLinear(nn.Linear):
+    """``nn.Linear`` (same parameters and state dict) whose result for one row never
+    depends on how many other rows came with it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lead = x.shape[:-1]
+        flat = x.reshape(-1, x.shape[-1])
+        out = super().forward(pad_rows(flat))[: flat.shape[0]]
+        return out.reshape(*lead, out.shape[-1])
