@@ -92,3 +92,12 @@ def test_bench_prints_tables(tmp_path):
     result = run_cli("bench", "sampler", "--dataset", str(tmp_path / "d"), "--length", "4", "--batch", "8")
     assert result.returncode == 0, result.stderr
     assert "windows/s" in result.stdout
+
+
+def test_bench_dream_measures_batches_beside_mujoco(reacher_dream):
+    result = run_cli("bench", "dream", "--checkpoint", str(reacher_dream), "--envs", "1", "3", "--sampling-steps", "1",
+                     "--seconds", "0.1", "--steps", "20")
+    assert result.returncode == 0, result.stderr
+    assert "| MuJoCo step+render (1 process) | 1 |" in result.stdout
+    assert "| dream, 1 sampling step(s) | 3 | 2 |" in result.stdout
+

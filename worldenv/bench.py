@@ -84,3 +84,54 @@ def sampler_table(dataset: Path, length: int = 16, batch: int = 32, seconds: flo
             f"| {dataset} | {data.num_frames} | {load_seconds:.1f} | {length} | {batch} | {rate:.0f} | {rate * length:.0f} |",
         ]
     )
+
+
+def dream_speed(checkpoint: Path | None, num_envs: int, steps: int, sampling_steps: int, device: str = "cpu") -> dict:
+    """Env-steps per second of the batched dream (``DiffusionWorldVectorEnv.step``, observations
+    copied to numpy as a user receives them), after two warm-up steps."""
+    import numpy as np
+    import torch
+
+    from worldenv.envs.vector import DiffusionWorldVectorEnv
+
+    envs = DiffusionWorldVectorEnv(num_envs, checkpoint=checkpoint, sampling_steps=sampling_steps, device=device,
+                                   max_episode_steps=10**9)
+    envs.reset(seed=0)
+    actions = np.random.default_rng(0).uniform(-1, 1, (steps + 2, *envs.action_space.shape)).astype(np.float32)
+    for action in actions[:2]:
+        envs.step(action)
+    if device != "cpu":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for action in actions[2:]:
+        envs.step(action)
+    seconds = time.perf_counter() - start
+    return {"envs": num_envs, "env_steps_per_s": num_envs * steps / seconds, "ms_per_step": 1000 * seconds / steps,
+            "evaluations": sampling_steps + 1}
+
+
+def dream_table(checkpoint: Path | None = None, batches=(1, 16, 64, 256), sampling_steps=(4, 1), seconds: float = 6.0,
+                scene_steps: int = 1000) -> str:
+    """The dream at several batch sizes beside MuJoCo step+render of the same scene, in one run.
+    Each batch runs about ``seconds`` (at least 3 measured steps)."""
+    import torch
+
+    from worldenv.envs.dream import Dream
+
+    scene = Dream.load(1, checkpoint=checkpoint).scene
+    mujoco_fps = scene_speed(scene, scene_steps)
+    rows = [
+        f"machine: {machine()}; torch {torch.__version__}, {torch.get_num_threads()} threads; scene {scene}",
+        "",
+        "| world | envs | network evaluations per frame | env-steps/s | ms per step | vs MuJoCo |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        f"| MuJoCo step+render (1 process) | 1 | - | {mujoco_fps:.0f} | {1000 / mujoco_fps:.2f} | 1.00 |",
+    ]
+    for k in sampling_steps:
+        for n in batches:
+            probe = dream_speed(checkpoint, n, 1, k)  # how long one step takes, to size the run
+            steps = max(3, int(seconds * 1000 / probe["ms_per_step"]))
+            r = dream_speed(checkpoint, n, steps, k)
+            rows.append(f"| dream, {k} sampling step(s) | {n} | {r['evaluations']} | {r['env_steps_per_s']:.0f} | "
+                        f"{r['ms_per_step']:.1f} | {r['env_steps_per_s'] / mujoco_fps:.2f} |")
+    return "\n".join(rows)

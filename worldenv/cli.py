@@ -225,14 +225,18 @@ def _record(args) -> int:
 def _add_bench(commands) -> None:
     p = commands.add_parser(
         "bench",
-        help="measure speeds (MuJoCo step+render per scene, window sampling)",
+        help="measure speeds (MuJoCo step+render per scene, window sampling, the dream per batch size)",
         description="Print a markdown table of speeds measured in this run.",
     )
-    p.add_argument("what", choices=["scenes", "sampler"], help="what to measure")
+    p.add_argument("what", choices=["scenes", "sampler", "dream"], help="what to measure")
     p.add_argument("--steps", type=int, default=2000, help="steps per scene measurement (scenes)")
     p.add_argument("--dataset", type=Path, help="dataset directory (sampler)")
     p.add_argument("--length", type=int, default=16, help="window length in frames (sampler)")
     p.add_argument("--batch", type=int, default=32, help="windows per batch (sampler)")
+    p.add_argument("--checkpoint", type=Path, help="bundle directory (dream; default the shipped reacher)")
+    p.add_argument("--envs", type=int, nargs="+", default=[1, 16, 64, 256], help="batch sizes (dream)")
+    p.add_argument("--sampling-steps", type=int, nargs="+", default=[4, 1], help="network evaluations per frame to sample (dream)")
+    p.add_argument("--seconds", type=float, default=6.0, help="measuring time per batch size (dream)")
     p.set_defaults(run=_bench)
 
 
@@ -241,6 +245,9 @@ def _bench(args) -> int:
 
     if args.what == "scenes":
         print(bench.scenes_table(steps=args.steps))
+    elif args.what == "dream":
+        print(bench.dream_table(args.checkpoint, batches=args.envs, sampling_steps=args.sampling_steps, seconds=args.seconds,
+                                scene_steps=args.steps))
     else:
         if args.dataset is None:
             raise ValueError("bench sampler needs --dataset DIR")

@@ -22,6 +22,10 @@ class TokenizerConfig:
     blocks_per_level: int = 1
     latent_channels: int = 16
     edge_weight: float = 10.0  # extra loss weight on edge pixels (see edge_weights)
+    # Training only: Gaussian noise added to the latents before decoding, as a fraction of
+    # their per-channel std, so that the decoder turns latents near the data's (a world
+    # model's imperfect predictions) into clean frames, and nearby latents mean nearby frames.
+    latent_noise: float = 0.0
 
     def validate(self) -> None:
         from worldenv.config import ConfigError
@@ -87,8 +91,13 @@ class Tokenizer(nn.Module):
         z = latents * self.latent_std + self.latent_mean
         return self.decoder(z.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)  # (B, H, W, 3)
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(frames))
+    def forward(self, frames: torch.Tensor, latent_noise: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Reconstruct ``frames``; in training, through latents perturbed by ``latent_noise`` (see the config)."""
+        z = self.encode(frames)
+        if latent_noise > 0:
+            scale = latent_noise * z.detach().std(dim=(0, 1, 2), keepdim=True)
+            z = z + scale * torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
+        return self.decode(z)
 
     @torch.no_grad()
     def set_latent_statistics(self, frames: torch.Tensor) -> None:
@@ -129,12 +138,13 @@ def edge_weights(target: torch.Tensor, strength: float) -> torch.Tensor:
 
 
 def reconstruction_loss(
-    tokenizer: nn.Module, frames: torch.Tensor, edge_weight: float
+    tokenizer: nn.Module, frames: torch.Tensor, edge_weight: float, latent_noise: float = 0.0,
+    generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Edge-weighted MSE plus L1 on [-1, 1] pixels; the plain MSE is reported as well.
     ``tokenizer`` may be wrapped (DistributedDataParallel): only its forward is used."""
     target = to_unit_range(frames)
-    recon = tokenizer(target)
+    recon = tokenizer(target, latent_noise, generator)
     weights = edge_weights(target, edge_weight)
     error = recon - target
     loss = (weights * error.square()).mean() + 0.1 * (weights * error.abs()).mean()

@@ -32,7 +32,8 @@ class TokenizerTask:
 
     def loss(self, model, batch: int, generator: torch.Generator):
         frames = torch.from_numpy(draw_windows(self.sampler, batch, generator).frames[:, 0])  # (B, H, W, 3) uint8
-        return reconstruction_loss(model, frames, self.config.model.edge_weight)
+        c = self.config.model
+        return reconstruction_loss(model, frames, c.edge_weight, c.latent_noise, generator)
 
     def export(self, ema_model: Tokenizer, metadata: dict) -> None:
         index = torch.linspace(0, self.dataset.num_frames - 1, STATISTICS_FRAMES).long()

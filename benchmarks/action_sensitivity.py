@@ -1,0 +1,106 @@
+"""Does the teacher use the action? One-step predictions on held-out windows.
+
+For held-out windows of real frames, the backbone predicts the last frame's clean
+latent in one evaluation from pure noise (t = 1) with its clean context, once
+under the recorded actions and once under the last action replaced (negated,
+zeroed, +1, -1). Printed: each prediction's latent MSE to the truth, the MSE
+between the two predictions (how much the action moved the prediction), and the
+copy-last-frame MSE; and, for scale, the same two numbers for MuJoCo itself: the
+scene restored to the recorded state before the last frame, stepped under the
+replaced action, rendered and encoded (a model that uses the action as MuJoCo
+does moves its prediction about as much).
+
+    python benchmarks/action_sensitivity.py --bundle checkpoints/reacher --data data/reacher --held-out 50
+"""
+
+import argparse
+import json
+
+import worldenv  # noqa: F401, I001  (sets MUJOCO_GL before mujoco is imported)
+import mujoco
+import numpy as np
+import torch
+
+from worldenv.checkpoint import load_bundle
+from worldenv.data.dataset import load_dataset
+from worldenv.scenes import make_scene
+from worldenv.world_model import load_backbone, load_tokenizer
+
+REPLACEMENTS = {
+    "negated": lambda a: -a,
+    "zero": torch.zeros_like,
+    "plus_one": torch.ones_like,
+    "minus_one": lambda a: -torch.ones_like(a),
+}
+
+
+@torch.inference_mode()
+def measure(bundle_path: str, data_path: str, held_out: int, windows: int, seed: int, model: str) -> dict:
+    bundle = load_bundle(bundle_path)
+    tokenizer, backbone = load_tokenizer(bundle), load_backbone(bundle, model).eval()
+    data = load_dataset(data_path)
+    first = data.num_episodes - held_out
+    rng = np.random.default_rng(seed)
+    length = backbone.config.context_frames
+    episodes = rng.integers(first, data.num_episodes, windows)
+    starts = np.array([data.episode_starts[e] + rng.integers(0, data.episode_lengths[e] - length) for e in episodes])
+    index = starts[:, None] + np.arange(length)  # (W, L)
+    frames, actions = torch.from_numpy(data.frames[index]), torch.from_numpy(data.actions[index])
+    W, L = index.shape
+    latents = tokenizer.encode(frames.flatten(0, 1)).reshape(W, L, -1, backbone.config.latent_channels)
+    noise = torch.randn(latents[:, -1].shape, generator=torch.Generator().manual_seed(seed))
+    times = torch.cat([torch.zeros(W, L - 1), torch.ones(W, 1)], dim=1)
+
+    def predict(acts: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([latents[:, :-1], noise[:, None]], dim=1)
+        return noise - backbone(x, times, acts).velocity[:, -1]  # x0 = x_1 - 1 * v
+
+    truth = latents[:, -1]
+    recorded = predict(actions)
+    report = {
+        "windows": W,
+        "mse_recorded_action": float((recorded - truth).square().mean()),
+        "mse_copy_last": float((latents[:, -2] - truth).square().mean()),
+        "replacements": {},
+    }
+    scene = make_scene(bundle.metadata["scene"]).unwrapped
+    scene.reset(seed=0)
+    before = index[:, -2]
+    for name, replace in REPLACEMENTS.items():
+        changed = actions.clone()
+        changed[:, -1] = replace(actions[:, -1])
+        prediction = predict(changed)
+        real = torch.from_numpy(np.stack([
+            _mujoco_step(scene, data.states["qpos"][f], data.states["qvel"][f], a) for f, a in zip(before, changed[:, -1].numpy())
+        ]))
+        real_latent = tokenizer.encode(real).reshape(truth.shape)
+        report["replacements"][name] = {
+            "model_mse_to_truth": float((prediction - truth).square().mean()),
+            "model_moved_by": float((prediction - recorded).square().mean()),
+            "mujoco_moved_by": float((real_latent - truth).square().mean()),
+        }
+    scene.close()
+    return report
+
+
+def _mujoco_step(scene, qpos: np.ndarray, qvel: np.ndarray, action: np.ndarray) -> np.ndarray:
+    scene.data.qpos[:], scene.data.qvel[:] = qpos, qvel
+    mujoco.mj_forward(scene.model, scene.data)
+    return scene.step(action)[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", required=True)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--held-out", type=int, default=50, help="the dataset's last N episodes are held out")
+    parser.add_argument("--windows", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", default="teacher")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print(json.dumps(measure(args.bundle, args.data, args.held_out, args.windows, args.seed, args.model), indent=2))
+
+
+if __name__ == "__main__":
+    main()
