@@ -1,10 +1,8 @@
 """The model card of a bundle, written from its metadata and its last evaluation:
 every number in it comes from the command recorded beside it."""
 
-from datetime import date
 
-
-def render_card(metadata: dict, evaluation: str | None, eval_command: str | None) -> str:
+def render_card(metadata: dict) -> str:
     scene = metadata.get("scene", "?")
     lines = [f"# worldenv {scene} world model", "",
              "Action-conditioned latent video diffusion world model of the MuJoCo scene "
@@ -27,7 +25,16 @@ def render_card(metadata: dict, evaluation: str | None, eval_command: str | None
             lines.append("- last logged: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                       for k, v in final.items() if k != "lr"))
         lines.append("")
+    contexts = metadata.get("contexts")
+    if contexts:
+        lines += ["## Start contexts", "",
+                  f"{contexts['count']} real MuJoCo starts of {contexts['length']} frames each under the "
+                  f"`{contexts['policy']}` exploration policy (episode seeds from {contexts['seed']}), what "
+                  f"`DiffusionWorld-v0`'s `reset(seed=...)` draws from: `{contexts.get('command', '?')}`", ""]
+    evaluation = metadata.get("evaluation")
     if evaluation:
-        lines += ["## Evaluation against MuJoCo", "", f"`{eval_command}` ({date.today().isoformat()}):", "",
-                  evaluation, ""]
+        from worldenv.evaluate import summary_table
+
+        lines += ["## Evaluation against MuJoCo", "", f"`{evaluation['command']}` ({evaluation.get('date', '?')}):", "",
+                  summary_table(evaluation["report"]), ""]
     return "\n".join(lines)

@@ -128,6 +128,7 @@ def _add_contexts(commands) -> None:
 
 
 def _contexts(args) -> int:
+    from worldenv.card import render_card
     from worldenv.checkpoint import load_bundle, update_bundle
     from worldenv.contexts import COMPONENT, DEFAULT_SEED, record_start_contexts
 
@@ -136,7 +137,8 @@ def _contexts(args) -> int:
     seed = DEFAULT_SEED if args.seed is None else args.seed
     bank, config = record_start_contexts(bundle.metadata["scene"], args.count, args.length, size, seed)
     command = shlex.join(["worldenv", *args.argv])
-    update_bundle(args.checkpoint, components={COMPONENT: (bank, config)}, metadata={"contexts": {**config, "command": command}})
+    metadata = {**bundle.metadata, "contexts": {**config, "command": command}}
+    update_bundle(args.checkpoint, components={COMPONENT: (bank, config)}, metadata=metadata, card=render_card(metadata))
     print(f"{args.checkpoint}: {args.count} start contexts of {args.length} frames")
     return 0
 
@@ -177,12 +179,15 @@ def _eval(args) -> int:
         plot_horizon_curves(report, args.plot)
     table = summary_table(report)
     if args.update_card:
+        from datetime import date
+
         from worldenv.card import render_card
         from worldenv.checkpoint import load_bundle, update_bundle
 
         command = shlex.join(["worldenv", *args.argv])
-        metadata = {**load_bundle(args.checkpoint).metadata, "evaluation": {"command": command, "report": report}}
-        update_bundle(args.checkpoint, metadata=metadata, card=render_card(metadata, table, command))
+        evaluation = {"command": command, "report": report, "date": date.today().isoformat()}
+        metadata = {**load_bundle(args.checkpoint).metadata, "evaluation": evaluation}
+        update_bundle(args.checkpoint, metadata=metadata, card=render_card(metadata))
     print(table)
     return 0
 

@@ -1,6 +1,7 @@
 """Training the state probe on real frames into the bundle (no EMA or resume
 needed: a few minutes of supervised regression)."""
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +22,13 @@ class ProbeTrainingConfig:
 
 def train_probe_into_bundle(config: ProbeTrainingConfig, metadata: dict, progress: bool = True) -> None:
     dataset = config.data.load_training()
+    started = time.perf_counter()
     probe = train_probe(dataset, steps=config.steps, batch=config.batch, seed=config.seed, progress=progress)
+    seconds = round(time.perf_counter() - started, 1)
     scene = dataset.manifest.scene
     quantities = [q.name for q in QUANTITIES[scene]]
     update_bundle(
         Path(config.bundle),
         components={"probe": (probe, {"outputs": int(probe.mean.shape[0]), "scene": scene, "quantities": quantities})},
-        metadata={"probe_training": {**metadata, "steps": config.steps}},
+        metadata={"probe_training": {**metadata, "steps": config.steps, "train_seconds": seconds}},
     )
