@@ -51,3 +51,13 @@ def test_each_agent_gets_its_own_reward_head(duo_dream):
 def test_single_agent_scene_is_refused(reacher_dream):
     with pytest.raises(ValueError, match="needs a multi-agent scene"):
         parallel_env(scene="reacher", checkpoint=reacher_dream)
+
+
+def test_joint_duo_dream_id_sums_the_agents_rewards(duo_dream):
+    import gymnasium as gym
+
+    env = gym.make("worldenv/DuoDream-v0", checkpoint=duo_dream)
+    assert env.spec.max_episode_steps == 200 and env.unwrapped.dream.scene == "duo"
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step(env.action_space.sample())
+    assert reward == pytest.approx(info["reward_agent_0"] + info["reward_agent_1"])

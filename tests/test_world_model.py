@@ -6,7 +6,7 @@ import torch
 
 from worldenv.diffusion.noise import counter_noise
 from worldenv.nn.backbone import Backbone, BackboneConfig
-from worldenv.nn.batch_invariant import MIN_ROWS, BatchInvariantLinear, pad_rows
+from worldenv.nn.batch_invariant import MIN_ROWS, BatchInvariantLinear, in_fixed_chunks, pad_rows
 from worldenv.nn.tokenizer import Tokenizer, TokenizerConfig, edge_weights, to_uint8, to_unit_range
 from worldenv.world_model import WorldModel
 
@@ -75,6 +75,9 @@ def test_batch_invariant_linear_matches_linear_and_pads_small_batches():
     many = torch.randn(64, 16)
     assert torch.equal(layer(many[:1]), layer(many)[:1])
     assert pad_rows(torch.ones(1, 2)).shape == (MIN_ROWS, 2) and pad_rows(torch.ones(5, 2)).shape == (5, 2)
+    calls = []
+    out = in_fixed_chunks(lambda chunk: calls.append(len(chunk)) or chunk * 2, torch.arange(5.0)[:, None], size=2)
+    assert calls == [2, 2, 2] and torch.equal(out, torch.arange(5.0)[:, None] * 2)
 
 
 def test_reset_by_mask_primes_only_those_dreams():

@@ -107,7 +107,17 @@ def dream_speed(checkpoint: Path | None, num_envs: int, steps: int, sampling_ste
         envs.step(action)
     seconds = time.perf_counter() - start
     return {"envs": num_envs, "env_steps_per_s": num_envs * steps / seconds, "ms_per_step": 1000 * seconds / steps,
-            "evaluations": sampling_steps + 1}
+            "evaluations": sampling_steps + 1, "gflop_per_env_step": _step_flops(envs) / num_envs / 1e9}
+
+
+def _step_flops(envs) -> float:
+    """FLOPs of one batched model step (sampling, commit, decoding), counted by torch."""
+    import numpy as np
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        envs.dream.model.step(np.zeros((envs.num_envs, *envs.single_action_space.shape), np.float32))
+    return counter.get_total_flops()
 
 
 def dream_table(checkpoint: Path | None = None, batches=(1, 16, 64, 256), sampling_steps=(4, 1), seconds: float = 6.0,
@@ -123,9 +133,9 @@ def dream_table(checkpoint: Path | None = None, batches=(1, 16, 64, 256), sampli
     rows = [
         f"machine: {machine()}; torch {torch.__version__}, {torch.get_num_threads()} threads; scene {scene}",
         "",
-        "| world | envs | network evaluations per frame | env-steps/s | ms per step | vs MuJoCo |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
-        f"| MuJoCo step+render (1 process) | 1 | - | {mujoco_fps:.0f} | {1000 / mujoco_fps:.2f} | 1.00 |",
+        "| world | envs | network evaluations per frame | env-steps/s | ms per step | vs MuJoCo | GFLOP per env-step | GFLOP/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| MuJoCo step+render (1 process) | 1 | - | {mujoco_fps:.0f} | {1000 / mujoco_fps:.2f} | 1.00 | - | - |",
     ]
     for k in sampling_steps:
         for n in batches:
@@ -133,5 +143,6 @@ def dream_table(checkpoint: Path | None = None, batches=(1, 16, 64, 256), sampli
             steps = max(3, int(seconds * 1000 / probe["ms_per_step"]))
             r = dream_speed(checkpoint, n, steps, k)
             rows.append(f"| dream, {k} sampling step(s) | {n} | {r['evaluations']} | {r['env_steps_per_s']:.0f} | "
-                        f"{r['ms_per_step']:.1f} | {r['env_steps_per_s'] / mujoco_fps:.2f} |")
+                        f"{r['ms_per_step']:.1f} | {r['env_steps_per_s'] / mujoco_fps:.2f} | {r['gflop_per_env_step']:.2f} | "
+                        f"{r['gflop_per_env_step'] * r['env_steps_per_s']:.0f} |")
     return "\n".join(rows)

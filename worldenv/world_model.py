@@ -20,7 +20,7 @@ from worldenv.diffusion.flow import timesteps
 from worldenv.diffusion.noise import counter_noise
 from worldenv.diffusion.samplers import sample
 from worldenv.nn.backbone import Backbone, BackboneConfig
-from worldenv.nn.batch_invariant import pad_rows
+from worldenv.nn.batch_invariant import in_fixed_chunks
 from worldenv.nn.tokenizer import Tokenizer, TokenizerConfig, to_uint8
 
 
@@ -81,7 +81,7 @@ class WorldModel:
         frames = torch.as_tensor(context_frames, device=self.device)
         actions = torch.as_tensor(context_actions, device=self.device, dtype=self.dtype)
         M, T = frames.shape[:2]
-        latents = self.tokenizer.encode(pad_rows(frames.flatten(0, 1)))[: M * T].reshape(M, T, *self.latent_shape)
+        latents = self._images(self.tokenizer.encode, frames.flatten(0, 1)).reshape(M, T, *self.latent_shape)
         cache = self.backbone.new_cache(M, self.device, self.dtype)
         clean = torch.zeros(M, T, device=self.device, dtype=self.dtype)
         for start in range(0, T, self.max_context):  # the cache takes at most a window per commit
@@ -103,5 +103,11 @@ class WorldModel:
         latent = sample(self.sampler, velocity, noise, self.times)  # (B, N, C)
         clean = torch.zeros(self.batch, 1, device=self.device, dtype=self.dtype)
         out = self.backbone.commit(latent[:, None], clean, actions, self.cache)
-        frames = to_uint8(self.tokenizer.decode(pad_rows(latent.reshape(self.batch, self.grid, self.grid, -1)))[: self.batch])
+        frames = to_uint8(self._images(self.tokenizer.decode, latent.reshape(self.batch, self.grid, self.grid, -1)))
         return frames, out.reward[:, 0].float(), out.termination_logit[:, 0] > 0
+
+    def _images(self, fn, x: torch.Tensor) -> torch.Tensor:
+        """The tokenizer on a batch of images: in fixed chunks on the CPU (batch-invariant,
+        ``nn/batch_invariant.py``), in one call elsewhere."""
+        return in_fixed_chunks(fn, x) if self.device.type == "cpu" else fn(x)
+

@@ -93,7 +93,7 @@ class DiffusionWorldVectorEnv(VectorEnv):
         rewards = rewards.cpu().numpy().astype(np.float64)  # (N, K)
         terminated = terminated.cpu().numpy()
         self._elapsed += 1
-        truncated = (self._elapsed >= self.max_episode_steps) & ~terminated
+        truncated = self._elapsed >= self.max_episode_steps  # as TimeLimit: also when terminated at the limit
         info = {}
         for key, value in self.dream.step_info(rewards).items():
             info[key], info[f"_{key}"] = value, ~starting

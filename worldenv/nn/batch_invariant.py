@@ -7,18 +7,26 @@ differ in the last float bit, and a pixel may flip by one level. Padding those
 small calls to ``MIN_ROWS`` rows makes a dream's numbers the same at every batch
 size, which is what lets a vector env reproduce the single env exactly (checked
 for 4 to 16384 rows and 1-2 threads on this machine's torch build; GPU kernels
-make no such promise). The padding costs nothing measurable: it only applies to
-per-frame vectors, never to the per-token work.
+make no such promise). Linear layers need ``MIN_ROWS`` rows. Convolutions and
+group norms are worse: their kernels change with the image count in ways that
+depend on the channel counts and threads (odd counts differ at 2 threads; small
+nets differ below 16 images), so on the CPU the tokenizer runs in chunks of
+exactly ``IMAGE_CHUNK`` images (``in_fixed_chunks``). The cost: none for the
+per-frame vectors; one padding frame decoded when a single dream steps, and a
+few hundred microseconds of call overhead per chunk at large batches.
 
 Elementwise kernels (SiLU, GELU) run in SIMD chunks of 32 floats with a scalar
 tail that rounds differently, so a row must be a whole number of chunks: the
 backbone's width must be a multiple of 32 (``BackboneConfig`` says so).
 """
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
 MIN_ROWS = 4
+IMAGE_CHUNK = 2  # even: at 2 threads each thread takes whole images
 
 
 def pad_rows(x: torch.Tensor, rows: int = MIN_ROWS) -> torch.Tensor:
@@ -27,6 +35,14 @@ def pad_rows(x: torch.Tensor, rows: int = MIN_ROWS) -> torch.Tensor:
     if missing <= 0:
         return x
     return torch.cat([x, x.new_zeros(missing, *x.shape[1:])])
+
+
+def in_fixed_chunks(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, size: int = IMAGE_CHUNK) -> torch.Tensor:
+    """``fn(x)`` computed ``size`` rows at a time (the last chunk zero-padded), so every row
+    sees the same kernels whatever the batch."""
+    rows = x.shape[0]
+    padded = pad_rows(x, -(-rows // size) * size)
+    return torch.cat([fn(chunk) for chunk in padded.split(size)])[:rows]
 
 
 class BatchInvariantLinear(nn.Linear):
