@@ -132,3 +132,19 @@ def test_tokenizer_latent_noise_perturbs_reconstructions_reproducibly():
     noisy = tokenizer(frames, 0.5, torch.Generator().manual_seed(1))
     again = tokenizer(frames, 0.5, torch.Generator().manual_seed(1))
     assert torch.equal(noisy, again) and not torch.allclose(noisy, plain)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_step_never_syncs_with_the_host_on_cuda():
+    model = tiny_world_model(4)
+    model = WorldModel(model.tokenizer, model.backbone, batch=4, sampler="heun", sampling_steps=2, device="cuda",
+                       dtype=torch.bfloat16)
+    frames, actions = context(4)
+    model.reset(frames, actions, [1, 2, 3, 4])
+    step_actions = torch.zeros(4, 2, device="cuda")
+    model.step(step_actions)  # warm-up: first calls may allocate and sync
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        model.step(step_actions)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
