@@ -27,6 +27,9 @@ from worldenv.scenes import make_scene
 from worldenv.world_model import load_backbone, load_tokenizer
 
 REPLACEMENTS = {
+    # Control: MuJoCo must move by ~0 here, else qpos/qvel are not the scene's whole state
+    # (duo's targets are not) and the MuJoCo column means nothing.
+    "recorded": lambda a: a,
     "negated": lambda a: -a,
     "zero": torch.zeros_like,
     "plus_one": torch.ones_like,
