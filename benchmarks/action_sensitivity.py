@@ -42,6 +42,8 @@ def measure(bundle_path: str, data_path: str, held_out: int, windows: int, seed:
     bundle = load_bundle(bundle_path)
     tokenizer, backbone = load_tokenizer(bundle), load_backbone(bundle, model).eval()
     data = load_dataset(data_path)
+    if not 0 < held_out <= data.num_episodes:
+        raise ValueError(f"--held-out: expected 1 to {data.num_episodes} (the dataset's episodes), got {held_out}")
     first = data.num_episodes - held_out
     rng = np.random.default_rng(seed)
     length = backbone.config.context_frames

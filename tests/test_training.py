@@ -77,6 +77,23 @@ def test_tokenizer_then_teacher_train_into_one_bundle(tmp_path, dataset):
     assert (tmp_path / "runs" / "teacher" / "curve.png").stat().st_size > 5000
 
 
+def test_bf16_autocast_trains_and_records_device_and_precision(tmp_path, dataset):
+    config = tiny_config(tmp_path, dataset, tok_steps=10, teacher_steps=20)
+    raw = yaml.safe_load(config.read_text())
+    for section in ("tokenizer", "teacher"):
+        raw[section]["train"].update(precision="bf16", device="cpu")
+    raw["tokenizer"]["model"]["latent_noise"] = 0.1
+    config.write_text(yaml.safe_dump(raw))
+    assert train_main(["tokenizer", "--config", str(config), "--no-progress"]) == 0
+    assert train_main(["teacher", "--config", str(config), "--no-progress"]) == 0
+    teach = losses(tmp_path / "runs" / "teacher", "diffusion")
+    assert all(value == value and value < 10 for value in teach)  # finite
+    metadata = load_bundle(tmp_path / "bundle").metadata["teacher_training"]
+    assert metadata["precision"] == "bf16" and metadata["device"] == "cpu"
+    weights = load_bundle(tmp_path / "bundle").state_dict("teacher")
+    assert all(tensor.dtype == torch.float32 for tensor in weights.values())
+
+
 def test_existing_run_needs_resume(tmp_path, dataset):
     config = tiny_config(tmp_path, dataset, tok_steps=5)
     train_main(["tokenizer", "--config", str(config), "--no-progress"])
@@ -139,3 +156,32 @@ def test_config_errors_name_the_key(tmp_path, dataset):
     config.write_text(yaml.safe_dump(document))
     with pytest.raises(ConfigError, match=r"teacher.time_distribution: expected 'uniform' or 'logit_normal', got 'beta'"):
         train_main(["teacher", "--config", str(config)])
+    document["teacher"].pop("time_distribution")
+    document["teacher"]["train"]["precision"] = "fp8"
+    config.write_text(yaml.safe_dump(document))
+    with pytest.raises(ConfigError, match=r"precision: expected 'fp32' or 'bf16', got 'fp8'"):
+        train_main(["teacher", "--config", str(config)])
+
+
+@pytest.mark.parametrize("preset", sorted(Path(__file__).parent.parent.glob("configs/*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_preset_builds(preset):
+    """Each section of each preset is a valid typed config (a typo fails here, not hours into a run)."""
+    from worldenv import config as configs
+    from worldenv.data.collect import CollectConfig
+    from worldenv.training.probe_task import ProbeTrainingConfig
+    from worldenv.training.teacher_task import TeacherTrainingConfig
+    from worldenv.training.tokenizer_task import TokenizerTrainingConfig
+
+    sections = {"collect": CollectConfig, "tokenizer": TokenizerTrainingConfig, "teacher": TeacherTrainingConfig,
+                "probe": ProbeTrainingConfig}
+    document = yaml.safe_load(preset.read_text())
+    assert document and set(document) <= set(sections)
+    for section in document:
+        built = configs.load(preset, section, sections[section])
+        if section in ("tokenizer", "teacher"):
+            built.train.validate()
+
+
+def test_gpu_script_is_valid_bash():
+    script = Path(__file__).parent.parent / "scripts" / "gpu_teacher.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0

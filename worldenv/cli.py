@@ -158,6 +158,7 @@ def _add_eval(commands) -> None:
     p.add_argument("--model", default="teacher", help="bundle component to dream with (default teacher)")
     p.add_argument("--sampler", default="euler", help="euler, heun or dpm (default euler)")
     p.add_argument("--steps", type=int, default=8, help="sampling steps per frame (default 8)")
+    p.add_argument("--device", default="cpu", help="where the dream runs: cpu (default) or cuda")
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--plot", type=Path, help="write the horizon curves here (PNG)")
     p.add_argument("--update-card", action="store_true",
@@ -172,7 +173,7 @@ def _eval(args) -> int:
 
     config = EvalConfig(episodes=args.episodes, horizon=args.horizon, context=args.context, model=args.model,
                         sampler=args.sampler, sampling_steps=args.steps)
-    report = evaluate(args.checkpoint, config)
+    report = evaluate(args.checkpoint, config, device=args.device)
     if args.json:
         atomic_write_json(args.json, report)
     if args.plot:

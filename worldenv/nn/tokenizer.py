@@ -96,7 +96,8 @@ class Tokenizer(nn.Module):
         z = self.encode(frames)
         if latent_noise > 0:
             scale = latent_noise * z.detach().std(dim=(0, 1, 2), keepdim=True)
-            z = z + scale * torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
+            noise = torch.randn(z.shape, generator=generator)  # on the generator's device (the CPU in training)
+            z = z + scale * noise.to(z.device, z.dtype)
         return self.decode(z)
 
     @torch.no_grad()
@@ -140,12 +141,12 @@ def edge_weights(target: torch.Tensor, strength: float) -> torch.Tensor:
 def reconstruction_loss(
     tokenizer: nn.Module, frames: torch.Tensor, edge_weight: float, latent_noise: float = 0.0,
     generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, dict[str, float]]:
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Edge-weighted MSE plus L1 on [-1, 1] pixels; the plain MSE is reported as well.
     ``tokenizer`` may be wrapped (DistributedDataParallel): only its forward is used."""
     target = to_unit_range(frames)
-    recon = tokenizer(target, latent_noise, generator)
+    recon = tokenizer(target, latent_noise, generator).float()  # float32 loss under bf16 autocast
     weights = edge_weights(target, edge_weight)
     error = recon - target
     loss = (weights * error.square()).mean() + 0.1 * (weights * error.abs()).mean()
-    return loss, {"mse": float(error.detach().square().mean())}
+    return loss, {"mse": error.detach().square().mean()}

@@ -16,7 +16,7 @@ class EMA:
         # Warm-up (as in timm/k-diffusion): early on the average follows the model
         # closely instead of remembering its random initialisation.
         decay = min(self.decay, (1 + step) / (10 + step))
-        for average, current in zip(self.model.parameters(), model.parameters()):
-            average.lerp_(current.detach(), 1 - decay)
+        # One fused kernel per dtype, not one per parameter (it matters on a GPU).
+        torch._foreach_lerp_(list(self.model.parameters()), [p.detach() for p in model.parameters()], 1 - decay)
         for average, current in zip(self.model.buffers(), model.buffers()):
             average.copy_(current)

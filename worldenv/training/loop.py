@@ -46,6 +46,8 @@ class TrainConfig:
     log_every: int = 50
     checkpoint_every: int = 500
     seed: int = 0
+    device: str = "auto"  # "auto": this process's CUDA device if there is one, else the CPU
+    precision: str = "fp32"  # "bf16": autocast the forward and loss to bfloat16 (weights stay float32)
 
     def validate(self) -> None:
         from worldenv.config import ConfigError
@@ -55,14 +57,19 @@ class TrainConfig:
                 raise ConfigError(f"{key}: expected a positive integer, got {getattr(self, key)}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay: expected a value in [0, 1), got {self.ema_decay}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ConfigError(f"precision: expected 'fp32' or 'bf16', got {self.precision!r}")
+        if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
+            raise ConfigError(f"device: expected 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
 
 
 class Task(Protocol):
-    """What the loop trains: a model and a loss on a batch that the task draws itself."""
+    """What the loop trains: a model and a loss on a batch that the task draws itself, on
+    the model's device; the metrics are detached scalars, read on the host only when logged."""
 
     model: nn.Module
 
-    def loss(self, model: nn.Module, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]: ...
+    def loss(self, model: nn.Module, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
 
     def export(self, ema_model: nn.Module, metadata: dict) -> None: ...
 
@@ -84,6 +91,14 @@ class Distributed:
     def main(self) -> bool:
         return self.rank == 0
 
+    def device(self, wanted: str) -> torch.device:
+        """``auto``: CUDA device ``LOCAL_RANK`` when CUDA is there, else the CPU."""
+        if wanted == "auto":
+            wanted = "cuda" if torch.cuda.is_available() else "cpu"
+        if wanted == "cuda":
+            wanted = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+        return torch.device(wanted)
+
 
 def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
     """The only source of randomness of one training step on one process."""
@@ -103,7 +118,8 @@ def train(task: Task, config: TrainConfig, run_dir: Path, resume: bool, metadata
     weights with ``task.export``. Returns the last logged metrics."""
     run_dir = Path(run_dir)
     group = Distributed.from_environment()
-    model = task.model
+    device = group.device(config.device)
+    model = task.model.to(device)
     ema = EMA(model, config.ema_decay)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     step, seconds = 0, 0.0
@@ -121,14 +137,19 @@ def train(task: Task, config: TrainConfig, run_dir: Path, resume: bool, metadata
     if group.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         _truncate_log(run_dir / METRICS, step)
-    wrapped = nn.parallel.DistributedDataParallel(model) if group.world > 1 else model
+    if group.world > 1:
+        wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    else:
+        wrapped = model
+    logger.info("training on %s in %s", device, config.precision)
     last: dict = {}
     bar = tqdm(total=config.steps, initial=step, disable=not (progress and group.main), unit="step")
     started = time.perf_counter() - seconds
     while step < config.steps:
         for group_ in optimizer.param_groups:
             group_["lr"] = learning_rate(config, step)
-        loss, metrics = task.loss(wrapped, config.batch, step_generator(config.seed, group.rank, step))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+            loss, metrics = task.loss(wrapped, config.batch, step_generator(config.seed, group.rank, step))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -139,7 +160,7 @@ def train(task: Task, config: TrainConfig, run_dir: Path, resume: bool, metadata
         if group.main and (step % config.log_every == 0 or step == config.steps):
             elapsed = time.perf_counter() - started
             last = {"step": step, "loss": float(loss.detach()), "grad_norm": float(grad_norm), "lr": learning_rate(config, step - 1),
-                    "seconds": round(elapsed, 2), **metrics}
+                    "seconds": round(elapsed, 2), **{key: float(value) for key, value in metrics.items()}}
             with open(run_dir / METRICS, "a") as log:
                 log.write(json.dumps(last) + "\n")
             bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
@@ -150,8 +171,9 @@ def train(task: Task, config: TrainConfig, run_dir: Path, resume: bool, metadata
             plot_training_curve(run_dir / METRICS, run_dir / CURVE)
     bar.close()
     if group.main:
-        task.export(ema.model, {**metadata, "steps": step, "train_seconds": round(time.perf_counter() - started, 1),
-                                "processes": group.world, "final_metrics": last})
+        task.export(ema.model.cpu(), {**metadata, "steps": step, "train_seconds": round(time.perf_counter() - started, 1),
+                                      "processes": group.world, "device": str(device), "precision": config.precision,
+                                      "final_metrics": last})
     if group.world > 1:
         dist.barrier()
     return last

@@ -23,7 +23,7 @@ from worldenv.nn.backbone import Backbone, BackboneConfig
 from worldenv.nn.tokenizer import Tokenizer
 from worldenv.state_io import load_tree, save_tree
 from worldenv.training.data import DataConfig, draw_windows
-from worldenv.training.loop import TrainConfig
+from worldenv.training.loop import Distributed, TrainConfig
 from worldenv.world_model import load_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -56,12 +56,14 @@ class TeacherTrainingConfig:
 
 
 @torch.no_grad()
-def encode_frames(tokenizer: Tokenizer, frames: np.ndarray, batch: int = 256) -> torch.Tensor:
-    """(F, H, W, 3) uint8 -> (F, h*w, C) float16 latents."""
+def encode_frames(tokenizer: Tokenizer, frames: np.ndarray, batch: int = 256, device: str | torch.device = "cpu") -> torch.Tensor:
+    """(F, H, W, 3) uint8 -> (F, h*w, C) float16 latents (on the CPU), encoded on ``device``."""
+    tokenizer = tokenizer.to(device)
     out = []
     for start in range(0, len(frames), batch):
-        z = tokenizer.encode(torch.from_numpy(frames[start : start + batch]))
-        out.append(z.flatten(1, 2).half())
+        z = tokenizer.encode(torch.from_numpy(frames[start : start + batch]).to(device))
+        out.append(z.flatten(1, 2).half().cpu())
+    tokenizer.cpu()
     return torch.cat(out)
 
 
@@ -90,35 +92,42 @@ class TeacherTask:
             if cached["tokenizer"] == key and cached["frames"] == dataset.num_frames:
                 return cached["latents"]
         logger.info("encoding %d frames with the tokenizer (cached in %s)", dataset.num_frames, path)
-        latents = encode_frames(self.tokenizer, dataset.frames)
+        device = Distributed.from_environment().device(self.config.train.device)
+        latents = encode_frames(self.tokenizer, dataset.frames, batch=256 if device.type == "cpu" else 4096, device=device)
         save_tree(path, {"tokenizer": key, "frames": dataset.num_frames, "latents": latents})
         return latents
 
     def loss(self, model, batch: int, generator: torch.Generator):
         c = self.config
+        device = next(model.parameters()).device
+        if self.latents.device != device:
+            self.latents = self.latents.to(device)  # once: the whole cache lives beside the model
         window = draw_windows(self.sampler, batch, generator)
         index = torch.from_numpy(window.start)[:, None] + torch.arange(self.sampler.length)  # (B, L)
-        x0 = self.latents[index].float()  # (B, L, N, C)
-        actions = torch.from_numpy(window.actions)
+        # Every random draw on the CPU generator, in a fixed order: the same batch on any device.
         logit_normal = (0.0, 1.0) if c.time_distribution == "logit_normal" else None
         t = sample_training_times(tuple(index.shape), generator, logit_normal=logit_normal)
         clean = torch.rand(index.shape, generator=generator) < c.clean_context_share
-        t = torch.where(clean, c.context_noise * torch.rand(index.shape, generator=generator), t)
-        noise = torch.randn(x0.shape, generator=generator)
+        t = torch.where(clean, c.context_noise * torch.rand(index.shape, generator=generator), t).to(device)
+        noise = torch.randn((*index.shape, *self.latents.shape[1:]), generator=generator).to(device)
+        x0 = self.latents[index.to(device)].float()  # (B, L, N, C)
+        actions, clean = torch.from_numpy(window.actions).to(device), clean.to(device)
         out = model(add_noise(x0, noise, t), t, actions)
         # Context frames carry no denoising loss: at t <= context_noise the velocity's noise
         # part is all but invisible in x_t, so its loss is irreducible and only adds
         # gradient noise; they are there to be attended to.
         denoised = (~clean).float()  # (B, L)
-        diffusion = flow_matching_loss(out.velocity, x0, noise, weight=denoised) / denoised.mean().clamp_min(1e-6)
+        # Losses in float32 also under bf16 autocast.
+        diffusion = flow_matching_loss(out.velocity.float(), x0, noise, weight=denoised) / denoised.mean().clamp_min(1e-6)
         # Heads: a reset frame has no reward or termination of its own.
-        has_step = torch.from_numpy(~window.first).float()
-        rewards = torch.from_numpy(window.rewards).reshape(out.reward.shape)  # (B, L) or (B, L, agents) -> (B, L, K)
-        terminated = torch.from_numpy(window.terminated).float()
-        reward = ((out.reward - rewards).square().mean(-1) * has_step).sum() / has_step.sum().clamp_min(1)
-        termination = (F.binary_cross_entropy_with_logits(out.termination_logit, terminated, reduction="none") * has_step).sum() / has_step.sum().clamp_min(1)
+        has_step = torch.from_numpy(~window.first).float().to(device)
+        rewards = torch.from_numpy(window.rewards).reshape(out.reward.shape).to(device)  # (B, L[, agents]) -> (B, L, K)
+        terminated = torch.from_numpy(window.terminated).float().to(device)
+        reward = ((out.reward.float() - rewards).square().mean(-1) * has_step).sum() / has_step.sum().clamp_min(1)
+        termination = F.binary_cross_entropy_with_logits(out.termination_logit.float(), terminated, reduction="none")
+        termination = (termination * has_step).sum() / has_step.sum().clamp_min(1)
         loss = diffusion + c.reward_weight * reward + c.termination_weight * termination
-        return loss, {"diffusion": float(diffusion.detach()), "reward_mse": float(reward.detach()), "termination_bce": float(termination.detach())}
+        return loss, {"diffusion": diffusion.detach(), "reward_mse": reward.detach(), "termination_bce": termination.detach()}
 
     def export(self, ema_model: Backbone, metadata: dict) -> None:
         c = self.config

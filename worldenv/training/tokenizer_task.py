@@ -31,7 +31,8 @@ class TokenizerTask:
         self.model = Tokenizer(config.model)
 
     def loss(self, model, batch: int, generator: torch.Generator):
-        frames = torch.from_numpy(draw_windows(self.sampler, batch, generator).frames[:, 0])  # (B, H, W, 3) uint8
+        device = next(model.parameters()).device
+        frames = torch.from_numpy(draw_windows(self.sampler, batch, generator).frames[:, 0]).to(device)  # (B, H, W, 3) uint8
         c = self.config.model
         return reconstruction_loss(model, frames, c.edge_weight, c.latent_noise, generator)
 
