@@ -101,3 +101,19 @@ def test_bench_dream_measures_batches_beside_mujoco(reacher_dream):
     assert "| MuJoCo step+render (1 process) | 1 |" in result.stdout
     assert "| dream, 1 sampling step(s) | 3 | 2 |" in result.stdout
 
+
+
+def test_record_plays_a_trained_sb3_policy(reacher_dream, tmp_path):
+    from stable_baselines3 import PPO
+
+    from worldenv.envs.sb3 import DreamVecEnv
+
+    model = PPO("CnnPolicy", DreamVecEnv(2, checkpoint=reacher_dream, max_episode_steps=8), n_steps=8, batch_size=16,
+                n_epochs=1, seed=0, device="cpu")
+    model.learn(16)
+    model.save(tmp_path / "agent.zip")
+    out = tmp_path / "agent.gif"
+    result = run_cli("record", "--checkpoint", str(reacher_dream), "--policy", str(tmp_path / "agent.zip"), "--steps", "4",
+                     str(out))
+    assert result.returncode == 0, result.stderr
+    assert iio.imread(out).shape[0] == 4 + 4

@@ -173,3 +173,14 @@ def test_shipped_checkpoint_loads_from_any_directory(tmp_path):
     assert result.returncode == 0, result.stderr
     expected = os.path.join(os.path.dirname(os.path.dirname(worldenv.__file__)), "checkpoints", "reacher")
     assert result.stdout.strip() == expected
+
+
+def test_the_shipped_reacher_dream_passes_the_checkers():
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        env = gym.make("DiffusionWorld-v0")
+        check_env(env.unwrapped)
+        sb3_check_env(env.unwrapped)
+    assert env.unwrapped.dream.scene == "reacher"

@@ -61,3 +61,7 @@ def test_joint_duo_dream_id_sums_the_agents_rewards(duo_dream):
     env.reset(seed=0)
     _, reward, _, _, info = env.step(env.action_space.sample())
     assert reward == pytest.approx(info["reward_agent_0"] + info["reward_agent_1"])
+
+
+def test_the_shipped_duo_dream_passes_the_pettingzoo_checks():
+    parallel_api_test(parallel_env(max_cycles=4), num_cycles=6)
