@@ -235,8 +235,11 @@ def test_collect_config_errors_name_the_key():
         config.build(CollectConfig, {"scene": "hopper", "episodes": 2}, "collect")
 
 
-@pytest.mark.parametrize("preset", sorted(Path("configs").glob("*.yaml")))
-def test_presets_load(preset):
+COLLECT_PRESETS = [p for p in sorted((Path(__file__).parent.parent / "configs").glob("*.yaml")) if "collect:" in p.read_text()]
+
+
+@pytest.mark.parametrize("preset", COLLECT_PRESETS, ids=lambda p: p.name)
+def test_collection_presets_name_their_scene(preset):
     from worldenv import config
 
     cfg = config.load(preset, "collect", CollectConfig)
