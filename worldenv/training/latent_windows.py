@@ -1,0 +1,118 @@
+"""Windows of tokenizer latents for training the backbone (teacher and students).
+
+Frames are encoded once by the bundle's tokenizer and kept in memory (moved to
+the model's device on first use); the latents are cached in the run directory,
+keyed by the tokenizer's weights, so a resumed or repeated run does not encode
+again. Every random draw uses the step's CPU generator, so a batch is the same
+on any device and after a resume.
+"""
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from worldenv.checkpoint import Bundle
+from worldenv.config import ConfigError
+from worldenv.data.dataset import FrameDataset
+from worldenv.data.sampler import WindowSampler
+from worldenv.nn.backbone import BackboneConfig
+from worldenv.nn.tokenizer import Tokenizer
+from worldenv.state_io import load_tree, save_tree
+from worldenv.training.data import DataConfig, draw_windows
+from worldenv.training.loop import Distributed
+from worldenv.world_model import load_tokenizer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class LatentBatch:
+    x0: torch.Tensor  # (B, L, N, C) clean latents, float32
+    actions: torch.Tensor  # (B, L, A), each the action that led to its frame
+    rewards: torch.Tensor  # (B, L, K)
+    terminated: torch.Tensor  # (B, L) float
+    has_step: torch.Tensor  # (B, L) float: 0 for an episode's first frame (no action, reward or termination)
+
+
+@torch.no_grad()
+def encode_frames(tokenizer: Tokenizer, frames: np.ndarray, batch: int = 256, device: str | torch.device = "cpu") -> torch.Tensor:
+    """(F, H, W, 3) uint8 -> (F, h*w, C) float16 latents (on the CPU), encoded on ``device``."""
+    tokenizer = tokenizer.to(device)
+    out = []
+    for start in range(0, len(frames), batch):
+        z = tokenizer.encode(torch.from_numpy(frames[start : start + batch]).to(device))
+        out.append(z.flatten(1, 2).half().cpu())
+    tokenizer.cpu()
+    return torch.cat(out)
+
+
+class LatentWindows:
+    def __init__(self, data: DataConfig, bundle: Bundle, run: Path, model: BackboneConfig, device: str, where: str):
+        dataset = data.load_training()
+        self.tokenizer = load_tokenizer(bundle)
+        tok = self.tokenizer.config
+        rewards = 1 if dataset.rewards.ndim == 1 else dataset.rewards.shape[1]
+        expected = {"latent_channels": tok.latent_channels, "grid": tok.grid, "action_dim": dataset.actions.shape[1],
+                    "rewards": rewards}
+        for key, value in expected.items():
+            if getattr(model, key) != value:
+                raise ConfigError(f"{where}.{key}: {getattr(model, key)} does not match the tokenizer/dataset ({value})")
+        self.scene = dataset.manifest.scene
+        self.sampler = WindowSampler(dataset, length=model.context_frames)
+        self.latents = self._encode(dataset, Path(run), device)
+
+    @property
+    def length(self) -> int:
+        return self.sampler.length
+
+    def _encode(self, dataset: FrameDataset, run: Path, device: str) -> torch.Tensor:
+        path = run / "latents.safetensors"
+        key = _fingerprint(self.tokenizer)
+        if path.exists():
+            cached = load_tree(path)
+            if cached["tokenizer"] == key and cached["frames"] == dataset.num_frames:
+                return cached["latents"]
+        logger.info("encoding %d frames with the tokenizer (cached in %s)", dataset.num_frames, path)
+        target = Distributed.from_environment().device(device)
+        latents = encode_frames(self.tokenizer, dataset.frames, batch=256 if target.type == "cpu" else 4096, device=target)
+        save_tree(path, {"tokenizer": key, "frames": dataset.num_frames, "latents": latents})
+        return latents
+
+    def draw(self, batch: int, generator: torch.Generator, device: torch.device) -> tuple[LatentBatch, torch.Tensor]:
+        """A batch of windows on ``device``, and their (B, L) frame indices (CPU)."""
+        if self.latents.device != device:
+            self.latents = self.latents.to(device)  # once: the whole cache lives beside the model
+        window = draw_windows(self.sampler, batch, generator)
+        index = torch.from_numpy(window.start)[:, None] + torch.arange(self.length)  # (B, L)
+        rewards = torch.from_numpy(window.rewards)
+        batch_ = LatentBatch(
+            x0=self.latents[index.to(device)].float(),
+            actions=torch.from_numpy(window.actions).to(device),
+            rewards=rewards.reshape(*index.shape, -1).to(device),
+            terminated=torch.from_numpy(window.terminated).float().to(device),
+            has_step=torch.from_numpy(~window.first).float().to(device),
+        )
+        return batch_, index
+
+
+def _fingerprint(module: torch.nn.Module) -> str:
+    """A short digest of a module's weights: the latent cache is valid for these only."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def head_losses(out, batch: LatentBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reward MSE and termination BCE of a backbone's heads (float32), over frames that
+    follow a step: a reset frame has no reward or termination of its own."""
+    steps = batch.has_step.sum().clamp_min(1)
+    reward = ((out.reward.float() - batch.rewards).square().mean(-1) * batch.has_step).sum() / steps
+    termination = F.binary_cross_entropy_with_logits(out.termination_logit.float(), batch.terminated, reduction="none")
+    return reward, (termination * batch.has_step).sum() / steps
