@@ -29,11 +29,18 @@ def tiny_config(root: Path, dataset: Path, tok_steps: int = 30, teacher_steps: i
             "model": {"channels": [8, 8, 16], "latent_channels": 4},
             "train": {"steps": tok_steps, "batch": 4, "lr": 0.003, "warmup": 2, "log_every": 2, "checkpoint_every": 5},
         },
+        "consistency": {
+            "data": {"path": str(dataset), "held_out_episodes": 1},
+            "bundle": str(root / "bundle"),
+            "run": str(root / "runs" / "consistency"),
+            "intervals": 4,
+            "train": {"steps": 40, "batch": 4, "lr": 0.001, "warmup": 2, "log_every": 2, "checkpoint_every": 20},
+        },
         "teacher": {
             "data": {"path": str(dataset), "held_out_episodes": 1},
             "bundle": str(root / "bundle"),
             "run": str(root / "runs" / "teacher"),
-            "model": {"latent_channels": 4, "grid": 8, "action_dim": 2, "width": 16, "depth": 1, "heads": 2,
+            "model": {"latent_channels": 4, "grid": 8, "action_dim": 2, "width": 32, "depth": 1, "heads": 2,
                       "sink_frames": 1, "window_frames": 2},
             "train": {"steps": teacher_steps, "batch": 4, "lr": 0.01, "warmup": 2, "log_every": 2, "checkpoint_every": 20},
         },
@@ -172,16 +179,45 @@ def test_every_shipped_preset_builds(preset):
     from worldenv.training.teacher_task import TeacherTrainingConfig
     from worldenv.training.tokenizer_task import TokenizerTrainingConfig
 
+    from worldenv.distill.consistency import ConsistencyConfig
+
     sections = {"collect": CollectConfig, "tokenizer": TokenizerTrainingConfig, "teacher": TeacherTrainingConfig,
-                "probe": ProbeTrainingConfig}
+                "probe": ProbeTrainingConfig, "consistency": ConsistencyConfig}
     document = yaml.safe_load(preset.read_text())
     assert document and set(document) <= set(sections)
     for section in document:
         built = configs.load(preset, section, sections[section])
-        if section in ("tokenizer", "teacher"):
+        if section in ("tokenizer", "teacher", "consistency"):
             built.train.validate()
 
 
 def test_gpu_script_is_valid_bash():
     script = Path(__file__).parent.parent / "scripts" / "gpu_teacher.sh"
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+
+
+def test_consistency_student_distils_into_the_bundle_and_dreams_in_one_step(tmp_path, dataset):
+    from worldenv.cli import main as cli_main
+    from worldenv.world_model import WorldModel
+
+    config = tiny_config(tmp_path, dataset, tok_steps=10, teacher_steps=20)
+    assert train_main(["tokenizer", "--config", str(config), "--no-progress"]) == 0
+    assert train_main(["teacher", "--config", str(config), "--no-progress"]) == 0
+    assert cli_main(["distill", "--method", "consistency", "--config", str(config), "--no-progress"]) == 0
+    curve = losses(tmp_path / "runs" / "consistency", "consistency")
+    assert len(curve) == 20 and falls(curve, 0.8), curve
+    bundle = load_bundle(tmp_path / "bundle")
+    assert "student_consistency" in bundle.components
+    record = bundle.config("student_consistency")
+    assert record["method"] == "consistency" and record["sampling_steps"] == 1 and record["teacher"] == "teacher"
+    assert bundle.metadata["student_consistency_training"]["command"].startswith("worldenv distill --method consistency")
+
+    def dream():
+        model = WorldModel.from_bundle(tmp_path / "bundle", batch=2, model="student_consistency", sampling_steps=1)
+        frames = torch.zeros(2, 3, 64, 64, 3, dtype=torch.uint8)
+        model.reset(frames, torch.zeros(2, 3, 2), seeds=[1, 2])
+        return torch.stack([model.step(torch.ones(2, 2))[0] for _ in range(3)])
+
+    first, second = dream(), dream()
+    assert first.shape == (3, 2, 64, 64, 3) and torch.equal(first, second)
+

@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_collect, _add_inspect, _add_train, _add_contexts, _add_eval, _add_record, _add_bench, _add_demo):
+    for add in (_add_collect, _add_inspect, _add_train, _add_distill, _add_contexts, _add_eval, _add_record, _add_bench, _add_demo):
         add(commands)
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
@@ -109,6 +109,31 @@ def _add_train(commands) -> None:
 def _train(args) -> int:
     from worldenv.train import run
 
+    return run(args, ["worldenv", *args.argv])
+
+
+# ---- distill -----------------------------------------------------------------
+def _add_distill(commands) -> None:
+    p = commands.add_parser(
+        "distill",
+        help="distil the bundle's teacher into a few-step student (resumable; torchrun for several processes)",
+        description="Train a student from the teacher into the bundle as component student_<method>; the preset's "
+        "section named like the method configures it.",
+    )
+    p.add_argument("--method", required=True, choices=["consistency"], help="distillation method")
+    p.add_argument("--config", required=True, help="YAML preset with a section named like the method")
+    p.add_argument("--resume", action="store_true", help="continue the run in the run directory where it stopped")
+    p.add_argument("--steps", type=int, help="override train.steps")
+    p.add_argument("--run", dest="run_dir", help="override the run directory")
+    p.add_argument("--bundle", help="override the checkpoint bundle directory")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=_distill)
+
+
+def _distill(args) -> int:
+    from worldenv.train import run
+
+    args.task = args.method
     return run(args, ["worldenv", *args.argv])
 
 

@@ -1,5 +1,6 @@
-"""``worldenv train tokenizer|teacher --config configs/<scene>.yaml``, also runnable
-data-parallel as ``torchrun --nproc_per_node=N -m worldenv.train ...``."""
+"""``worldenv train tokenizer|teacher|probe --config configs/<scene>.yaml`` and
+``worldenv distill --method consistency --config ...``, also runnable data-parallel
+as ``torchrun --nproc_per_node=N -m worldenv.train TASK ...``."""
 
 import argparse
 import logging
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-TASKS = ("tokenizer", "teacher", "probe")
+TASKS = ("tokenizer", "teacher", "probe", "consistency")  # consistency: a distilled student (worldenv distill)
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -39,6 +40,8 @@ def run(args: argparse.Namespace, command: list[str]) -> int:
         from worldenv.training.tokenizer_task import TokenizerTask as Task, TokenizerTrainingConfig as Config
     elif args.task == "teacher":
         from worldenv.training.teacher_task import TeacherTask as Task, TeacherTrainingConfig as Config
+    elif args.task == "consistency":
+        from worldenv.distill.consistency import ConsistencyConfig as Config, ConsistencyDistillation as Task
     else:
         from worldenv.training.probe_task import ProbeTrainingConfig as Config, train_probe_into_bundle
     overrides = {key: value for key, value in (("run", args.run_dir), ("bundle", args.bundle)) if value}

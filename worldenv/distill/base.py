@@ -1,0 +1,79 @@
+"""What every distillation method shares: the frozen teacher, the student (a copy of
+the teacher to start from), windows of latents with a clean context and a last frame
+to generate, the heads' losses, and the export into the bundle."""
+
+import copy
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from worldenv.checkpoint import load_bundle, update_bundle
+from worldenv.config import ConfigError
+from worldenv.nn.backbone import Backbone
+from worldenv.training.data import DataConfig
+from worldenv.training.latent_windows import LatentBatch, LatentWindows
+from worldenv.training.loop import TrainConfig
+from worldenv.world_model import load_backbone
+
+
+@dataclass
+class DistillConfig:
+    data: DataConfig
+    bundle: str  # holds the tokenizer and the teacher; the student is written into it
+    run: str
+    teacher: str = "teacher"  # the bundle component to distil
+    sampling_steps: int = 1  # Euler steps per frame the student is made for (and recorded with)
+    head_weight: float = 1.0  # reward and termination heads keep training on the data
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> None:
+        if self.sampling_steps not in (1, 2, 4):
+            raise ConfigError(f"sampling_steps: expected 1, 2 or 4, got {self.sampling_steps}")
+
+
+class DistillTask:
+    method = ""  # set by each method: the student is bundle component "student_<method>"
+
+    def __init__(self, config: DistillConfig):
+        self.config = config
+        bundle = load_bundle(Path(config.bundle))
+        self.teacher_config = bundle.config(config.teacher)
+        self.teacher = load_backbone(bundle, config.teacher).eval().requires_grad_(False)
+        self.windows = LatentWindows(config.data, bundle, Path(config.run), self.teacher.config, config.train.device,
+                                     f"{self.method}: teacher {config.teacher!r}")
+        self.scene = self.windows.scene
+        self.model: Backbone = copy.deepcopy(self.teacher).train().requires_grad_(True)
+
+    @property
+    def component(self) -> str:
+        return f"student_{self.method}"
+
+    def teacher_on(self, device: torch.device) -> Backbone:
+        if next(self.teacher.parameters()).device != device:
+            self.teacher = self.teacher.to(device)
+        return self.teacher
+
+    @staticmethod
+    def with_last(data: LatentBatch, x_last: torch.Tensor, t_last: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A window whose context is clean (t = 0, as the cache holds it at inference) and
+        whose last frame is ``x_last`` (B, N, C) at noise level ``t_last`` (B,)."""
+        B, L = data.x0.shape[:2]
+        x = torch.cat([data.x0[:, :-1], x_last[:, None].to(data.x0.dtype)], dim=1)  # (B, L, N, C)
+        t = torch.cat([torch.zeros(B, L - 1, device=x.device), t_last[:, None]], dim=1)  # (B, L)
+        return x, t
+
+    @staticmethod
+    def context_heads(data: LatentBatch) -> LatentBatch:
+        """The batch with the last frame's heads masked out: only the clean context frames
+        are at t = 0, where the heads run at inference (the cache commit)."""
+        has_step = data.has_step.clone()
+        has_step[:, -1] = 0
+        return LatentBatch(data.x0, data.actions, data.rewards, data.terminated, has_step)
+
+    def export(self, ema_model: Backbone, metadata: dict) -> None:
+        c = self.config
+        config = {**self.teacher_config, "method": self.method, "teacher": c.teacher, "sampling_steps": c.sampling_steps,
+                  "distillation": {key: value for key, value in asdict(c).items() if key not in ("data", "train")}}
+        update_bundle(c.bundle, components={self.component: (ema_model, config)},
+                      metadata={f"{self.component}_training": metadata})
