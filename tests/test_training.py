@@ -36,6 +36,12 @@ def tiny_config(root: Path, dataset: Path, tok_steps: int = 30, teacher_steps: i
             "intervals": 4,
             "train": {"steps": 40, "batch": 4, "lr": 0.001, "warmup": 2, "log_every": 2, "checkpoint_every": 20},
         },
+        "dmd": {
+            "data": {"path": str(dataset), "held_out_episodes": 1},
+            "bundle": str(root / "bundle"),
+            "run": str(root / "runs" / "dmd"),
+            "train": {"steps": 80, "batch": 8, "lr": 0.0003, "warmup": 2, "log_every": 4, "checkpoint_every": 40},
+        },
         "teacher": {
             "data": {"path": str(dataset), "held_out_episodes": 1},
             "bundle": str(root / "bundle"),
@@ -180,14 +186,15 @@ def test_every_shipped_preset_builds(preset):
     from worldenv.training.tokenizer_task import TokenizerTrainingConfig
 
     from worldenv.distill.consistency import ConsistencyConfig
+    from worldenv.distill.dmd import DMDConfig
 
     sections = {"collect": CollectConfig, "tokenizer": TokenizerTrainingConfig, "teacher": TeacherTrainingConfig,
-                "probe": ProbeTrainingConfig, "consistency": ConsistencyConfig}
+                "probe": ProbeTrainingConfig, "consistency": ConsistencyConfig, "dmd": DMDConfig}
     document = yaml.safe_load(preset.read_text())
     assert document and set(document) <= set(sections)
     for section in document:
         built = configs.load(preset, section, sections[section])
-        if section in ("tokenizer", "teacher", "consistency"):
+        if section in ("tokenizer", "teacher", "consistency", "dmd"):
             built.train.validate()
 
 
@@ -196,24 +203,31 @@ def test_gpu_script_is_valid_bash():
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
 
 
-def test_consistency_student_distils_into_the_bundle_and_dreams_in_one_step(tmp_path, dataset):
+@pytest.mark.parametrize("method, learning_curve", [("consistency", "consistency"), ("dmd", "fake_gain")])
+def test_student_distils_into_the_bundle_and_dreams_in_one_step(tmp_path, dataset, method, learning_curve):
+    """What must improve: the consistency loss falls; for DMD the fake score comes to fit the
+    student's samples better than the teacher does (its flow-matching gain over the teacher on
+    the same noised samples rises above zero). DMD's matching loss chases a moving target."""
     from worldenv.cli import main as cli_main
     from worldenv.world_model import WorldModel
 
     config = tiny_config(tmp_path, dataset, tok_steps=10, teacher_steps=20)
     assert train_main(["tokenizer", "--config", str(config), "--no-progress"]) == 0
     assert train_main(["teacher", "--config", str(config), "--no-progress"]) == 0
-    assert cli_main(["distill", "--method", "consistency", "--config", str(config), "--no-progress"]) == 0
-    curve = losses(tmp_path / "runs" / "consistency", "consistency")
-    assert len(curve) == 20 and falls(curve, 0.8), curve
+    assert cli_main(["distill", "--method", method, "--config", str(config), "--no-progress"]) == 0
+    curve = losses(tmp_path / "runs" / method, learning_curve)
+    improves = falls(curve, 0.8) if method == "consistency" else sum(curve[-5:]) > max(0.0, sum(curve[:5]))
+    assert len(curve) == 20 and improves, curve
     bundle = load_bundle(tmp_path / "bundle")
-    assert "student_consistency" in bundle.components
-    record = bundle.config("student_consistency")
-    assert record["method"] == "consistency" and record["sampling_steps"] == 1 and record["teacher"] == "teacher"
-    assert bundle.metadata["student_consistency_training"]["command"].startswith("worldenv distill --method consistency")
+    component = f"student_{method}"
+    assert component in bundle.components
+    record = bundle.config(component)
+    assert record["method"] == method and record["sampling_steps"] == 1 and record["teacher"] == "teacher"
+    assert bundle.metadata[f"{component}_training"]["command"].startswith(f"worldenv distill --method {method}")
+    assert bundle.class_name(component) == "Backbone"  # DMD exports the student alone, not its fake score
 
     def dream():
-        model = WorldModel.from_bundle(tmp_path / "bundle", batch=2, model="student_consistency", sampling_steps=1)
+        model = WorldModel.from_bundle(tmp_path / "bundle", batch=2, model=component, sampling_steps=1)
         frames = torch.zeros(2, 3, 64, 64, 3, dtype=torch.uint8)
         model.reset(frames, torch.zeros(2, 3, 2), seeds=[1, 2])
         return torch.stack([model.step(torch.ones(2, 2))[0] for _ in range(3)])

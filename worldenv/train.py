@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-TASKS = ("tokenizer", "teacher", "probe", "consistency")  # consistency: a distilled student (worldenv distill)
+TASKS = ("tokenizer", "teacher", "probe", "consistency", "dmd")  # consistency, dmd: students (worldenv distill)
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -42,6 +42,8 @@ def run(args: argparse.Namespace, command: list[str]) -> int:
         from worldenv.training.teacher_task import TeacherTask as Task, TeacherTrainingConfig as Config
     elif args.task == "consistency":
         from worldenv.distill.consistency import ConsistencyConfig as Config, ConsistencyDistillation as Task
+    elif args.task == "dmd":
+        from worldenv.distill.dmd import DMDConfig as Config, DMDDistillation as Task
     else:
         from worldenv.training.probe_task import ProbeTrainingConfig as Config, train_probe_into_bundle
     overrides = {key: value for key, value in (("run", args.run_dir), ("bundle", args.bundle)) if value}

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from worldenv.checkpoint import load_bundle, update_bundle
 from worldenv.config import ConfigError
@@ -43,7 +44,11 @@ class DistillTask:
         self.windows = LatentWindows(config.data, bundle, Path(config.run), self.teacher.config, config.train.device,
                                      f"{self.method}: teacher {config.teacher!r}")
         self.scene = self.windows.scene
-        self.model: Backbone = copy.deepcopy(self.teacher).train().requires_grad_(True)
+        self.model = self.make_trainable().train().requires_grad_(True)
+
+    def make_trainable(self) -> nn.Module:
+        """What the loop trains: the student, a copy of the teacher to start from."""
+        return copy.deepcopy(self.teacher)
 
     @property
     def component(self) -> str:
