@@ -42,6 +42,13 @@ def tiny_config(root: Path, dataset: Path, tok_steps: int = 30, teacher_steps: i
             "run": str(root / "runs" / "dmd"),
             "train": {"steps": 80, "batch": 8, "lr": 0.0003, "warmup": 2, "log_every": 4, "checkpoint_every": 40},
         },
+        "self-forcing": {
+            "data": {"path": str(dataset), "held_out_episodes": 1},
+            "bundle": str(root / "bundle"),
+            "run": str(root / "runs" / "self-forcing"),
+            "rollout_frames": 2,
+            "train": {"steps": 80, "batch": 8, "lr": 0.0003, "warmup": 2, "log_every": 4, "checkpoint_every": 40},
+        },
         "teacher": {
             "data": {"path": str(dataset), "held_out_episodes": 1},
             "bundle": str(root / "bundle"),
@@ -187,14 +194,16 @@ def test_every_shipped_preset_builds(preset):
 
     from worldenv.distill.consistency import ConsistencyConfig
     from worldenv.distill.dmd import DMDConfig
+    from worldenv.distill.self_forcing import SelfForcingConfig
 
     sections = {"collect": CollectConfig, "tokenizer": TokenizerTrainingConfig, "teacher": TeacherTrainingConfig,
-                "probe": ProbeTrainingConfig, "consistency": ConsistencyConfig, "dmd": DMDConfig}
+                "probe": ProbeTrainingConfig, "consistency": ConsistencyConfig, "dmd": DMDConfig,
+                "self-forcing": SelfForcingConfig}
     document = yaml.safe_load(preset.read_text())
     assert document and set(document) <= set(sections)
     for section in document:
         built = configs.load(preset, section, sections[section])
-        if section in ("tokenizer", "teacher", "consistency", "dmd"):
+        if section in ("tokenizer", "teacher", "consistency", "dmd", "self-forcing"):
             built.train.validate()
 
 
@@ -203,7 +212,8 @@ def test_gpu_script_is_valid_bash():
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
 
 
-@pytest.mark.parametrize("method, learning_curve", [("consistency", "consistency"), ("dmd", "fake_gain")])
+@pytest.mark.parametrize("method, learning_curve",
+                         [("consistency", "consistency"), ("dmd", "fake_gain"), ("self-forcing", "fake_gain")])
 def test_student_distils_into_the_bundle_and_dreams_in_one_step(tmp_path, dataset, method, learning_curve):
     """What must improve: the consistency loss falls; for DMD the fake score comes to fit the
     student's samples better than the teacher does (its flow-matching gain over the teacher on

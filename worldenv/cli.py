@@ -116,11 +116,11 @@ def _train(args) -> int:
 def _add_distill(commands) -> None:
     p = commands.add_parser(
         "distill",
-        help="distil the bundle's teacher into a few-step student: consistency or dmd (resumable; torchrun too)",
+        help="distil the bundle's teacher into a few-step student: consistency, dmd or self-forcing (resumable)",
         description="Train a student from the teacher into the bundle as component student_<method>; the preset's "
         "section named like the method configures it.",
     )
-    p.add_argument("--method", required=True, choices=["consistency", "dmd"], help="distillation method")
+    p.add_argument("--method", required=True, choices=["consistency", "dmd", "self-forcing"], help="distillation method")
     p.add_argument("--config", required=True, help="YAML preset with a section named like the method")
     p.add_argument("--resume", action="store_true", help="continue the run in the run directory where it stopped")
     p.add_argument("--steps", type=int, help="override train.steps")

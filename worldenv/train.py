@@ -1,5 +1,5 @@
 """``worldenv train tokenizer|teacher|probe --config configs/<scene>.yaml`` and
-``worldenv distill --method consistency --config ...``, also runnable data-parallel
+``worldenv distill --method consistency|dmd|self-forcing --config ...``, also runnable data-parallel
 as ``torchrun --nproc_per_node=N -m worldenv.train TASK ...``."""
 
 import argparse
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-TASKS = ("tokenizer", "teacher", "probe", "consistency", "dmd")  # consistency, dmd: students (worldenv distill)
+TASKS = ("tokenizer", "teacher", "probe", "consistency", "dmd", "self-forcing")  # the last three: worldenv distill
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -44,6 +44,8 @@ def run(args: argparse.Namespace, command: list[str]) -> int:
         from worldenv.distill.consistency import ConsistencyConfig as Config, ConsistencyDistillation as Task
     elif args.task == "dmd":
         from worldenv.distill.dmd import DMDConfig as Config, DMDDistillation as Task
+    elif args.task == "self-forcing":
+        from worldenv.distill.self_forcing import SelfForcingConfig as Config, SelfForcingDistillation as Task
     else:
         from worldenv.training.probe_task import ProbeTrainingConfig as Config, train_probe_into_bundle
     overrides = {key: value for key, value in (("run", args.run_dir), ("bundle", args.bundle)) if value}

@@ -10,4 +10,6 @@ copy of the bundle's teacher and is written back into the bundle as component
   (Song & Dhariwal 2023, "improved techniques", arXiv 2310.14189).
 - ``dmd.py``: distribution matching distillation (DMD, arXiv 2311.18828; DMD2, arXiv
   2405.14867): a frozen teacher score against a fake score trained on the student's samples.
+- ``self_forcing.py``: Self-Forcing (arXiv 2506.08009): DMD on the student's own
+  autoregressive rollouts through the KV cache, as it dreams at inference.
 """

@@ -60,13 +60,18 @@ class DistillTask:
         return self.teacher
 
     @staticmethod
-    def with_last(data: LatentBatch, x_last: torch.Tensor, t_last: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """A window whose context is clean (t = 0, as the cache holds it at inference) and
-        whose last frame is ``x_last`` (B, N, C) at noise level ``t_last`` (B,)."""
-        B, L = data.x0.shape[:2]
-        x = torch.cat([data.x0[:, :-1], x_last[:, None].to(data.x0.dtype)], dim=1)  # (B, L, N, C)
-        t = torch.cat([torch.zeros(B, L - 1, device=x.device), t_last[:, None]], dim=1)  # (B, L)
+    def window(context: torch.Tensor, x_last: torch.Tensor, t_last: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frames and noise levels of a window whose ``context`` (B, T, N, C) is clean (t = 0,
+        as the cache holds it at inference) and whose last frame is ``x_last`` (B, N, C) at
+        noise level ``t_last`` (B,)."""
+        B, T = context.shape[:2]
+        x = torch.cat([context, x_last[:, None].to(context.dtype)], dim=1)  # (B, T + 1, N, C)
+        t = torch.cat([torch.zeros(B, T, device=x.device), t_last[:, None]], dim=1)  # (B, T + 1)
         return x, t
+
+    def with_last(self, data: LatentBatch, x_last: torch.Tensor, t_last: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The drawn window with its last frame replaced by ``x_last`` at ``t_last``."""
+        return self.window(data.x0[:, :-1], x_last, t_last)
 
     @staticmethod
     def context_heads(data: LatentBatch) -> LatentBatch:

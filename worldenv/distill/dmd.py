@@ -81,26 +81,33 @@ class DMDDistillation(DistillTask):
         with torch.set_grad_enabled(update_student and torch.is_grad_enabled()):
             out = parts.student(*self.with_last(data, noise, ones), data.actions)
             sample = noise - out.velocity[:, -1].float()  # (B, N, C): a frame in one evaluation
-        x_t = add_noise(sample.detach(), renoise, t)
-        flow = renoise - sample.detach()  # the velocity both scores regress at (x_t, t)
-        with torch.no_grad():
-            v_real = teacher(*self.with_last(data, x_t, t), data.actions).velocity[:, -1].float()
-        # One pass of the fake score serves both: its prediction (detached) for the student's
-        # gradient, and its flow-matching loss on the student's samples for its own training.
-        v_fake = parts.fake(*self.with_last(data, x_t, t), data.actions).velocity[:, -1].float()
-        with torch.no_grad():
-            real, fake = x_t - t[:, None, None] * v_real, x_t - t[:, None, None] * v_fake
-            weight = (sample - real).abs().mean(dim=(1, 2), keepdim=True).clamp_min(1e-4)
-            target = sample - (fake - real) / weight
-        matching = 0.5 * (sample - target).square().mean()
-        fake_loss = (v_fake - flow).square().mean()
-        teacher_flow = (v_real - flow).square().mean()  # the same regression by the teacher: the fake should beat it
-
+        matching, fake_loss, teacher_flow = self.match(parts, teacher, data.x0[:, :-1], data.actions, sample, t, renoise)
         reward, termination = head_losses(out, self.context_heads(data))
         loss = matching + c.fake_weight * fake_loss + c.head_weight * (reward + 0.2 * termination)
         return loss, {"matching": matching.detach(), "fake_flow": fake_loss.detach(),
                       "fake_gain": (teacher_flow - fake_loss).detach(), "reward_mse": reward.detach(),
                       "termination_bce": termination.detach()}
+
+    def match(self, parts: StudentAndFakeScore, teacher: Backbone, context: torch.Tensor, actions: torch.Tensor,
+              sample: torch.Tensor, t: torch.Tensor, renoise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Distribution matching of ``sample`` (B, N, C), the frame after the clean ``context``
+        (B, T, N, C) under ``actions`` (B, T + 1, A), re-noised to ``t`` with ``renoise``.
+        Returns the student's matching loss, the fake score's flow-matching loss on the
+        sample, and the teacher's loss on the same regression (for the fake score to beat)."""
+        x_t = add_noise(sample.detach(), renoise, t)
+        flow = renoise - sample.detach()  # the velocity both scores regress at (x_t, t)
+        window = self.window(context, x_t, t)
+        with torch.no_grad():
+            v_real = teacher(*window, actions).velocity[:, -1].float()
+        # One pass of the fake score serves both: its prediction (detached) for the student's
+        # gradient, and its flow-matching loss on the student's samples for its own training.
+        v_fake = parts.fake(*window, actions).velocity[:, -1].float()
+        with torch.no_grad():
+            real, fake = x_t - t[:, None, None] * v_real, x_t - t[:, None, None] * v_fake
+            weight = (sample - real).abs().mean(dim=(1, 2), keepdim=True).clamp_min(1e-4)
+            target = sample - (fake - real) / weight
+        matching = 0.5 * (sample - target).square().mean()
+        return matching, (v_fake - flow).square().mean(), (v_real - flow).square().mean()
 
     def export(self, ema_model: StudentAndFakeScore, metadata: dict) -> None:
         super().export(ema_model.student, metadata)

@@ -1,0 +1,85 @@
+"""Self-Forcing (Huang et al. 2025, arXiv 2506.08009): the student is trained on its
+own autoregressive rollouts, exactly as it dreams at inference.
+
+From a window's first real frames (committed to a KV cache, as ``WorldModel.reset``
+does), the student generates ``rollout_frames`` frames one after another, each in
+one evaluation from noise under its recorded action, and commits each clean,
+detached latent to the cache before the next (``WorldModel.step``). Every generated
+frame is then judged by distribution matching (``dmd.py``) in the context the
+student itself produced: the teacher and the fake score see the real frames
+followed by the student's own previous frames. So the student learns to continue
+its own imperfect past, the exposure bias that makes teacher-forced models drift.
+Gradients flow through each frame's generating evaluation, not through the cache
+(the cache update is the inference-time one, without gradient).
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from worldenv.config import ConfigError
+from worldenv.distill.dmd import DMDConfig, DMDDistillation
+from worldenv.training.latent_windows import head_losses
+
+
+@dataclass
+class SelfForcingConfig(DMDConfig):
+    rollout_frames: int = 3  # frames the student dreams after the real context, each on its own previous ones
+
+    def validate(self) -> None:
+        super().validate()
+        if self.rollout_frames < 1:
+            raise ConfigError(f"rollout_frames: expected a positive integer, got {self.rollout_frames}")
+
+
+class SelfForcingDistillation(DMDDistillation):
+    method = "self-forcing"
+
+    def __init__(self, config: SelfForcingConfig):
+        super().__init__(config)
+        if config.rollout_frames >= self.windows.length:
+            raise ConfigError(f"rollout_frames: expected fewer than the teacher's {self.windows.length}-frame window "
+                              f"(at least one real context frame), got {config.rollout_frames}")
+
+    def loss(self, model, batch: int, generator: torch.Generator):
+        c = self.config
+        parts = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+        device = next(parts.parameters()).device
+        teacher = self.teacher_on(device)
+        data, index = self.windows.draw(batch, generator, device)
+        B, L = index.shape
+        real = L - c.rollout_frames  # real context frames
+        shape = data.x0[:, -1].shape
+        noises = [torch.randn(shape, generator=generator).to(device) for _ in range(c.rollout_frames)]
+        renoises = [torch.randn(shape, generator=generator).to(device) for _ in range(c.rollout_frames)]
+        levels = (c.min_t + (1 - 2 * c.min_t) * torch.rand(c.rollout_frames, B, generator=generator)).to(device)
+        update_student = bool(torch.randint(0, c.fake_updates, (), generator=generator) == 0)  # see dmd.py
+        student_grad = update_student and torch.is_grad_enabled()
+
+        cache = parts.student.new_cache(B, device, data.x0.dtype)
+        with torch.no_grad():
+            parts.student.commit(data.x0[:, :real], torch.zeros(B, real, device=device), data.actions[:, :real], cache)
+        ones, zeros = torch.ones(B, 1, device=device), torch.zeros(B, 1, device=device)
+        generated: list[torch.Tensor] = []
+        matching = fake_loss = teacher_flow = torch.zeros((), device=device)
+        for k in range(c.rollout_frames):
+            action = data.actions[:, real + k : real + k + 1]  # (B, 1, A)
+            with torch.set_grad_enabled(student_grad):
+                velocity = parts.student(noises[k][:, None], ones, action, cache).velocity[:, 0].float()
+                sample = noises[k] - velocity  # (B, N, C), from the student's own past
+            with torch.no_grad():
+                parts.student.commit(sample.detach()[:, None], zeros, action, cache)
+            context = torch.cat([data.x0[:, :real], *(g[:, None] for g in generated)], dim=1)
+            terms = self.match(parts, teacher, context, data.actions[:, : real + k + 1], sample, levels[k], renoises[k])
+            matching, fake_loss, teacher_flow = (total + term / c.rollout_frames
+                                                 for total, term in zip((matching, fake_loss, teacher_flow), terms))
+            generated.append(sample.detach())
+
+        # The heads keep training on real frames, in a clean pass as at the cache commit.
+        with torch.set_grad_enabled(student_grad):
+            out = parts.student(data.x0, torch.zeros(B, L, device=device), data.actions)
+        reward, termination = head_losses(out, data)
+        loss = matching + c.fake_weight * fake_loss + c.head_weight * (reward + 0.2 * termination)
+        return loss, {"matching": matching.detach(), "fake_flow": fake_loss.detach(),
+                      "fake_gain": (teacher_flow - fake_loss).detach(), "reward_mse": reward.detach(),
+                      "termination_bce": termination.detach()}
