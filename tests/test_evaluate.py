@@ -90,3 +90,28 @@ def test_probe_errors_are_in_task_units():
     # Joint errors 0.2 and 2*pi - 6.2 (wrapped, not 6.2): mean 0.1416.
     assert errors["joint_angles"][0] == pytest.approx((0.2 + (2 * np.pi - 6.2)) / 2, abs=1e-6)
     assert errors["fingertip"][0] == pytest.approx(0.3) and errors["target"][0] == pytest.approx(0.0)
+
+
+def test_compare_scores_models_on_the_same_episodes_and_times_them(tiny_bundle, tmp_path):
+    contexts = subprocess.run([sys.executable, "-m", "worldenv.cli", "contexts", "--checkpoint", str(tiny_bundle),
+                               "--count", "2", "--length", "3"], capture_output=True, text=True, timeout=300)
+    assert contexts.returncode == 0, contexts.stderr[-2000:]
+    report_path, plot_path = tmp_path / "compare.json", tmp_path / "frontier.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "worldenv.cli", "compare", "--checkpoint", str(tiny_bundle), "--models", "teacher@1",
+         "teacher@2", "--episodes", "1", "--horizon", "10", "--speed-envs", "1", "2", "--json", str(report_path),
+         "--plot", str(plot_path)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(report_path.read_text())
+    assert list(report["models"]) == ["teacher@1", "teacher@2"] and report["horizons"] == [1, 10]
+    one, two = report["models"]["teacher@1"], report["models"]["teacher@2"]
+    assert one["speed"]["1"]["evaluations"] == 2 and two["speed"]["1"]["evaluations"] == 3
+    assert one["scores"]["1"]["psnr"] != two["scores"]["1"]["psnr"]  # different samplers, same episodes
+    assert "| teacher | 2 | 3 |" in result.stdout and "| copy last frame |" in result.stdout
+    assert plot_path.stat().st_size > 5000
+    bad = subprocess.run([sys.executable, "-m", "worldenv.cli", "compare", "--checkpoint", str(tiny_bundle), "--models",
+                          "teacher"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "expected entries like teacher@8" in bad.stderr
+

@@ -86,7 +86,8 @@ def sampler_table(dataset: Path, length: int = 16, batch: int = 32, seconds: flo
     )
 
 
-def dream_speed(checkpoint: Path | None, num_envs: int, steps: int, sampling_steps: int, device: str = "cpu") -> dict:
+def dream_speed(checkpoint: Path | None, num_envs: int, steps: int, sampling_steps: int, device: str = "cpu",
+                model: str = "teacher") -> dict:
     """Env-steps per second of the batched dream (``DiffusionWorldVectorEnv.step``, observations
     copied to numpy as a user receives them), after two warm-up steps."""
     import numpy as np
@@ -94,8 +95,8 @@ def dream_speed(checkpoint: Path | None, num_envs: int, steps: int, sampling_ste
 
     from worldenv.envs.vector import DiffusionWorldVectorEnv
 
-    envs = DiffusionWorldVectorEnv(num_envs, checkpoint=checkpoint, sampling_steps=sampling_steps, device=device,
-                                   max_episode_steps=10**9)
+    envs = DiffusionWorldVectorEnv(num_envs, checkpoint=checkpoint, model=model, sampling_steps=sampling_steps,
+                                   device=device, max_episode_steps=10**9)
     envs.reset(seed=0)
     actions = np.random.default_rng(0).uniform(-1, 1, (steps + 2, *envs.action_space.shape)).astype(np.float32)
     for action in actions[:2]:

@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_collect, _add_inspect, _add_train, _add_distill, _add_contexts, _add_eval, _add_record, _add_bench, _add_demo):
+    for add in (_add_collect, _add_inspect, _add_train, _add_distill, _add_contexts, _add_eval, _add_compare, _add_record, _add_bench, _add_demo):
         add(commands)
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
@@ -215,6 +215,41 @@ def _eval(args) -> int:
         metadata = {**load_bundle(args.checkpoint).metadata, "evaluation": evaluation}
         update_bundle(args.checkpoint, metadata=metadata, card=render_card(metadata))
     print(table)
+    return 0
+
+
+# ---- compare -----------------------------------------------------------------
+def _add_compare(commands) -> None:
+    p = commands.add_parser(
+        "compare",
+        help="quality against speed: several models of a bundle on the same MuJoCo episodes, each timed as a dream env",
+        description="Score each component@steps on the same held-out episodes and actions (PSNR, SSIM, state probe "
+        "per horizon, beside copy-last-frame) and time it as a dream env on this machine; a table, JSON and a PNG frontier.",
+    )
+    p.add_argument("--checkpoint", type=Path, required=True, help="bundle directory (with probe and start contexts)")
+    p.add_argument("--models", nargs="+", required=True, help="component@steps, e.g. teacher@8 student_consistency@1")
+    p.add_argument("--episodes", type=int, default=4, help="episodes per action policy (default 4)")
+    p.add_argument("--horizon", type=int, default=200, help="frames dreamed after the context (default 200)")
+    p.add_argument("--speed-envs", type=int, nargs="+", default=[1, 16], help="batch sizes timed (default 1 16)")
+    p.add_argument("--json", type=Path, help="write the report here")
+    p.add_argument("--plot", type=Path, help="write the quality-speed frontier here (PNG)")
+    p.set_defaults(run=_compare)
+
+
+def _compare(args) -> int:
+    from worldenv.compare import compare, comparison_table, parse_entry, plot_frontier
+    from worldenv.evaluate import EvalConfig
+    from worldenv.io import atomic_write_json
+
+    entries = [parse_entry(text) for text in args.models]
+    report = compare(args.checkpoint, entries, EvalConfig(episodes=args.episodes, horizon=args.horizon),
+                     speed_envs=tuple(args.speed_envs))
+    report["command"] = shlex.join(["worldenv", *args.argv])
+    if args.json:
+        atomic_write_json(args.json, report)
+    if args.plot:
+        plot_frontier(report, args.plot)
+    print(comparison_table(report))
     return 0
 
 

@@ -104,23 +104,23 @@ def evaluate(bundle_path: Path, config: EvalConfig, device: str = "cpu") -> dict
     report = {"bundle": str(bundle_path), "scene": scene, "config": asdict(config), "horizons": horizons, "policies": {}}
     tokenizer_scores: dict[str, list] = {}
     for policy in config.policies:
-        real = real_rollouts(scene, policy, config, *_frame_size(bundle))
+        real = real_rollouts(scene, policy, config, *frame_size(bundle))
         model = WorldModel.from_bundle(bundle_path, batch=config.episodes, model=config.model, sampler=config.sampler,
                                        sampling_steps=config.sampling_steps, device=device)
         dream = dream_rollouts(model, real, config)
-        report["policies"][policy] = _score_policy(scene, probe, real, dream, config, horizons)
+        report["policies"][policy] = score_policy(scene, probe, real, dream, config, horizons)
         _tokenizer_scores(model, probe, scene, real, tokenizer_scores)
     report["tokenizer"] = {key: float(np.mean(values)) for key, values in tokenizer_scores.items()}
-    report["all"] = _average_policies(report["policies"])
+    report["all"] = average_policies(report["policies"])
     return report
 
 
-def _frame_size(bundle) -> tuple[int, int]:
+def frame_size(bundle) -> tuple[int, int]:
     size = bundle.config("tokenizer")["model"]["image_size"]
     return size, size
 
 
-def _score_policy(scene, probe, real, dream, config, horizons) -> dict:
+def score_policy(scene, probe, real, dream, config, horizons) -> dict:
     k = config.context
     background = np.median(real["frames"][:, 0], axis=0).astype(np.uint8)
     truth = probe_targets(scene, real["states"])  # (E, L, d)
@@ -163,7 +163,7 @@ def _tokenizer_scores(model: WorldModel, probe, scene, real, into: dict) -> None
         into.setdefault(f"probe_{key}_real", []).append(value.mean())
 
 
-def _average_policies(policies: dict) -> dict:
+def average_policies(policies: dict) -> dict:
     first = next(iter(policies.values()))
     out = {}
     for name in ("model", "copy_last"):

@@ -1,0 +1,107 @@
+"""Quality against speed, in one run: several models of one bundle (the teacher at
+several step counts, the students) on the *same* MuJoCo episodes and actions, each
+also timed as a dream env on this machine, beside the copy-last-frame baseline.
+
+    worldenv compare --checkpoint checkpoints/reacher \\
+        --models teacher@4 teacher@8 teacher@16 teacher@32 student_consistency@1 student_consistency@2
+"""
+
+import logging
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from worldenv.bench import dream_speed
+from worldenv.checkpoint import load_bundle
+from worldenv.evaluate import EvalConfig, average_policies, frame_size, score_policy, dream_rollouts, real_rollouts
+from worldenv.probe import QUANTITIES, StateProbe
+from worldenv.world_model import WorldModel
+
+logger = logging.getLogger(__name__)
+REPORTED_HORIZONS = (1, 10, 50, 200)
+
+
+def parse_entry(text: str) -> tuple[str, int]:
+    """``component@steps``, e.g. ``teacher@8`` or ``student_consistency@1``."""
+    model, _, steps = text.partition("@")
+    if not model or not steps.isdigit() or int(steps) < 1:
+        raise ValueError(f"--models: expected entries like teacher@8 (bundle component @ sampling steps), got {text!r}")
+    return model, int(steps)
+
+
+def compare(bundle_path: Path, entries: list[tuple[str, int]], config: EvalConfig, speed_envs: tuple[int, ...] = (1, 16),
+            speed_steps: int = 20) -> dict:
+    bundle = load_bundle(Path(bundle_path))
+    scene = bundle.metadata["scene"]
+    for model, _ in entries:
+        bundle.config(model)  # a missing component fails now, naming what the bundle has
+    probe = StateProbe(bundle.config("probe")["outputs"])
+    bundle.load_into("probe", probe)
+    horizons = [h for h in REPORTED_HORIZONS if h <= config.horizon]
+    reals = {policy: real_rollouts(scene, policy, config, *frame_size(bundle)) for policy in config.policies}
+    report = {"bundle": str(bundle_path), "scene": scene, "config": asdict(config), "horizons": horizons, "models": {}}
+    for model, steps in entries:
+        logger.info("scoring %s with %d step(s)", model, steps)
+        entry_config = replace(config, model=model, sampling_steps=steps)
+        policies = {}
+        for policy, real in reals.items():
+            world = WorldModel.from_bundle(bundle_path, batch=config.episodes, model=model, sampler=config.sampler,
+                                           sampling_steps=steps)
+            policies[policy] = score_policy(scene, probe, real, dream_rollouts(world, real, entry_config), entry_config, horizons)
+        scores = average_policies(policies)
+        speeds = {n: dream_speed(bundle_path, n, speed_steps, steps, model=model) for n in speed_envs}
+        report["models"][f"{model}@{steps}"] = {"model": model, "steps": steps, "scores": scores["model"],
+                                                "speed": {str(n): s for n, s in speeds.items()}}
+        report["copy_last"] = scores["copy_last"]
+    return report
+
+
+def comparison_table(report: dict) -> str:
+    quantity = QUANTITIES[report["scene"]][0].name
+    horizons = report["horizons"]
+    speeds = list(next(iter(report["models"].values()))["speed"])
+    head = ["model", "steps", "evaluations per frame", *(f"ms/frame, batch {n}" for n in speeds[:1]),
+            *(f"env-steps/s, batch {n}" for n in speeds[1:]), *(f"PSNR h{h}" for h in horizons),
+            *(f"SSIM h{h}" for h in horizons[1:2]), *(f"{quantity} h{h}" for h in horizons)]
+    rows = ["| " + " | ".join(head) + " |", "| --- |" + " ---: |" * (len(head) - 1)]
+
+    def scores(values: dict) -> list[str]:
+        return ([f"{values[str(h)]['psnr']:.2f}" for h in horizons] + [f"{values[str(h)]['ssim']:.3f}" for h in horizons[1:2]]
+                + [f"{values[str(h)][quantity]:.3f}" for h in horizons])
+
+    for name, entry in report["models"].items():
+        speed = entry["speed"]
+        cells = [entry["model"], str(entry["steps"]), str(entry["steps"] + 1), f"{speed[speeds[0]]['ms_per_step']:.1f}",
+                 *(f"{speed[n]['env_steps_per_s']:.0f}" for n in speeds[1:]), *scores(entry["scores"])]
+        rows.append("| " + " | ".join(cells) + " |")
+    rows.append("| copy last frame | - | 0 | - |" + " - |" * (len(speeds) - 1) + " " + " | ".join(scores(report["copy_last"])) + " |")
+    c = report["config"]
+    return "\n".join([f"{report['scene']}: {c['episodes']} episodes x {len(c['policies'])} policies, the same for every "
+                      f"model; {c['sampler']} sampler; speed: dream env on this machine", "", *rows])
+
+
+def plot_frontier(report: dict, path: Path, horizon: int = 10) -> None:
+    """PSNR at ``horizon`` against milliseconds per frame (batch 1): the quality-speed frontier."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from worldenv.io import atomic_write
+
+    key = str(horizon if horizon in report["horizons"] else report["horizons"][-1])
+    figure, axis = plt.subplots(figsize=(6, 4))
+    speed_key = next(iter(next(iter(report["models"].values()))["speed"]))
+    for index, (name, entry) in enumerate(report["models"].items()):
+        x, y = entry["speed"][speed_key]["ms_per_step"], entry["scores"][key]["psnr"]
+        axis.scatter([x], [y], color=f"C{index % 10}")
+        axis.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    axis.axhline(report["copy_last"][key]["psnr"], color="grey", linestyle=":", label="copy last frame")
+    axis.set_xscale("log")
+    axis.set_xlabel(f"ms per frame (dream env, batch {speed_key}, this machine)")
+    axis.set_ylabel(f"PSNR at horizon {key} (dB)")
+    axis.set_title(f"{report['scene']}: quality against speed")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    atomic_write(Path(path), lambda tmp: figure.savefig(tmp, dpi=110))
+    plt.close(figure)
