@@ -37,6 +37,17 @@ def load_backbone(bundle: Bundle, name: str = "teacher") -> Backbone:
     return backbone
 
 
+def prime_cache(backbone: Backbone, latents: torch.Tensor, actions: torch.Tensor, cache) -> None:
+    """Commit clean context ``latents`` (B, T, N, C) and the actions that led to them (B, T, A)
+    to ``cache``, at most a window per commit (what the cache takes at once)."""
+    B, T = latents.shape[:2]
+    clean = torch.zeros(B, T, device=latents.device, dtype=latents.dtype)
+    window = backbone.config.window_frames
+    for start in range(0, T, window):
+        chunk = slice(start, start + window)
+        backbone.commit(latents[:, chunk], clean[:, chunk], actions[:, chunk], cache)
+
+
 class WorldModel:
     def __init__(
         self,
@@ -64,10 +75,6 @@ class WorldModel:
         bundle = load_bundle(Path(path))
         return cls(load_tokenizer(bundle), load_backbone(bundle, model), batch, **kwargs)
 
-    @property
-    def max_context(self) -> int:
-        return self.backbone.config.window_frames
-
     @torch.inference_mode()
     def reset(self, context_frames, context_actions, seeds, mask: torch.Tensor | None = None) -> None:
         """Prime dreams from real frames.
@@ -83,10 +90,7 @@ class WorldModel:
         M, T = frames.shape[:2]
         latents = self._images(self.tokenizer.encode, frames.flatten(0, 1)).reshape(M, T, *self.latent_shape)
         cache = self.backbone.new_cache(M, self.device, self.dtype)
-        clean = torch.zeros(M, T, device=self.device, dtype=self.dtype)
-        for start in range(0, T, self.max_context):  # the cache takes at most a window per commit
-            chunk = slice(start, start + self.max_context)
-            self.backbone.commit(latents[:, chunk].to(self.dtype), clean[:, chunk], actions[:, chunk], cache)
+        prime_cache(self.backbone, latents.to(self.dtype), actions, cache)
         self.cache.replace_rows(rows, cache)
         self.seeds[rows] = torch.as_tensor(seeds, device=self.device, dtype=torch.long)
 

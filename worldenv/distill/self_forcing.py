@@ -19,6 +19,8 @@ import torch
 
 from worldenv.config import ConfigError
 from worldenv.distill.dmd import DMDConfig, DMDDistillation
+from worldenv.nn.backbone import Backbone
+from worldenv.world_model import prime_cache
 from worldenv.training.latent_windows import head_losses
 
 
@@ -56,24 +58,14 @@ class SelfForcingDistillation(DMDDistillation):
         update_student = bool(torch.randint(0, c.fake_updates, (), generator=generator) == 0)  # see dmd.py
         student_grad = update_student and torch.is_grad_enabled()
 
-        cache = parts.student.new_cache(B, device, data.x0.dtype)
-        with torch.no_grad():
-            parts.student.commit(data.x0[:, :real], torch.zeros(B, real, device=device), data.actions[:, :real], cache)
-        ones, zeros = torch.ones(B, 1, device=device), torch.zeros(B, 1, device=device)
-        generated: list[torch.Tensor] = []
+        samples = self_rollout(parts.student, data.x0[:, :real], data.actions, noises, student_grad)
         matching = fake_loss = teacher_flow = torch.zeros((), device=device)
-        for k in range(c.rollout_frames):
-            action = data.actions[:, real + k : real + k + 1]  # (B, 1, A)
-            with torch.set_grad_enabled(student_grad):
-                velocity = parts.student(noises[k][:, None], ones, action, cache).velocity[:, 0].float()
-                sample = noises[k] - velocity  # (B, N, C), from the student's own past
-            with torch.no_grad():
-                parts.student.commit(sample.detach()[:, None], zeros, action, cache)
-            context = torch.cat([data.x0[:, :real], *(g[:, None] for g in generated)], dim=1)
+        for k, sample in enumerate(samples):
+            # Judged in the context the student made: the real frames, then its own previous frames.
+            context = torch.cat([data.x0[:, :real], *(s.detach()[:, None] for s in samples[:k])], dim=1)
             terms = self.match(parts, teacher, context, data.actions[:, : real + k + 1], sample, levels[k], renoises[k])
             matching, fake_loss, teacher_flow = (total + term / c.rollout_frames
                                                  for total, term in zip((matching, fake_loss, teacher_flow), terms))
-            generated.append(sample.detach())
 
         # The heads keep training on real frames, in a clean pass as at the cache commit.
         with torch.set_grad_enabled(student_grad):
@@ -83,3 +75,28 @@ class SelfForcingDistillation(DMDDistillation):
         return loss, {"matching": matching.detach(), "fake_flow": fake_loss.detach(),
                       "fake_gain": (teacher_flow - fake_loss).detach(), "reward_mse": reward.detach(),
                       "termination_bce": termination.detach()}
+
+
+def self_rollout(student: Backbone, context: torch.Tensor, actions: torch.Tensor, noises: list[torch.Tensor],
+                 grad: bool) -> list[torch.Tensor]:
+    """The student dreams ``len(noises)`` frames after the real ``context`` (B, T, N, C), one
+    Euler step each from its noise (B, N, C) under ``actions[:, T + k]``, exactly as
+    ``WorldModel`` at one sampling step: context committed to a fresh cache, each frame's
+    clean latent committed (without gradient) before the next. With ``grad`` the frames
+    carry gradients through their generating evaluation."""
+    B, T = context.shape[:2]
+    device = context.device
+    cache = student.new_cache(B, device, context.dtype)
+    with torch.no_grad():
+        prime_cache(student, context, actions[:, :T], cache)
+    ones, zeros = torch.ones(B, 1, device=device), torch.zeros(B, 1, device=device)
+    samples = []
+    for k, noise in enumerate(noises):
+        action = actions[:, T + k : T + k + 1]  # (B, 1, A)
+        with torch.set_grad_enabled(grad):
+            sample = noise - student(noise[:, None], ones, action, cache).velocity[:, 0].float()  # (B, N, C)
+        with torch.no_grad():
+            student.commit(sample.detach()[:, None].to(context.dtype), zeros, action, cache)
+        samples.append(sample)
+    return samples
+
