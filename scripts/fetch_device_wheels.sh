@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Download, into .whl/ (git-ignored), the wheels that a GPU machine with PyTorch but
-# without MuJoCo needs to run scripts/gpu_teacher.sh: MuJoCo's core bindings (not its
+# without MuJoCo needs to run scripts/gpu_train.sh: MuJoCo's core bindings (not its
 # studio: nothing here opens a viewer), gymnasium, pettingzoo and their small needs.
 # PY_VERSION is the machine's Python (3.12 on the H200 machines of this project).
 set -euo pipefail

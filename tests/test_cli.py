@@ -99,7 +99,7 @@ def test_bench_dream_measures_batches_beside_mujoco(reacher_dream):
                      "--seconds", "0.1", "--steps", "20")
     assert result.returncode == 0, result.stderr
     assert "| MuJoCo step+render (1 process) | 1 |" in result.stdout
-    assert "| dream, 1 sampling step(s) | 3 | 2 |" in result.stdout
+    assert "| teacher, 1 sampling step(s) | 3 | 2 |" in result.stdout
 
 
 

@@ -208,7 +208,7 @@ def test_every_shipped_preset_builds(preset):
 
 
 def test_gpu_script_is_valid_bash():
-    script = Path(__file__).parent.parent / "scripts" / "gpu_teacher.sh"
+    script = Path(__file__).parent.parent / "scripts" / "gpu_train.sh"
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
 
 

@@ -91,7 +91,6 @@ def dream_speed(checkpoint: Path | None, num_envs: int, steps: int, sampling_ste
     """Env-steps per second of the batched dream (``DiffusionWorldVectorEnv.step``, observations
     copied to numpy as a user receives them), after two warm-up steps."""
     import numpy as np
-    import torch
 
     from worldenv.envs.vector import DiffusionWorldVectorEnv
 
@@ -101,11 +100,9 @@ def dream_speed(checkpoint: Path | None, num_envs: int, steps: int, sampling_ste
     actions = np.random.default_rng(0).uniform(-1, 1, (steps + 2, *envs.action_space.shape)).astype(np.float32)
     for action in actions[:2]:
         envs.step(action)
-    if device != "cpu":
-        torch.cuda.synchronize()
     start = time.perf_counter()
     for action in actions[2:]:
-        envs.step(action)
+        envs.step(action)  # returns numpy observations: the host waits for each step
     seconds = time.perf_counter() - start
     return {"envs": num_envs, "env_steps_per_s": num_envs * steps / seconds, "ms_per_step": 1000 * seconds / steps,
             "evaluations": sampling_steps + 1, "gflop_per_env_step": _step_flops(envs) / num_envs / 1e9}
@@ -122,7 +119,7 @@ def _step_flops(envs) -> float:
 
 
 def dream_table(checkpoint: Path | None = None, batches=(1, 16, 64, 256), sampling_steps=(4, 1), seconds: float = 6.0,
-                scene_steps: int = 1000) -> str:
+                scene_steps: int = 1000, model: str = "teacher", device: str = "cpu") -> str:
     """The dream at several batch sizes beside MuJoCo step+render of the same scene, in one run.
     Each batch runs about ``seconds`` (at least 3 measured steps)."""
     import torch
@@ -132,7 +129,8 @@ def dream_table(checkpoint: Path | None = None, batches=(1, 16, 64, 256), sampli
     scene = Dream.load(1, checkpoint=checkpoint).scene
     mujoco_fps = scene_speed(scene, scene_steps)
     rows = [
-        f"machine: {machine()}; torch {torch.__version__}, {torch.get_num_threads()} threads; scene {scene}",
+        f"machine: {machine()}; torch {torch.__version__}, {torch.get_num_threads()} threads; scene {scene}; device {device}"
+        + (f" ({torch.cuda.get_device_name(0)})" if device != "cpu" else ""),
         "",
         "| world | envs | network evaluations per frame | env-steps/s | ms per step | vs MuJoCo | GFLOP per env-step | GFLOP/s |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -140,10 +138,10 @@ def dream_table(checkpoint: Path | None = None, batches=(1, 16, 64, 256), sampli
     ]
     for k in sampling_steps:
         for n in batches:
-            probe = dream_speed(checkpoint, n, 1, k)  # how long one step takes, to size the run
+            probe = dream_speed(checkpoint, n, 1, k, device, model)  # how long one step takes, to size the run
             steps = max(3, int(seconds * 1000 / probe["ms_per_step"]))
-            r = dream_speed(checkpoint, n, steps, k)
-            rows.append(f"| dream, {k} sampling step(s) | {n} | {r['evaluations']} | {r['env_steps_per_s']:.0f} | "
+            r = dream_speed(checkpoint, n, steps, k, device, model)
+            rows.append(f"| {model}, {k} sampling step(s) | {n} | {r['evaluations']} | {r['env_steps_per_s']:.0f} | "
                         f"{r['ms_per_step']:.1f} | {r['env_steps_per_s'] / mujoco_fps:.2f} | {r['gflop_per_env_step']:.2f} | "
                         f"{r['gflop_per_env_step'] * r['env_steps_per_s']:.0f} |")
     return "\n".join(rows)

@@ -300,6 +300,8 @@ def _add_bench(commands) -> None:
     p.add_argument("--length", type=int, default=16, help="window length in frames (sampler)")
     p.add_argument("--batch", type=int, default=32, help="windows per batch (sampler)")
     p.add_argument("--checkpoint", type=Path, help="bundle directory (dream; default the shipped reacher)")
+    p.add_argument("--model", default="teacher", help="bundle component that dreams (dream; default teacher)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (dream; bfloat16 on cuda)")
     p.add_argument("--envs", type=int, nargs="+", default=[1, 16, 64, 256], help="batch sizes (dream)")
     p.add_argument("--sampling-steps", type=int, nargs="+", default=[4, 1], help="network evaluations per frame to sample (dream)")
     p.add_argument("--seconds", type=float, default=6.0, help="measuring time per batch size (dream)")
@@ -313,7 +315,7 @@ def _bench(args) -> int:
         print(bench.scenes_table(steps=args.steps))
     elif args.what == "dream":
         print(bench.dream_table(args.checkpoint, batches=args.envs, sampling_steps=args.sampling_steps, seconds=args.seconds,
-                                scene_steps=args.steps))
+                                scene_steps=args.steps, model=args.model, device=args.device))
     else:
         if args.dataset is None:
             raise ValueError("bench sampler needs --dataset DIR")
