@@ -75,8 +75,8 @@ class DiffusionWorldVectorEnv(VectorEnv):
         self._seed_envs(seed)
         context = None
         if "context_frames" in options or "context_actions" in options:
-            context = self.dream.check_context(options["context_frames"] if "context_frames" in options else None,
-                                               options.get("context_actions"), int(mask.sum()), "DiffusionWorldVectorEnv.reset")
+            context = self.dream.check_context(options.get("context_frames"), options.get("context_actions"), int(mask.sum()),
+                                               "DiffusionWorldVectorEnv.reset")
         info = self._reset_envs(mask, context)
         return self._frames.copy(), info
 
@@ -103,10 +103,7 @@ class DiffusionWorldVectorEnv(VectorEnv):
             final_obs = np.full(self.num_envs, None, dtype=object)
             for i in np.flatnonzero(ended):
                 final_obs[i] = self._frames[i].copy()
-            final_info = {key: value for key, value in info.items()}
-            for key in list(final_info):
-                if key.startswith("_"):
-                    final_info[key] = final_info[key] & ended
+            final_info = {key: value & ended if key.startswith("_") else value for key, value in info.items()}
             info.update(final_obs=final_obs, _final_obs=ended.copy(), final_info=final_info, _final_info=ended.copy())
             info.update(self._reset_envs(ended, None))
         if starting.any():
