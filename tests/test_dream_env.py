@@ -184,3 +184,16 @@ def test_the_shipped_reacher_dream_passes_the_checkers():
         check_env(env.unwrapped)
         sb3_check_env(env.unwrapped)
     assert env.unwrapped.dream.scene == "reacher"
+
+
+def test_serving_choice_prefers_the_caller_then_the_bundle_then_teacher_at_4():
+    from worldenv.envs.dream import serving_choice
+
+    bundle_choice = {"serving": {"model": "student_consistency", "sampling_steps": 1}}
+    assert serving_choice({}, None, None) == ("teacher", 4)
+    assert serving_choice(bundle_choice, None, None) == ("student_consistency", 1)
+    assert serving_choice(bundle_choice, "teacher", None) == ("teacher", 4)
+    assert serving_choice(bundle_choice, "teacher", 16) == ("teacher", 16)
+    assert serving_choice(bundle_choice, None, 2) == ("student_consistency", 2)
+    with pytest.raises(ValueError, match="sampling_steps to be a positive integer"):
+        serving_choice({}, None, 0)

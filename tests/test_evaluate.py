@@ -114,4 +114,26 @@ def test_compare_scores_models_on_the_same_episodes_and_times_them(tiny_bundle, 
     bad = subprocess.run([sys.executable, "-m", "worldenv.cli", "compare", "--checkpoint", str(tiny_bundle), "--models",
                           "teacher"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "expected entries like teacher@8" in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "worldenv.cli", "compare", "--checkpoint", str(tiny_bundle), "--models",
+                          "teacher@1", "--serve", "teacher@3"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "--serve: expected one of --models" in bad.stderr
+
+
+def test_compare_serve_sets_what_the_dream_uses_by_default(tiny_bundle):
+    from worldenv.checkpoint import load_bundle
+    from worldenv.envs import DiffusionWorldEnv
+
+    if "contexts" not in load_bundle(tiny_bundle).components:
+        subprocess.run([sys.executable, "-m", "worldenv.cli", "contexts", "--checkpoint", str(tiny_bundle), "--count", "2",
+                        "--length", "3"], check=True, capture_output=True, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "worldenv.cli", "compare", "--checkpoint", str(tiny_bundle), "--models",
+                             "teacher@2", "--episodes", "1", "--horizon", "2", "--speed-envs", "1", "--serve", "teacher@2"],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    bundle = load_bundle(tiny_bundle)
+    assert bundle.metadata["serving"]["model"] == "teacher" and bundle.metadata["serving"]["sampling_steps"] == 2
+    assert "## What the dream uses" in bundle.card
+    env = DiffusionWorldEnv(checkpoint=tiny_bundle)
+    assert env.dream.component == "teacher" and env.dream.model.sampling_steps == 2
+    assert DiffusionWorldEnv(checkpoint=tiny_bundle, sampling_steps=5).dream.model.sampling_steps == 5
 

@@ -7,8 +7,10 @@ def render_card(metadata: dict) -> str:
     lines = [f"# worldenv {scene} world model", "",
              "Action-conditioned latent video diffusion world model of the MuJoCo scene "
              f"`worldenv/{scene.capitalize()}-v0` (a frame tokenizer, a block-causal flow-matching "
-             "teacher, and a state probe used only for evaluation).", ""]
-    for part in ("tokenizer_training", "teacher_training", "probe_training"):
+             "teacher" + (", few-step students distilled from it" if any(k.startswith("student_") for k in metadata) else "")
+             + ", and a state probe used only for evaluation).", ""]
+    students = sorted(key for key in metadata if key.startswith("student_") and key.endswith("_training"))
+    for part in ("tokenizer_training", "teacher_training", "probe_training", *students):
         info = metadata.get(part)
         if not info:
             continue
@@ -25,6 +27,11 @@ def render_card(metadata: dict) -> str:
             lines.append("- last logged: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                       for k, v in final.items() if k != "lr"))
         lines.append("")
+    serving = metadata.get("serving")
+    if serving:
+        lines += ["## What the dream uses", "",
+                  f"`{serving['model']}` with {serving['sampling_steps']} sampling step(s) per frame, chosen from this "
+                  f"comparison (`{serving['command']}`):", "", serving["comparison"], ""]
     contexts = metadata.get("contexts")
     if contexts:
         lines += ["## Start contexts", "",

@@ -233,6 +233,8 @@ def _add_compare(commands) -> None:
     p.add_argument("--speed-envs", type=int, nargs="+", default=[1, 16], help="batch sizes timed (default 1 16)")
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--plot", type=Path, help="write the quality-speed frontier here (PNG)")
+    p.add_argument("--serve", help="one of --models (component@steps): record it in the bundle as what its dreams use "
+                   "by default, with this comparison as the evidence")
     p.set_defaults(run=_compare)
 
 
@@ -242,6 +244,8 @@ def _compare(args) -> int:
     from worldenv.io import atomic_write_json
 
     entries = [parse_entry(text) for text in args.models]
+    if args.serve is not None and parse_entry(args.serve) not in entries:
+        raise ValueError(f"--serve: expected one of --models {args.models}, got {args.serve!r}")
     report = compare(args.checkpoint, entries, EvalConfig(episodes=args.episodes, horizon=args.horizon),
                      speed_envs=tuple(args.speed_envs))
     report["command"] = shlex.join(["worldenv", *args.argv])
@@ -249,7 +253,16 @@ def _compare(args) -> int:
         atomic_write_json(args.json, report)
     if args.plot:
         plot_frontier(report, args.plot)
-    print(comparison_table(report))
+    table = comparison_table(report)
+    if args.serve is not None:
+        from worldenv.card import render_card
+        from worldenv.checkpoint import load_bundle, update_bundle
+
+        model, steps = parse_entry(args.serve)
+        serving = {"model": model, "sampling_steps": steps, "command": report["command"], "comparison": table}
+        metadata = {**load_bundle(args.checkpoint).metadata, "serving": serving}
+        update_bundle(args.checkpoint, metadata=metadata, card=render_card(metadata))
+    print(table)
     return 0
 
 
@@ -268,7 +281,8 @@ def _add_record(commands) -> None:
                    help="random (uniform), smooth, goal, or PATH of a stable-baselines3 PPO .zip (default random)")
     p.add_argument("--steps", type=int, default=200, help="dreamed frames after the context (default 200)")
     p.add_argument("--context", type=int, default=4, help="real frames that prime the dream (default 4)")
-    p.add_argument("--sampling-steps", type=int, default=4, help="network evaluations per frame (default 4)")
+    p.add_argument("--model", help="bundle component that dreams (default: the bundle's serving choice)")
+    p.add_argument("--sampling-steps", type=int, help="sampling steps per frame (default: the bundle's serving choice)")
     p.add_argument("--seed", type=int, default=0, help="episode seed (default 0)")
     p.set_defaults(run=_record)
 
@@ -279,7 +293,7 @@ def _record(args) -> int:
     if args.out.suffix.lower() not in (".mp4", ".gif"):
         raise ValueError(f"OUT: expected a .mp4 or .gif path, got {args.out}")
     rollout = paired_rollout(args.checkpoint, args.policy, args.steps, seed=args.seed, context=args.context,
-                             sampling_steps=args.sampling_steps, scene=args.scene)
+                             sampling_steps=args.sampling_steps, scene=args.scene, model=args.model)
     write_side_by_side(rollout, args.out)
     print(f"{args.out}: {len(rollout.dream)} frames (dream | MuJoCo | difference x3)")
     for line in report_lines(rollout):

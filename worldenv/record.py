@@ -76,12 +76,12 @@ class RolloutPolicy:
 
 
 def paired_rollout(
-    checkpoint: Path | None, policy: str, steps: int, seed: int = 0, context: int = 4, sampling_steps: int = 4,
-    scene: str | None = None, device: str = "cpu",
+    checkpoint: Path | None, policy: str, steps: int, seed: int = 0, context: int = 4, sampling_steps: int | None = None,
+    scene: str | None = None, device: str = "cpu", model: str | None = None,
 ) -> PairedRollout:
     if steps < 1 or context < 1:
         raise ValueError(f"expected steps >= 1 and context >= 1, got {steps} and {context}")
-    dream = DiffusionWorldEnv(scene=scene, checkpoint=checkpoint, sampling_steps=sampling_steps, device=device)
+    dream = DiffusionWorldEnv(scene=scene, checkpoint=checkpoint, model=model, sampling_steps=sampling_steps, device=device)
     truth = make_scene(dream.dream.scene, max_episode_steps=-1)
     act = RolloutPolicy(policy)
     env_seed, rng = episode_seeds(seed, 0)

@@ -22,6 +22,22 @@ from worldenv.world_model import WorldModel, load_backbone, load_tokenizer
 
 DEFAULT_SCENE = "reacher"
 CHECKPOINTS_VARIABLE = "WORLDENV_CHECKPOINTS"
+SERVING = "serving"  # bundle metadata key: the model and step count a dream uses unless told otherwise
+FALLBACK_SERVING = {"model": "teacher", "sampling_steps": 4}
+
+
+def serving_choice(metadata: dict, model: str | None, sampling_steps: int | None) -> tuple[str, int]:
+    """The component and steps to dream with: what the caller asked, else the bundle's
+    choice (``metadata["serving"]``, set by ``worldenv compare --serve``), else teacher@4.
+    A model named without steps uses the bundle's steps for it, or 4."""
+    chosen = metadata.get(SERVING, FALLBACK_SERVING)
+    if model is None:
+        model = chosen["model"]
+    if sampling_steps is None:
+        sampling_steps = chosen["sampling_steps"] if model == chosen["model"] else FALLBACK_SERVING["sampling_steps"]
+    if isinstance(sampling_steps, bool) or not isinstance(sampling_steps, (int, np.integer)) or sampling_steps < 1:
+        raise ValueError(f"expected sampling_steps to be a positive integer, got {sampling_steps!r}")
+    return model, int(sampling_steps)
 
 
 def shipped_checkpoint(scene: str) -> Path:
@@ -49,6 +65,7 @@ class Dream:
 
     scene: str
     checkpoint: Path
+    component: str  # the bundle component that dreams (teacher or a student)
     model: WorldModel
     contexts: StartContexts
     observation_space: spaces.Box  # the ground-truth scene's, exactly
@@ -62,9 +79,9 @@ class Dream:
         batch: int,
         scene: str | None = None,
         checkpoint: str | Path | None = None,
-        model: str = "teacher",
+        model: str | None = None,
         sampler: str = "euler",
-        sampling_steps: int = 4,
+        sampling_steps: int | None = None,
         device: str | torch.device = "cpu",
         dtype: torch.dtype | None = None,
     ) -> "Dream":
@@ -83,6 +100,7 @@ class Dream:
         render_fps, agents = ground_truth.metadata["render_fps"], ground_truth.agents
         ground_truth.close()
 
+        model, sampling_steps = serving_choice(bundle.metadata, model, sampling_steps)
         tokenizer, backbone = load_tokenizer(bundle), load_backbone(bundle, model)
         size, action_dim = tokenizer.config.image_size, backbone.config.action_dim
         if (size, size, 3) != observation_space.shape or (action_dim,) != action_space.shape:
@@ -98,7 +116,7 @@ class Dream:
         contexts = load_start_contexts(bundle)
         if contexts.frames.shape[2:] != (size, size, 3) or contexts.actions.shape[-1] != action_dim:
             raise CheckpointError(f"{path}: start contexts do not fit the model ({tuple(contexts.frames.shape)})")
-        return cls(scene, path, world, contexts, observation_space, action_space, render_fps, agents)
+        return cls(scene, path, model, world, contexts, observation_space, action_space, render_fps, agents)
 
     def draw_start(self, rng: np.random.Generator) -> tuple[int, int]:
         """A start context and a noise seed, both from the env's generator: a seeded
