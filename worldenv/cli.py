@@ -120,13 +120,10 @@ def _add_distill(commands) -> None:
         description="Train a student from the teacher into the bundle as component student_<method>; the preset's "
         "section named like the method configures it.",
     )
+    from worldenv.train import add_run_options
+
     p.add_argument("--method", required=True, choices=["consistency", "dmd", "self-forcing"], help="distillation method")
-    p.add_argument("--config", required=True, help="YAML preset with a section named like the method")
-    p.add_argument("--resume", action="store_true", help="continue the run in the run directory where it stopped")
-    p.add_argument("--steps", type=int, help="override train.steps")
-    p.add_argument("--run", dest="run_dir", help="override the run directory")
-    p.add_argument("--bundle", help="override the checkpoint bundle directory")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_run_options(p, "method")
     p.set_defaults(run=_distill)
 
 

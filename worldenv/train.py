@@ -18,13 +18,18 @@ TASKS = ("tokenizer", "teacher", "probe", "consistency", "dmd", "self-forcing") 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parser = parser or argparse.ArgumentParser(prog="worldenv train", description=__doc__)
     parser.add_argument("task", choices=TASKS, help="what to train")
-    parser.add_argument("--config", required=True, help="YAML preset with a section named like the task")
+    add_run_options(parser, "task")
+    return parser
+
+
+def add_run_options(parser: argparse.ArgumentParser, section: str) -> None:
+    """The options every training command takes (``worldenv train``, ``worldenv distill``)."""
+    parser.add_argument("--config", required=True, help=f"YAML preset with a section named like the {section}")
     parser.add_argument("--resume", action="store_true", help="continue the run in the run directory where it stopped")
     parser.add_argument("--steps", type=int, help="override train.steps")
     parser.add_argument("--run", dest="run_dir", help="override the run directory")
     parser.add_argument("--bundle", help="override the checkpoint bundle directory")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return parser
 
 
 def run(args: argparse.Namespace, command: list[str]) -> int:
