@@ -86,10 +86,11 @@ def sampler_table(dataset: Path, length: int = 16, batch: int = 32, seconds: flo
     )
 
 
-def dream_speed(checkpoint: Path | None, num_envs: int, steps: int, sampling_steps: int, device: str = "cpu",
+def dream_speed(checkpoint: Path | None, num_envs: int, sampling_steps: int, seconds: float = 6.0, device: str = "cpu",
                 model: str = "teacher") -> dict:
     """Env-steps per second of the batched dream (``DiffusionWorldVectorEnv.step``, observations
-    copied to numpy as a user receives them), after two warm-up steps."""
+    copied to numpy as a user receives them): two warm-up steps, one to size the run, then
+    about ``seconds`` (at least 3 steps) measured."""
     import numpy as np
 
     from worldenv.envs.vector import DiffusionWorldVectorEnv
@@ -97,14 +98,19 @@ def dream_speed(checkpoint: Path | None, num_envs: int, steps: int, sampling_ste
     envs = DiffusionWorldVectorEnv(num_envs, checkpoint=checkpoint, model=model, sampling_steps=sampling_steps,
                                    device=device, max_episode_steps=10**9)
     envs.reset(seed=0)
-    actions = np.random.default_rng(0).uniform(-1, 1, (steps + 2, *envs.action_space.shape)).astype(np.float32)
-    for action in actions[:2]:
-        envs.step(action)
-    start = time.perf_counter()
-    for action in actions[2:]:
-        envs.step(action)  # returns numpy observations: the host waits for each step
-    seconds = time.perf_counter() - start
-    return {"envs": num_envs, "env_steps_per_s": num_envs * steps / seconds, "ms_per_step": 1000 * seconds / steps,
+    rng = np.random.default_rng(0)
+
+    def run(steps: int) -> float:
+        actions = rng.uniform(-1, 1, (steps, *envs.action_space.shape)).astype(np.float32)
+        start = time.perf_counter()
+        for action in actions:
+            envs.step(action)  # returns numpy observations: the host waits for each step
+        return time.perf_counter() - start
+
+    run(2)
+    steps = max(3, int(seconds / run(1)))
+    elapsed = run(steps)
+    return {"envs": num_envs, "env_steps_per_s": num_envs * steps / elapsed, "ms_per_step": 1000 * elapsed / steps,
             "evaluations": sampling_steps + 1, "gflop_per_env_step": _step_flops(envs) / num_envs / 1e9}
 
 
@@ -120,13 +126,13 @@ def _step_flops(envs) -> float:
 
 def dream_table(checkpoint: Path | None = None, batches=(1, 16, 64, 256), sampling_steps=(4, 1), seconds: float = 6.0,
                 scene_steps: int = 1000, model: str = "teacher", device: str = "cpu") -> str:
-    """The dream at several batch sizes beside MuJoCo step+render of the same scene, in one run.
-    Each batch runs about ``seconds`` (at least 3 measured steps)."""
+    """The dream at several batch sizes beside MuJoCo step+render of the same scene, in one run."""
     import torch
 
-    from worldenv.envs.dream import Dream
+    from worldenv.checkpoint import load_bundle
+    from worldenv.envs.dream import DEFAULT_SCENE, shipped_checkpoint
 
-    scene = Dream.load(1, checkpoint=checkpoint).scene
+    scene = load_bundle(checkpoint or shipped_checkpoint(DEFAULT_SCENE)).metadata["scene"]
     mujoco_fps = scene_speed(scene, scene_steps)
     rows = [
         f"machine: {machine()}; torch {torch.__version__}, {torch.get_num_threads()} threads; scene {scene}; device {device}"
@@ -138,9 +144,7 @@ def dream_table(checkpoint: Path | None = None, batches=(1, 16, 64, 256), sampli
     ]
     for k in sampling_steps:
         for n in batches:
-            probe = dream_speed(checkpoint, n, 1, k, device, model)  # how long one step takes, to size the run
-            steps = max(3, int(seconds * 1000 / probe["ms_per_step"]))
-            r = dream_speed(checkpoint, n, steps, k, device, model)
+            r = dream_speed(checkpoint, n, k, seconds, device, model)
             rows.append(f"| {model}, {k} sampling step(s) | {n} | {r['evaluations']} | {r['env_steps_per_s']:.0f} | "
                         f"{r['ms_per_step']:.1f} | {r['env_steps_per_s'] / mujoco_fps:.2f} | {r['gflop_per_env_step']:.2f} | "
                         f"{r['gflop_per_env_step'] * r['env_steps_per_s']:.0f} |")

@@ -29,7 +29,7 @@ def parse_entry(text: str) -> tuple[str, int]:
 
 
 def compare(bundle_path: Path, entries: list[tuple[str, int]], config: EvalConfig, speed_envs: tuple[int, ...] = (1, 16),
-            speed_steps: int = 20) -> dict:
+            speed_seconds: float = 3.0) -> dict:
     bundle = load_bundle(Path(bundle_path))
     scene = bundle.metadata["scene"]
     for model, _ in entries:
@@ -48,7 +48,7 @@ def compare(bundle_path: Path, entries: list[tuple[str, int]], config: EvalConfi
                                            sampling_steps=steps)
             policies[policy] = score_policy(scene, probe, real, dream_rollouts(world, real, entry_config), entry_config, horizons)
         scores = average_policies(policies)
-        speeds = {n: dream_speed(bundle_path, n, speed_steps, steps, model=model) for n in speed_envs}
+        speeds = {n: dream_speed(bundle_path, n, steps, speed_seconds, model=model) for n in speed_envs}
         report["models"][f"{model}@{steps}"] = {"model": model, "steps": steps, "scores": scores["model"],
                                                 "speed": {str(n): s for n, s in speeds.items()}}
         report["copy_last"] = scores["copy_last"]
