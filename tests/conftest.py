@@ -30,3 +30,11 @@ def duo_dream(tmp_path_factory):
     from dream_bundles import tiny_dream_bundle
 
     return tiny_dream_bundle(tmp_path_factory.mktemp("dreams") / "duo", "duo")
+
+
+@pytest.fixture(scope="session")
+def panorama_dream(tmp_path_factory):
+    """A tiny untrained panorama dream with long-term memory and a state probe."""
+    from dream_bundles import tiny_dream_bundle
+
+    return tiny_dream_bundle(tmp_path_factory.mktemp("dreams") / "panorama", "panorama", memory_frames=2, probe_outputs=4)

@@ -40,6 +40,18 @@ def test_gymnasium_and_sb3_checkers_pass_without_warnings(reacher_dream):
         sb3_check_env(env.unwrapped)
 
 
+def test_the_panorama_dream_with_memory_passes_the_checkers(panorama_dream):
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        env = gym.make("DiffusionWorld-v0", scene="panorama", checkpoint=panorama_dream)
+        check_env(env.unwrapped)
+        sb3_check_env(env.unwrapped)
+    assert env.unwrapped.dream.model.cache.shape.memory_frames == 2
+    assert env.observation_space == gym.make("worldenv/Panorama-v0").observation_space
+
+
 def test_spaces_and_metadata_equal_the_ground_truth(reacher_dream):
     dream, real = make(reacher_dream), gym.make("worldenv/Reacher-v0")
     assert dream.observation_space == real.observation_space

@@ -16,9 +16,9 @@ def plan(steps: int, envs: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-1.2, 1.2, (steps, envs, 2)).astype(np.float32)
 
 
-def single_env_run(checkpoint, seed: int, actions: np.ndarray, autoreset: AutoresetMode):
+def single_env_run(checkpoint, seed: int, actions: np.ndarray, autoreset: AutoresetMode, scene: str = "reacher"):
     """What one env does under Gymnasium's autoreset semantics, driven by hand."""
-    env = gym.make("DiffusionWorld-v0", checkpoint=checkpoint, max_episode_steps=LIMIT)
+    env = gym.make("DiffusionWorld-v0", checkpoint=checkpoint, scene=scene, max_episode_steps=LIMIT)
     observation, _ = env.reset(seed=seed)
     out = {"obs": [observation], "reward": [], "terminated": [], "truncated": [], "final": []}
     done = False
@@ -53,16 +53,19 @@ def test_make_vec_uses_the_native_vector_env(reacher_dream):
     assert len(envs.render()) == 3
 
 
-@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
-def test_each_vector_env_reproduces_the_single_env_exactly(reacher_dream, mode):
+@pytest.mark.parametrize("mode, scene", [(AutoresetMode.NEXT_STEP, "reacher"), (AutoresetMode.SAME_STEP, "reacher"),
+                                         (AutoresetMode.NEXT_STEP, "panorama")])
+def test_each_vector_env_reproduces_the_single_env_exactly(request, mode, scene):
     """Seeds seed + i, the same actions, two and a half episodes: every observation, reward
-    and flag equal, bit for bit, including what autoreset does."""
-    envs = DiffusionWorldVectorEnv(3, checkpoint=reacher_dream, max_episode_steps=LIMIT, autoreset_mode=mode)
+    and flag equal, bit for bit, including what autoreset does. The panorama bundle has
+    long-term memory: which frames it keeps is decided per env, whatever the batch."""
+    checkpoint = request.getfixturevalue(f"{scene}_dream")
+    envs = DiffusionWorldVectorEnv(3, checkpoint=checkpoint, scene=scene, max_episode_steps=LIMIT, autoreset_mode=mode)
     actions = plan(11, 3)
     observations, _ = envs.reset(seed=10)
     steps = [envs.step(a) for a in actions]
     for i in range(3):
-        expected = single_env_run(reacher_dream, 10 + i, actions[:, i], mode)
+        expected = single_env_run(checkpoint, 10 + i, actions[:, i], mode, scene)
         assert np.array_equal(observations[i], expected["obs"][0])
         for t, (obs, reward, terminated, truncated, info) in enumerate(steps):
             assert np.array_equal(obs[i], expected["obs"][t + 1]), (i, t)

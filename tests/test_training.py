@@ -245,3 +245,29 @@ def test_student_distils_into_the_bundle_and_dreams_in_one_step(tmp_path, datase
     first, second = dream(), dream()
     assert first.shape == (3, 2, 64, 64, 3) and torch.equal(first, second)
 
+
+
+def test_teacher_with_long_term_memory_trains_and_distils(tmp_path, dataset):
+    """Sequences of sinks + memory + window (``memory_schedule``) train, and the student
+    inherits the memory and dreams with it."""
+    from worldenv.cli import main as cli_main
+    from worldenv.world_model import WorldModel
+
+    config = tiny_config(tmp_path, dataset, tok_steps=10)
+    document = yaml.safe_load(config.read_text())
+    document["teacher"]["model"]["memory_frames"] = 2
+    config.write_text(yaml.safe_dump(document))
+    assert train_main(["tokenizer", "--config", str(config), "--no-progress"]) == 0
+    assert train_main(["teacher", "--config", str(config), "--no-progress"]) == 0
+    curve = losses(tmp_path / "runs" / "teacher", "diffusion")
+    assert len(curve) == 30 and falls(curve, 0.85), curve
+    with pytest.raises(SystemExit):  # the CLI names the problem (long-term memory) and exits 2
+        cli_main(["distill", "--method", "self-forcing", "--config", str(config), "--no-progress"])
+    assert cli_main(["distill", "--method", "consistency", "--config", str(config), "--no-progress"]) == 0
+    model = WorldModel.from_bundle(tmp_path / "bundle", batch=2, model="student_consistency", sampling_steps=1)
+    assert model.cache.shape.memory_frames == 2
+    model.reset(torch.zeros(2, 3, 64, 64, 3, dtype=torch.uint8), torch.zeros(2, 3, 2), seeds=[1, 2])
+    for _ in range(8):
+        frames = model.step(torch.ones(2, 2))[0]
+    assert frames.shape == (2, 64, 64, 3)
+    assert (model.cache.slot_frame[:, 1:3] >= 1).all()  # frames that left the window are remembered

@@ -174,6 +174,11 @@ def _add_eval(commands) -> None:
         "and goal-directed actions: PSNR, SSIM, foreground IoU, state-probe error, reward and termination error.",
     )
     p.add_argument("--checkpoint", type=Path, required=True, help="bundle directory (tokenizer, teacher, probe)")
+    p.add_argument("--suite", choices=["horizons", "memory"], default="horizons",
+                   help="horizons (default): open-loop scores per horizon; memory: panorama revisits after T frames "
+                   "away, for the window alone, with sinks, and with long-term memory")
+    p.add_argument("--away", type=int, nargs="+", default=[8, 32, 64, 128, 256],
+                   help="frames the camera is turned away (memory suite; default 8 32 64 128 256)")
     p.add_argument("--episodes", type=int, default=8, help="episodes per action policy (default 8)")
     p.add_argument("--horizon", type=int, default=200, help="frames dreamed after the context (default 200)")
     p.add_argument("--context", type=int, default=4, help="real frames that prime the dream (default 4)")
@@ -192,6 +197,9 @@ def _eval(args) -> int:
     from worldenv.evaluate import EvalConfig, evaluate, summary_table
     from worldenv.io import atomic_write_json
     from worldenv.plots import plot_horizon_curves
+
+    if args.suite == "memory":
+        return _eval_memory(args)
 
     config = EvalConfig(episodes=args.episodes, horizon=args.horizon, context=args.context, model=args.model,
                         sampler=args.sampler, sampling_steps=args.steps)
@@ -212,6 +220,24 @@ def _eval(args) -> int:
         metadata = {**load_bundle(args.checkpoint).metadata, "evaluation": evaluation}
         update_bundle(args.checkpoint, metadata=metadata, card=render_card(metadata))
     print(table)
+    return 0
+
+
+def _eval_memory(args) -> int:
+    from worldenv.io import atomic_write_json
+    from worldenv.plots import plot_revisits
+    from worldenv.revisit import RevisitConfig, revisit_suite, revisit_table
+
+    if args.update_card or args.sampler != "euler":
+        raise ValueError("--suite memory takes neither --update-card nor --sampler (it dreams with Euler steps)")
+    config = RevisitConfig(away=tuple(args.away), episodes=args.episodes, model=args.model, sampling_steps=args.steps)
+    report = revisit_suite(args.checkpoint, config, device=args.device)
+    report["command"] = shlex.join(["worldenv", *args.argv])
+    if args.json:
+        atomic_write_json(args.json, report)
+    if args.plot:
+        plot_revisits(report, args.plot)
+    print(revisit_table(report))
     return 0
 
 
@@ -305,7 +331,7 @@ def _add_bench(commands) -> None:
         help="measure speeds (MuJoCo step+render per scene, window sampling, the dream per batch size)",
         description="Print a markdown table of speeds measured in this run.",
     )
-    p.add_argument("what", choices=["scenes", "sampler", "dream"], help="what to measure")
+    p.add_argument("what", choices=["scenes", "sampler", "dream", "long"], help="what to measure")
     p.add_argument("--steps", type=int, default=2000, help="steps per scene measurement (scenes)")
     p.add_argument("--dataset", type=Path, help="dataset directory (sampler)")
     p.add_argument("--length", type=int, default=16, help="window length in frames (sampler)")
@@ -316,6 +342,9 @@ def _add_bench(commands) -> None:
     p.add_argument("--envs", type=int, nargs="+", default=[1, 16, 64, 256], help="batch sizes (dream)")
     p.add_argument("--sampling-steps", type=int, nargs="+", default=[4, 1], help="network evaluations per frame to sample (dream)")
     p.add_argument("--seconds", type=float, default=6.0, help="measuring time per batch size (dream)")
+    p.add_argument("--bundles", type=Path, nargs="+", help="bundles dreamed for --steps frames each, with the model "
+                   "they serve by default (long; default the shipped reacher and panorama)")
+    p.add_argument("--json", type=Path, help="write the report here (long)")
     p.set_defaults(run=_bench)
 
 
@@ -324,6 +353,8 @@ def _bench(args) -> int:
 
     if args.what == "scenes":
         print(bench.scenes_table(steps=args.steps))
+    elif args.what == "long":
+        _bench_long(args)
     elif args.what == "dream":
         print(bench.dream_table(args.checkpoint, batches=args.envs, sampling_steps=args.sampling_steps, seconds=args.seconds,
                                 scene_steps=args.steps, model=args.model, device=args.device))
@@ -332,6 +363,27 @@ def _bench(args) -> int:
             raise ValueError("bench sampler needs --dataset DIR")
         print(bench.sampler_table(args.dataset, length=args.length, batch=args.batch))
     return 0
+
+
+def _bench_long(args) -> None:
+    from worldenv import bench
+    from worldenv.checkpoint import load_bundle
+    from worldenv.envs.dream import serving_choice, shipped_checkpoint
+    from worldenv.io import atomic_write_json
+    from worldenv.long_rollout import LongRolloutConfig, long_rollout, long_rollout_table
+
+    bundles = args.bundles or [shipped_checkpoint("reacher"), shipped_checkpoint("panorama")]
+    reports = []
+    marks = tuple(m for m in (50, 500, 5000) if m < args.steps) + (args.steps,)
+    for bundle in bundles:
+        model, steps = serving_choice(load_bundle(bundle).metadata, None, None)
+        config = LongRolloutConfig(steps=args.steps, marks=marks, model=model, sampling_steps=steps)
+        reports.append(long_rollout(bundle, config, device=args.device))
+    if args.json:
+        atomic_write_json(args.json, {"machine": bench.machine(), "command": shlex.join(["worldenv", *args.argv]),
+                                      "reports": reports})
+    print(f"machine: {bench.machine()}, {reports[0]['threads']} threads\n")
+    print(long_rollout_table(reports))
 
 
 # ---- demo --------------------------------------------------------------------

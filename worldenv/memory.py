@@ -1,13 +1,23 @@
 """The KV cache of the block-causal backbone: preallocated, a few *sink* frames
-kept forever plus a rolling window of the most recent frames, reset per env by mask.
+kept forever, a rolling window of the most recent frames, and optionally a
+long-term *memory* of earlier frames chosen for coverage; reset per env by mask.
+
+Slots are laid out ``[sinks | memory | window]``. A frame that leaves the window
+is not lost when the cache has memory slots: it moves into memory (its keys and
+values as they were computed, no recomputation), and when memory is full the
+older frame of the most similar pair is dropped (``memory_slot_for``). Views
+seen once stay until a newer frame shows the same thing, so a scene that the
+camera turns away from and back to is still in memory hundreds of frames later,
+at a cost per step that never grows: the new frame always attends to
+``sinks + memory + window`` frames.
 
 Keys are stored without their temporal rotary embedding. At attention time each
 cached frame gets the position of its rank among the env's cached frames (sinks
-first, then the window, oldest first) and the new frame the next position, so a
-dream of any length sees the same relative positions as a training window of
-``sink_frames + window_frames + 1`` frames ("KV-cache-relative RoPE", as in the
-Self-Forcing / FlashDreams rolling caches). Everything is tensor arithmetic on
-per-env counters: no host sync, no Python loop over envs.
+first, then memory, then the window, oldest first) and the new frame the next
+position, so a dream of any length sees the same relative positions as a
+training sequence of ``sinks + memory + window + 1`` frames ("KV-cache-relative
+RoPE", as in the Self-Forcing / FlashDreams rolling caches). Everything is tensor
+arithmetic on per-env counters: no host sync, no Python loop over envs.
 """
 
 from dataclasses import dataclass
@@ -24,16 +34,55 @@ class CacheShape:
     sink_frames: int
     window_frames: int
     latent_channels: int
+    memory_frames: int = 0
 
     @property
     def slots(self) -> int:
-        return self.sink_frames + self.window_frames
+        return self.sink_frames + self.memory_frames + self.window_frames
+
+    @property
+    def summary_dim(self) -> int:
+        """Length of the per-frame summary that memory compares frames by (0 without memory)."""
+        return self.tokens_per_frame * self.latent_channels if self.memory_frames else 0
+
+
+def frame_summary(latent: torch.Tensor) -> torch.Tensor:
+    """(..., N, C) latent -> (..., N * C) unit vector (mean removed): frames showing the
+    same thing from the same place have summaries with cosine near 1."""
+    flat = latent.flatten(-2).float()
+    flat = flat - flat.mean(-1, keepdim=True)
+    return flat / flat.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+
+
+def memory_slot_for(summaries: torch.Tensor, frames: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
+    """Which memory slot a frame leaving the window goes to: (B,) index in [0, M).
+
+    summaries: (B, M, D) of the frames in memory, frames: (B, M) their frame numbers
+    (-1: empty), candidate: (B, D) summary of the leaving frame, always the newest.
+    An empty slot if there is one; otherwise the slot of the older frame of the most
+    similar pair among memory and the candidate, which keeps the set of views as
+    varied as it can be, each at its most recent sighting.
+    """
+    empty = frames < 0
+    first_empty = empty.float().argmax(1)
+    items = torch.cat([summaries, candidate[:, None]], dim=1)  # (B, M + 1, D)
+    similarity = items @ items.transpose(1, 2)
+    M = frames.shape[1]
+    similarity.diagonal(dim1=1, dim2=2).fill_(-torch.inf)
+    pair = similarity.flatten(1).argmax(1)
+    i, j = pair // (M + 1), pair % (M + 1)
+    # The candidate (index M) is newer than everything in memory, so "older" is in memory.
+    numbers = torch.cat([frames, torch.full_like(frames[:, :1], torch.iinfo(frames.dtype).max)], dim=1)
+    older = torch.where(numbers.gather(1, i[:, None]) < numbers.gather(1, j[:, None]), i[:, None], j[:, None])[:, 0]
+    return torch.where(empty.any(1), first_empty, older)
 
 
 class KVCache:
     def __init__(self, shape: CacheShape, batch: int, device: torch.device | str, dtype: torch.dtype):
         if shape.window_frames < 1:
             raise ValueError(f"window_frames must be >= 1, got {shape.window_frames}")
+        if shape.memory_frames < 0 or shape.sink_frames < 0:
+            raise ValueError(f"sink_frames and memory_frames must be >= 0, got {shape.sink_frames}, {shape.memory_frames}")
         self.shape, self.batch = shape, batch
         tokens = shape.slots * shape.tokens_per_frame
         # (layers, B, slot tokens, heads, head_dim): rows are envs, so per-env writes are one index_put.
@@ -43,6 +92,11 @@ class KVCache:
         self.frames_seen = torch.zeros(batch, device=device, dtype=torch.long)  # per env, ever committed
         # The newest committed frame's latent: the next frame's "previous frame" input.
         self.last_latent = torch.zeros(batch, shape.tokens_per_frame, shape.latent_channels, device=device, dtype=dtype)
+        self.summary = torch.zeros(batch, shape.slots, shape.summary_dim, device=device)  # what memory compares
+        # Moves of frames leaving the window into memory, planned by ``plan_commit`` and
+        # carried out layer by layer in ``write`` (after that layer has read the cache).
+        self._moves: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._planned_memory: tuple[torch.Tensor, torch.Tensor] | None = None
 
     # ---- bookkeeping --------------------------------------------------------------
     def reset(self, mask: torch.Tensor | None = None) -> None:
@@ -75,7 +129,7 @@ class KVCache:
         if count > s.window_frames:
             raise ValueError(f"cannot commit {count} frames at once into a window of {s.window_frames}")
         frame = self.frames_seen[:, None] + torch.arange(count, device=self.frames_seen.device)
-        rolling = s.sink_frames + (frame - s.sink_frames).remainder(s.window_frames)
+        rolling = s.sink_frames + s.memory_frames + (frame - s.sink_frames).remainder(s.window_frames)
         return torch.where(frame < s.sink_frames, frame, rolling)
 
     def token_index(self, slots: torch.Tensor) -> torch.Tensor:
@@ -83,21 +137,59 @@ class KVCache:
         n = self.shape.tokens_per_frame
         return (slots[..., None] * n + torch.arange(n, device=slots.device)).flatten(1)
 
+    def plan_commit(self, slots: torch.Tensor) -> None:
+        """Before committing into ``slots`` (B, count): decide where in memory each frame
+        about to be overwritten goes. The moves happen in ``write`` and the bookkeeping
+        in ``advance``, so the commit's own pass reads the cache as the passes that
+        denoised its frames did."""
+        s = self.shape
+        self._moves = []
+        if not s.memory_frames:
+            return
+        memory = slice(s.sink_frames, s.sink_frames + s.memory_frames)
+        frames, summaries = self.slot_frame[:, memory].clone(), self.summary[:, memory].clone()
+        rows = torch.arange(self.batch, device=slots.device)
+        for k in range(slots.shape[1]):  # oldest first; at most a window's worth
+            source = slots[:, k]
+            leaving = self.slot_frame[rows, source] >= 0
+            leaving &= source >= memory.stop  # a window slot (sinks never leave)
+            candidate = self.summary[rows, source]
+            slot = memory_slot_for(summaries, frames, candidate)
+            keep = leaving[:, None]
+            frames[rows, slot] = torch.where(leaving, self.slot_frame[rows, source], frames[rows, slot])
+            summaries[rows, slot] = torch.where(keep, candidate, summaries[rows, slot])
+            self._moves.append((source, memory.start + slot, leaving))
+        self._planned_memory = (frames, summaries)
+
     # ---- data ---------------------------------------------------------------------
     def write(self, layer: int, keys: torch.Tensor, values: torch.Tensor, slots: torch.Tensor) -> None:
-        """Store one layer's keys/values (B, count * tokens, heads, head_dim) in ``slots`` (B, count)."""
+        """Store one layer's keys/values (B, count * tokens, heads, head_dim) in ``slots`` (B, count),
+        first moving the frames they overwrite into memory as planned."""
         rows = torch.arange(self.batch, device=slots.device)[:, None]
+        for source, destination, leaving in self._moves:
+            src, dst = self.token_index(source[:, None]), self.token_index(destination[:, None])
+            keep = leaving[:, None, None, None]
+            for store in (self.keys[layer], self.values[layer]):
+                store[rows, dst] = torch.where(keep, store[rows, src], store[rows, dst])
         index = self.token_index(slots)
         self.keys[layer][rows, index] = keys.to(self.keys.dtype)
         self.values[layer][rows, index] = values.to(self.values.dtype)
 
-    def advance(self, slots: torch.Tensor, last_latent: torch.Tensor) -> None:
-        """Mark ``slots`` (B, count) as holding the next ``count`` frames of each env,
-        the newest of which has latent ``last_latent`` (B, N, C)."""
+    def advance(self, slots: torch.Tensor, latents: torch.Tensor) -> None:
+        """Mark ``slots`` (B, count) as holding the next ``count`` frames of each env, whose
+        latents are ``latents`` (B, count, N, C), and the planned moves as done."""
+        s = self.shape
         count = slots.shape[1]
-        self.last_latent.copy_(last_latent)
+        if self._moves:
+            memory = slice(s.sink_frames, s.sink_frames + s.memory_frames)
+            self.slot_frame[:, memory], self.summary[:, memory] = self._planned_memory
+            self._moves = []
+        self.last_latent.copy_(latents[:, -1])
         frame = self.frames_seen[:, None] + torch.arange(count, device=slots.device)
         self.slot_frame.scatter_(1, slots, frame)
+        if s.memory_frames:
+            rows = torch.arange(self.batch, device=slots.device)[:, None]
+            self.summary[rows, slots] = frame_summary(latents)
         self.frames_seen += count
 
     def replace_rows(self, rows: torch.Tensor, other: "KVCache") -> None:
@@ -107,3 +199,4 @@ class KVCache:
         self.slot_frame[rows] = other.slot_frame
         self.frames_seen[rows] = other.frames_seen
         self.last_latent[rows] = other.last_latent
+        self.summary[rows] = other.summary

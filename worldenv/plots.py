@@ -61,3 +61,26 @@ def plot_training_curve(metrics_path: Path, path: Path) -> None:
     figure.tight_layout()
     atomic_write(Path(path), lambda tmp: figure.savefig(tmp, dpi=110))
     plt.close(figure)
+
+
+def plot_revisits(report: dict, path: Path) -> None:
+    """The memory suite: PSNR and heading error of the revisited view against frames away, per cache."""
+    import numpy as np
+
+    away = report["config"]["away"]
+    figure, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for name, scores in report["caches"].items():
+        axes[0].plot(away, [scores[str(t)]["psnr"] for t in away], marker="o", label=name)
+        axes[1].plot(away, [np.degrees(scores[str(t)]["heading"]) for t in away], marker="o", label=name)
+    for axis, title in zip(axes, ("PSNR of the revisited view (dB)", "state probe: heading error (deg)")):
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("frames turned away (T)")
+        axis.set_title(title)
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    c = report["config"]
+    figure.suptitle(f"panorama: turn away for T frames and back ({c['model']}, {c['sampling_steps']} steps, "
+                    f"{c['episodes']} episodes)")
+    figure.tight_layout()
+    atomic_write(Path(path), lambda tmp: figure.savefig(tmp, dpi=110))
+    plt.close(figure)

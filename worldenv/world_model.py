@@ -39,13 +39,16 @@ def load_backbone(bundle: Bundle, name: str = "teacher") -> Backbone:
 
 def prime_cache(backbone: Backbone, latents: torch.Tensor, actions: torch.Tensor, cache) -> None:
     """Commit clean context ``latents`` (B, T, N, C) and the actions that led to them (B, T, A)
-    to ``cache``, at most a window per commit (what the cache takes at once)."""
+    to ``cache``: the first window's worth in one pass (nothing leaves the cache yet, and
+    one pass equals frame by frame), the rest one frame at a time, as a dream commits
+    them, so frames leave the window (for memory) exactly as they would have."""
     B, T = latents.shape[:2]
     clean = torch.zeros(B, T, device=latents.device, dtype=latents.dtype)
-    window = backbone.config.window_frames
-    for start in range(0, T, window):
-        chunk = slice(start, start + window)
-        backbone.commit(latents[:, chunk], clean[:, chunk], actions[:, chunk], cache)
+    first = min(T, cache.shape.window_frames)
+    backbone.commit(latents[:, :first], clean[:, :first], actions[:, :first], cache)
+    for frame in range(first, T):
+        step = slice(frame, frame + 1)
+        backbone.commit(latents[:, step], clean[:, step], actions[:, step], cache)
 
 
 class WorldModel:
@@ -58,13 +61,17 @@ class WorldModel:
         sampling_steps: int = 4,
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
+        cache_slots: dict[str, int] | None = None,
     ):
+        """``cache_slots`` overrides the backbone's sink_frames / memory_frames /
+        window_frames for these dreams (the memory ablations)."""
         self.device, self.dtype, self.batch = torch.device(device), dtype, batch
         self.tokenizer = tokenizer.to(self.device, dtype).eval().requires_grad_(False)
         self.backbone = backbone.to(self.device, dtype).eval().requires_grad_(False)
         self.sampler, self.sampling_steps = sampler, sampling_steps
         self.times = timesteps(sampling_steps, device=self.device)
-        self.cache = backbone.new_cache(batch, self.device, dtype)
+        self.cache_slots = dict(cache_slots or {})
+        self.cache = backbone.new_cache(batch, self.device, dtype, **self.cache_slots)
         self.seeds = torch.zeros(batch, dtype=torch.long, device=self.device)
         config = backbone.config
         self.latent_shape = (config.tokens_per_frame, config.latent_channels)
@@ -89,7 +96,7 @@ class WorldModel:
         actions = torch.as_tensor(context_actions, device=self.device, dtype=self.dtype)
         M, T = frames.shape[:2]
         latents = self._images(self.tokenizer.encode, frames.flatten(0, 1)).reshape(M, T, *self.latent_shape)
-        cache = self.backbone.new_cache(M, self.device, self.dtype)
+        cache = self.backbone.new_cache(M, self.device, self.dtype, **self.cache_slots)
         prime_cache(self.backbone, latents.to(self.dtype), actions, cache)
         self.cache.replace_rows(rows, cache)
         self.seeds[rows] = torch.as_tensor(seeds, device=self.device, dtype=torch.long)

@@ -3,7 +3,7 @@ the teacher to start from), windows of latents with a clean context and a last f
 to generate, the heads' losses, and the export into the bundle."""
 
 import copy
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -79,7 +79,7 @@ class DistillTask:
         are at t = 0, where the heads run at inference (the cache commit)."""
         has_step = data.has_step.clone()
         has_step[:, -1] = 0
-        return LatentBatch(data.x0, data.actions, data.rewards, data.terminated, has_step)
+        return replace(data, has_step=has_step)
 
     def export(self, ema_model: Backbone, metadata: dict) -> None:
         c = self.config

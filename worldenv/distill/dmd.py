@@ -27,7 +27,7 @@ from torch import nn
 from worldenv.config import ConfigError
 from worldenv.diffusion.flow import add_noise
 from worldenv.distill.base import DistillConfig, DistillTask
-from worldenv.nn.backbone import Backbone
+from worldenv.nn.backbone import Backbone, Segments
 from worldenv.training.latent_windows import head_losses
 
 
@@ -79,9 +79,10 @@ class DMDDistillation(DistillTask):
         # Without gradient on the other steps: the student's parameters then get no .grad
         # at all, so the optimizer leaves them alone (a zero loss would still move Adam).
         with torch.set_grad_enabled(update_student and torch.is_grad_enabled()):
-            out = parts.student(*self.with_last(data, noise, ones), data.actions)
+            out = parts.student(*self.with_last(data, noise, ones), data.actions, segments=data.segments)
             sample = noise - out.velocity[:, -1].float()  # (B, N, C): a frame in one evaluation
-        matching, fake_loss, teacher_flow = self.match(parts, teacher, data.x0[:, :-1], data.actions, sample, t, renoise)
+        matching, fake_loss, teacher_flow = self.match(parts, teacher, data.x0[:, :-1], data.actions, sample, t, renoise,
+                                                             data.segments)
         reward, termination = head_losses(out, self.context_heads(data))
         loss = matching + c.fake_weight * fake_loss + c.head_weight * (reward + 0.2 * termination)
         return loss, {"matching": matching.detach(), "fake_flow": fake_loss.detach(),
@@ -89,7 +90,8 @@ class DMDDistillation(DistillTask):
                       "termination_bce": termination.detach()}
 
     def match(self, parts: StudentAndFakeScore, teacher: Backbone, context: torch.Tensor, actions: torch.Tensor,
-              sample: torch.Tensor, t: torch.Tensor, renoise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+              sample: torch.Tensor, t: torch.Tensor, renoise: torch.Tensor,
+              segments: Segments | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Distribution matching of ``sample`` (B, N, C), the frame after the clean ``context``
         (B, T, N, C) under ``actions`` (B, T + 1, A), re-noised to ``t`` with ``renoise``.
         Returns the student's matching loss, the fake score's flow-matching loss on the
@@ -98,10 +100,10 @@ class DMDDistillation(DistillTask):
         flow = renoise - sample.detach()  # the velocity both scores regress at (x_t, t)
         window = self.window(context, x_t, t)
         with torch.no_grad():
-            v_real = teacher(*window, actions).velocity[:, -1].float()
+            v_real = teacher(*window, actions, segments=segments).velocity[:, -1].float()
         # One pass of the fake score serves both: its prediction (detached) for the student's
         # gradient, and its flow-matching loss on the student's samples for its own training.
-        v_fake = parts.fake(*window, actions).velocity[:, -1].float()
+        v_fake = parts.fake(*window, actions, segments=segments).velocity[:, -1].float()
         with torch.no_grad():
             real, fake = x_t - t[:, None, None] * v_real, x_t - t[:, None, None] * v_fake
             weight = (sample - real).abs().mean(dim=(1, 2), keepdim=True).clamp_min(1e-4)

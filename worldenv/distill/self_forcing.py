@@ -39,6 +39,11 @@ class SelfForcingDistillation(DMDDistillation):
 
     def __init__(self, config: SelfForcingConfig):
         super().__init__(config)
+        if self.teacher.config.memory_frames:
+            # The rollout primes its cache from one run of real frames; sinks and memory
+            # from earlier in the episode would need the whole episode replayed.
+            raise ConfigError(f"self-forcing: teacher {config.teacher!r} has long-term memory "
+                              f"(memory_frames={self.teacher.config.memory_frames}), which Self-Forcing does not train yet")
         if config.rollout_frames >= self.windows.length:
             raise ConfigError(f"rollout_frames: expected fewer than the teacher's {self.windows.length}-frame window "
                               f"(at least one real context frame), got {config.rollout_frames}")

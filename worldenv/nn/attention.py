@@ -77,13 +77,22 @@ class Layout:
     mask: torch.Tensor  # (B, 1, T*N, keys) bool: True where attention is allowed
 
 
-def layout(batch: int, frames: int, tokens: int, cache: KVCache | None, device) -> Layout:
-    """Block-causal layout of ``frames`` new frames, alone or after the cached ones."""
+def layout(batch: int, frames: int, tokens: int, cache: KVCache | None, device, valid: torch.Tensor | None = None) -> Layout:
+    """Block-causal layout of ``frames`` new frames, alone or after the cached ones.
+    ``valid`` (B, frames) marks missing frames of a training sequence: nothing attends
+    to them but themselves, and positions are ranks among the present frames, as the
+    cache ranks the frames it holds."""
     frame_of_token = torch.arange(frames, device=device).repeat_interleave(tokens)  # (T*N,)
     own = frame_of_token[:, None] >= frame_of_token[None, :]  # (T*N, T*N) block-causal
     if cache is None:
-        positions = frame_of_token.expand(batch, -1)
-        return Layout(positions, positions, own.expand(batch, 1, -1, -1))
+        if valid is None:
+            positions = frame_of_token.expand(batch, -1)
+            return Layout(positions, positions, own.expand(batch, 1, -1, -1))
+        rank = (valid.long().cumsum(1) - 1).clamp_min(0)  # (B, T)
+        positions = rank.repeat_interleave(tokens, dim=1)
+        same = frame_of_token[:, None] == frame_of_token[None, :]
+        present = valid.repeat_interleave(tokens, dim=1)[:, None, :]  # (B, 1, T*N) keys
+        return Layout(positions, positions, ((own & present) | same)[:, None])
     slot_positions, cached_frames = cache.positions()
     positions = cached_frames[:, None] + frame_of_token  # (B, T*N)
     n = cache.shape.tokens_per_frame

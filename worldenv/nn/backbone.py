@@ -10,7 +10,7 @@ writes the frames' keys and values into it.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -31,6 +31,7 @@ class BackboneConfig:
     mlp_ratio: float = 4.0
     sink_frames: int = 1  # KV cache: frames kept from the start of a dream
     window_frames: int = 7  # KV cache: most recent frames kept
+    memory_frames: int = 0  # KV cache: earlier frames kept for coverage (long-term memory, memory.py)
     rewards: int = 1  # reward head outputs: one per agent of the scene
 
     @property
@@ -39,8 +40,22 @@ class BackboneConfig:
 
     @property
     def context_frames(self) -> int:
-        """Frames one new frame attends to at most (cache plus itself): the training window."""
-        return self.sink_frames + self.window_frames + 1
+        """Consecutive frames of a training window: without memory the sinks, the window
+        and the new frame; with memory the sinks are the episode's first frames and the
+        memory its earlier ones (``training/memory_schedule.py``), so only the window and
+        the new frame."""
+        return self.window_frames + 1 + (0 if self.memory_frames else self.sink_frames)
+
+
+@dataclass
+class Segments:
+    """A training sequence that is not one run of consecutive frames (sinks and memory
+    frames in front of a window): which frames are present, which do not follow the
+    frame before them in the sequence, and the clean latent that really preceded each."""
+
+    valid: torch.Tensor  # (B, T) bool: False for a missing sink or memory frame (attended by nothing)
+    starts: torch.Tensor  # (B, T) bool: the frame's previous-frame input is ``previous``, not the frame before it
+    previous: torch.Tensor  # (B, T, N, C) clean latent of the frame before each (zeros at an episode's start)
 
 
 @dataclass
@@ -105,25 +120,31 @@ class Backbone(nn.Module):
     def cache_shape(self) -> CacheShape:
         c = self.config
         return CacheShape(c.depth, c.heads, c.width // c.heads, c.tokens_per_frame, c.sink_frames, c.window_frames,
-                          c.latent_channels)
+                          c.latent_channels, c.memory_frames)
 
-    def new_cache(self, batch: int, device, dtype=torch.float32) -> KVCache:
-        return KVCache(self.cache_shape(), batch, device, dtype)
+    def new_cache(self, batch: int, device, dtype=torch.float32, **slots) -> KVCache:
+        """A cache for ``batch`` dreams; ``slots`` (sink_frames, memory_frames, window_frames)
+        override the config's, e.g. to measure what each kind of context contributes."""
+        return KVCache(replace(self.cache_shape(), **slots), batch, device, dtype)
 
-    def forward(self, x_t, t, actions, cache: KVCache | None = None) -> BackboneOutput:
+    def forward(self, x_t, t, actions, cache: KVCache | None = None, segments: Segments | None = None) -> BackboneOutput:
         """x_t: (B, T, N, C) noisy latents; t: (B, T) noise levels; actions: (B, T, A),
-        each the action that led to its frame. Reads ``cache`` (if given), never writes it."""
-        return self._run(x_t, t, actions, cache, write_slots=None)
+        each the action that led to its frame. Reads ``cache`` (if given), never writes it.
+        ``segments`` describes a training sequence of several runs of frames (no cache)."""
+        if cache is not None and segments is not None:
+            raise ValueError("segments describe a training sequence; a pass against a cache takes none")
+        return self._run(x_t, t, actions, cache, write_slots=None, segments=segments)
 
     def commit(self, x, t, actions, cache: KVCache) -> BackboneOutput:
         """Append frames (B, T, N, C) at noise level ``t`` (B, T), usually clean (0) or
         lightly noised, to the cache; returns the same outputs as ``forward``."""
         slots = cache.slots_for(x.shape[1])
+        cache.plan_commit(slots)
         out = self._run(x, t, actions, cache, write_slots=slots)
-        cache.advance(slots, x[:, -1])
+        cache.advance(slots, x)
         return out
 
-    def _run(self, x, t, actions, cache, write_slots) -> BackboneOutput:
+    def _run(self, x, t, actions, cache, write_slots, segments: Segments | None = None) -> BackboneOutput:
         c = self.config
         # Each token also sees the same place in the previous frame (as DIAMOND's frame
         # stacking does): "the next frame is the last one, changed a little" becomes a
@@ -131,10 +152,12 @@ class Backbone(nn.Module):
         # fresh dream's) first frame has none: zeros.
         before = cache.last_latent[:, None].to(x.dtype) if cache is not None else torch.zeros_like(x[:, :1])
         previous = torch.cat([before, x[:, :-1]], dim=1)
+        if segments is not None:
+            previous = torch.where(segments.starts[:, :, None, None], segments.previous.to(x.dtype), previous)
         h = self.embed(x) + self.embed_previous(previous) + self.spatial_position  # (B, T, N, width)
         condition = self.time_embed(timestep_embedding(t, c.width)) + self.action_embed(actions)  # (B, T, width)
         B, T, N, _ = x.shape
-        placement = layout(B, T, N, cache, x.device)
+        placement = layout(B, T, N, cache, x.device, None if segments is None else segments.valid)
         for layer, block in enumerate(self.blocks):
             h = block(h, condition, layer, placement, cache, write_slots)
         shift, scale = self.final_modulation(condition)[:, :, None].chunk(2, dim=-1)

@@ -20,14 +20,17 @@ from worldenv.checkpoint import Bundle
 from worldenv.config import ConfigError
 from worldenv.data.dataset import FrameDataset
 from worldenv.data.sampler import WindowSampler
-from worldenv.nn.backbone import BackboneConfig
+from worldenv.nn.backbone import BackboneConfig, Segments
 from worldenv.nn.tokenizer import Tokenizer
 from worldenv.state_io import load_tree, save_tree
 from worldenv.training.data import DataConfig, draw_windows
 from worldenv.training.loop import Distributed
+from worldenv.training.memory_schedule import memory_schedule
 from worldenv.world_model import load_tokenizer
 
 logger = logging.getLogger(__name__)
+
+MEMORY_DROPOUT = 0.25  # share of training sequences without sinks, and (drawn apart) without memory
 
 
 @dataclass
@@ -37,6 +40,10 @@ class LatentBatch:
     rewards: torch.Tensor  # (B, L, K)
     terminated: torch.Tensor  # (B, L) float
     has_step: torch.Tensor  # (B, L) float: 0 for an episode's first frame (no action, reward or termination)
+    # With long-term memory: the first ``context`` frames are the episode's sinks and the
+    # memory's frames (context only, clean), then the window; ``segments`` says which are present.
+    context: int = 0
+    segments: Segments | None = None
 
 
 @torch.no_grad()
@@ -63,8 +70,14 @@ class LatentWindows:
             if getattr(model, key) != value:
                 raise ConfigError(f"{where}.{key}: {getattr(model, key)} does not match the tokenizer/dataset ({value})")
         self.scene = dataset.manifest.scene
+        self.model = model
         self.sampler = WindowSampler(dataset, length=model.context_frames)
         self.latents = self._encode(dataset, Path(run), device)
+        if model.memory_frames:
+            self.episode_start = np.repeat(dataset.episode_starts, dataset.episode_lengths)  # of each frame's episode
+            logger.info("replaying the memory rule over %d episodes", dataset.num_episodes)
+            self.memory = memory_schedule(self.latents, dataset.episode_starts, dataset.episode_lengths,
+                                          model.sink_frames, model.memory_frames)
 
     @property
     def length(self) -> int:
@@ -88,6 +101,8 @@ class LatentWindows:
         if self.latents.device != device:
             self.latents = self.latents.to(device)  # once: the whole cache lives beside the model
         window = draw_windows(self.sampler, batch, generator)
+        if self.model.memory_frames:
+            return self._with_memory(window.start, generator, device)
         index = torch.from_numpy(window.start)[:, None] + torch.arange(self.length)  # (B, L)
         rewards = torch.from_numpy(window.rewards)
         batch_ = LatentBatch(
@@ -98,6 +113,41 @@ class LatentWindows:
             has_step=torch.from_numpy(~window.first).float().to(device),
         )
         return batch_, index
+
+    def _with_memory(self, start: np.ndarray, generator: torch.Generator, device: torch.device):
+        """Sequences laid out as the cache holds them: the episode's sink frames, the
+        memory before the window (``memory_schedule``), then the window. Sinks (and,
+        separately, the memory) are left out of a ``dropout`` share of sequences, so the
+        backbone also works with less context (a fresh dream; the ablations)."""
+        m = self.model
+        episode_start = self.episode_start[start]
+        sinks = episode_start[:, None] + np.arange(m.sink_frames)  # (B, S)
+        window = start[:, None] + np.arange(self.length)  # (B, W + 1)
+        index = np.concatenate([sinks, self.memory[start], window], axis=1)  # (B, S + M + W + 1)
+        valid = np.concatenate([sinks < start[:, None], self.memory[start] >= 0, np.ones_like(window, bool)], axis=1)
+        B = len(start)
+        keep_sinks, keep_memory = (torch.rand(2, B, generator=generator) >= MEMORY_DROPOUT).numpy()
+        valid[:, : m.sink_frames] &= keep_sinks[:, None]
+        valid[:, m.sink_frames : m.sink_frames + m.memory_frames] &= keep_memory[:, None]
+        index = np.where(valid, index, start[:, None])  # a missing frame points anywhere harmless
+        first = index == self.episode_start[index]
+        data = self.sampler.dataset
+        gather = torch.from_numpy(index).to(device)
+        latents = self.latents[gather].float()
+        previous = torch.where(torch.from_numpy(first)[..., None, None].to(device), 0.0,
+                               self.latents[(gather - 1).clamp_min(0)].float())
+        starts = torch.ones(index.shape, dtype=torch.bool)
+        starts[:, -self.length + 1 :] = False  # the window's frames follow one another
+        batch_ = LatentBatch(
+            x0=latents,
+            actions=torch.from_numpy(data.actions[index]).to(device),
+            rewards=torch.from_numpy(data.rewards[index]).reshape(*index.shape, -1).to(device),
+            terminated=torch.from_numpy(data.terminated[index]).float().to(device),
+            has_step=torch.from_numpy(~first & valid).float().to(device),
+            context=m.sink_frames + m.memory_frames,
+            segments=Segments(torch.from_numpy(valid).to(device), starts.to(device), previous),
+        )
+        return batch_, torch.from_numpy(index)
 
 
 def _fingerprint(module: torch.nn.Module) -> str:

@@ -61,9 +61,10 @@ class TeacherTask:
         logit_normal = (0.0, 1.0) if c.time_distribution == "logit_normal" else None
         t = sample_training_times(tuple(index.shape), generator, logit_normal=logit_normal)
         clean = torch.rand(index.shape, generator=generator) < c.clean_context_share
+        clean[:, : data.context] = True  # sinks and memory are context only, as in the cache
         t = torch.where(clean, c.context_noise * torch.rand(index.shape, generator=generator), t).to(device)
         noise = torch.randn(data.x0.shape, generator=generator).to(device)
-        out = model(add_noise(data.x0, noise, t), t, data.actions)
+        out = model(add_noise(data.x0, noise, t), t, data.actions, segments=data.segments)
         # Context frames carry no denoising loss: at t <= context_noise the velocity's noise
         # part is all but invisible in x_t, so its loss is irreducible and only adds
         # gradient noise; they are there to be attended to.

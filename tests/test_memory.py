@@ -1,0 +1,164 @@
+"""Long-term memory in the KV cache: which frames it keeps, that a dream with memory
+sees exactly what a training sequence laid out by ``memory_schedule`` shows, and
+that its cost and size do not grow."""
+
+import numpy as np
+import pytest
+import torch
+
+from worldenv.memory import frame_summary, memory_slot_for
+from worldenv.nn.backbone import Backbone, BackboneConfig, Segments
+from worldenv.training.memory_schedule import memory_schedule
+
+B, N, C = 2, 4, 3
+SINKS, MEMORY, WINDOW = 1, 3, 2
+
+
+def make_backbone(depth: int = 1) -> Backbone:
+    torch.manual_seed(0)
+    config = BackboneConfig(latent_channels=C, grid=2, action_dim=2, width=32, depth=depth, heads=4,
+                            sink_frames=SINKS, window_frames=WINDOW, memory_frames=MEMORY)
+    model = Backbone(config).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    return model
+
+
+def test_a_leaving_frame_fills_an_empty_slot_first():
+    summaries = torch.zeros(1, 3, 4)
+    frames = torch.tensor([[5, -1, -1]])
+    assert memory_slot_for(summaries, frames, torch.ones(1, 4) / 2).tolist() == [1]
+
+
+def test_when_full_the_older_frame_of_the_most_similar_pair_is_dropped():
+    # Frames 3 and 9 show almost the same view; 9 is newer, so 3's slot (1) goes.
+    views = torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0.95, 0.3, 0]])
+    summaries = (views / views.norm(dim=1, keepdim=True))[None]
+    frames = torch.tensor([[1, 3, 9]])
+    candidate = torch.tensor([[0, 0, 0, 1.0]])  # a new view, unlike all
+    assert memory_slot_for(summaries, frames, candidate).tolist() == [1]
+    # A candidate showing frame 1's view replaces frame 1, its older sighting.
+    assert memory_slot_for(summaries, frames, torch.tensor([[1.0, 0, 0, 0]])).tolist() == [0]
+
+
+def commit_frames(model, x, a, cache):
+    clean = torch.zeros(B, 1)
+    for i in range(x.shape[1]):
+        model.commit(x[:, i : i + 1], clean, a[:, i : i + 1], cache)
+
+
+def dreamed(frames: int):
+    """A backbone, random frames and actions, and a cache that has committed them all."""
+    model = make_backbone()
+    x, a = torch.randn(B, frames, N, C), torch.randn(B, frames, 2)
+    cache = model.new_cache(B, "cpu")
+    commit_frames(model, x, a, cache)
+    return model, x, a, cache
+
+
+@torch.no_grad()
+def test_frames_leave_the_window_for_memory_not_for_nowhere():
+    model, x, a, cache = dreamed(12)
+    memory = cache.slot_frame[:, SINKS : SINKS + MEMORY]
+    window = cache.slot_frame[:, SINKS + MEMORY :]
+    assert cache.slot_frame[:, :SINKS].tolist() == [[0]] * B
+    assert sorted(window[0].tolist()) == [10, 11]
+    assert (memory >= SINKS).all() and (memory < 10).all()  # only frames that left the window
+    assert 9 in memory[0].tolist()  # the latest leaver always enters
+    # A memory slot holds the keys its frame got when it was committed, moved, not recomputed.
+    for slot in range(SINKS, SINKS + MEMORY):
+        frame = int(cache.slot_frame[0, slot])
+        replay = model.new_cache(B, "cpu")
+        commit_frames(model, x[:, : frame + 1], a[:, : frame + 1], replay)
+        where = replay.slot_frame[0].tolist().index(frame)
+        tokens = cache.token_index(torch.tensor([[slot]]))[0]
+        torch.testing.assert_close(cache.keys[:, 0, tokens], replay.keys[:, 0, replay.token_index(torch.tensor([[where]]))[0]])
+
+
+@torch.no_grad()
+def test_a_step_with_memory_equals_a_training_sequence_laid_out_by_the_schedule():
+    """The dream's context after many frames (sink, memory chosen by the rule, window)
+    is what ``memory_schedule`` gives training, and with one layer (keys depend on their
+    frame alone) the step equals a full pass over that sequence with ``Segments``."""
+    model = make_backbone(depth=1)
+    T = 14
+    x, a, t = torch.randn(B, T + 1, N, C), torch.randn(B, T + 1, 2), torch.zeros(B, T + 1)
+    cache = model.new_cache(B, "cpu")
+    commit_frames(model, x[:, :T], a[:, :T], cache)
+    # The schedule, replayed over the same latents (episodes back to back).
+    flat = x.reshape(B * (T + 1), N, C)
+    starts, lengths = np.arange(B) * (T + 1), np.full(B, T + 1)
+    schedule = memory_schedule(flat, starts, lengths, SINKS, MEMORY)
+    window_start = T - WINDOW
+    step = model(x[:, T : T + 1], t[:, T : T + 1], a[:, T : T + 1], cache)
+    for row in range(B):
+        remembered = schedule[starts[row] + window_start] - starts[row]
+        assert sorted(remembered.tolist()) == sorted(cache.slot_frame[row, SINKS : SINKS + MEMORY].tolist())
+        order = [0, *sorted(remembered.tolist()), *range(window_start, T + 1)]
+        sequence = x[row : row + 1, order]
+        L = len(order)
+        starts_mask = torch.ones(1, L, dtype=torch.bool)
+        starts_mask[:, -WINDOW:] = False  # the window's frames after its first follow one another
+        previous = torch.stack([x[row, f - 1] if f > 0 else torch.zeros(N, C) for f in order])[None]
+        segments = Segments(torch.ones(1, L, dtype=torch.bool), starts_mask, previous)
+        full = model(sequence, t[row : row + 1, order], a[row : row + 1, order], segments=segments)
+        torch.testing.assert_close(step.velocity[row], full.velocity[0, -1:], atol=1e-5, rtol=1e-5)
+
+
+@torch.no_grad()
+def test_missing_frames_of_a_training_sequence_change_nothing():
+    """A sequence with absent sink and memory frames equals the same sequence without them."""
+    model = make_backbone(depth=2)
+    x, a, t = torch.randn(1, 6, N, C), torch.randn(1, 6, 2), torch.rand(1, 6)
+    valid = torch.tensor([[False, True, False, True, True, True]])
+    starts = torch.tensor([[True, True, True, True, False, False]])
+    previous = torch.randn(1, 6, N, C)
+    out = model(x, t, a, segments=Segments(valid, starts, previous))
+    keep = valid[0]
+    alone = model(x[:, keep], t[:, keep], a[:, keep], segments=Segments(valid[:, keep], starts[:, keep], previous[:, keep]))
+    torch.testing.assert_close(out.velocity[:, keep], alone.velocity, atol=1e-5, rtol=1e-5)
+
+
+@torch.no_grad()
+def test_committing_reads_the_same_context_as_the_passes_that_denoised_the_frame():
+    model = make_backbone(depth=2)
+    x, a, t = torch.randn(B, 16, N, C), torch.randn(B, 16, 2), torch.zeros(B, 16)
+    cache = model.new_cache(B, "cpu")
+    for i in range(16):
+        step = slice(i, i + 1)
+        read = model(x[:, step], t[:, step], a[:, step], cache)
+        committed = model.commit(x[:, step], t[:, step], a[:, step], cache)
+        torch.testing.assert_close(read.velocity, committed.velocity)
+
+
+@torch.no_grad()
+def test_reset_by_mask_clears_memory_of_those_envs_only():
+    model, x, a, cache = dreamed(10)
+    before = cache.slot_frame.clone()
+    cache.reset(torch.tensor([True, False]))
+    assert (cache.slot_frame[0] == -1).all()
+    assert torch.equal(cache.slot_frame[1], before[1])
+    commit_frames(model, x[:1].expand(B, -1, -1, -1)[:, :4], a[:1].expand(B, -1, -1)[:, :4], cache)
+    assert sorted(f for f in cache.slot_frame[0].tolist() if f >= 0) == [0, 1, 2, 3]
+
+
+@torch.no_grad()
+def test_cache_size_and_context_stay_bounded_over_a_long_dream():
+    model = make_backbone()
+    cache = model.new_cache(B, "cpu")
+    sizes = {cache.keys.shape, cache.values.shape, cache.summary.shape}
+    x, a = torch.randn(B, 1, N, C), torch.randn(B, 1, 2)
+    for _ in range(300):
+        model.commit(x + 0.1 * torch.randn_like(x), torch.zeros(B, 1), a, cache)
+    assert {cache.keys.shape, cache.values.shape, cache.summary.shape} == sizes
+    assert cache.valid.sum(1).tolist() == [SINKS + MEMORY + WINDOW] * B
+    assert cache.frames_seen.tolist() == [300] * B
+
+
+def test_cache_slots_can_be_overridden_for_ablations():
+    model = make_backbone()
+    cache = model.new_cache(B, "cpu", memory_frames=0, sink_frames=0)
+    assert cache.shape.slots == WINDOW
+    with pytest.raises(ValueError, match="window_frames"):
+        model.new_cache(B, "cpu", window_frames=0)

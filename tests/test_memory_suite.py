@@ -1,0 +1,66 @@
+"""The memory suite (panorama revisits) and the long-rollout benchmark, on tiny bundles."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from worldenv.long_rollout import LongRolloutConfig, long_rollout, long_rollout_table
+from worldenv.revisit import RevisitConfig, real_revisits, revisit_actions, revisit_suite, revisit_table
+
+
+def test_revisit_actions_turn_out_hold_and_undo_exactly():
+    actions = revisit_actions(away=40, direction=-1.0, settle=3)
+    assert actions.shape == (43, 2)
+    assert (actions[:15, 0] == -1).all() and (actions[15:25] == 0).all() and (actions[25:40, 0] == 1).all()
+    assert actions[:, 0].sum() == 0 and (actions[40:] == 0).all()
+    short = revisit_actions(away=8, direction=1.0, settle=1)
+    assert short[:4, 0].tolist() == [1] * 4 and short[4:8, 0].tolist() == [-1] * 4
+
+
+def test_the_ground_truth_returns_to_the_view_it_left():
+    """What the suite rests on: after turning away and back, MuJoCo shows the very same frame."""
+    config = RevisitConfig(episodes=2, context=4, settle=2)
+    real = real_revisits(config, away=10)
+    left, back = real["frames"][:, config.context - 1], real["frames"][:, config.context + 10 :]
+    assert real["frames"].shape == (2, 4 + 10 + 2, 64, 64, 3)
+    assert all(np.array_equal(left, back[:, i]) for i in range(2))
+    assert not np.array_equal(left, real["frames"][:, config.context + 5])  # away, it saw something else
+
+
+def test_revisit_suite_compares_three_caches(panorama_dream, tmp_path):
+    from worldenv.cli import main
+
+    out, plot = tmp_path / "memory.json", tmp_path / "memory.png"
+    assert main(["eval", "--suite", "memory", "--checkpoint", str(panorama_dream), "--away", "2", "6", "--episodes", "2",
+                 "--steps", "1", "--json", str(out), "--plot", str(plot)]) == 0
+    report = json.loads(out.read_text())
+    caches = report["caches"]
+    assert caches["window"]["slots"] == {"sink_frames": 0, "memory_frames": 0, "window_frames": 2}
+    assert caches["window + sinks"]["slots"] == {"sink_frames": 1, "memory_frames": 0, "window_frames": 2}
+    assert caches["window + sinks + memory"]["slots"] == {"sink_frames": 1, "memory_frames": 2, "window_frames": 2}
+    for scores in caches.values():
+        assert all(np.isfinite(scores[t]["psnr"]) and scores[t]["heading"] >= 0 for t in ("2", "6"))
+    assert plot.stat().st_size > 5000
+    assert "| 6 |" in revisit_table(report)
+
+
+def test_revisit_suite_needs_a_panorama_bundle(reacher_dream):
+    with pytest.raises(ValueError, match="panorama"):
+        revisit_suite(reacher_dream, RevisitConfig(away=(4,), episodes=1))
+    with pytest.raises(ValueError, match="away"):
+        RevisitConfig(away=(1,)).validate()
+
+
+def test_long_rollout_reports_cost_memory_and_frame_range(panorama_dream):
+    config = LongRolloutConfig(steps=60, marks=(25, 60), model="teacher", sampling_steps=1)
+    report = long_rollout(panorama_dream, config)
+    assert report["finite"] and set(report["marks"]) == {"25", "60"}
+    for row in report["marks"].values():
+        assert row["ms_per_step"] > 0 and row["resident_mb"] > 0 and isinstance(row["in_real_range"], bool)
+    low, high = report["real_frame_mean"]
+    assert 0 <= low <= high <= 255
+    assert "| panorama | teacher@1 | 60 |" in long_rollout_table([report])
+    with pytest.raises(ValueError, match="marks"):
+        LongRolloutConfig(steps=100, marks=(10, 100)).validate()
