@@ -31,15 +31,28 @@ def test_a_leaving_frame_fills_an_empty_slot_first():
     assert memory_slot_for(summaries, frames, torch.ones(1, 4) / 2).tolist() == [1]
 
 
-def test_when_full_the_older_frame_of_the_most_similar_pair_is_dropped():
-    # Frames 3 and 9 show almost the same view; 9 is newer, so 3's slot (1) goes.
-    views = torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0.95, 0.3, 0]])
-    summaries = (views / views.norm(dim=1, keepdim=True))[None]
+def test_when_full_the_more_redundant_of_the_most_similar_pair_goes():
+    """Views along a turn (unit vectors at increasing angles): the closest pair is the one
+    around 20-25 degrees, and of the two the frame in the middle of the crowd goes."""
+    def view(degrees: float) -> torch.Tensor:
+        angle = torch.tensor(degrees) * torch.pi / 180
+        return torch.stack([angle.cos(), angle.sin(), torch.tensor(0.0), torch.tensor(0.0)])
+
+    summaries = torch.stack([view(0), view(20), view(25)])[None]
     frames = torch.tensor([[1, 3, 9]])
-    candidate = torch.tensor([[0, 0, 0, 1.0]])  # a new view, unlike all
-    assert memory_slot_for(summaries, frames, candidate).tolist() == [1]
-    # A candidate showing frame 1's view replaces frame 1, its older sighting.
-    assert memory_slot_for(summaries, frames, torch.tensor([[1.0, 0, 0, 0]])).tolist() == [0]
+    # Candidate at 60: the closest pair is (20, 25), and 20 is nearer the rest (0 at 20 degrees)
+    # than 25 is (the candidate at 35): 20 goes, leaving 0, 25, 60, the widest spread.
+    assert memory_slot_for(summaries, frames, view(60)[None]).tolist() == [1]
+    # Candidate at 22: the closest pair is (22, 20) or (22, 25); the candidate itself is the redundant one.
+    assert memory_slot_for(summaries, frames, view(22.4)[None]).tolist() == [-1]
+
+
+def test_a_view_seen_again_replaces_its_older_sighting():
+    summaries = torch.eye(4)[:3][None]
+    frames = torch.tensor([[1, 3, 9]])
+    assert memory_slot_for(summaries, frames, torch.eye(4)[1][None]).tolist() == [1]  # a tie: the older goes
+    one = memory_slot_for(torch.eye(4)[:1][None], torch.tensor([[4]]), torch.eye(4)[0][None])
+    assert one.tolist() == [0]  # a memory of one frame keeps the newest sighting
 
 
 def commit_frames(model, x, a, cache):
@@ -65,7 +78,7 @@ def test_frames_leave_the_window_for_memory_not_for_nowhere():
     assert cache.slot_frame[:, :SINKS].tolist() == [[0]] * B
     assert sorted(window[0].tolist()) == [10, 11]
     assert (memory >= SINKS).all() and (memory < 10).all()  # only frames that left the window
-    assert 9 in memory[0].tolist()  # the latest leaver always enters
+    assert all(len(set(row.tolist())) == MEMORY for row in memory)  # full, no frame twice
     # A memory slot holds the keys its frame got when it was committed, moved, not recomputed.
     for slot in range(SINKS, SINKS + MEMORY):
         frame = int(cache.slot_frame[0, slot])

@@ -29,12 +29,19 @@ def test_the_ground_truth_returns_to_the_view_it_left():
     assert not np.array_equal(left, real["frames"][:, config.context + 5])  # away, it saw something else
 
 
-def test_revisit_suite_compares_three_caches(panorama_dream, tmp_path):
+def test_revisit_suite_compares_three_caches_and_records_them_in_the_card(panorama_dream, tmp_path):
+    import shutil
+
+    from worldenv.checkpoint import load_bundle
     from worldenv.cli import main
 
+    bundle = tmp_path / "bundle"
+    shutil.copytree(panorama_dream, bundle)
     out, plot = tmp_path / "memory.json", tmp_path / "memory.png"
-    assert main(["eval", "--suite", "memory", "--checkpoint", str(panorama_dream), "--away", "2", "6", "--episodes", "2",
-                 "--steps", "1", "--json", str(out), "--plot", str(plot)]) == 0
+    assert main(["eval", "--suite", "memory", "--checkpoint", str(bundle), "--away", "2", "6", "--episodes", "2",
+                 "--steps", "1", "--json", str(out), "--plot", str(plot), "--update-card"]) == 0
+    assert "## Long-term memory: revisits" in (bundle / "card.md").read_text()
+    assert load_bundle(bundle).metadata["memory_evaluation"]["command"].startswith("worldenv eval --suite memory")
     report = json.loads(out.read_text())
     caches = report["caches"]
     assert caches["window"]["slots"] == {"sink_frames": 0, "memory_frames": 0, "window_frames": 2}

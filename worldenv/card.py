@@ -44,4 +44,8 @@ def render_card(metadata: dict) -> str:
 
         lines += ["## Evaluation against MuJoCo", "", f"`{evaluation['command']}` ({evaluation.get('date', '?')}):", "",
                   summary_table(evaluation["report"]), ""]
+    memory = metadata.get("memory_evaluation")
+    if memory:
+        lines += ["## Long-term memory: revisits", "", f"`{memory['command']}` ({memory.get('date', '?')}):", "",
+                  memory["table"], ""]
     return "\n".join(lines)

@@ -210,15 +210,7 @@ def _eval(args) -> int:
         plot_horizon_curves(report, args.plot)
     table = summary_table(report)
     if args.update_card:
-        from datetime import date
-
-        from worldenv.card import render_card
-        from worldenv.checkpoint import load_bundle, update_bundle
-
-        command = shlex.join(["worldenv", *args.argv])
-        evaluation = {"command": command, "report": report, "date": date.today().isoformat()}
-        metadata = {**load_bundle(args.checkpoint).metadata, "evaluation": evaluation}
-        update_bundle(args.checkpoint, metadata=metadata, card=render_card(metadata))
+        _record_in_bundle(args.checkpoint, "evaluation", {"command": shlex.join(["worldenv", *args.argv]), "report": report})
     print(table)
     return 0
 
@@ -228,8 +220,8 @@ def _eval_memory(args) -> int:
     from worldenv.plots import plot_revisits
     from worldenv.revisit import RevisitConfig, revisit_suite, revisit_table
 
-    if args.update_card or args.sampler != "euler":
-        raise ValueError("--suite memory takes neither --update-card nor --sampler (it dreams with Euler steps)")
+    if args.sampler != "euler":
+        raise ValueError("--suite memory dreams with Euler steps: it takes no --sampler")
     config = RevisitConfig(away=tuple(args.away), episodes=args.episodes, model=args.model, sampling_steps=args.steps)
     report = revisit_suite(args.checkpoint, config, device=args.device)
     report["command"] = shlex.join(["worldenv", *args.argv])
@@ -237,8 +229,22 @@ def _eval_memory(args) -> int:
         atomic_write_json(args.json, report)
     if args.plot:
         plot_revisits(report, args.plot)
-    print(revisit_table(report))
+    table = revisit_table(report)
+    if args.update_card:
+        _record_in_bundle(args.checkpoint, "memory_evaluation", {"command": report["command"], "table": table})
+    print(table)
     return 0
+
+
+def _record_in_bundle(checkpoint: Path, key: str, evaluation: dict) -> None:
+    """Store an evaluation (with today's date) in the bundle's metadata and re-render its card."""
+    from datetime import date
+
+    from worldenv.card import render_card
+    from worldenv.checkpoint import load_bundle, update_bundle
+
+    metadata = {**load_bundle(checkpoint).metadata, key: {**evaluation, "date": date.today().isoformat()}}
+    update_bundle(checkpoint, metadata=metadata, card=render_card(metadata))
 
 
 # ---- compare -----------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 from worldenv.bench import dream_speed
 from worldenv.checkpoint import load_bundle
 from worldenv.evaluate import EvalConfig, average_policies, frame_size, score_policy, dream_rollouts, real_rollouts
-from worldenv.probe import QUANTITIES, StateProbe
+from worldenv.probe import QUANTITIES, load_probe
 from worldenv.world_model import WorldModel
 
 logger = logging.getLogger(__name__)
@@ -34,8 +34,7 @@ def compare(bundle_path: Path, entries: list[tuple[str, int]], config: EvalConfi
     scene = bundle.metadata["scene"]
     for model, _ in entries:
         bundle.config(model)  # a missing component fails now, naming what the bundle has
-    probe = StateProbe(bundle.config("probe")["outputs"])
-    bundle.load_into("probe", probe)
+    probe = load_probe(bundle)
     horizons = [h for h in REPORTED_HORIZONS if h <= config.horizon]
     reals = {policy: real_rollouts(scene, policy, config, *frame_size(bundle)) for policy in config.policies}
     report = {"bundle": str(bundle_path), "scene": scene, "config": asdict(config), "horizons": horizons, "models": {}}

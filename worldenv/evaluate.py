@@ -23,7 +23,7 @@ from worldenv.data.collect import CollectConfig, run_episode
 from worldenv.data.policies import make_policy
 from worldenv.metrics import foreground_iou, psnr, ssim
 from worldenv.nn.tokenizer import to_uint8
-from worldenv.probe import StateProbe, probe_errors, probe_targets
+from worldenv.probe import load_probe, probe_errors, probe_targets
 from worldenv.scenes import make_scene
 from worldenv.world_model import WorldModel
 
@@ -96,10 +96,7 @@ def frame_scores(predicted: np.ndarray, real: np.ndarray, background: np.ndarray
 def evaluate(bundle_path: Path, config: EvalConfig, device: str = "cpu") -> dict:
     bundle = load_bundle(Path(bundle_path))
     scene = bundle.metadata["scene"]
-    if "probe" not in bundle.components:
-        raise ValueError(f"{bundle_path} has no state probe; train it with `worldenv train probe --config ...`")
-    probe = StateProbe(bundle.config("probe")["outputs"])
-    bundle.load_into("probe", probe)
+    probe = load_probe(bundle)
     horizons = [h for h in HORIZONS if h <= config.horizon]
     report = {"bundle": str(bundle_path), "scene": scene, "config": asdict(config), "horizons": horizons, "policies": {}}
     tokenizer_scores: dict[str, list] = {}

@@ -4,9 +4,10 @@ long-term *memory* of earlier frames chosen for coverage; reset per env by mask.
 
 Slots are laid out ``[sinks | memory | window]``. A frame that leaves the window
 is not lost when the cache has memory slots: it moves into memory (its keys and
-values as they were computed, no recomputation), and when memory is full the
-older frame of the most similar pair is dropped (``memory_slot_for``). Views
-seen once stay until a newer frame shows the same thing, so a scene that the
+values as they were computed, no recomputation), and when memory is full one
+frame of the most similar pair is dropped, the more redundant one
+(``memory_slot_for``). Views seen once stay until frames that show the same
+thing crowd them out, so a scene that the
 camera turns away from and back to is still in memory hundreds of frames later,
 at a cost per step that never grows: the new frame always attends to
 ``sinks + memory + window`` frames.
@@ -46,6 +47,9 @@ class CacheShape:
         return self.tokens_per_frame * self.latent_channels if self.memory_frames else 0
 
 
+TIE = 1e-3  # cosine similarities this close count as equal (a still camera's frames)
+
+
 def frame_summary(latent: torch.Tensor) -> torch.Tensor:
     """(..., N, C) latent -> (..., N * C) unit vector (mean removed): frames showing the
     same thing from the same place have summaries with cosine near 1."""
@@ -55,13 +59,14 @@ def frame_summary(latent: torch.Tensor) -> torch.Tensor:
 
 
 def memory_slot_for(summaries: torch.Tensor, frames: torch.Tensor, candidate: torch.Tensor) -> torch.Tensor:
-    """Which memory slot a frame leaving the window goes to: (B,) index in [0, M).
+    """Where a frame leaving the window goes: (B,) memory slot in [0, M), or -1 to let it go.
 
     summaries: (B, M, D) of the frames in memory, frames: (B, M) their frame numbers
     (-1: empty), candidate: (B, D) summary of the leaving frame, always the newest.
-    An empty slot if there is one; otherwise the slot of the older frame of the most
-    similar pair among memory and the candidate, which keeps the set of views as
-    varied as it can be, each at its most recent sighting.
+    An empty slot if there is one. Otherwise one of the most similar pair among memory
+    and the candidate goes: the one more similar to the rest (the more redundant view),
+    or on a tie (within ``TIE``) the older one. Over a turn this keeps the views at the
+    ends and spreads the others, and a view seen again is kept at its latest sighting.
     """
     empty = frames < 0
     first_empty = empty.float().argmax(1)
@@ -70,11 +75,20 @@ def memory_slot_for(summaries: torch.Tensor, frames: torch.Tensor, candidate: to
     M = frames.shape[1]
     similarity.diagonal(dim1=1, dim2=2).fill_(-torch.inf)
     pair = similarity.flatten(1).argmax(1)
-    i, j = pair // (M + 1), pair % (M + 1)
-    # The candidate (index M) is newer than everything in memory, so "older" is in memory.
+    i, j = (pair // (M + 1))[:, None], (pair % (M + 1))[:, None]
+    # How redundant each of the pair is: its similarity to its nearest item other than the partner.
+    def redundancy(row: torch.Tensor, partner: torch.Tensor) -> torch.Tensor:
+        similarities = similarity.gather(1, row[:, :, None].expand(-1, -1, M + 1))  # (B, 1, M + 1)
+        return similarities.scatter(2, partner[:, :, None], -torch.inf).amax(-1)  # (B, 1)
+
+    redundancy_i, redundancy_j = redundancy(i, j), redundancy(j, i)
     numbers = torch.cat([frames, torch.full_like(frames[:, :1], torch.iinfo(frames.dtype).max)], dim=1)
-    older = torch.where(numbers.gather(1, i[:, None]) < numbers.gather(1, j[:, None]), i[:, None], j[:, None])[:, 0]
-    return torch.where(empty.any(1), first_empty, older)
+    older = torch.where(numbers.gather(1, i) < numbers.gather(1, j), i, j)
+    redundant = torch.where(redundancy_i > redundancy_j, i, j)
+    tie = (redundancy_i == redundancy_j) | ((redundancy_i - redundancy_j).abs() <= TIE)  # == also for -inf (M = 1)
+    drop = torch.where(tie, older, redundant)[:, 0]
+    slot = torch.where(drop == M, -1, drop)  # index M is the candidate itself
+    return torch.where(empty.any(1), first_empty, slot)
 
 
 class KVCache:
@@ -155,9 +169,10 @@ class KVCache:
             leaving &= source >= memory.stop  # a window slot (sinks never leave)
             candidate = self.summary[rows, source]
             slot = memory_slot_for(summaries, frames, candidate)
-            keep = leaving[:, None]
+            leaving &= slot >= 0  # -1: the leaving frame is the one let go
+            slot = slot.clamp_min(0)
             frames[rows, slot] = torch.where(leaving, self.slot_frame[rows, source], frames[rows, slot])
-            summaries[rows, slot] = torch.where(keep, candidate, summaries[rows, slot])
+            summaries[rows, slot] = torch.where(leaving[:, None], candidate, summaries[rows, slot])
             self._moves.append((source, memory.start + slot, leaving))
         self._planned_memory = (frames, summaries)
 

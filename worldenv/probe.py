@@ -94,12 +94,23 @@ class StateProbe(nn.Module):
         return np.concatenate(out).reshape(*frames.shape[:-3], -1)
 
 
-def train_probe(dataset: FrameDataset, steps: int = 3000, batch: int = 64, seed: int = 0, progress: bool = True) -> StateProbe:
+def load_probe(bundle) -> StateProbe:
+    """The bundle's state probe, built from its recorded config."""
+    if "probe" not in bundle.components:
+        raise ValueError(f"{bundle.path} has no state probe; train it with `worldenv train probe --config ...`")
+    record = bundle.config("probe")
+    probe = StateProbe(record["outputs"], width=record.get("width", 32))
+    bundle.load_into("probe", probe)
+    return probe.eval()
+
+
+def train_probe(dataset: FrameDataset, steps: int = 3000, batch: int = 64, seed: int = 0, progress: bool = True,
+                width: int = 32) -> StateProbe:
     """Fit a probe on (a dataset's) real frames and their true states."""
     scene = dataset.manifest.scene
     targets = probe_targets(scene, dataset.states)
     torch.manual_seed(seed)
-    probe = StateProbe(targets.shape[1])
+    probe = StateProbe(targets.shape[1], width=width)
     probe.mean.copy_(torch.from_numpy(targets.mean(0)))
     probe.std.copy_(torch.from_numpy(targets.std(0) + 1e-3))
     optimizer = torch.optim.AdamW(probe.parameters(), lr=2e-3, weight_decay=1e-4)

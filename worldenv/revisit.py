@@ -21,7 +21,7 @@ import torch
 from worldenv.checkpoint import load_bundle
 from worldenv.data.collect import episode_seeds
 from worldenv.metrics import psnr
-from worldenv.probe import StateProbe, probe_errors, probe_targets
+from worldenv.probe import load_probe, probe_errors, probe_targets
 from worldenv.scenes import make_scene
 from worldenv.scenes.panorama import MAX_TURN, wrap_angle
 from worldenv.world_model import WorldModel
@@ -111,8 +111,7 @@ def revisit_suite(bundle_path, config: RevisitConfig, device: str = "cpu") -> di
     bundle = load_bundle(bundle_path)
     if bundle.metadata.get("scene") != "panorama":
         raise ValueError(f"the memory suite runs on a panorama bundle; {bundle_path} is {bundle.metadata.get('scene')!r}")
-    probe = StateProbe(bundle.config("probe")["outputs"])
-    bundle.load_into("probe", probe)
+    probe = load_probe(bundle)
     report = {"bundle": str(bundle_path), "config": asdict(config), "caches": {name: {} for name in CACHES}}
     for away in config.away:
         real = real_revisits(config, away)

@@ -102,9 +102,11 @@ class WorldModel:
         self.seeds[rows] = torch.as_tensor(seeds, device=self.device, dtype=torch.long)
 
     @torch.inference_mode()
-    def step(self, actions) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def step(self, actions, decode: bool = True) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
         """Advance every dream by one frame under ``actions`` (B, A).
-        Returns frames (B, H, W, 3) uint8, rewards (B, K) (K: one per agent) and terminated (B,) bool."""
+        Returns frames (B, H, W, 3) uint8, rewards (B, K) (K: one per agent) and terminated (B,) bool.
+        ``decode=False`` skips the tokenizer's decoder (frames None): a planner that only
+        scores imagined rewards does not need pixels."""
         actions = torch.as_tensor(actions, device=self.device, dtype=self.dtype)[:, None]  # (B, 1, A)
         noise = counter_noise(self.seeds, self.cache.frames_seen, self.latent_shape, self.dtype)
 
@@ -114,7 +116,9 @@ class WorldModel:
         latent = sample(self.sampler, velocity, noise, self.times)  # (B, N, C)
         clean = torch.zeros(self.batch, 1, device=self.device, dtype=self.dtype)
         out = self.backbone.commit(latent[:, None], clean, actions, self.cache)
-        frames = to_uint8(self._images(self.tokenizer.decode, latent.reshape(self.batch, self.grid, self.grid, -1)))
+        frames = None
+        if decode:
+            frames = to_uint8(self._images(self.tokenizer.decode, latent.reshape(self.batch, self.grid, self.grid, -1)))
         return frames, out.reward[:, 0].float(), out.termination_logit[:, 0] > 0
 
     def _images(self, fn, x: torch.Tensor) -> torch.Tensor:

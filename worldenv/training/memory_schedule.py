@@ -31,8 +31,10 @@ def memory_schedule(latents: torch.Tensor, starts: np.ndarray, lengths: np.ndarr
         alive = torch.as_tensor(lengths > leaving + 1)  # the episode has a frame after the one leaving
         candidate = frame_summary(latents[(starts_t + leaving).clamp_max(len(latents) - 1)])
         slot = memory_slot_for(summaries, frames, candidate)
-        frames[rows, slot] = torch.where(alive, torch.full_like(slot, leaving), frames[rows, slot])
-        summaries[rows, slot] = torch.where(alive[:, None], candidate, summaries[rows, slot])
+        kept = alive & (slot >= 0)
+        slot = slot.clamp_min(0)
+        frames[rows, slot] = torch.where(kept, torch.full_like(slot, leaving), frames[rows, slot])
+        summaries[rows, slot] = torch.where(kept[:, None], candidate, summaries[rows, slot])
         local = frames[alive].numpy()
         memory[starts[alive.numpy()] + leaving + 1] = np.where(local >= 0, local + starts[alive.numpy(), None], -1)
     return memory

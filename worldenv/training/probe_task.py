@@ -18,17 +18,20 @@ class ProbeTrainingConfig:
     steps: int = 3000
     batch: int = 64
     seed: int = 0
+    width: int = 32  # channels of the first convolution (doubling twice): 16 makes a 4x smaller probe
 
 
 def train_probe_into_bundle(config: ProbeTrainingConfig, metadata: dict, progress: bool = True) -> None:
     dataset = config.data.load_training()
     started = time.perf_counter()
-    probe = train_probe(dataset, steps=config.steps, batch=config.batch, seed=config.seed, progress=progress)
+    probe = train_probe(dataset, steps=config.steps, batch=config.batch, seed=config.seed, progress=progress,
+                        width=config.width)
     seconds = round(time.perf_counter() - started, 1)
     scene = dataset.manifest.scene
     quantities = [q.name for q in QUANTITIES[scene]]
     update_bundle(
         Path(config.bundle),
-        components={"probe": (probe, {"outputs": int(probe.mean.shape[0]), "scene": scene, "quantities": quantities})},
+        components={"probe": (probe, {"outputs": int(probe.mean.shape[0]), "width": config.width, "scene": scene,
+                             "quantities": quantities})},
         metadata={"probe_training": {**metadata, "steps": config.steps, "train_seconds": seconds}},
     )

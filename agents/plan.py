@@ -1,0 +1,150 @@
+"""Planning in imagination: a cross-entropy-method (CEM) planner that rolls candidate
+action sequences in the batched dream before every real step, and acts in MuJoCo.
+
+At each real step the dream is primed on the last ``--context`` real frames (and
+the actions that led to them), then ``--candidates`` action sequences of
+``--horizon`` steps are imagined in one batch: every candidate starts from the
+same cache and the same noise (common random numbers), so they differ only by
+their actions. Each sequence is scored by the reward head (summed while the
+termination head says alive); the best ``--elites`` refit the Gaussian over
+sequences, ``--iterations`` times; the first action of the mean is executed in
+MuJoCo and the rest warm-starts the next step. Frames are never decoded: only
+rewards are needed.
+
+    python agents/plan.py --scene reacher --episodes 3 --candidates 32 --horizon 6
+
+Prints and writes ``OUT/plan-<scene>-seed<seed>.json``: real return per episode,
+beside a random policy on the same episodes, and planning time per real step.
+"""
+
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from script_args import parse  # noqa: E402
+
+logger = logging.getLogger("plan")
+
+
+@dataclass
+class Args:
+    scene: str = field(default="reacher", metadata={"help": "scene: reacher, cartpole or panorama"})
+    checkpoint: str | None = field(default=None, metadata={"help": "dream bundle; unset: the scene's shipped one"})
+    model: str | None = field(default=None, metadata={"help": "bundle component that dreams; unset: its serving choice"})
+    sampling_steps: int | None = field(default=None, metadata={"help": "network evaluations per imagined frame"})
+    candidates: int = field(default=32, metadata={"help": "action sequences imagined per CEM iteration (one batch)"})
+    horizon: int = field(default=6, metadata={"help": "imagined steps per sequence"})
+    iterations: int = field(default=2, metadata={"help": "CEM iterations per real step"})
+    elites: int = field(default=6, metadata={"help": "best sequences the Gaussian is refitted to"})
+    context: int = field(default=4, metadata={"help": "real frames that prime the dream at each real step"})
+    episodes: int = field(default=3, metadata={"help": "real episodes scored"})
+    max_steps: int | None = field(default=None, metadata={"help": "cut each real episode at this many steps"})
+    seed: int = field(default=0, metadata={"help": "seed of the episodes and the imagined noise"})
+    threads: int = field(default=2, metadata={"help": "torch threads"})
+    out: str = field(default="runs/agents", metadata={"help": "output directory"})
+
+
+class CEMPlanner:
+    def __init__(self, args: Args):
+        from worldenv.envs.dream import Dream
+
+        self.args = args
+        self.dream = Dream.load(args.candidates, scene=args.scene, checkpoint=args.checkpoint, model=args.model,
+                                sampling_steps=args.sampling_steps)
+        self.low, self.high = self.dream.action_space.low, self.dream.action_space.high
+        self.mean = np.zeros((args.horizon, *self.low.shape), np.float32)
+        self.rng = np.random.default_rng(args.seed)
+
+    def reset(self) -> None:
+        self.mean[:] = (self.low + self.high) / 2
+
+    def act(self, frames: np.ndarray, actions: np.ndarray, step: int) -> np.ndarray:
+        """The next action, from the real ``frames`` (T, H, W, 3) and the actions that led to them (T, A)."""
+        a = self.args
+        std = np.broadcast_to((self.high - self.low) / 2, self.mean.shape).copy()
+        for _ in range(a.iterations):
+            noise = self.rng.standard_normal((a.candidates, *self.mean.shape)).astype(np.float32)
+            plans = np.clip(self.mean + std * noise, self.low, self.high)
+            plans[0] = np.clip(self.mean, self.low, self.high)  # the current mean is always a candidate
+            scores = self.imagine(frames, actions, plans, seed=a.seed * 100_003 + step)
+            elite = plans[np.argsort(scores)[-a.elites :]]
+            self.mean, std = elite.mean(0), elite.std(0) + 1e-3
+        action = self.mean[0].copy()
+        self.mean = np.concatenate([self.mean[1:], self.mean[-1:]])  # warm start for the next step
+        return action
+
+    def imagine(self, frames: np.ndarray, actions: np.ndarray, plans: np.ndarray, seed: int) -> np.ndarray:
+        """Imagined return of each plan (N, H, A) from the same real context (one batched dream)."""
+        model = self.dream.model
+        model.reset(frames[None], actions[None], seeds=[seed])  # one context, broadcast to every candidate
+        returns = torch.zeros(len(plans))
+        alive = torch.ones(len(plans))
+        for h in range(plans.shape[1]):
+            _, rewards, terminated = model.step(plans[:, h], decode=False)
+            returns += alive * rewards.sum(-1)
+            alive *= (~terminated).float()
+        return returns.numpy()
+
+
+def run_episode(env, choose, seed: int, args: Args) -> tuple[float, int]:
+    frame, _ = env.reset(seed=seed)
+    frames, actions = [frame], [np.zeros(env.action_space.shape, np.float32)]
+    total, step, done = 0.0, 0, False
+    while not done and (args.max_steps is None or step < args.max_steps):
+        action = choose(np.stack(frames[-args.context :]), np.stack(actions[-args.context :]), step)
+        frame, reward, terminated, truncated, _ = env.step(action)
+        frames.append(frame)
+        actions.append(np.asarray(action, np.float32))
+        total, step, done = total + float(reward), step + 1, terminated or truncated
+    return total, step
+
+
+def run(args: Args) -> dict:
+    import worldenv  # noqa: F401  registers the envs
+    from worldenv.scenes import scene_info
+
+    torch.set_num_threads(args.threads)
+    planner = CEMPlanner(args)
+    env = gym.make(scene_info(args.scene).env_id)
+    env.action_space.seed(args.seed)
+    planned, random, seconds, steps = [], [], 0.0, 0
+    for episode in range(args.episodes):
+        seed = 2_000_000 + args.seed * 1000 + episode
+        planner.reset()
+        started = time.perf_counter()
+        total, length = run_episode(env, planner.act, seed, args)
+        seconds, steps = seconds + time.perf_counter() - started, steps + length
+        planned.append(total)
+        random.append(run_episode(env, lambda *_: env.action_space.sample(), seed, args)[0])
+        logger.info("episode %d: planner %.2f, random %.2f, %.2f s per real step", episode, total, random[-1],
+                    seconds / steps)
+    env.close()
+    summary = {"args": asdict(args), "planner_return": float(np.mean(planned)), "planner_return_std": float(np.std(planned)),
+               "random_return": float(np.mean(random)), "random_return_std": float(np.std(random)),
+               "planner_returns": planned, "random_returns": random, "seconds_per_real_step": seconds / steps,
+               "imagined_steps_per_real_step": args.candidates * args.horizon * args.iterations}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"plan-{args.scene}-seed{args.seed}.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    summary = run(parse(Args, argv, description=__doc__.split("\n\n")[0]))
+    print(json.dumps({k: v for k, v in summary.items() if k != "args"}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
