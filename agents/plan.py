@@ -13,16 +13,14 @@ rewards are needed.
 
     python agents/plan.py --scene reacher --episodes 3 --candidates 32 --horizon 6
 
-Prints and writes ``OUT/plan-<scene>-seed<seed>.json``: real return per episode,
+Prints and writes ``OUT/plan-<scene>-seed<seed>/summary.json``: real return per episode,
 beside a random policy on the same episodes, and planning time per real step.
 """
 
-import json
 import logging
 import os
-import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -31,7 +29,7 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from script_args import parse  # noqa: E402
+from common import RunLog, exit_with  # noqa: E402
 
 logger = logging.getLogger("plan")
 
@@ -129,22 +127,12 @@ def run(args: Args) -> dict:
         logger.info("episode %d: planner %.2f, random %.2f, %.2f s per real step", episode, total, random[-1],
                     seconds / steps)
     env.close()
-    summary = {"args": asdict(args), "planner_return": float(np.mean(planned)), "planner_return_std": float(np.std(planned)),
+    summary = {"planner_return": float(np.mean(planned)), "planner_return_std": float(np.std(planned)),
                "random_return": float(np.mean(random)), "random_return_std": float(np.std(random)),
                "planner_returns": planned, "random_returns": random, "seconds_per_real_step": seconds / steps,
                "imagined_steps_per_real_step": args.candidates * args.horizon * args.iterations}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"plan-{args.scene}-seed{args.seed}.json").write_text(json.dumps(summary, indent=2))
-    return summary
-
-
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    summary = run(parse(Args, argv, description=__doc__.split("\n\n")[0]))
-    print(json.dumps({k: v for k, v in summary.items() if k != "args"}))
-    return 0
+    return RunLog(Path(args.out) / f"plan-{args.scene}-seed{args.seed}").summarize(args, summary)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(Args, run, __doc__)

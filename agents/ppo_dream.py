@@ -17,12 +17,8 @@ policy acting in MuJoCo, the dream following the same actions from the same
 start: dream | MuJoCo | difference).
 """
 
-import json
-import logging
 import os
-import sys
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -32,9 +28,7 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from script_args import parse  # noqa: E402
-
-logger = logging.getLogger("ppo_dream")
+from common import RunLog, ScoreEvery, exit_with  # noqa: E402
 
 
 @dataclass
@@ -154,69 +148,38 @@ def write_real_episode(agent, args: Args, path: Path) -> None:
 
 def run(args: Args) -> dict:
     from stable_baselines3 import PPO
-    from stable_baselines3.common.callbacks import BaseCallback
 
     import worldenv  # noqa: F401  registers the envs
 
     torch.set_num_threads(args.threads)
-    out = Path(args.out) / f"{args.scene}-{args.world}-seed{args.seed}"
-    out.mkdir(parents=True, exist_ok=True)
-    log = (out / "metrics.jsonl").open("w")
-    started = time.perf_counter()
+    log = RunLog(Path(args.out) / f"{args.scene}-{args.world}-seed{args.seed}")
 
     def record(env_steps: int, policy, train_return: float | None) -> dict:
         seed = 1_000_000 + args.seed * 1000
         real, dreamed = real_returns(policy, args, args.eval_episodes, seed), dream_returns(policy, args, args.eval_episodes, seed)
-        line = {"env_steps": env_steps, "wall_seconds": round(time.perf_counter() - started, 1),
-                "real_return": float(real.mean()), "real_return_std": float(real.std()),
-                "dream_return": float(dreamed.mean()), "dream_return_std": float(dreamed.std()),
-                "train_env_return": train_return}
-        log.write(json.dumps(line) + "\n")
-        log.flush()
-        logger.info("%s", line)
-        return line
+        return log.record({"env_steps": env_steps, "real_return": float(real.mean()), "real_return_std": float(real.std()),
+                           "dream_return": float(dreamed.mean()), "dream_return_std": float(dreamed.std()),
+                           "train_env_return": train_return})
 
     if args.world == "random":
-        last = record(0, None, None)
-    else:
-        venv = training_env(args)
-        agent = PPO("CnnPolicy", venv, n_steps=args.n_steps, batch_size=256, n_epochs=4, learning_rate=3e-4,
-                    seed=args.seed, device="cpu", verbose=0)
+        return log.summarize(args, record(0, None, None))
+    venv = training_env(args)
+    agent = PPO("CnnPolicy", venv, n_steps=args.n_steps, batch_size=256, n_epochs=4, learning_rate=3e-4,
+                seed=args.seed, device="cpu", verbose=0)
 
-        def act(observation):
-            return agent.predict(observation, deterministic=True)[0]
+    def act(observation):
+        return agent.predict(observation, deterministic=True)[0]
 
-        class ScoreInMuJoCo(BaseCallback):
-            def __init__(self):
-                super().__init__()
-                self.next_score = args.eval_every
-
-            def _on_step(self) -> bool:
-                if self.num_timesteps >= self.next_score:
-                    self.next_score += args.eval_every
-                    record(self.num_timesteps, act, training_return(self.model))
-                return True
-
-        agent.learn(total_timesteps=args.env_steps, callback=ScoreInMuJoCo())
-        training_seconds = time.perf_counter() - started
-        agent.save(out / "policy.zip")
-        last = record(agent.num_timesteps, act, training_return(agent))
-        last["train_env_steps_per_s"] = agent.num_timesteps / training_seconds
-        if args.video:
-            write_real_episode(agent, args, out / "real_episode.mp4")
-    summary = {"args": asdict(args), **last, "wall_seconds": round(time.perf_counter() - started, 1)}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    log.close()
-    return summary
-
-
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    args = parse(Args, argv, description=__doc__.split("\n\n")[0])
-    summary = run(args)
-    print(json.dumps({k: v for k, v in summary.items() if k != "args"}))
-    return 0
+    agent.learn(total_timesteps=args.env_steps,
+                callback=ScoreEvery(args.eval_every, lambda steps: record(steps, act, training_return(agent))))
+    training_seconds = log.seconds()
+    agent.save(log.out / "policy.zip")
+    last = record(agent.num_timesteps, act, training_return(agent))
+    last["train_env_steps_per_s"] = agent.num_timesteps / training_seconds
+    if args.video:
+        write_real_episode(agent, args, log.out / "real_episode.mp4")
+    return log.summarize(args, last)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(Args, run, __doc__)

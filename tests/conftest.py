@@ -37,4 +37,4 @@ def panorama_dream(tmp_path_factory):
     """A tiny untrained panorama dream with long-term memory and a state probe."""
     from dream_bundles import tiny_dream_bundle
 
-    return tiny_dream_bundle(tmp_path_factory.mktemp("dreams") / "panorama", "panorama", memory_frames=2, probe_outputs=4)
+    return tiny_dream_bundle(tmp_path_factory.mktemp("dreams") / "panorama", "panorama", memory_frames=2, probe_outputs=16)

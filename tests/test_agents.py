@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 AGENTS = Path(__file__).parent.parent / "agents"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -45,13 +47,22 @@ def test_planner_acts_in_mujoco_from_imagined_returns(reacher_dream, tmp_path):
                          "--candidates", "4", "--horizon", "2", "--elites", "2", "--out", str(tmp_path))
     assert len(summary["planner_returns"]) == 1 and summary["seconds_per_real_step"] > 0
     assert summary["imagined_steps_per_real_step"] == 4 * 2 * 2
-    assert (tmp_path / "plan-reacher-seed0.json").exists()
+    assert (tmp_path / "plan-reacher-seed0" / "summary.json").exists()
+
+
+def test_shared_ppo_on_the_duo_dream_is_scored_in_mujoco(duo_dream, tmp_path):
+    summary = run_script("ppo_duo.py", "--checkpoint", str(duo_dream), "--env-steps", "64", "--num-envs", "2",
+                         "--n-steps", "32", "--eval-every", "1000", "--eval-episodes", "1", "--max-cycles", "8",
+                         "--out", str(tmp_path))
+    assert summary["env_steps"] == 64 and len(summary["real_return_per_agent"]) == 2
+    assert np.isfinite(summary["dream_team_return"])
+    assert (tmp_path / "duo-dream-seed0" / "policy.zip").exists()
 
 
 def test_agent_scripts_explain_themselves():
-    for name in ("ppo_dream.py", "plan.py"):
+    for name in ("ppo_dream.py", "plan.py", "ppo_duo.py"):
         result = subprocess.run([sys.executable, str(AGENTS / name), "--help"], env=ENV, capture_output=True, text=True)
-        assert result.returncode == 0 and "--scene" in result.stdout
+        assert result.returncode == 0 and "--seed" in result.stdout
     bad = subprocess.run([sys.executable, str(AGENTS / "ppo_dream.py"), "--world", "moon"], env=ENV, capture_output=True,
                          text=True)
     assert bad.returncode == 2 and "invalid choice: 'moon'" in bad.stderr

@@ -151,8 +151,8 @@ def test_misuse_raises(reacher_dream, duo_dream, tmp_path):
         DiffusionWorldEnv(scene="reacher", checkpoint=duo_dream)
     with pytest.raises(CheckpointError, match="bundle.json: missing"):
         DiffusionWorldEnv(checkpoint=tmp_path)
-    with pytest.raises(CheckpointError, match="no shipped checkpoint for scene 'panorama'"):
-        DiffusionWorldEnv(scene="panorama")
+    with pytest.raises(CheckpointError, match="no shipped checkpoint for scene 'cartpole'"):
+        DiffusionWorldEnv(scene="cartpole")
     with pytest.raises(ValueError, match="render_mode"):
         DiffusionWorldEnv(checkpoint=reacher_dream, render_mode="human")
 

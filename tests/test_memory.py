@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from worldenv.memory import frame_summary, memory_slot_for
+from worldenv.memory import memory_slot_for
 from worldenv.nn.backbone import Backbone, BackboneConfig, Segments
 from worldenv.training.memory_schedule import memory_schedule
 

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from worldenv.long_rollout import LongRolloutConfig, long_rollout, long_rollout_table
 from worldenv.revisit import RevisitConfig, real_revisits, revisit_actions, revisit_suite, revisit_table
@@ -48,7 +47,7 @@ def test_revisit_suite_compares_three_caches_and_records_them_in_the_card(panora
     assert caches["window + sinks"]["slots"] == {"sink_frames": 1, "memory_frames": 0, "window_frames": 2}
     assert caches["window + sinks + memory"]["slots"] == {"sink_frames": 1, "memory_frames": 2, "window_frames": 2}
     for scores in caches.values():
-        assert all(np.isfinite(scores[t]["psnr"]) and scores[t]["heading"] >= 0 for t in ("2", "6"))
+        assert all(np.isfinite(scores[t]["psnr"]) and scores[t]["objects_in_view"] >= 0 for t in ("2", "6"))
     assert plot.stat().st_size > 5000
     assert "| 6 |" in revisit_table(report)
 
@@ -71,3 +70,18 @@ def test_long_rollout_reports_cost_memory_and_frame_range(panorama_dream):
     assert "| panorama | teacher@1 | 60 |" in long_rollout_table([report])
     with pytest.raises(ValueError, match="marks"):
         LongRolloutConfig(steps=100, marks=(10, 100)).validate()
+
+
+def test_the_panorama_probe_reads_what_the_camera_sees():
+    from worldenv.probe import objects_in_view
+
+    task = np.zeros(22)
+    task[:4] = [0.5, 0.0, 0.0, 1.0]  # at (0.5, 0), looking along +y
+    task[4:6] = [0.5, 2.0]  # object 0: 2 m straight ahead
+    task[6:8] = [0.0, 1.0]  # object 1: 1 m ahead, 0.5 m to the left (27 degrees: in view)
+    task[8:10] = [0.5, -2.0]  # object 2: behind
+    task[10:12] = [2.5, 0.0]  # object 3: 90 degrees to the right
+    view = objects_in_view(task).reshape(8, 2)
+    np.testing.assert_allclose(view[0], [2.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(view[1], [1.0, 0.5], atol=1e-12)
+    assert (view[2:] == 0).all()

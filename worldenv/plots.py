@@ -64,15 +64,13 @@ def plot_training_curve(metrics_path: Path, path: Path) -> None:
 
 
 def plot_revisits(report: dict, path: Path) -> None:
-    """The memory suite: PSNR and heading error of the revisited view against frames away, per cache."""
-    import numpy as np
-
+    """The memory suite: PSNR and state-probe error of the revisited view against frames away, per cache."""
     away = report["config"]["away"]
     figure, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for name, scores in report["caches"].items():
         axes[0].plot(away, [scores[str(t)]["psnr"] for t in away], marker="o", label=name)
-        axes[1].plot(away, [np.degrees(scores[str(t)]["heading"]) for t in away], marker="o", label=name)
-    for axis, title in zip(axes, ("PSNR of the revisited view (dB)", "state probe: heading error (deg)")):
+        axes[1].plot(away, [scores[str(t)]["objects_in_view"] for t in away], marker="o", label=name)
+    for axis, title in zip(axes, ("PSNR of the revisited view (dB)", "state probe: objects in view, error (m)")):
         axis.set_xscale("log", base=2)
         axis.set_xlabel("frames turned away (T)")
         axis.set_title(title)

@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 class Quantity:
     name: str
     kind: str  # "angle" (radians, read as cos/sin), "point" (x, y metres) or "scalar"
-    source: str  # "qpos" or "task"
+    source: str  # "qpos", "task", or "view" (derived from the task state: what the camera sees, see ``VIEWS``)
     index: tuple[int, ...]  # angle/scalar: one index per quantity; point: (x, y) pairs flattened
 
     @property
@@ -37,16 +37,36 @@ QUANTITIES: dict[str, tuple[Quantity, ...]] = {
         Quantity("target", "point", "task", (2, 3)),
     ),
     "cartpole": (Quantity("pole_angle", "angle", "qpos", (1,)), Quantity("cart_x", "scalar", "qpos", (0,))),
-    "panorama": (Quantity("heading", "angle", "qpos", (2,)), Quantity("position", "point", "task", (0, 1))),
+    # The arena looks the same in every direction but for its objects, which move every
+    # episode: a frame shows where the objects in view stand relative to the camera, not
+    # the camera's pose. So the probe reads each object's place in the camera's frame
+    # (forward, left; metres), and (0, 0) for an object outside the field of view.
+    "panorama": (Quantity("objects_in_view", "point", "view", tuple(range(16))),),
     "duo": (Quantity("agents", "point", "task", (0, 1, 2, 3)), Quantity("targets", "point", "task", (4, 5, 6, 7))),
 }
+
+
+def objects_in_view(task: np.ndarray) -> np.ndarray:
+    """Panorama task states (..., 22) -> (..., 16): each object's (forward, left) offset from
+    the camera in metres if within the horizontal field of view, else (0, 0)."""
+    from worldenv.scenes.panorama import FIELD_OF_VIEW
+
+    x, y, cos_yaw, sin_yaw = (task[..., i : i + 1] for i in range(4))
+    dx, dy = task[..., 4:20:2] - x, task[..., 5:20:2] - y  # (..., 8)
+    forward, left = cos_yaw * dx + sin_yaw * dy, -sin_yaw * dx + cos_yaw * dy
+    visible = (forward > 0) & (np.abs(np.arctan2(left, forward)) < np.deg2rad(FIELD_OF_VIEW) / 2)
+    offsets = np.stack([np.where(visible, forward, 0.0), np.where(visible, left, 0.0)], axis=-1)
+    return offsets.reshape(*task.shape[:-1], 16)
+
+
+VIEWS = {"objects_in_view": objects_in_view}
 
 
 def probe_targets(scene: str, states: dict[str, np.ndarray]) -> np.ndarray:
     """(..., d) regression targets: angles as (cos, sin), points and scalars as they are."""
     parts = []
     for q in QUANTITIES[scene]:
-        values = states[q.source][..., list(q.index)]
+        values = VIEWS[q.name](states["task"]) if q.source == "view" else states[q.source][..., list(q.index)]
         parts += [np.cos(values), np.sin(values)] if q.kind == "angle" else [values]
     return np.concatenate(parts, axis=-1).astype(np.float32)
 

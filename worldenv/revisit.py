@@ -8,7 +8,8 @@ dream is primed on them. Then, for each T, the camera turns away at full speed
 restores the pose exactly, so the view after the return is the one before it; T
 counts the frames from the first turn away to the last turn back. The dream gets
 the same actions, and its frames after the return (``settle`` still frames) are
-scored against MuJoCo's: PSNR and the state probe's heading and position error.
+scored against MuJoCo's: PSNR and the state probe's error on where the objects in
+view stand (metres; ``worldenv.probe.objects_in_view``).
 The same bundle dreams with three caches: the window alone, window and sinks, and
 window, sinks and long-term memory (``worldenv.memory``).
 """
@@ -136,11 +137,11 @@ def revisit_suite(bundle_path, config: RevisitConfig, device: str = "cpu") -> di
 def revisit_table(report: dict) -> str:
     caches = list(report["caches"])
     away = report["config"]["away"]
-    head = ["T (frames away)"] + [f"PSNR {c}" for c in caches] + [f"heading err {c} (deg)" for c in caches]
+    head = ["T (frames away)"] + [f"PSNR {c}" for c in caches] + [f"objects-in-view err {c} (m)" for c in caches]
     rows = ["| " + " | ".join(head) + " |", "|" + " ---: |" * len(head)]
     for t in away:
         cells = [str(t)] + [f"{report['caches'][c][str(t)]['psnr']:.2f}" for c in caches]
-        cells += [f"{np.degrees(report['caches'][c][str(t)]['heading']):.1f}" for c in caches]
+        cells += [f"{report['caches'][c][str(t)]['objects_in_view']:.3f}" for c in caches]
         rows.append("| " + " | ".join(cells) + " |")
     c = report["config"]
     slots = ", ".join(f"{name}: {value['slots']}" for name, value in report["caches"].items())

@@ -1,0 +1,96 @@
+"""What the agent scripts share: the command line from a typed dataclass, the run's
+log and summary, scoring a policy every K env steps during SB3 training, and ``main``."""
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+import time
+import typing
+from pathlib import Path
+
+from stable_baselines3.common.callbacks import BaseCallback
+
+logger = logging.getLogger("agents")
+
+
+def parse(cls, argv: list[str] | None = None, description: str = ""):
+    """Build ``cls`` (a dataclass) from ``argv``: each field is a ``--flag`` with its type,
+    default and ``field(metadata={"help": ...})``; ``--help`` lists every field."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        kind = hints[field.name]
+        flag = "--" + field.name.replace("_", "-")
+        help_text = field.metadata.get("help", "")
+        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+            continue
+        choices = typing.get_args(kind) if typing.get_origin(kind) is typing.Literal else None
+        optional = type(None) in typing.get_args(kind)
+        if choices:
+            convert = type(choices[0])
+        elif optional:
+            convert = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+        else:
+            convert = kind
+        parser.add_argument(flag, type=convert, default=default, choices=choices, help=help_text)
+    return cls(**vars(parser.parse_args(argv)))
+
+
+class RunLog:
+    """``OUT/metrics.jsonl`` (one line per score, with the wall time since the start) and
+    ``OUT/summary.json``."""
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.started = time.perf_counter()
+        self.lines: list[dict] = []
+        (self.out / "metrics.jsonl").write_text("")
+
+    def seconds(self) -> float:
+        return round(time.perf_counter() - self.started, 1)
+
+    def record(self, line: dict) -> dict:
+        line = {"wall_seconds": self.seconds(), **line}
+        with (self.out / "metrics.jsonl").open("a") as log:
+            log.write(json.dumps(line) + "\n")
+        logger.info("%s", line)
+        return line
+
+    def summarize(self, args, last: dict) -> dict:
+        summary = {"args": dataclasses.asdict(args), **last, "wall_seconds": self.seconds()}
+        (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
+        return summary
+
+
+class ScoreEvery(BaseCallback):
+    """Calls ``score(env_steps)`` each time training passes another ``every`` env steps;
+    ``per_env_step``: SB3 timesteps per env step (2 when each agent is an SB3 env)."""
+
+    def __init__(self, every: int, score, per_env_step: int = 1):
+        super().__init__()
+        self.every, self.score, self.per_env_step = every, score, per_env_step
+        self.next_score = every
+
+    def _on_step(self) -> bool:
+        env_steps = self.num_timesteps // self.per_env_step
+        if env_steps >= self.next_score:
+            self.next_score += self.every
+            self.score(env_steps)
+        return True
+
+
+def main(args_class, run, doc: str, argv: list[str] | None = None) -> int:
+    """Parse, run, print the summary (without its arguments) as one JSON line."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    summary = run(parse(args_class, argv, description=doc.split("\n\n")[0]))
+    print(json.dumps({k: v for k, v in summary.items() if k != "args"}))
+    return 0
+
+
+def exit_with(args_class, run, doc: str) -> None:
+    sys.exit(main(args_class, run, doc))
