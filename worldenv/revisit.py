@@ -119,6 +119,8 @@ def revisit_suite(bundle_path, config: RevisitConfig, device: str = "cpu") -> di
         returned = slice(config.context + away, None)  # the frames after the last turn back
         truth_frames = real["frames"][:, returned]
         truth = probe_targets("panorama", {key: value[:, returned] for key, value in real["states"].items()})
+        floor = probe_errors("panorama", probe.predict(truth_frames), truth)  # the probe on MuJoCo's own frames
+        report.setdefault("probe_on_real_frames", {})[str(away)] = {key: float(v.mean()) for key, v in floor.items()}
         for name, slots in CACHES.items():
             model = WorldModel.from_bundle(bundle_path, batch=config.episodes, model=config.model,
                                            sampling_steps=config.sampling_steps, device=device, cache_slots=slots)
@@ -143,7 +145,10 @@ def revisit_table(report: dict) -> str:
         cells = [str(t)] + [f"{report['caches'][c][str(t)]['psnr']:.2f}" for c in caches]
         cells += [f"{report['caches'][c][str(t)]['objects_in_view']:.3f}" for c in caches]
         rows.append("| " + " | ".join(cells) + " |")
+    floor = ", ".join(f"T={t}: {report['probe_on_real_frames'][str(t)]['objects_in_view']:.3f}" for t in away)
     c = report["config"]
     slots = ", ".join(f"{name}: {value['slots']}" for name, value in report["caches"].items())
     return "\n".join([f"panorama revisits, {c['model']} at {c['sampling_steps']} steps, {c['episodes']} episodes, "
-                      f"{c['settle']} frames scored after each return", "", *rows, "", f"caches: {slots}"])
+                      f"{c['settle']} frames scored after each return", "", *rows, "",
+                      f"objects-in-view error of the probe on MuJoCo's own frames (the floor): {floor}", "",
+                      f"caches: {slots}"])
