@@ -187,15 +187,17 @@ def test_shipped_checkpoint_loads_from_any_directory(tmp_path):
     assert result.stdout.strip() == expected
 
 
-def test_the_shipped_reacher_dream_passes_the_checkers():
+@pytest.mark.parametrize("scene", ["reacher", "panorama"])
+def test_the_shipped_dreams_pass_the_checkers(scene):
     from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        env = gym.make("DiffusionWorld-v0")
+        env = gym.make("DiffusionWorld-v0", **({} if scene == "reacher" else {"scene": scene}))
         check_env(env.unwrapped)
         sb3_check_env(env.unwrapped)
-    assert env.unwrapped.dream.scene == "reacher"
+    assert env.unwrapped.dream.scene == scene
+    assert env.unwrapped.dream.component == "student_consistency"  # each bundle serves its 1-step student
 
 
 def test_serving_choice_prefers_the_caller_then_the_bundle_then_teacher_at_4():

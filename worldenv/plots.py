@@ -70,6 +70,10 @@ def plot_revisits(report: dict, path: Path) -> None:
     for name, scores in report["caches"].items():
         axes[0].plot(away, [scores[str(t)]["psnr"] for t in away], marker="o", label=name)
         axes[1].plot(away, [scores[str(t)]["objects_in_view"] for t in away], marker="o", label=name)
+    floor = report.get("probe_on_real_frames")
+    if floor:
+        axes[1].plot(away, [floor[str(t)]["objects_in_view"] for t in away], "k:", label="probe on MuJoCo's frames")
+        axes[1].legend(fontsize=8)
     for axis, title in zip(axes, ("PSNR of the revisited view (dB)", "state probe: objects in view, error (m)")):
         axis.set_xscale("log", base=2)
         axis.set_xlabel("frames turned away (T)")
