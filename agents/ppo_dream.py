@@ -7,7 +7,8 @@ episodes in the dream: the real return beside the return the dream predicts for
 the same deterministic policy (the gap is how much the policy exploits the
 model), and the return of the stochastic training episodes. ``--world mujoco``
 trains the same PPO in MuJoCo for the same env-step budget, ``--world random``
-scores a uniform random policy: the baselines, from the same script.
+scores a uniform random policy and ``--world still`` zero actions (a reacher arm
+that never moves): the baselines, from the same script.
 
     python agents/ppo_dream.py --scene reacher --world dream --env-steps 100000 --seed 0
 
@@ -34,8 +35,8 @@ from common import RunLog, ScoreEvery, exit_with  # noqa: E402
 @dataclass
 class Args:
     scene: str = field(default="reacher", metadata={"help": "scene: reacher, cartpole, panorama or duo"})
-    world: Literal["dream", "mujoco", "random"] = field(
-        default="dream", metadata={"help": "where PPO trains (random: no training, the random-policy baseline)"})
+    world: Literal["dream", "mujoco", "random", "still"] = field(
+        default="dream", metadata={"help": "where PPO trains; random / still: no training, scores uniform random / zero actions"})
     checkpoint: str | None = field(default=None, metadata={"help": "dream bundle; unset: the scene's shipped one"})
     model: str | None = field(default=None, metadata={"help": "bundle component that dreams; unset: the bundle's serving choice"})
     sampling_steps: int | None = field(default=None, metadata={"help": "network evaluations per dreamed frame"})
@@ -163,6 +164,11 @@ def run(args: Args) -> dict:
 
     if args.world == "random":
         return log.summarize(args, record(0, None, None))
+    if args.world == "still":
+        from worldenv.scenes import scene_info
+
+        action_shape = gym.make(scene_info(args.scene).env_id).action_space.shape
+        return log.summarize(args, record(0, lambda frames: np.zeros((*frames.shape[:-3], *action_shape), np.float32), None))
     venv = training_env(args)
     agent = PPO("CnnPolicy", venv, n_steps=args.n_steps, batch_size=256, n_epochs=4, learning_rate=3e-4,
                 seed=args.seed, device="cpu", verbose=0)

@@ -38,7 +38,10 @@ def test_ppo_baselines_train_in_mujoco_and_act_at_random(reacher_dream, tmp_path
     random = run_script("ppo_dream.py", "--world", "random", "--checkpoint", str(reacher_dream), "--eval-episodes", "2",
                         "--out", str(tmp_path))
     assert mujoco["env_steps"] == 128 and mujoco["train_env_return"] is not None  # Monitor saw training episodes
+    still = run_script("ppo_dream.py", "--world", "still", "--checkpoint", str(reacher_dream), "--eval-episodes", "2",
+                       "--out", str(tmp_path))
     assert random["env_steps"] == 0 and random["real_return"] < 0
+    assert still["real_return"] > random["real_return"]  # an arm that never moves pays no control cost
     assert (tmp_path / "reacher-random-seed0" / "summary.json").exists()
 
 
