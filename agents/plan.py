@@ -112,6 +112,7 @@ def run(args: Args) -> dict:
     from worldenv.scenes import scene_info
 
     torch.set_num_threads(args.threads)
+    log = RunLog(Path(args.out) / f"plan-{args.scene}-seed{args.seed}")
     planner = CEMPlanner(args)
     env = gym.make(scene_info(args.scene).env_id)
     env.action_space.seed(args.seed)
@@ -131,7 +132,7 @@ def run(args: Args) -> dict:
                "random_return": float(np.mean(random)), "random_return_std": float(np.std(random)),
                "planner_returns": planned, "random_returns": random, "seconds_per_real_step": seconds / steps,
                "imagined_steps_per_real_step": args.candidates * args.horizon * args.iterations}
-    return RunLog(Path(args.out) / f"plan-{args.scene}-seed{args.seed}").summarize(args, summary)
+    return log.summarize(args, summary)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,9 @@ def test_ppo_baselines_train_in_mujoco_and_act_at_random(reacher_dream, tmp_path
     assert random["env_steps"] == 0 and random["real_return"] < 0
     assert still["real_return"] > random["real_return"]  # an arm that never moves pays no control cost
     assert (tmp_path / "reacher-random-seed0" / "summary.json").exists()
+    table = subprocess.run([sys.executable, str(AGENTS / "results_table.py"), "--runs", str(tmp_path)], env=ENV,
+                           capture_output=True, text=True, check=True).stdout
+    assert "| reacher | mujoco | 1 | 128 |" in table and "| reacher | - (zero actions) | 1 | 0 |" in table
 
 
 def test_planner_acts_in_mujoco_from_imagined_returns(reacher_dream, tmp_path):

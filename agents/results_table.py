@@ -1,0 +1,40 @@
+"""The results table of agents/README.md from the runs' ``summary.json`` files:
+mean and spread (standard deviation over seeds) of the real and the dream-predicted
+return per scene and world, with env steps and wall clock.
+
+    .venv/bin/python agents/results_table.py --runs runs/agents
+"""
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=Path, default=Path("runs/agents"))
+    args = parser.parse_args()
+    groups = defaultdict(list)
+    for path in sorted(args.runs.glob("*/summary.json")):
+        summary = json.loads(path.read_text())
+        if "world" in summary["args"]:  # PPO runs and their baselines (plan.py has its own summary)
+            groups[(summary["args"]["scene"], summary["args"]["world"])].append(summary)
+    head = ["scene", "trained in", "seeds", "env steps", "real return", "dream-predicted return", "train env-steps/s",
+            "wall clock per run (s)"]
+    print("| " + " | ".join(head) + " |\n|" + " --- |" * len(head))
+    for (scene, world), runs in groups.items():
+        real, dream = np.array([r["real_return"] for r in runs]), np.array([r["dream_return"] for r in runs])
+        rates = [r["train_env_steps_per_s"] for r in runs if "train_env_steps_per_s" in r]
+        label = {"random": "- (uniform random)", "still": "- (zero actions)"}.get(world, world)
+        print("| " + " | ".join([
+            scene, label, str(len(runs)), str(runs[0]["env_steps"]),
+            f"{real.mean():.1f} ± {real.std():.1f}", f"{dream.mean():.1f} ± {dream.std():.1f}",
+            f"{np.mean(rates):.0f}" if rates else "-", f"{np.mean([r['wall_seconds'] for r in runs]):.0f}",
+        ]) + " |")
+
+
+if __name__ == "__main__":
+    main()
