@@ -91,6 +91,21 @@ def memory_slot_for(summaries: torch.Tensor, frames: torch.Tensor, candidate: to
     return torch.where(empty.any(1), first_empty, slot)
 
 
+def remember(frames: torch.Tensor, summaries: torch.Tensor, leaving: torch.Tensor, frame: torch.Tensor,
+             candidate: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Apply ``memory_slot_for`` in place to memory ``frames`` (B, M) and ``summaries``
+    (B, M, D) for the envs where ``leaving`` (B,): frame number ``frame`` (B,) with
+    summary ``candidate`` (B, D) leaves the window. Returns the slot (B,) and whether it
+    was kept there (B,); the cache and the training schedule share this one rule."""
+    rows = torch.arange(frames.shape[0], device=frames.device)
+    slot = memory_slot_for(summaries, frames, candidate)
+    kept = leaving & (slot >= 0)  # -1: the leaving frame is the one let go
+    slot = slot.clamp_min(0)
+    frames[rows, slot] = torch.where(kept, frame, frames[rows, slot])
+    summaries[rows, slot] = torch.where(kept[:, None], candidate, summaries[rows, slot])
+    return slot, kept
+
+
 class KVCache:
     def __init__(self, shape: CacheShape, batch: int, device: torch.device | str, dtype: torch.dtype):
         if shape.window_frames < 1:
@@ -167,13 +182,8 @@ class KVCache:
             source = slots[:, k]
             leaving = self.slot_frame[rows, source] >= 0
             leaving &= source >= memory.stop  # a window slot (sinks never leave)
-            candidate = self.summary[rows, source]
-            slot = memory_slot_for(summaries, frames, candidate)
-            leaving &= slot >= 0  # -1: the leaving frame is the one let go
-            slot = slot.clamp_min(0)
-            frames[rows, slot] = torch.where(leaving, self.slot_frame[rows, source], frames[rows, slot])
-            summaries[rows, slot] = torch.where(leaving[:, None], candidate, summaries[rows, slot])
-            self._moves.append((source, memory.start + slot, leaving))
+            slot, kept = remember(frames, summaries, leaving, self.slot_frame[rows, source], self.summary[rows, source])
+            self._moves.append((source, memory.start + slot, kept))
         self._planned_memory = (frames, summaries)
 
     # ---- data ---------------------------------------------------------------------

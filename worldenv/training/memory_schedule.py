@@ -1,7 +1,7 @@
 """What a dream's long-term memory would hold at each frame of the data, so that
 training shows the backbone the memory it will attend to at inference.
 
-The cache's rule (``worldenv.memory.memory_slot_for``) is replayed over every
+The cache's rule (``worldenv.memory.remember``) is replayed over every
 episode's real latents, all episodes in step: frame ``f`` leaves the window when
 frame ``f + window`` is committed, and sinks never leave. ``memory_before(f)`` is
 the memory when a window starting at ``f`` is in the cache: everything older than
@@ -11,7 +11,7 @@ the memory when a window starting at ``f`` is in the cache: everything older tha
 import numpy as np
 import torch
 
-from worldenv.memory import frame_summary, memory_slot_for
+from worldenv.memory import frame_summary, remember
 
 
 def memory_schedule(latents: torch.Tensor, starts: np.ndarray, lengths: np.ndarray, sink_frames: int,
@@ -26,15 +26,10 @@ def memory_schedule(latents: torch.Tensor, starts: np.ndarray, lengths: np.ndarr
     starts_t = torch.as_tensor(starts)
     frames = torch.full((episodes, memory_frames), -1, dtype=torch.long)  # episode-local frame numbers
     summaries = torch.zeros(episodes, memory_frames, latents.shape[1] * latents.shape[2])
-    rows = torch.arange(episodes)
     for leaving in range(sink_frames, int(lengths.max()) - 1):
         alive = torch.as_tensor(lengths > leaving + 1)  # the episode has a frame after the one leaving
         candidate = frame_summary(latents[(starts_t + leaving).clamp_max(len(latents) - 1)])
-        slot = memory_slot_for(summaries, frames, candidate)
-        kept = alive & (slot >= 0)
-        slot = slot.clamp_min(0)
-        frames[rows, slot] = torch.where(kept, torch.full_like(slot, leaving), frames[rows, slot])
-        summaries[rows, slot] = torch.where(kept[:, None], candidate, summaries[rows, slot])
+        remember(frames, summaries, alive, torch.full((episodes,), leaving, dtype=torch.long), candidate)
         local = frames[alive].numpy()
         memory[starts[alive.numpy()] + leaving + 1] = np.where(local >= 0, local + starts[alive.numpy(), None], -1)
     return memory
