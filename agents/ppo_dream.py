@@ -1,14 +1,18 @@
 """PPO trained in the dream, scored in MuJoCo.
 
-stable-baselines3 PPO (CnnPolicy on the 64x64 frames) learns in the batched dream
-(``DreamVecEnv``), and every ``--eval-every`` env steps it is scored in the MuJoCo
-scene the dream imitates, with the same spaces, and on the same number of
-episodes in the dream: the real return beside the return the dream predicts for
-the same deterministic policy (the gap is how much the policy exploits the
-model), and the return of the stochastic training episodes. ``--world mujoco``
-trains the same PPO in MuJoCo for the same env-step budget, ``--world random``
-scores a uniform random policy and ``--world still`` zero actions (a reacher arm
-that never moves): the baselines, from the same script.
+stable-baselines3 PPO learns in the batched dream (``DreamVecEnv``), and every
+``--eval-every`` env steps it is scored in the MuJoCo scene the dream imitates,
+with the same spaces, and on the same number of episodes in the dream: the real
+return beside the return the dream predicts for the same deterministic policy
+(the gap is how much the policy exploits the model), and the return of the
+stochastic training episodes. ``--world mujoco`` trains the same PPO in MuJoCo
+for the same env-step budget, ``--world random`` scores a uniform random policy
+and ``--world still`` zero actions (a reacher arm that never moves): the
+baselines, from the same script.
+
+The policy sees frames, through ``--observation`` (``observations.py``): ``probe``
+(default), the task state the bundle's frozen state probe reads off the last
+``--stack`` frames; or ``pixels``, the frame itself (``CnnPolicy``).
 
     python agents/ppo_dream.py --scene reacher --world dream --env-steps 100000 --seed 0
 
@@ -28,8 +32,10 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from stable_baselines3.common.vec_env import VecEnv, VecMonitor  # noqa: E402
 
 from common import RunLog, ScoreEvery, exit_with  # noqa: E402
+from observations import Observation, frames_of, observed, policy_kind  # noqa: E402
 
 
 @dataclass
@@ -37,12 +43,18 @@ class Args:
     scene: str = field(default="reacher", metadata={"help": "scene: reacher, cartpole, panorama or duo"})
     world: Literal["dream", "mujoco", "random", "still"] = field(
         default="dream", metadata={"help": "where PPO trains; random / still: no training, scores uniform random / zero actions"})
-    checkpoint: str | None = field(default=None, metadata={"help": "dream bundle; unset: the scene's shipped one"})
+    checkpoint: str | None = field(default=None, metadata={"help": "dream bundle (and its probe); unset: the scene's shipped one"})
     model: str | None = field(default=None, metadata={"help": "bundle component that dreams; unset: the bundle's serving choice"})
     sampling_steps: int | None = field(default=None, metadata={"help": "network evaluations per dreamed frame"})
+    observation: Observation = field(default="probe", metadata={"help": "what the policy sees: probe (the state read off the frames) or pixels"})
+    stack: int = field(default=2, metadata={"help": "probe readings of the last frames side by side (velocities)"})
     env_steps: int = field(default=100_000, metadata={"help": "training budget in env steps (all envs together)"})
     num_envs: int = field(default=16, metadata={"help": "parallel envs (one batched dream, or MuJoCo envs in one process)"})
     n_steps: int = field(default=128, metadata={"help": "PPO rollout length per env and update"})
+    batch_size: int = field(default=256, metadata={"help": "PPO minibatch size"})
+    n_epochs: int = field(default=10, metadata={"help": "PPO epochs per update"})
+    learning_rate: float = field(default=3e-4, metadata={"help": "PPO learning rate"})
+    gamma: float = field(default=0.99, metadata={"help": "discount"})
     eval_every: int = field(default=20_000, metadata={"help": "env steps between scores in MuJoCo"})
     eval_episodes: int = field(default=10, metadata={"help": "MuJoCo episodes per score"})
     seed: int = field(default=0, metadata={"help": "seed of PPO, the envs and the scoring episodes"})
@@ -51,60 +63,38 @@ class Args:
     out: str = field(default="runs/agents", metadata={"help": "output directory"})
 
 
-def training_env(args: Args):
+def frames_env(args: Args, world: str, num_envs: int, seed: int) -> VecEnv:
+    """``num_envs`` episodes of ``world`` (dream or mujoco) as an SB3 VecEnv of frames; env i
+    resets with seed ``seed + i``."""
     from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import VecMonitor
 
     from worldenv.envs.sb3 import DreamVecEnv
     from worldenv.scenes import scene_info
 
-    if args.world == "dream":
-        venv = DreamVecEnv(args.num_envs, scene=args.scene, checkpoint=args.checkpoint, model=args.model,
-                           sampling_steps=args.sampling_steps, max_episode_steps=scene_info(args.scene).max_episode_steps)
-        return VecMonitor(venv)
-    return make_vec_env(scene_info(args.scene).env_id, n_envs=args.num_envs, seed=args.seed)  # Monitor per env
+    if world == "dream":
+        venv = VecMonitor(DreamVecEnv(num_envs, scene=args.scene, checkpoint=args.checkpoint, model=args.model,
+                                      sampling_steps=args.sampling_steps,
+                                      max_episode_steps=scene_info(args.scene).max_episode_steps))
+        venv.seed(seed)
+        return venv
+    return make_vec_env(scene_info(args.scene).env_id, n_envs=num_envs, seed=seed)  # Monitor per env
 
 
-def real_returns(policy, args: Args, episodes: int, seed: int) -> np.ndarray:
-    """Undiscounted returns of ``policy`` (frame -> action, or None for uniform random) in MuJoCo."""
-    from worldenv.scenes import scene_info
-
-    env = gym.make(scene_info(args.scene).env_id)
-    env.action_space.seed(seed)
-    returns = []
-    for episode in range(episodes):
-        observation, _ = env.reset(seed=seed + episode)
-        total, done = 0.0, False
-        while not done:
-            action = env.action_space.sample() if policy is None else policy(observation)
-            observation, reward, terminated, truncated, _ = env.step(action)
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    env.close()
-    return np.array(returns)
-
-
-def dream_returns(policy, args: Args, episodes: int, seed: int) -> np.ndarray:
-    """The same scoring in the dream (one batched dream, one episode per env): what the
-    model predicts ``policy`` earns. Beside ``real_returns`` it shows model exploitation."""
-    from gymnasium.vector import AutoresetMode
-
-    from worldenv.envs.vector import DiffusionWorldVectorEnv
-    from worldenv.scenes import scene_info
-
-    envs = DiffusionWorldVectorEnv(episodes, scene=args.scene, checkpoint=args.checkpoint, model=args.model,
-                                   sampling_steps=args.sampling_steps, autoreset_mode=AutoresetMode.DISABLED,
-                                   max_episode_steps=scene_info(args.scene).max_episode_steps)
-    envs.action_space.seed(seed)
-    observations, _ = envs.reset(seed=seed)
+def episode_returns(policy, args: Args, world: str, probe, episodes: int, seed: int) -> np.ndarray:
+    """Undiscounted return of one episode per env of ``world`` under ``policy`` (observations ->
+    actions; None: uniform random). The same seeds in the dream and in MuJoCo: the dream starts
+    from its own bank of real contexts, MuJoCo from its reset."""
+    venv = observed(frames_env(args, world, episodes, seed), args.observation, probe, args.stack)
+    rng = np.random.default_rng(seed)
+    low, high = venv.action_space.low, venv.action_space.high
+    observations = venv.reset()
     totals, running = np.zeros(episodes), np.ones(episodes, bool)
     while running.any():
-        actions = envs.action_space.sample() if policy is None else policy(observations)
-        observations, rewards, terminated, truncated, _ = envs.step(actions)
+        actions = rng.uniform(low, high, (episodes, *low.shape)).astype(np.float32) if policy is None else policy(observations)
+        observations, rewards, dones, _ = venv.step(actions)
         totals += rewards * running
-        running &= ~(terminated | truncated)
-    envs.close()
+        running &= ~dones
+    venv.close()
     return totals
 
 
@@ -114,50 +104,53 @@ def training_return(agent) -> float | None:
     return float(np.mean(buffer)) if buffer else None
 
 
-def write_real_episode(agent, args: Args, path: Path) -> None:
+def write_real_episode(agent, args: Args, probe, path: Path) -> None:
     """The policy acts in MuJoCo on the real frames; the dream, primed on the first real
     frames, receives the same actions: dream | MuJoCo | difference."""
     from worldenv.envs.single import DiffusionWorldEnv
     from worldenv.record import PairedRollout, write_side_by_side
-    from worldenv.scenes import scene_info
 
     context = 4
-    truth = gym.make(scene_info(args.scene).env_id)
-    fps = truth.metadata["render_fps"]
-    frame, _ = truth.reset(seed=args.seed + 10_000)
-    real, actions, done = [frame], [], False
+    truth = observed(frames_env(args, "mujoco", 1, args.seed + 10_000), args.observation, probe, args.stack)
+    fps = truth.get_attr("metadata")[0]["render_fps"]
+    observation, real, actions, done = truth.reset(), [], [], False
     while not done:
-        action = np.asarray(agent.predict(frame, deterministic=True)[0], np.float32)
-        frame, _, terminated, truncated, _ = truth.step(action)
-        real.append(frame)
-        actions.append(action)
-        done = terminated or truncated
+        real.append(frames_of(truth, observation)[0])
+        action = agent.predict(observation, deterministic=True)[0]
+        observation, _, dones, _ = truth.step(action)
+        actions.append(np.asarray(action[0], np.float32))
+        done = bool(dones[0])  # the observation after a done is the next episode's: not kept
     truth.close()
     dream = DiffusionWorldEnv(scene=args.scene, checkpoint=args.checkpoint, model=args.model,
                               sampling_steps=args.sampling_steps)
     zero = np.zeros_like(actions[0])
-    observation, _ = dream.reset(seed=args.seed, options={"context_frames": np.stack(real[:context]),
-                                                          "context_actions": np.stack([zero, *actions[: context - 1]])})
+    frame, _ = dream.reset(seed=args.seed, options={"context_frames": np.stack(real[:context]),
+                                                    "context_actions": np.stack([zero, *actions[: context - 1]])})
     dreamed = list(real[:context])
-    for action in actions[context - 1 :]:
-        observation, *_ = dream.step(action)
-        dreamed.append(observation)
+    for action in actions[context - 1 : len(real) - 1]:
+        frame, *_ = dream.step(action)
+        dreamed.append(frame)
     dream.close()
-    rollout = PairedRollout(np.stack(dreamed), np.stack(real), np.stack(actions[context - 1 :]), context, 0.0, 0.0, fps)
+    rollout = PairedRollout(np.stack(dreamed), np.stack(real), np.stack(actions[context - 1 : len(real) - 1]), context,
+                            0.0, 0.0, fps)
     write_side_by_side(rollout, path)
 
 
 def run(args: Args) -> dict:
     from stable_baselines3 import PPO
 
-    import worldenv  # noqa: F401  registers the envs
+    from worldenv.checkpoint import load_bundle
+    from worldenv.envs.dream import shipped_checkpoint
+    from worldenv.probe import load_probe
 
     torch.set_num_threads(args.threads)
     log = RunLog(Path(args.out) / f"{args.scene}-{args.world}-seed{args.seed}")
+    probe = None if args.observation == "pixels" else load_probe(load_bundle(args.checkpoint or shipped_checkpoint(args.scene)))
 
     def record(env_steps: int, policy, train_return: float | None) -> dict:
         seed = 1_000_000 + args.seed * 1000
-        real, dreamed = real_returns(policy, args, args.eval_episodes, seed), dream_returns(policy, args, args.eval_episodes, seed)
+        real = episode_returns(policy, args, "mujoco", probe, args.eval_episodes, seed)
+        dreamed = episode_returns(policy, args, "dream", probe, args.eval_episodes, seed)
         return log.record({"env_steps": env_steps, "real_return": float(real.mean()), "real_return_std": float(real.std()),
                            "dream_return": float(dreamed.mean()), "dream_return_std": float(dreamed.std()),
                            "train_env_return": train_return})
@@ -168,13 +161,14 @@ def run(args: Args) -> dict:
         from worldenv.scenes import scene_info
 
         action_shape = gym.make(scene_info(args.scene).env_id).action_space.shape
-        return log.summarize(args, record(0, lambda frames: np.zeros((*frames.shape[:-3], *action_shape), np.float32), None))
-    venv = training_env(args)
-    agent = PPO("CnnPolicy", venv, n_steps=args.n_steps, batch_size=256, n_epochs=4, learning_rate=3e-4,
-                seed=args.seed, device="cpu", verbose=0)
+        return log.summarize(args, record(0, lambda observations: np.zeros((len(observations), *action_shape), np.float32), None))
+    venv = observed(frames_env(args, args.world, args.num_envs, args.seed), args.observation, probe, args.stack)
+    agent = PPO(policy_kind(args.observation), venv, n_steps=args.n_steps, batch_size=args.batch_size,
+                n_epochs=args.n_epochs, learning_rate=args.learning_rate, gamma=args.gamma, seed=args.seed,
+                device="cpu", verbose=0)
 
-    def act(observation):
-        return agent.predict(observation, deterministic=True)[0]
+    def act(observations):
+        return agent.predict(observations, deterministic=True)[0]
 
     agent.learn(total_timesteps=args.env_steps,
                 callback=ScoreEvery(args.eval_every, lambda steps: record(steps, act, training_return(agent))))
@@ -183,7 +177,7 @@ def run(args: Args) -> dict:
     last = record(agent.num_timesteps, act, training_return(agent))
     last["train_env_steps_per_s"] = agent.num_timesteps / training_seconds
     if args.video:
-        write_real_episode(agent, args, log.out / "real_episode.mp4")
+        write_real_episode(agent, args, probe, log.out / "real_episode.mp4")
     return log.summarize(args, last)
 
 

@@ -1,10 +1,11 @@
 """Multi-agent PPO with parameter sharing on the duo dream, scored in the duo MuJoCo scene.
 
 One SB3 PPO policy acts for both agents. Each agent is one env of the SB3 vector
-env (``AgentsAsEnvs``): it sees the shared top-down frame plus a fourth channel
-that says which agent it is (all 0 for agent 0, all 255 for agent 1), sends its
-half of the joint action and receives its own reward (the dream's per-agent
-reward heads). Every ``--eval-every`` env steps the policy is scored through the
+env (``AgentsAsEnvs``): it sees the shared top-down frame, as the bundle's state
+probe reads it (both agents and both targets, the last ``--stack`` readings;
+``observations.py``) or as pixels, plus its identity (a last entry, or a fourth
+channel, 0 for agent 0 and 1 or 255 for agent 1); it sends its half of the joint
+action and receives its own reward (the dream's per-agent reward heads). Every ``--eval-every`` env steps the policy is scored through the
 PettingZoo API in MuJoCo (``worldenv.scenes.duo.parallel_env``) and in the
 PettingZoo dream (``worldenv.envs.parallel_env``), the same episodes each.
 ``--world mujoco`` trains in MuJoCo instead; ``--world random`` scores random actions.
@@ -25,6 +26,7 @@ from gymnasium import spaces  # noqa: E402
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv  # noqa: E402
 
 from common import RunLog, ScoreEvery, exit_with  # noqa: E402
+from observations import Observation, ProbeReadout, policy_kind  # noqa: E402
 
 AGENTS = 2
 
@@ -35,6 +37,8 @@ class Args:
         default="dream", metadata={"help": "where PPO trains (random: no training, the random-policy baseline)"})
     checkpoint: str | None = field(default=None, metadata={"help": "duo dream bundle; unset: the shipped one"})
     sampling_steps: int | None = field(default=None, metadata={"help": "network evaluations per dreamed frame"})
+    observation: Observation = field(default="probe", metadata={"help": "what the policy sees: probe (the state read off the frames) or pixels"})
+    stack: int = field(default=2, metadata={"help": "probe readings of the last frames side by side (velocities)"})
     env_steps: int = field(default=100_000, metadata={"help": "training budget in joint env steps"})
     num_envs: int = field(default=8, metadata={"help": "joint envs (each gives two agent-envs to PPO)"})
     n_steps: int = field(default=128, metadata={"help": "PPO rollout length per agent-env and update"})
@@ -46,10 +50,12 @@ class Args:
     out: str = field(default="runs/agents", metadata={"help": "output directory"})
 
 
-def with_identity(frame: np.ndarray, agent: int) -> np.ndarray:
-    """(..., H, W, 3) uint8 -> (..., H, W, 4): the frame and a plane naming the agent."""
-    plane = np.full((*frame.shape[:-1], 1), 255 * agent, np.uint8)
-    return np.concatenate([frame, plane], axis=-1)
+def with_identity(observation: np.ndarray, agent: int) -> np.ndarray:
+    """Frames (..., H, W, 3) uint8 -> (..., H, W, 4), a plane naming the agent (0 or 255);
+    probe readings (..., d) float32 -> (..., d + 1), the agent's index last."""
+    if observation.dtype == np.uint8:
+        return np.concatenate([observation, np.full((*observation.shape[:-1], 1), 255 * agent, np.uint8)], axis=-1)
+    return np.concatenate([observation, np.full((*observation.shape[:-1], 1), agent, np.float32)], axis=-1)
 
 
 class AgentsAsEnvs(VecEnv):
@@ -59,10 +65,14 @@ class AgentsAsEnvs(VecEnv):
     def __init__(self, joint: VecEnv):
         self.joint = joint
         self.render_mode = joint.render_mode
-        height, width, _ = joint.observation_space.shape
+        shared = joint.observation_space
+        if shared.dtype == np.uint8:
+            observation_space = spaces.Box(0, 255, (*shared.shape[:-1], shared.shape[-1] + 1), np.uint8)
+        else:
+            observation_space = spaces.Box(-np.inf, np.inf, (shared.shape[0] + 1,), np.float32)
         per_agent = joint.action_space.shape[0] // AGENTS
         action_space = spaces.Box(joint.action_space.low[:per_agent], joint.action_space.high[:per_agent], dtype=np.float32)
-        super().__init__(AGENTS * joint.num_envs, spaces.Box(0, 255, (height, width, 4), np.uint8), action_space)
+        super().__init__(AGENTS * joint.num_envs, observation_space, action_space)
         self._actions = None
 
     def _split(self, frames: np.ndarray) -> np.ndarray:
@@ -118,17 +128,36 @@ def joint_env(args: Args) -> VecEnv:
     return make_vec_env("worldenv/Duo-v0", n_envs=args.num_envs, seed=args.seed, env_kwargs={"max_episode_steps": args.max_cycles})
 
 
-def pettingzoo_returns(make_env, policy, episodes: int, seed: int) -> np.ndarray:
-    """(episodes, agents) returns of ``policy`` (observation with identity -> action, or None: random)."""
+class Seer:
+    """What the shared policy sees of one PettingZoo episode, agent by agent, as it saw in
+    training: the probe's reading (or the frame) with the agent's identity, the last
+    ``stack`` of them side by side as ``VecFrameStack`` lays them out (zeros before the first)."""
+
+    def __init__(self, probe, stack: int):
+        self.probe, self.stack = probe, stack
+        self.history: dict[int, list[np.ndarray]] = {}
+
+    def __call__(self, frame: np.ndarray, agent: int) -> np.ndarray:
+        if self.probe is None:
+            return with_identity(frame, agent)
+        seen = with_identity(self.probe.predict(frame[None])[0].astype(np.float32), agent)
+        history = self.history.get(agent) or [np.zeros_like(seen)] * self.stack
+        self.history[agent] = history = [*history[1:], seen]
+        return np.concatenate(history)
+
+
+def pettingzoo_returns(make_env, policy, probe, stack: int, episodes: int, seed: int) -> np.ndarray:
+    """(episodes, agents) returns of ``policy`` (what an agent sees -> its action, or None: random)."""
     env = make_env()
     returns = np.zeros((episodes, AGENTS))
     for episode in range(episodes):
         observations, _ = env.reset(seed=seed + episode)
+        seer = Seer(probe, stack)
         for agent in env.possible_agents:
             env.action_space(agent).seed(seed + episode)
         while env.agents:
             actions = {agent: env.action_space(agent).sample() if policy is None
-                       else policy(with_identity(observations[agent], env.possible_agents.index(agent)))
+                       else policy(seer(observations[agent], env.possible_agents.index(agent)))
                        for agent in env.agents}
             observations, rewards, _, _, _ = env.step(actions)
             for agent, reward in rewards.items():
@@ -141,27 +170,38 @@ def run(args: Args) -> dict:
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import VecMonitor
 
+    from stable_baselines3.common.vec_env import VecFrameStack
+
     import worldenv.envs as dream_envs
+    from worldenv.checkpoint import load_bundle
+    from worldenv.envs.dream import shipped_checkpoint
+    from worldenv.probe import load_probe
     from worldenv.scenes import duo
 
     torch.set_num_threads(args.threads)
     log = RunLog(Path(args.out) / f"duo-{args.world}-seed{args.seed}")
+    probe = None if args.observation == "pixels" else load_probe(load_bundle(args.checkpoint or shipped_checkpoint("duo")))
 
     def record(env_steps: int, policy) -> dict:
         seed = 3_000_000 + args.seed * 1000
-        real = pettingzoo_returns(lambda: duo.parallel_env(max_cycles=args.max_cycles), policy, args.eval_episodes, seed)
+        real = pettingzoo_returns(lambda: duo.parallel_env(max_cycles=args.max_cycles), policy, probe, args.stack,
+                                  args.eval_episodes, seed)
         dreamed = pettingzoo_returns(lambda: dream_envs.parallel_env(scene="duo", checkpoint=args.checkpoint,
                                                                      sampling_steps=args.sampling_steps,
                                                                      max_cycles=args.max_cycles),
-                                     policy, args.eval_episodes, seed)
+                                     policy, probe, args.stack, args.eval_episodes, seed)
         return log.record({"env_steps": env_steps, "real_return_per_agent": real.mean(0).tolist(),
                            "real_team_return": float(real.sum(1).mean()), "real_team_return_std": float(real.sum(1).std()),
                            "dream_team_return": float(dreamed.sum(1).mean())})
 
     if args.world == "random":
         return log.summarize(args, record(0, None))
-    venv = VecMonitor(AgentsAsEnvs(joint_env(args)))
-    agent = PPO("CnnPolicy", venv, n_steps=args.n_steps, batch_size=256, n_epochs=4, learning_rate=3e-4,
+    joint = joint_env(args)
+    if probe is None:
+        venv = VecMonitor(AgentsAsEnvs(joint))
+    else:
+        venv = VecFrameStack(VecMonitor(AgentsAsEnvs(ProbeReadout(joint, probe))), args.stack)
+    agent = PPO(policy_kind(args.observation), venv, n_steps=args.n_steps, batch_size=256, n_epochs=10, learning_rate=3e-4,
                 seed=args.seed, device="cpu", verbose=0)
 
     def act(observation):

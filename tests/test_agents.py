@@ -8,9 +8,25 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 AGENTS = Path(__file__).parent.parent / "agents"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def reacher_dream_with_probe(tmp_path_factory):
+    """The tiny reacher dream with an (untrained) state probe: what ``--observation probe`` reads."""
+    from dream_bundles import tiny_dream_bundle
+
+    return tiny_dream_bundle(tmp_path_factory.mktemp("dreams") / "reacher", "reacher", probe_outputs=8)
+
+
+@pytest.fixture(scope="module")
+def duo_dream_with_probe(tmp_path_factory):
+    from dream_bundles import tiny_dream_bundle
+
+    return tiny_dream_bundle(tmp_path_factory.mktemp("dreams") / "duo", "duo", probe_outputs=8)
 
 
 def run_script(name: str, *arguments: str) -> dict:
@@ -20,9 +36,9 @@ def run_script(name: str, *arguments: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_ppo_in_the_dream_is_scored_in_mujoco(reacher_dream, tmp_path):
-    summary = run_script("ppo_dream.py", "--checkpoint", str(reacher_dream), "--env-steps", "128", "--num-envs", "2",
-                         "--n-steps", "32", "--eval-every", "64", "--eval-episodes", "2", "--out", str(tmp_path))
+def test_ppo_in_the_dream_is_scored_in_mujoco(reacher_dream_with_probe, tmp_path):
+    summary = run_script("ppo_dream.py", "--checkpoint", str(reacher_dream_with_probe), "--env-steps", "128", "--num-envs", "2",
+                         "--n-steps", "32", "--batch-size", "64", "--eval-every", "64", "--eval-episodes", "2", "--out", str(tmp_path))
     run = tmp_path / "reacher-dream-seed0"
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [line["env_steps"] for line in lines] == [64, 128, 128]
@@ -31,15 +47,42 @@ def test_ppo_in_the_dream_is_scored_in_mujoco(reacher_dream, tmp_path):
     assert (run / "policy.zip").stat().st_size > 0 and (run / "real_episode.mp4").stat().st_size > 0
 
 
+def test_probe_readout_is_what_the_policy_sees(reacher_dream_with_probe):
+    """Both worlds' frames go through the same frozen probe; the stack holds the last readings,
+    and a finished episode's terminal observation is read too (PPO bootstraps from it)."""
+    import gymnasium as gym
+    import torch
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    import worldenv  # noqa: F401
+    from worldenv.checkpoint import load_bundle
+    from worldenv.probe import load_probe
+
+    sys.path.insert(0, str(AGENTS))
+    from observations import frames_of, observed
+
+    torch.set_num_threads(1)
+    probe = load_probe(load_bundle(reacher_dream_with_probe))
+    venv = observed(DummyVecEnv([lambda: gym.make("worldenv/Reacher-v0", max_episode_steps=3)] * 2), "probe", probe, 2)
+    first = venv.reset()
+    assert first.shape == (2, 16) and np.all(first[:, :8] == 0)  # nothing stacked before the first frame
+    np.testing.assert_array_equal(first[:, 8:], probe.predict(frames_of(venv, first)))
+    for _ in range(3):
+        observations, _, dones, infos = venv.step(np.zeros((2, 2), np.float32))
+    assert dones.all() and all(info["terminal_observation"].shape == (16,) for info in infos)
+    with pytest.raises(ValueError, match="needs the bundle's state probe"):
+        observed(venv, "probe", None, 2)
+
+
 def test_ppo_baselines_train_in_mujoco_and_act_at_random(reacher_dream, tmp_path):
-    mujoco = run_script("ppo_dream.py", "--world", "mujoco", "--checkpoint", str(reacher_dream), "--env-steps", "128",
-                        "--num-envs", "2", "--n-steps", "32", "--eval-every", "1000", "--eval-episodes", "1", "--no-video",
-                        "--out", str(tmp_path))
-    random = run_script("ppo_dream.py", "--world", "random", "--checkpoint", str(reacher_dream), "--eval-episodes", "2",
-                        "--out", str(tmp_path))
+    mujoco = run_script("ppo_dream.py", "--world", "mujoco", "--observation", "pixels", "--checkpoint", str(reacher_dream),
+                        "--env-steps", "128", "--num-envs", "2", "--n-steps", "32", "--batch-size", "64",
+                        "--eval-every", "1000", "--eval-episodes", "1", "--no-video", "--out", str(tmp_path))
+    random = run_script("ppo_dream.py", "--world", "random", "--observation", "pixels", "--checkpoint", str(reacher_dream),
+                        "--eval-episodes", "2", "--out", str(tmp_path))
     assert mujoco["env_steps"] == 128 and mujoco["train_env_return"] is not None  # Monitor saw training episodes
-    still = run_script("ppo_dream.py", "--world", "still", "--checkpoint", str(reacher_dream), "--eval-episodes", "2",
-                       "--out", str(tmp_path))
+    still = run_script("ppo_dream.py", "--world", "still", "--observation", "pixels", "--checkpoint", str(reacher_dream),
+                       "--eval-episodes", "2", "--out", str(tmp_path))
     assert random["env_steps"] == 0 and random["real_return"] < 0
     assert still["real_return"] > random["real_return"]  # an arm that never moves pays no control cost
     assert (tmp_path / "reacher-random-seed0" / "summary.json").exists()
@@ -56,10 +99,11 @@ def test_planner_acts_in_mujoco_from_imagined_returns(reacher_dream, tmp_path):
     assert (tmp_path / "plan-reacher-seed0" / "summary.json").exists()
 
 
-def test_shared_ppo_on_the_duo_dream_is_scored_in_mujoco(duo_dream, tmp_path):
-    summary = run_script("ppo_duo.py", "--checkpoint", str(duo_dream), "--env-steps", "64", "--num-envs", "2",
-                         "--n-steps", "32", "--eval-every", "1000", "--eval-episodes", "1", "--max-cycles", "8",
-                         "--out", str(tmp_path))
+@pytest.mark.parametrize("observation", ["probe", "pixels"])
+def test_shared_ppo_on_the_duo_dream_is_scored_in_mujoco(duo_dream_with_probe, observation, tmp_path):
+    summary = run_script("ppo_duo.py", "--checkpoint", str(duo_dream_with_probe), "--observation", observation,
+                         "--env-steps", "64", "--num-envs", "2", "--n-steps", "32", "--eval-every", "1000",
+                         "--eval-episodes", "1", "--max-cycles", "8", "--out", str(tmp_path))
     assert summary["env_steps"] == 64 and len(summary["real_return_per_agent"]) == 2
     assert np.isfinite(summary["dream_team_return"])
     assert (tmp_path / "duo-dream-seed0" / "policy.zip").exists()
