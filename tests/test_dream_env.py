@@ -142,7 +142,7 @@ def test_bad_contexts_raise(reacher_dream):
             env.reset(seed=0, options=options)
 
 
-def test_misuse_raises(reacher_dream, duo_dream, tmp_path):
+def test_misuse_raises(reacher_dream, duo_dream, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="call reset"):
         DiffusionWorldEnv(checkpoint=reacher_dream).step(np.zeros(2, np.float32))
     with pytest.raises(ValueError, match=r"unknown scene 'pong'; expected one of \['cartpole', 'duo'"):
@@ -151,8 +151,10 @@ def test_misuse_raises(reacher_dream, duo_dream, tmp_path):
         DiffusionWorldEnv(scene="reacher", checkpoint=duo_dream)
     with pytest.raises(CheckpointError, match="bundle.json: missing"):
         DiffusionWorldEnv(checkpoint=tmp_path)
+    monkeypatch.setenv("WORLDENV_CHECKPOINTS", str(tmp_path))
     with pytest.raises(CheckpointError, match="no shipped checkpoint for scene 'cartpole'"):
         DiffusionWorldEnv(scene="cartpole")
+    monkeypatch.delenv("WORLDENV_CHECKPOINTS")
     with pytest.raises(ValueError, match="render_mode"):
         DiffusionWorldEnv(checkpoint=reacher_dream, render_mode="human")
 
@@ -187,7 +189,7 @@ def test_shipped_checkpoint_loads_from_any_directory(tmp_path):
     assert result.stdout.strip() == expected
 
 
-@pytest.mark.parametrize("scene", ["reacher", "panorama"])
+@pytest.mark.parametrize("scene", ["reacher", "cartpole", "panorama"])
 def test_the_shipped_dreams_pass_the_checkers(scene):
     from stable_baselines3.common.env_checker import check_env as sb3_check_env
 

@@ -137,3 +137,16 @@ def test_compare_serve_sets_what_the_dream_uses_by_default(tiny_bundle):
     assert env.dream.component == "teacher" and env.dream.model.sampling_steps == 2
     assert DiffusionWorldEnv(checkpoint=tiny_bundle, sampling_steps=5).dream.model.sampling_steps == 5
 
+
+
+def test_horizons_past_every_episode_are_scored_on_the_policies_that_reach_them():
+    """A cartpole under uniform actions falls within ten steps; the balancing policy goes on:
+    horizon 10 is the balancing policy's alone, not NaN."""
+    from worldenv.evaluate import average_policies, scored_horizons
+
+    def scores(**by_horizon):
+        return {name: {h.lstrip("h"): {"psnr": v} for h, v in by_horizon.items()} for name in ("model", "copy_last")}
+
+    averaged = average_policies({"uniform": scores(h1=20.0), "goal": scores(h1=30.0, h10=24.0)})
+    assert averaged["model"] == {"1": {"psnr": 25.0}, "10": {"psnr": 24.0}}
+    assert scored_horizons([1, 5, 10, 200], averaged["model"]) == [1, 10]

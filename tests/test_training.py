@@ -271,3 +271,19 @@ def test_teacher_with_long_term_memory_trains_and_distils(tmp_path, dataset):
         frames = model.step(torch.ones(2, 2))[0]
     assert frames.shape == (2, 64, 64, 3)
     assert (model.cache.slot_frame[:, 1:3] >= 1).all()  # frames that left the window are remembered
+
+
+def test_terminal_frames_weigh_more_in_the_termination_loss():
+    """``termination_pos_weight``: a rare terminal frame counts that many times, so the head
+    cannot learn to never fire."""
+    import math
+    from types import SimpleNamespace
+
+    from worldenv.training.latent_windows import head_losses
+
+    out = SimpleNamespace(reward=torch.zeros(1, 2, 1), termination_logit=torch.zeros(1, 2))
+    batch = SimpleNamespace(rewards=torch.zeros(1, 2, 1), terminated=torch.tensor([[0.0, 1.0]]), has_step=torch.ones(1, 2))
+    _, plain = head_losses(out, batch)
+    _, weighted = head_losses(out, batch, termination_pos_weight=20.0)
+    assert plain.item() == pytest.approx(math.log(2))  # logit 0: each frame's BCE is log 2
+    assert weighted.item() == pytest.approx((1 + 20) / 2 * math.log(2))

@@ -12,7 +12,15 @@ from pathlib import Path
 
 from worldenv.bench import dream_speed
 from worldenv.checkpoint import load_bundle
-from worldenv.evaluate import EvalConfig, average_policies, frame_size, score_policy, dream_rollouts, real_rollouts
+from worldenv.evaluate import (
+    EvalConfig,
+    average_policies,
+    dream_rollouts,
+    frame_size,
+    real_rollouts,
+    score_policy,
+    scored_horizons,
+)
 from worldenv.probe import QUANTITIES, load_probe
 from worldenv.world_model import WorldModel
 
@@ -51,6 +59,7 @@ def compare(bundle_path: Path, entries: list[tuple[str, int]], config: EvalConfi
         report["models"][f"{model}@{steps}"] = {"model": model, "steps": steps, "scores": scores["model"],
                                                 "speed": {str(n): s for n, s in speeds.items()}}
         report["copy_last"] = scores["copy_last"]
+        report["horizons"] = scored_horizons(horizons, scores["model"])
     return report
 
 

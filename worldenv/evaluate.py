@@ -109,6 +109,7 @@ def evaluate(bundle_path: Path, config: EvalConfig, device: str = "cpu") -> dict
         _tokenizer_scores(model, probe, scene, real, tokenizer_scores)
     report["tokenizer"] = {key: float(np.mean(values)) for key, values in tokenizer_scores.items()}
     report["all"] = average_policies(report["policies"])
+    report["horizons"] = scored_horizons(horizons, report["all"]["model"])
     return report
 
 
@@ -125,6 +126,8 @@ def score_policy(scene, probe, real, dream, config, horizons) -> dict:
     for h in horizons:
         target = real["frames"][:, k + h - 1]
         valid = real["valid"][:, k + h - 1]
+        if not valid.any():  # every episode had ended (a pole that fell): nothing to score this far
+            continue
         for name, predicted in (("model", dream["frames"][:, h - 1]), ("copy_last", real["frames"][:, k - 1])):
             image = frame_scores(predicted, target, background)
             state = probe_errors(scene, probe.predict(predicted), truth[:, k + h - 1])
@@ -161,12 +164,21 @@ def _tokenizer_scores(model: WorldModel, probe, scene, real, into: dict) -> None
 
 
 def average_policies(policies: dict) -> dict:
-    first = next(iter(policies.values()))
+    """Each horizon averaged over the policies whose episodes reach it (a cartpole under
+    uniform actions falls within ten steps; the balancing policy's episodes go on)."""
     out = {}
     for name in ("model", "copy_last"):
-        out[name] = {h: {key: float(np.mean([p[name][h][key] for p in policies.values()])) for key in entry}
-                     for h, entry in first[name].items()}
+        horizons = sorted({h for p in policies.values() for h in p[name]}, key=int)
+        out[name] = {}
+        for h in horizons:
+            scored = [p[name][h] for p in policies.values() if h in p[name]]
+            out[name][h] = {key: float(np.mean([entry[key] for entry in scored])) for key in scored[0]}
     return out
+
+
+def scored_horizons(horizons: list[int], scores: dict) -> list[int]:
+    """The horizons some episode reached."""
+    return [h for h in horizons if str(h) in scores]
 
 
 def summary_table(report: dict) -> str:

@@ -24,9 +24,10 @@ def plot_horizon_curves(report: dict, path: Path) -> None:
     for axis, metric in zip(axes[0], metrics):
         for index, (policy, scores) in enumerate(policies.items()):
             colour = f"C{index}"
+            reached = [h for h in report["horizons"] if str(h) in scores["model"]]  # its episodes went this far
             for name, style in (("model", "-"), ("copy_last", ":")):
-                values = [scores[name][str(h)][metric] for h in report["horizons"]]
-                axis.plot(report["horizons"], values, style, color=colour, marker="o", markersize=3,
+                values = [scores[name][str(h)][metric] for h in reached]
+                axis.plot(reached, values, style, color=colour, marker="o", markersize=3,
                           label=f"{policy} {'model' if name == 'model' else 'copy last'}")
         axis.set_xscale("log")
         axis.set_xlabel("horizon (frames)")

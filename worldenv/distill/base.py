@@ -26,6 +26,7 @@ class DistillConfig:
     teacher: str = "teacher"  # the bundle component to distil
     sampling_steps: int = 1  # Euler steps per frame the student is made for (and recorded with)
     head_weight: float = 1.0  # reward and termination heads keep training on the data
+    termination_pos_weight: float = 1.0  # weight of terminal frames in the termination loss (as the teacher's)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def validate(self) -> None:

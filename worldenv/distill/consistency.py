@@ -53,6 +53,6 @@ class ConsistencyDistillation(DistillTask):
         out = model(*self.with_last(data, x_high, t_high), data.actions, segments=data.segments)
         prediction = x_high - t_high[:, None, None] * out.velocity[:, -1].float()
         consistency = (prediction - target).square().mean()
-        reward, termination = head_losses(out, self.context_heads(data))
+        reward, termination = head_losses(out, self.context_heads(data), c.termination_pos_weight)
         loss = consistency + c.head_weight * (reward + 0.2 * termination)
         return loss, {"consistency": consistency.detach(), "reward_mse": reward.detach(), "termination_bce": termination.detach()}

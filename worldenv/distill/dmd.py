@@ -83,7 +83,7 @@ class DMDDistillation(DistillTask):
             sample = noise - out.velocity[:, -1].float()  # (B, N, C): a frame in one evaluation
         matching, fake_loss, teacher_flow = self.match(parts, teacher, data.x0[:, :-1], data.actions, sample, t, renoise,
                                                              data.segments)
-        reward, termination = head_losses(out, self.context_heads(data))
+        reward, termination = head_losses(out, self.context_heads(data), c.termination_pos_weight)
         loss = matching + c.fake_weight * fake_loss + c.head_weight * (reward + 0.2 * termination)
         return loss, {"matching": matching.detach(), "fake_flow": fake_loss.detach(),
                       "fake_gain": (teacher_flow - fake_loss).detach(), "reward_mse": reward.detach(),

@@ -75,7 +75,7 @@ class SelfForcingDistillation(DMDDistillation):
         # The heads keep training on real frames, in a clean pass as at the cache commit.
         with torch.set_grad_enabled(student_grad):
             out = parts.student(data.x0, torch.zeros(B, L, device=device), data.actions)
-        reward, termination = head_losses(out, data)
+        reward, termination = head_losses(out, data, c.termination_pos_weight)
         loss = matching + c.fake_weight * fake_loss + c.head_weight * (reward + 0.2 * termination)
         return loss, {"matching": matching.detach(), "fake_flow": fake_loss.detach(),
                       "fake_gain": (teacher_flow - fake_loss).detach(), "reward_mse": reward.detach(),

@@ -159,10 +159,14 @@ def _fingerprint(module: torch.nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def head_losses(out, batch: LatentBatch) -> tuple[torch.Tensor, torch.Tensor]:
+def head_losses(out, batch: LatentBatch, termination_pos_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Reward MSE and termination BCE of a backbone's heads (float32), over frames that
-    follow a step: a reset frame has no reward or termination of its own."""
+    follow a step: a reset frame has no reward or termination of its own.
+    ``termination_pos_weight`` weighs terminal frames: where they are rare (a cartpole
+    falls once per episode, 0.5 % of frames) an unweighted head learns never to fire."""
     steps = batch.has_step.sum().clamp_min(1)
     reward = ((out.reward.float() - batch.rewards).square().mean(-1) * batch.has_step).sum() / steps
-    termination = F.binary_cross_entropy_with_logits(out.termination_logit.float(), batch.terminated, reduction="none")
+    pos_weight = torch.tensor(termination_pos_weight, device=batch.terminated.device)
+    termination = F.binary_cross_entropy_with_logits(out.termination_logit.float(), batch.terminated, reduction="none",
+                                                     pos_weight=pos_weight)
     return reward, (termination * batch.has_step).sum() / steps

@@ -39,6 +39,7 @@ class TeacherTrainingConfig:
     time_distribution: str = "uniform"
     reward_weight: float = 1.0
     termination_weight: float = 0.2
+    termination_pos_weight: float = 1.0  # weight of terminal frames in the termination loss
 
     def validate(self) -> None:
         if self.time_distribution not in ("uniform", "logit_normal"):
@@ -71,7 +72,7 @@ class TeacherTask:
         denoised = (~clean).float().to(device)  # (B, L)
         # Losses in float32 also under bf16 autocast.
         diffusion = flow_matching_loss(out.velocity.float(), data.x0, noise, weight=denoised) / denoised.mean().clamp_min(1e-6)
-        reward, termination = head_losses(out, data)
+        reward, termination = head_losses(out, data, c.termination_pos_weight)
         loss = diffusion + c.reward_weight * reward + c.termination_weight * termination
         return loss, {"diffusion": diffusion.detach(), "reward_mse": reward.detach(), "termination_bce": termination.detach()}
 
