@@ -134,6 +134,27 @@ def test_cartpole_mix_covers_long_balancing_and_falls(tmp_path):
     assert manifest.complete
 
 
+def test_frames_after_termination_record_the_fall_past_the_terminal_state():
+    """Past the step that ends the episode, ``frames_after_termination`` more steps are kept,
+    each terminal, so the data holds a pole beyond 0.2 rad; without them it ends at the fall."""
+    from worldenv.data.collect import run_episode
+    from worldenv.data.policies import make_policy
+
+    env = make_scene("cartpole", max_episode_steps=300)
+    for after in (0, 3):
+        config = CollectConfig(scene="cartpole", episodes=1, steps_per_episode=300, policy="uniform",
+                               frames_after_termination=after)
+        episode = run_episode(env, make_policy("uniform"), config, 0)
+        first = int(np.argmax(episode.terminated))
+        assert episode.terminated[first:].all() and not episode.terminated[:first].any()
+        assert len(episode.terminated) - first == after + 1
+        angles = np.abs(episode.states["qpos"][first + 1 :, 1])  # frame i + 1 follows step i
+        assert angles.min() > 0.2 and angles[-1] >= angles[0]
+    env.close()
+    with pytest.raises(ConfigError, match="frames_after_termination: expected an integer >= 0"):
+        CollectConfig(scene="cartpole", episodes=1, frames_after_termination=-1).validate()
+
+
 def test_corrupted_and_truncated_shards_are_named(reacher_dataset, tmp_path):
     import shutil
 

@@ -39,6 +39,10 @@ class CollectConfig:
     shard_size: int = 20
     width: int = 64
     height: int = 64
+    # Steps recorded after the step that terminates an episode, each labelled terminated:
+    # without them no frame past the terminal state exists (a cartpole's pole beyond
+    # 0.2 rad), a world model never draws one, and its dream never ends.
+    frames_after_termination: int = 0
 
     def validate(self) -> None:
         if self.scene not in SCENES:
@@ -48,6 +52,8 @@ class CollectConfig:
         for key in ("episodes", "steps_per_episode", "shard_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: expected a positive integer, got {getattr(self, key)}")
+        if self.frames_after_termination < 0:
+            raise ConfigError(f"frames_after_termination: expected an integer >= 0, got {self.frames_after_termination}")
 
     @property
     def scene_kwargs(self) -> dict:
@@ -69,17 +75,20 @@ def run_episode(env, policy, config: CollectConfig, episode: int) -> Episode:
     policy.reset(scene, rng)
     frames, states = [frame], [info["state"]]
     actions, rewards, terminated, truncated = [], [], [], []
+    ended, steps_after = False, 0
     for _ in range(config.steps_per_episode):
         action = policy(scene)
         frame, reward, term, trunc, info = env.step(action)
+        ended = term = ended or term  # past the terminal state, every step is terminal
         frames.append(frame)
         states.append(info["state"])
         actions.append(action)
         rewards.append([info[f"reward_{agent}"] for agent in scene.agents] if scene.agents else reward)
         terminated.append(term)
         truncated.append(trunc)
-        if term or trunc:
+        if trunc or (ended and steps_after >= config.frames_after_termination):
             break
+        steps_after += ended
     return Episode(
         frames=np.stack(frames),
         actions=np.stack(actions).astype(np.float32),

@@ -17,7 +17,9 @@ key                    shape                      meaning
 ``actions``            (sum T_e, A) float32       action taken after frame t
 ``rewards``            (sum T_e,) float32         reward of that step; (sum T_e, K) for a
                                                   scene with K agents, one each
-``terminated``         (sum T_e,) bool            step ended the episode (MDP end)
+``terminated``         (sum T_e,) bool            step ended the episode (MDP end), or
+                                                  followed one that did
+                                                  (``frames_after_termination``)
 ``truncated``          (sum T_e,) bool            step hit the time limit
 ``state_qpos`` ...     (sum T_e+1, d) float64     true MuJoCo state at each frame
 ``episode_steps``      (E,) int64                 T_e
