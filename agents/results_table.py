@@ -23,7 +23,7 @@ def main() -> None:
     # runs/agents/<run>/summary.json, or the copies kept as benchmarks/results/agents/<run>.json
     for path in sorted([*args.runs.glob("*/summary.json"), *args.runs.glob("*.json")]):
         summary = json.loads(path.read_text())
-        if "world" in summary["args"]:  # PPO runs and their baselines (plan.py has its own summary)
+        if "real_return" in summary:  # ppo_dream.py runs and baselines (plan.py and ppo_duo.py summarize differently)
             groups[(summary["args"]["scene"], summary["args"]["world"])].append(summary)
     head = ["scene", "trained in", "seeds", "env steps", "real return", "dream-predicted return", "share of MuJoCo PPO's gain",
             "train env-steps/s", "wall clock per run (s)"]

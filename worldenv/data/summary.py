@@ -24,7 +24,9 @@ def summarize(directory: Path) -> tuple[str, list[str]]:
         # Only the small per-step arrays are decompressed, not the frames.
         with np.load(directory / shard.file, allow_pickle=False) as npz:
             steps, rewards = npz["episode_steps"], npz["rewards"]
-            terminated += int(npz["terminated"].sum())
+            # An episode's last step is terminal if it ended by termination (with
+            # frames_after_termination, the steps before it are terminal too).
+            terminated += int(npz["terminated"][np.cumsum(steps) - 1].sum())
         lengths.append(steps)
         rewards = rewards.reshape(len(rewards), -1).sum(1)  # per-agent rewards: the team return
         returns.append(np.add.reduceat(rewards, np.concatenate([[0], np.cumsum(steps)[:-1]])))
