@@ -11,7 +11,7 @@ sequences, ``--iterations`` times; the first action of the mean is executed in
 MuJoCo and the rest warm-starts the next step. Frames are never decoded: only
 rewards are needed.
 
-    python agents/plan.py --scene reacher --episodes 3 --candidates 32 --horizon 6
+    python agents/plan.py --scene reacher --episodes 3 --candidates 16 --horizon 4 --iterations 2
 
 Prints and writes ``OUT/plan-<scene>-seed<seed>/summary.json``: real return per episode,
 beside a random policy on the same episodes, and planning time per real step.
@@ -40,10 +40,10 @@ class Args:
     checkpoint: str | None = field(default=None, metadata={"help": "dream bundle; unset: the scene's shipped one"})
     model: str | None = field(default=None, metadata={"help": "bundle component that dreams; unset: its serving choice"})
     sampling_steps: int | None = field(default=None, metadata={"help": "network evaluations per imagined frame"})
-    candidates: int = field(default=32, metadata={"help": "action sequences imagined per CEM iteration (one batch)"})
-    horizon: int = field(default=6, metadata={"help": "imagined steps per sequence"})
+    candidates: int = field(default=16, metadata={"help": "action sequences imagined per CEM iteration (one batch)"})
+    horizon: int = field(default=4, metadata={"help": "imagined steps per sequence"})
     iterations: int = field(default=2, metadata={"help": "CEM iterations per real step"})
-    elites: int = field(default=6, metadata={"help": "best sequences the Gaussian is refitted to"})
+    elites: int = field(default=4, metadata={"help": "best sequences the Gaussian is refitted to"})
     context: int = field(default=4, metadata={"help": "real frames that prime the dream at each real step"})
     episodes: int = field(default=3, metadata={"help": "real episodes scored"})
     max_steps: int | None = field(default=None, metadata={"help": "cut each real episode at this many steps"})
