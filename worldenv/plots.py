@@ -12,6 +12,8 @@ from worldenv.io import atomic_write  # noqa: E402
 
 def plot_horizon_curves(report: dict, path: Path) -> None:
     """One panel per metric: model vs copy-last-frame against horizon, per action policy."""
+    from worldenv.evaluate import scored_horizons
+
     policies = report["policies"]
     first = next(iter(policies.values()))
     metrics = [key for key in first["model"][str(report["horizons"][0])] if key in first["copy_last"][str(report["horizons"][0])]]
@@ -24,7 +26,7 @@ def plot_horizon_curves(report: dict, path: Path) -> None:
     for axis, metric in zip(axes[0], metrics):
         for index, (policy, scores) in enumerate(policies.items()):
             colour = f"C{index}"
-            reached = [h for h in report["horizons"] if str(h) in scores["model"]]  # its episodes went this far
+            reached = scored_horizons(report["horizons"], scores["model"])  # where its episodes went
             for name, style in (("model", "-"), ("copy_last", ":")):
                 values = [scores[name][str(h)][metric] for h in reached]
                 axis.plot(reached, values, style, color=colour, marker="o", markersize=3,
