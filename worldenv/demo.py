@@ -1,6 +1,6 @@
 """``worldenv demo`` (``make demo``): what a fresh install can do, in a minute or two.
 
-1. For each shipped checkpoint (reacher, duo, panorama): one real MuJoCo start, the same
+1. For each shipped checkpoint (reacher, cartpole, duo, panorama): one real MuJoCo start, the same
    goal-directed actions in the dream and in MuJoCo, a side-by-side video
    (dream | MuJoCo | difference), both worlds' frames per second measured in
    this run, and the dream's PSNR against MuJoCo per horizon.
@@ -21,7 +21,7 @@ from worldenv.scenes import SCENES, make_scene
 from worldenv.video import contact_sheet, write_png, write_video
 
 FRAMES_PER_ROW = 10
-DREAM_SCENES = ("reacher", "duo", "panorama")
+DREAM_SCENES = ("reacher", "cartpole", "duo", "panorama")
 
 
 def run_demo(out: Path, steps: int = 200, policy: str = "goal", gallery_episodes: int = 4, gallery_steps: int = 100,

@@ -5,7 +5,9 @@ The dream is primed with the first ``context`` real frames. Then, at every step,
 the policy picks one action that both worlds receive: an exploration policy
 (``uniform``/``random``, ``smooth``, ``goal``) reads the MuJoCo scene, as in data
 collection; a trained SB3 policy (a ``.zip`` path) acts on the dream's frame, as
-an agent trained in the dream would. Both worlds are timed in the same run.
+an agent trained in the dream would. Both worlds are timed in the same run. The
+rollout stops where MuJoCo ends the episode (a fallen pole); the step at which
+the dream's termination head ended it is recorded beside it.
 """
 
 import time
@@ -36,6 +38,8 @@ class PairedRollout:
     dream_seconds: float  # time in the dream's step() calls
     truth_seconds: float  # time in MuJoCo's step() (physics and rendering)
     fps: int
+    truth_ended: int | None = None  # step (1-based) at which MuJoCo terminated the episode
+    dream_ended: int | None = None  # first step at which the dream's termination head did
 
     @property
     def steps(self) -> int:
@@ -97,22 +101,28 @@ def paired_rollout(
                                                      "context_actions": np.stack(context_actions)})
     dream_frames, actions = list(real_frames), []
     dream_seconds = truth_seconds = 0.0
-    for _ in range(steps):
+    truth_ended = dream_ended = None
+    for step in range(1, steps + 1):
         action = act(observation, truth.unwrapped)
         start = time.perf_counter()
-        observation, *_ = dream.step(action)
+        observation, _, dream_terminated, *_ = dream.step(action)
         dream_seconds += time.perf_counter() - start
         start = time.perf_counter()
-        frame, *_ = truth.step(action)
+        frame, _, truth_terminated, *_ = truth.step(action)
         truth_seconds += time.perf_counter() - start
         dream_frames.append(observation)
         real_frames.append(frame)
         actions.append(action)
+        if dream_terminated and dream_ended is None:
+            dream_ended = step
+        if truth_terminated:
+            truth_ended = step
+            break
     fps = truth.metadata["render_fps"]
     dream.close()
     truth.close()
     return PairedRollout(np.stack(dream_frames), np.stack(real_frames), np.stack(actions), context, dream_seconds,
-                         truth_seconds, fps)
+                         truth_seconds, fps, truth_ended, dream_ended)
 
 
 def side_by_side(rollout: PairedRollout, scale: int = SCALE) -> np.ndarray:
@@ -138,4 +148,7 @@ def report_lines(rollout: PairedRollout) -> list[str]:
         "PSNR (dB) of the dream against MuJoCo, per horizon:",
     ]
     lines += [f"  h={h:<4d} {value:6.2f}" for h, value in rollout.psnr_per_horizon().items()]
+    if rollout.truth_ended or rollout.dream_ended:
+        lines.append(f"episode ended at step {rollout.truth_ended or '-'} in MuJoCo, "
+                     f"{rollout.dream_ended or '-'} in the dream (termination head)")
     return lines
