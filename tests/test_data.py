@@ -124,6 +124,21 @@ def test_smooth_noise_is_temporally_correlated():
     assert correlations[0] > 0.6 and abs(correlations[1]) < 0.15
 
 
+def test_gentle_noise_lets_the_pole_fall_under_its_own_weight():
+    env = make_scene("cartpole", max_episode_steps=300)
+    for episode in range(3):
+        env.reset(seed=episode)
+        policy = make_policy("gentle")
+        policy.reset(env.unwrapped, np.random.default_rng(episode))
+        actions, terminated = [], False
+        while not terminated:
+            actions.append(policy(env.unwrapped))
+            _, _, terminated, truncated, _ = env.step(actions[-1])
+            assert not truncated, "a pole left to itself falls within 300 steps"
+        assert np.abs(actions).max() < 0.6, "pushes far smaller than smooth noise's (scale up to 1)"
+    env.close()
+
+
 def test_cartpole_mix_covers_long_balancing_and_falls(tmp_path):
     manifest = collect(
         CollectConfig(scene="cartpole", episodes=6, steps_per_episode=300, shard_size=6), tmp_path, progress=False

@@ -5,10 +5,11 @@ reacher's arm twitching near its start pose and drops a cartpole in a few steps,
 so most of what a trained agent will see (long reaches, a balanced pole, a
 camera that turns away and back) would never be in the data. The default
 ``mix`` switches, every few dozen steps, between uniform noise, temporally
-correlated noise and the scene's own goal-directed expert (``goal_action``)
-perturbed by correlated noise, in proportions each scene sets
-(``exploration_mix``): a cartpole under noise falls within ten steps, so it is
-mostly balanced by its expert until a noisy segment makes it fall.
+correlated noise (strong, or gentle), and the scene's own goal-directed expert
+(``goal_action``) perturbed by correlated noise, in proportions each scene sets
+(``exploration_mix``): a cartpole under noise falls within ten steps, so its
+expert balances it until a noisy segment makes it fall, and gentle pushes let
+it fall under its own weight.
 """
 
 from collections.abc import Callable
@@ -48,6 +49,16 @@ class SmoothNoise:
         innovation = self.rng.normal(0.0, self.scale * np.sqrt(1.0 - self.correlation**2), self.dim)
         self.value = self.correlation * self.value + innovation
         return np.clip(self.value, -1.0, 1.0).astype(np.float32)
+
+
+class GentleNoise(SmoothNoise):
+    """Small, slow pushes: what an unstable system does nearly on its own (a pole that
+    leans and falls under its weight), which strong noise and the expert both hide."""
+
+    name = "gentle"
+
+    def __init__(self):
+        super().__init__(correlation=(0.9, 0.98), scale=(0.0, 0.15))
 
 
 class GoalDirected:
@@ -96,6 +107,7 @@ class Mixture:
 POLICIES: dict[str, Callable] = {
     "uniform": UniformNoise,
     "smooth": SmoothNoise,
+    "gentle": GentleNoise,
     "goal": GoalDirected,
     "mix": Mixture,
 }
