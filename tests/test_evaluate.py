@@ -10,7 +10,7 @@ import yaml
 
 from worldenv.data.collect import CollectConfig, collect
 from worldenv.evaluate import EvalConfig, real_rollouts
-from worldenv.probe import probe_errors, probe_targets
+from worldenv.probe import probe_errors, probe_readings, probe_targets
 from worldenv.train import main as train_main
 
 
@@ -90,6 +90,12 @@ def test_probe_errors_are_in_task_units():
     # Joint errors 0.2 and 2*pi - 6.2 (wrapped, not 6.2): mean 0.1416.
     assert errors["joint_angles"][0] == pytest.approx((0.2 + (2 * np.pi - 6.2)) / 2, abs=1e-6)
     assert errors["fingertip"][0] == pytest.approx(0.3) and errors["target"][0] == pytest.approx(0.0)
+
+
+def test_probe_readings_give_back_the_task_state():
+    states = {"qpos": np.array([[0.4, -0.25]]), "task": np.zeros((1, 2))}
+    readings = probe_readings("cartpole", probe_targets("cartpole", states))
+    assert readings["pole_angle"][0, 0] == pytest.approx(-0.25) and readings["cart_x"][0, 0] == pytest.approx(0.4)
 
 
 def test_compare_scores_models_on_the_same_episodes_and_times_them(tiny_bundle, tmp_path):

@@ -71,21 +71,33 @@ def probe_targets(scene: str, states: dict[str, np.ndarray]) -> np.ndarray:
     return np.concatenate(parts, axis=-1).astype(np.float32)
 
 
-def probe_errors(scene: str, predicted: np.ndarray, target: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-sample error of each quantity in its own units: mean absolute wrapped
-    angle (rad), mean Euclidean point distance (m), mean absolute scalar."""
-    errors, at = {}, 0
+def probe_readings(scene: str, outputs: np.ndarray) -> dict[str, np.ndarray]:
+    """The probe's outputs (..., d) (or its targets) in task units, per quantity: angles
+    in radians from their (cos, sin), points and scalars as they are."""
+    readings, at = {}, 0
     for q in QUANTITIES[scene]:
-        p, t = predicted[..., at : at + q.width], target[..., at : at + q.width]
+        part = outputs[..., at : at + q.width]
         at += q.width
         if q.kind == "angle":
             n = len(q.index)
-            difference = np.arctan2(p[..., n:], p[..., :n]) - np.arctan2(t[..., n:], t[..., :n])
-            errors[q.name] = np.abs((difference + np.pi) % (2 * np.pi) - np.pi).mean(-1)
-        elif q.kind == "point":
-            errors[q.name] = np.linalg.norm((p - t).reshape(*p.shape[:-1], -1, 2), axis=-1).mean(-1)
+            part = np.arctan2(part[..., n:], part[..., :n])
+        readings[q.name] = part
+    return readings
+
+
+def probe_errors(scene: str, predicted: np.ndarray, target: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-sample error of each quantity in its own units: mean absolute wrapped
+    angle (rad), mean Euclidean point distance (m), mean absolute scalar."""
+    errors, kinds = {}, {q.name: q.kind for q in QUANTITIES[scene]}
+    truth = probe_readings(scene, target)
+    for name, p in probe_readings(scene, predicted).items():
+        t = truth[name]
+        if kinds[name] == "angle":
+            errors[name] = np.abs((p - t + np.pi) % (2 * np.pi) - np.pi).mean(-1)
+        elif kinds[name] == "point":
+            errors[name] = np.linalg.norm((p - t).reshape(*p.shape[:-1], -1, 2), axis=-1).mean(-1)
         else:
-            errors[q.name] = np.abs(p - t).mean(-1)
+            errors[name] = np.abs(p - t).mean(-1)
     return errors
 
 

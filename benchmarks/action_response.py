@@ -1,0 +1,91 @@
+"""Does the dream answer an action as MuJoCo does? The state probe's reading under constant pushes.
+
+From the same real starts (reset seeds 0, 1, ...; ``--context`` frames under zero
+actions prime the dream), both worlds get the same constant action, on every action
+dimension, for ``--steps`` steps. The bundle's state probe reads every frame of both,
+and the script prints each quantity's mean reading per step, MuJoCo above the dream,
+for each value in ``--actions``. A dream that answers too weakly or too late lets a
+policy learn a feedback gain that is stable in the dream and diverges in MuJoCo
+(what PPO did on the cartpole, agents/README.md).
+
+    python benchmarks/action_response.py --scene cartpole --actions 1 0.5 0 -1
+"""
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from worldenv.checkpoint import load_bundle  # noqa: E402
+from worldenv.envs.dream import shipped_checkpoint  # noqa: E402
+from worldenv.envs.single import DiffusionWorldEnv  # noqa: E402
+from worldenv.probe import load_probe, probe_readings  # noqa: E402
+from worldenv.scenes import make_scene  # noqa: E402
+
+
+def responses(checkpoint: Path, scene: str, action: float, starts: int, context: int, steps: int,
+              model: str | None, sampling_steps: int | None) -> dict[str, dict[str, np.ndarray]]:
+    """{world: {quantity: (starts, steps + 1, k) readings}}; step 0 is the last context frame."""
+    probe = load_probe(load_bundle(checkpoint))
+    dream = DiffusionWorldEnv(scene=scene, checkpoint=checkpoint, model=model, sampling_steps=sampling_steps)
+    truth = make_scene(scene, max_episode_steps=-1)
+    still = np.zeros(truth.action_space.shape, np.float32)
+    push = np.full(truth.action_space.shape, action, np.float32)
+    frames = {"mujoco": [], "dream": []}
+    for start in range(starts):
+        real = [truth.reset(seed=start)[0]]
+        real += [truth.step(still)[0] for _ in range(context - 1)]
+        dreamed = [dream.reset(seed=start, options={"context_frames": np.stack(real), "context_actions": np.stack([still] * context)})[0]]
+        real = real[-1:]
+        for _ in range(steps):
+            real.append(truth.step(push)[0])
+            dreamed.append(dream.step(push)[0])
+        frames["mujoco"].append(np.stack(real))
+        frames["dream"].append(np.stack(dreamed))
+    dream.close()
+    truth.close()
+    return {world: probe_readings(scene, probe.predict(np.stack(f))) for world, f in frames.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scene", default="cartpole")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="dream bundle; default: the scene's shipped one")
+    parser.add_argument("--model", default=None, help="bundle component that dreams; default: the bundle's serving choice")
+    parser.add_argument("--sampling-steps", type=int, default=None)
+    parser.add_argument("--actions", type=float, nargs="+", default=[1.0, 0.5, 0.0, -1.0])
+    parser.add_argument("--starts", type=int, default=4, help="real starts averaged over")
+    parser.add_argument("--context", type=int, default=4, help="real frames that prime the dream")
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--json", type=Path, help="write the mean readings here")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    checkpoint = args.checkpoint or shipped_checkpoint(args.scene)
+    report = {}
+    print(f"{args.scene} ({checkpoint}): mean probe reading per step under a constant action, "
+          f"{args.starts} real starts; step 0 is the last context frame")
+    for action in args.actions:
+        worlds = responses(checkpoint, args.scene, action, args.starts, args.context, args.steps, args.model,
+                           args.sampling_steps)
+        report[str(action)] = {world: {name: r.mean(0).tolist() for name, r in readings.items()}
+                               for world, readings in worlds.items()}
+        for name in worlds["mujoco"]:
+            for world in ("mujoco", "dream"):
+                mean = worlds[world][name].mean(0)  # (steps + 1, k)
+                for k in range(mean.shape[1]):
+                    values = " ".join(f"{v:+.3f}" for v in mean[:, k])
+                    print(f"a={action:+.2f} {name}[{k}] {world:<6s} {values}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"scene": args.scene, "checkpoint": str(checkpoint), "starts": args.starts,
+                                         "readings": report}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
