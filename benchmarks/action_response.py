@@ -4,7 +4,9 @@ From the same real starts (reset seeds 0, 1, ...; ``--context`` frames under zer
 actions prime the dream), both worlds get the same constant action, on every action
 dimension, for ``--steps`` steps. The bundle's state probe reads every frame of both,
 and the script prints each quantity's mean reading per step, MuJoCo above the dream,
-for each value in ``--actions``. A dream that answers too weakly or too late lets a
+for each value in ``--actions``, and each quantity's gain: the least-squares factor
+from MuJoCo's displacement to the dream's at step ``--gain-step``, over all actions
+(1 answers as MuJoCo does, 0 ignores the action). A dream that answers too weakly or too late lets a
 policy learn a feedback gain that is stable in the dream and diverges in MuJoCo
 (what PPO did on the cartpole, agents/README.md).
 
@@ -24,7 +26,7 @@ import torch  # noqa: E402
 from worldenv.checkpoint import load_bundle  # noqa: E402
 from worldenv.envs.dream import shipped_checkpoint  # noqa: E402
 from worldenv.envs.single import DiffusionWorldEnv  # noqa: E402
-from worldenv.probe import load_probe, probe_readings  # noqa: E402
+from worldenv.probe import QUANTITIES, load_probe, probe_readings  # noqa: E402
 from worldenv.scenes import make_scene  # noqa: E402
 
 
@@ -52,6 +54,13 @@ def responses(checkpoint: Path, scene: str, action: float, starts: int, context:
     return {world: probe_readings(scene, probe.predict(np.stack(f))) for world, f in frames.items()}
 
 
+def response_gain(pairs: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    """Least-squares g in dream ~ g * mujoco over all (mujoco, dream) displacement pairs."""
+    real = np.concatenate([p[0] for p in pairs])
+    dreamed = np.concatenate([p[1] for p in pairs])
+    return float(real @ dreamed / max(real @ real, 1e-12))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scene", default="cartpole")
@@ -62,12 +71,14 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=4, help="real starts averaged over")
     parser.add_argument("--context", type=int, default=4, help="real frames that prime the dream")
     parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--json", type=Path, help="write the mean readings here")
+    parser.add_argument("--gain-step", type=int, default=3, help="step at which the gain is measured")
+    parser.add_argument("--json", type=Path, help="write the mean readings and gains here")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     checkpoint = args.checkpoint or shipped_checkpoint(args.scene)
-    report = {}
+    report, displacements = {}, {}
+    kinds = {q.name: q.kind for q in QUANTITIES[args.scene]}
     print(f"{args.scene} ({checkpoint}): mean probe reading per step under a constant action, "
           f"{args.starts} real starts; step 0 is the last context frame")
     for action in args.actions:
@@ -76,15 +87,22 @@ def main() -> None:
         report[str(action)] = {world: {name: r.mean(0).tolist() for name, r in readings.items()}
                                for world, readings in worlds.items()}
         for name in worlds["mujoco"]:
+            moved = {world: worlds[world][name][:, args.gain_step] - worlds[world][name][:, 0] for world in worlds}
+            if kinds[name] == "angle":
+                moved = {world: (d + np.pi) % (2 * np.pi) - np.pi for world, d in moved.items()}
+            displacements.setdefault(name, []).append((moved["mujoco"].ravel(), moved["dream"].ravel()))
             for world in ("mujoco", "dream"):
                 mean = worlds[world][name].mean(0)  # (steps + 1, k)
                 for k in range(mean.shape[1]):
                     values = " ".join(f"{v:+.3f}" for v in mean[:, k])
                     print(f"a={action:+.2f} {name}[{k}] {world:<6s} {values}")
+    gains = {name: response_gain(pairs) for name, pairs in displacements.items()}
+    print(f"gain at step {args.gain_step} (dream displacement / MuJoCo's): "
+          + ", ".join(f"{name} {gain:.2f}" for name, gain in gains.items()))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"scene": args.scene, "checkpoint": str(checkpoint), "starts": args.starts,
-                                         "readings": report}, indent=1))
+                                         "gain_step": args.gain_step, "gains": gains, "readings": report}, indent=1))
 
 
 if __name__ == "__main__":
