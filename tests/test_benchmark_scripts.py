@@ -1,0 +1,37 @@
+"""The diagnostic scripts in benchmarks/ run end to end on a tiny bundle."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from dream_bundles import tiny_dream_bundle
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def test_action_response_gain_is_the_least_squares_factor():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from action_response import response_gain
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    real = np.array([0.1, -0.2, 0.4])
+    assert response_gain([(real, 0.5 * real)]) == 0.5
+    assert response_gain([(real, np.zeros(3))]) == 0.0
+
+
+def test_action_response_reads_both_worlds(tmp_path):
+    bundle = tiny_dream_bundle(tmp_path / "cartpole", scene="cartpole", probe_outputs=3)
+    report = tmp_path / "response.json"
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "action_response.py"), "--scene", "cartpole", "--checkpoint", str(bundle),
+         "--actions", "1", "-1", "--starts", "2", "--context", "2", "--steps", "3", "--json", str(report)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "gain at step 3" in result.stdout
+    data = json.loads(report.read_text())
+    assert set(data["gains"]) == {"pole_angle", "cart_x"}
+    assert len(data["readings"]["1.0"]["mujoco"]["pole_angle"]) == 4  # the context's last frame, then 3 steps
