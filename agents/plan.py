@@ -40,6 +40,7 @@ class Args:
     checkpoint: str | None = field(default=None, metadata={"help": "dream bundle; unset: the scene's shipped one"})
     model: str | None = field(default=None, metadata={"help": "bundle component that dreams; unset: its serving choice"})
     sampling_steps: int | None = field(default=None, metadata={"help": "network evaluations per imagined frame"})
+    action_guidance: float | None = field(default=None, metadata={"help": "scale of the action's effect in the dream (1: as trained); unset: the bundle's serving choice"})
     candidates: int = field(default=16, metadata={"help": "action sequences imagined per CEM iteration (one batch)"})
     horizon: int = field(default=4, metadata={"help": "imagined steps per sequence"})
     iterations: int = field(default=2, metadata={"help": "CEM iterations per real step"})
@@ -58,7 +59,7 @@ class CEMPlanner:
 
         self.args = args
         self.dream = Dream.load(args.candidates, scene=args.scene, checkpoint=args.checkpoint, model=args.model,
-                                sampling_steps=args.sampling_steps)
+                                sampling_steps=args.sampling_steps, action_guidance=args.action_guidance)
         self.low, self.high = self.dream.action_space.low, self.dream.action_space.high
         self.mean = np.zeros((args.horizon, *self.low.shape), np.float32)
         self.rng = np.random.default_rng(args.seed)

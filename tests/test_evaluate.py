@@ -133,15 +133,19 @@ def test_compare_serve_sets_what_the_dream_uses_by_default(tiny_bundle):
         subprocess.run([sys.executable, "-m", "worldenv.cli", "contexts", "--checkpoint", str(tiny_bundle), "--count", "2",
                         "--length", "3"], check=True, capture_output=True, timeout=300)
     result = subprocess.run([sys.executable, "-m", "worldenv.cli", "compare", "--checkpoint", str(tiny_bundle), "--models",
-                             "teacher@2", "--episodes", "1", "--horizon", "2", "--speed-envs", "1", "--serve", "teacher@2"],
-                            capture_output=True, text=True, timeout=600)
+                             "teacher@2g1.5", "--episodes", "1", "--horizon", "2", "--speed-envs", "1", "--serve",
+                             "teacher@2g1.5"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "| teacher (action guidance 1.5) | 2 | 5 |" in result.stdout  # 2 guided steps: 4 evaluations, 1 commit
     bundle = load_bundle(tiny_bundle)
-    assert bundle.metadata["serving"]["model"] == "teacher" and bundle.metadata["serving"]["sampling_steps"] == 2
-    assert "## What the dream uses" in bundle.card
+    serving = bundle.metadata["serving"]
+    assert (serving["model"], serving["sampling_steps"], serving["action_guidance"]) == ("teacher", 2, 1.5)
+    assert "## What the dream uses" in bundle.card and "action guidance 1.5" in bundle.card
     env = DiffusionWorldEnv(checkpoint=tiny_bundle)
     assert env.dream.component == "teacher" and env.dream.model.sampling_steps == 2
+    assert env.dream.model.action_guidance == 1.5
     assert DiffusionWorldEnv(checkpoint=tiny_bundle, sampling_steps=5).dream.model.sampling_steps == 5
+    assert DiffusionWorldEnv(checkpoint=tiny_bundle, action_guidance=1.0).dream.model.action_guidance == 1.0
 
 
 

@@ -46,6 +46,25 @@ def test_same_seeds_same_dream_and_different_seeds_differ():
     assert not torch.equal(a, c)
 
 
+def test_action_guidance_scales_what_the_action_changes():
+    """v(0) + g (v(a) - v(0)): g = 1 is the model as trained, g = 0 answers as if the action
+    were zero (on the sampled frame; the commit keeps the real action), g = 2 moves further."""
+    frames, actions = context(2)
+    push = np.full((2, 2), 0.9, np.float32)
+
+    def first_frame(guidance: float, action: np.ndarray) -> torch.Tensor:
+        model = tiny_world_model(2)
+        model.action_guidance = guidance
+        model.reset(frames, actions, [5, 6])
+        return model.step(action)[0]
+
+    plain = first_frame(1.0, push)
+    assert torch.equal(first_frame(0.0, push), first_frame(1.0, np.zeros_like(push)))
+    assert not torch.equal(first_frame(0.0, push), plain)
+    neutral, doubled = first_frame(0.0, push).float(), first_frame(2.0, push).float()
+    assert (doubled - neutral).abs().mean() > (plain.float() - neutral).abs().mean()
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_a_dream_does_not_depend_on_its_batch(threads):
     """Env 1 of a batch of 4 dreams, bit for bit, what it dreams alone with the same seed

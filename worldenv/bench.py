@@ -87,16 +87,17 @@ def sampler_table(dataset: Path, length: int = 16, batch: int = 32, seconds: flo
 
 
 def dream_speed(checkpoint: Path | None, num_envs: int, sampling_steps: int, seconds: float = 6.0, device: str = "cpu",
-                model: str = "teacher") -> dict:
+                model: str = "teacher", action_guidance: float = 1.0) -> dict:
     """Env-steps per second of the batched dream (``DiffusionWorldVectorEnv.step``, observations
     copied to numpy as a user receives them): two warm-up steps, one to size the run, then
     about ``seconds`` (at least 3 steps) measured."""
     import numpy as np
 
     from worldenv.envs.vector import DiffusionWorldVectorEnv
+    from worldenv.world_model import evaluations_per_frame
 
     envs = DiffusionWorldVectorEnv(num_envs, checkpoint=checkpoint, model=model, sampling_steps=sampling_steps,
-                                   device=device, max_episode_steps=10**9)
+                                   device=device, max_episode_steps=10**9, action_guidance=action_guidance)
     envs.reset(seed=0)
     rng = np.random.default_rng(0)
 
@@ -111,7 +112,7 @@ def dream_speed(checkpoint: Path | None, num_envs: int, sampling_steps: int, sec
     steps = max(3, int(seconds / run(1)))
     elapsed = run(steps)
     return {"envs": num_envs, "env_steps_per_s": num_envs * steps / elapsed, "ms_per_step": 1000 * elapsed / steps,
-            "evaluations": sampling_steps + 1, "gflop_per_env_step": _step_flops(envs) / num_envs / 1e9}
+            "evaluations": evaluations_per_frame(sampling_steps, action_guidance), "gflop_per_env_step": _step_flops(envs) / num_envs / 1e9}
 
 
 def _step_flops(envs) -> float:

@@ -30,7 +30,9 @@ def render_card(metadata: dict) -> str:
     serving = metadata.get("serving")
     if serving:
         lines += ["## What the dream uses", "",
-                  f"`{serving['model']}` with {serving['sampling_steps']} sampling step(s) per frame, chosen from this "
+                  f"`{serving['model']}` with {serving['sampling_steps']} sampling step(s) per frame"
+                  + (f" and action guidance {serving['action_guidance']:g}" if serving.get("action_guidance", 1.0) != 1.0 else "")
+                  + ", chosen from this "
                   f"comparison (`{serving['command']}`):", "", serving["comparison"], ""]
     contexts = metadata.get("contexts")
     if contexts:

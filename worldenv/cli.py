@@ -185,6 +185,8 @@ def _add_eval(commands) -> None:
     p.add_argument("--model", default="teacher", help="bundle component to dream with (default teacher)")
     p.add_argument("--sampler", default="euler", help="euler, heun or dpm (default euler)")
     p.add_argument("--steps", type=int, default=8, help="sampling steps per frame (default 8)")
+    p.add_argument("--action-guidance", type=float, default=1.0,
+                   help="scale of the action's effect in the dream (default 1: the model as trained)")
     p.add_argument("--device", default="cpu", help="where the dream runs: cpu (default) or cuda")
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--plot", type=Path, help="write the horizon curves here (PNG)")
@@ -202,7 +204,7 @@ def _eval(args) -> int:
         return _eval_memory(args)
 
     config = EvalConfig(episodes=args.episodes, horizon=args.horizon, context=args.context, model=args.model,
-                        sampler=args.sampler, sampling_steps=args.steps)
+                        sampler=args.sampler, sampling_steps=args.steps, action_guidance=args.action_guidance)
     report = evaluate(args.checkpoint, config, device=args.device)
     if args.json:
         atomic_write_json(args.json, report)
@@ -256,13 +258,15 @@ def _add_compare(commands) -> None:
         "per horizon, beside copy-last-frame) and time it as a dream env on this machine; a table, JSON and a PNG frontier.",
     )
     p.add_argument("--checkpoint", type=Path, required=True, help="bundle directory (with probe and start contexts)")
-    p.add_argument("--models", nargs="+", required=True, help="component@steps, e.g. teacher@8 student_consistency@1")
+    p.add_argument("--models", nargs="+", required=True,
+                   help="component@steps, e.g. teacher@8 student_consistency@1; component@stepsgG adds action guidance G "
+                   "(student_consistency@1g1.8)")
     p.add_argument("--episodes", type=int, default=4, help="episodes per action policy (default 4)")
     p.add_argument("--horizon", type=int, default=200, help="frames dreamed after the context (default 200)")
     p.add_argument("--speed-envs", type=int, nargs="+", default=[1, 16], help="batch sizes timed (default 1 16)")
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--plot", type=Path, help="write the quality-speed frontier here (PNG)")
-    p.add_argument("--serve", help="one of --models (component@steps): record it in the bundle as what its dreams use "
+    p.add_argument("--serve", help="one of --models (component@steps[gG]): record it in the bundle as what its dreams use "
                    "by default, with this comparison as the evidence")
     p.set_defaults(run=_compare)
 
@@ -287,8 +291,9 @@ def _compare(args) -> int:
         from worldenv.card import render_card
         from worldenv.checkpoint import load_bundle, update_bundle
 
-        model, steps = parse_entry(args.serve)
-        serving = {"model": model, "sampling_steps": steps, "command": report["command"], "comparison": table}
+        entry = parse_entry(args.serve)
+        serving = {"model": entry.model, "sampling_steps": entry.steps, "action_guidance": entry.guidance,
+                   "command": report["command"], "comparison": table}
         metadata = {**load_bundle(args.checkpoint).metadata, "serving": serving}
         update_bundle(args.checkpoint, metadata=metadata, card=render_card(metadata))
     print(table)

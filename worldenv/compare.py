@@ -4,11 +4,16 @@ also timed as a dream env on this machine, beside the copy-last-frame baseline.
 
     worldenv compare --checkpoint checkpoints/reacher \\
         --models teacher@4 teacher@8 teacher@16 teacher@32 student_consistency@1 student_consistency@2
+
+An entry ``component@stepsgG`` (``student_consistency@1g1.8``) dreams with action
+guidance G (``WorldModel``).
 """
 
 import logging
+import re
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from worldenv.bench import dream_speed
 from worldenv.checkpoint import load_bundle
@@ -22,42 +27,59 @@ from worldenv.evaluate import (
     scored_horizons,
 )
 from worldenv.probe import QUANTITIES, load_probe
-from worldenv.world_model import WorldModel
+from worldenv.world_model import WorldModel, evaluations_per_frame
 
 logger = logging.getLogger(__name__)
 REPORTED_HORIZONS = (1, 10, 50, 200)
 
 
-def parse_entry(text: str) -> tuple[str, int]:
-    """``component@steps``, e.g. ``teacher@8`` or ``student_consistency@1``."""
-    model, _, steps = text.partition("@")
-    if not model or not steps.isdigit() or int(steps) < 1:
-        raise ValueError(f"--models: expected entries like teacher@8 (bundle component @ sampling steps), got {text!r}")
-    return model, int(steps)
+class Entry(NamedTuple):
+    model: str
+    steps: int
+    guidance: float = 1.0
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}@{self.steps}" + (f"g{self.guidance:g}" if self.guidance != 1.0 else "")
+
+    @property
+    def evaluations(self) -> int:
+        return evaluations_per_frame(self.steps, self.guidance)
 
 
-def compare(bundle_path: Path, entries: list[tuple[str, int]], config: EvalConfig, speed_envs: tuple[int, ...] = (1, 16),
+def parse_entry(text: str) -> Entry:
+    """``component@steps`` or ``component@stepsgG``, e.g. ``teacher@8`` or ``student_consistency@1g1.8``."""
+    match = re.fullmatch(r"([^@]+)@([0-9]+)(?:g([0-9]*\.?[0-9]+))?", text)
+    if not match or int(match[2]) < 1 or (match[3] is not None and float(match[3]) <= 0):
+        raise ValueError(f"--models: expected entries like teacher@8 (bundle component @ sampling steps) or "
+                         f"student_consistency@1g1.8 (and action guidance 1.8), got {text!r}")
+    return Entry(match[1], int(match[2]), float(match[3]) if match[3] else 1.0)
+
+
+def compare(bundle_path: Path, entries: list[Entry], config: EvalConfig, speed_envs: tuple[int, ...] = (1, 16),
             speed_seconds: float = 3.0) -> dict:
     bundle = load_bundle(Path(bundle_path))
     scene = bundle.metadata["scene"]
-    for model, _ in entries:
-        bundle.config(model)  # a missing component fails now, naming what the bundle has
+    for entry in entries:
+        bundle.config(entry.model)  # a missing component fails now, naming what the bundle has
     probe = load_probe(bundle)
     horizons = [h for h in REPORTED_HORIZONS if h <= config.horizon]
     reals = {policy: real_rollouts(scene, policy, config, *frame_size(bundle)) for policy in config.policies}
     report = {"bundle": str(bundle_path), "scene": scene, "config": asdict(config), "horizons": horizons, "models": {}}
-    for model, steps in entries:
-        logger.info("scoring %s with %d step(s)", model, steps)
-        entry_config = replace(config, model=model, sampling_steps=steps)
+    for entry in entries:
+        logger.info("scoring %s", entry.name)
+        entry_config = replace(config, model=entry.model, sampling_steps=entry.steps, action_guidance=entry.guidance)
         policies = {}
         for policy, real in reals.items():
-            world = WorldModel.from_bundle(bundle_path, batch=config.episodes, model=model, sampler=config.sampler,
-                                           sampling_steps=steps)
+            world = WorldModel.from_bundle(bundle_path, batch=config.episodes, model=entry.model, sampler=config.sampler,
+                                           sampling_steps=entry.steps, action_guidance=entry.guidance)
             policies[policy] = score_policy(scene, probe, real, dream_rollouts(world, real, entry_config), entry_config, horizons)
         scores = average_policies(policies)
-        speeds = {n: dream_speed(bundle_path, n, steps, speed_seconds, model=model) for n in speed_envs}
-        report["models"][f"{model}@{steps}"] = {"model": model, "steps": steps, "scores": scores["model"],
-                                                "speed": {str(n): s for n, s in speeds.items()}}
+        speeds = {n: dream_speed(bundle_path, n, entry.steps, speed_seconds, model=entry.model,
+                                 action_guidance=entry.guidance) for n in speed_envs}
+        report["models"][entry.name] = {"model": entry.model, "steps": entry.steps, "action_guidance": entry.guidance,
+                                        "evaluations": entry.evaluations, "scores": scores["model"],
+                                        "speed": {str(n): s for n, s in speeds.items()}}
         report["copy_last"] = scores["copy_last"]
         report["horizons"] = scored_horizons(horizons, scores["model"])
     return report
@@ -78,7 +100,10 @@ def comparison_table(report: dict) -> str:
 
     for name, entry in report["models"].items():
         speed = entry["speed"]
-        cells = [entry["model"], str(entry["steps"]), str(entry["steps"] + 1), f"{speed[speeds[0]]['ms_per_step']:.1f}",
+        guidance = entry.get("action_guidance", 1.0)
+        model = entry["model"] + (f" (action guidance {guidance:g})" if guidance != 1.0 else "")
+        evaluations = entry.get("evaluations", entry["steps"] + 1)
+        cells = [model, str(entry["steps"]), str(evaluations), f"{speed[speeds[0]]['ms_per_step']:.1f}",
                  *(f"{speed[n]['env_steps_per_s']:.0f}" for n in speeds[1:]), *scores(entry["scores"])]
         rows.append("| " + " | ".join(cells) + " |")
     rows.append("| copy last frame | - | 0 | - |" + " - |" * (len(speeds) - 1) + " " + " | ".join(scores(report["copy_last"])) + " |")

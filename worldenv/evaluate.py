@@ -42,6 +42,7 @@ class EvalConfig:
     sampler: str = "euler"
     sampling_steps: int = 8
     model: str = "teacher"
+    action_guidance: float = 1.0  # WorldModel's: 1 is the model as trained
 
 
 def real_rollouts(scene: str, policy: str, config: EvalConfig, width: int, height: int) -> dict[str, np.ndarray]:
@@ -103,7 +104,8 @@ def evaluate(bundle_path: Path, config: EvalConfig, device: str = "cpu") -> dict
     for policy in config.policies:
         real = real_rollouts(scene, policy, config, *frame_size(bundle))
         model = WorldModel.from_bundle(bundle_path, batch=config.episodes, model=config.model, sampler=config.sampler,
-                                       sampling_steps=config.sampling_steps, device=device)
+                                       sampling_steps=config.sampling_steps, device=device,
+                                       action_guidance=config.action_guidance)
         dream = dream_rollouts(model, real, config)
         report["policies"][policy] = score_policy(scene, probe, real, dream, config, horizons)
         _tokenizer_scores(model, probe, scene, real, tokenizer_scores)
@@ -197,6 +199,8 @@ def summary_table(report: dict) -> str:
         cells += [f"{m[p]:.4f}" for p in probes] + [f"{c[p]:.4f}" for p in probes] + [f"{m['reward_abs_error']:.4f}"]
         rows.append("| " + " | ".join(cells) + " |")
     tokenizer = ", ".join(f"{k} {v:.4g}" for k, v in report["tokenizer"].items())
+    guidance = report["config"].get("action_guidance", 1.0)
+    guided = f", action guidance {guidance:g}" if guidance != 1.0 else ""
     return "\n".join([f"{scene}, {report['config']['model']}, {report['config']['sampling_steps']} "
-                      f"{report['config']['sampler']} steps, {report['config']['episodes']} episodes x "
+                      f"{report['config']['sampler']} steps{guided}, {report['config']['episodes']} episodes x "
                       f"{len(report['policies'])} policies", "", *rows, "", f"tokenizer (same frames): {tokenizer}"])

@@ -37,6 +37,12 @@ def load_backbone(bundle: Bundle, name: str = "teacher") -> Backbone:
     return backbone
 
 
+def evaluations_per_frame(sampling_steps: int, action_guidance: float = 1.0) -> int:
+    """Network evaluations per dreamed frame: each sampling step (twice when guided) and the
+    commit of the clean latent to the cache."""
+    return sampling_steps * (1 if action_guidance == 1.0 else 2) + 1
+
+
 def prime_cache(backbone: Backbone, latents: torch.Tensor, actions: torch.Tensor, cache) -> None:
     """Commit clean context ``latents`` (B, T, N, C) and the actions that led to them (B, T, A)
     to ``cache``: the first window's worth in one pass (nothing leaves the cache yet, and
@@ -62,13 +68,23 @@ class WorldModel:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         cache_slots: dict[str, int] | None = None,
+        action_guidance: float = 1.0,
     ):
         """``cache_slots`` overrides the backbone's sink_frames / memory_frames /
-        window_frames for these dreams (the memory ablations)."""
+        window_frames for these dreams (the memory ablations).
+
+        ``action_guidance`` g scales what the action changes: each velocity is
+        ``v(0) + g * (v(a) - v(0))``, with ``v(0)`` the model's answer under the zero
+        action (no force, torque or turn in every scene), at one more network evaluation
+        per sampling step. A model that answers actions too weakly (a cartpole pushed half
+        as far as MuJoCo pushes it, ``benchmarks/action_response.py``) teaches a policy a
+        gain that diverges in MuJoCo; g near the inverse of the measured gain corrects it.
+        g = 1 is the model as trained."""
         self.device, self.dtype, self.batch = torch.device(device), dtype, batch
         self.tokenizer = tokenizer.to(self.device, dtype).eval().requires_grad_(False)
         self.backbone = backbone.to(self.device, dtype).eval().requires_grad_(False)
         self.sampler, self.sampling_steps = sampler, sampling_steps
+        self.action_guidance = action_guidance
         self.times = timesteps(sampling_steps, device=self.device)
         self.cache_slots = dict(cache_slots or {})
         self.cache = backbone.new_cache(batch, self.device, dtype, **self.cache_slots)
@@ -111,7 +127,12 @@ class WorldModel:
         noise = counter_noise(self.seeds, self.cache.frames_seen, self.latent_shape, self.dtype)
 
         def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return self.backbone(x[:, None], t[:, None].to(self.dtype), actions, self.cache).velocity[:, 0]
+            x, t = x[:, None], t[:, None].to(self.dtype)
+            conditioned = self.backbone(x, t, actions, self.cache).velocity[:, 0]
+            if self.action_guidance == 1.0:
+                return conditioned
+            neutral = self.backbone(x, t, torch.zeros_like(actions), self.cache).velocity[:, 0]
+            return neutral + self.action_guidance * (conditioned - neutral)
 
         latent = sample(self.sampler, velocity, noise, self.times)  # (B, N, C)
         clean = torch.zeros(self.batch, 1, device=self.device, dtype=self.dtype)

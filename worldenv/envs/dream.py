@@ -22,22 +22,34 @@ from worldenv.world_model import WorldModel, load_backbone, load_tokenizer
 
 DEFAULT_SCENE = "reacher"
 CHECKPOINTS_VARIABLE = "WORLDENV_CHECKPOINTS"
-SERVING = "serving"  # bundle metadata key: the model and step count a dream uses unless told otherwise
+SERVING = "serving"  # bundle metadata key: the model, step count and action guidance a dream uses unless told otherwise
 FALLBACK_SERVING = {"model": "teacher", "sampling_steps": 4}
 
 
-def serving_choice(metadata: dict, model: str | None, sampling_steps: int | None) -> tuple[str, int]:
-    """The component and steps to dream with: what the caller asked, else the bundle's
-    choice (``metadata["serving"]``, set by ``worldenv compare --serve``), else teacher@4.
-    A model named without steps uses the bundle's steps for it, or 4."""
+def serving_choice(metadata: dict, model: str | None, sampling_steps: int | None,
+                   action_guidance: float | None = None) -> tuple[str, int, float]:
+    """The component, steps and action guidance to dream with: what the caller asked, else
+    the bundle's choice (``metadata["serving"]``, set by ``worldenv compare --serve``), else
+    teacher@4 unguided. A model named without steps or guidance uses the bundle's for it,
+    or 4 steps and no guidance (1)."""
     chosen = metadata.get(SERVING, FALLBACK_SERVING)
     if model is None:
         model = chosen["model"]
+    served = model == chosen["model"]
     if sampling_steps is None:
-        sampling_steps = chosen["sampling_steps"] if model == chosen["model"] else FALLBACK_SERVING["sampling_steps"]
+        sampling_steps = chosen["sampling_steps"] if served else FALLBACK_SERVING["sampling_steps"]
     if isinstance(sampling_steps, bool) or not isinstance(sampling_steps, (int, np.integer)) or sampling_steps < 1:
         raise ValueError(f"expected sampling_steps to be a positive integer, got {sampling_steps!r}")
-    return model, int(sampling_steps)
+    if action_guidance is None:
+        action_guidance = chosen.get("action_guidance", 1.0) if served else 1.0
+    return model, int(sampling_steps), check_guidance(action_guidance)
+
+
+def check_guidance(action_guidance) -> float:
+    if isinstance(action_guidance, bool) or not isinstance(action_guidance, (int, float, np.number)) \
+            or not np.isfinite(action_guidance) or action_guidance <= 0:
+        raise ValueError(f"expected action_guidance to be a positive number (1: none), got {action_guidance!r}")
+    return float(action_guidance)
 
 
 def shipped_checkpoint(scene: str) -> Path:
@@ -84,6 +96,7 @@ class Dream:
         sampling_steps: int | None = None,
         device: str | torch.device = "cpu",
         dtype: torch.dtype | None = None,
+        action_guidance: float | None = None,
     ) -> "Dream":
         if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
             raise ValueError(f"expected a positive integer number of envs, got {batch!r}")
@@ -100,7 +113,7 @@ class Dream:
         render_fps, agents = ground_truth.metadata["render_fps"], ground_truth.agents
         ground_truth.close()
 
-        model, sampling_steps = serving_choice(bundle.metadata, model, sampling_steps)
+        model, sampling_steps, action_guidance = serving_choice(bundle.metadata, model, sampling_steps, action_guidance)
         tokenizer, backbone = load_tokenizer(bundle), load_backbone(bundle, model)
         size, action_dim = tokenizer.config.image_size, backbone.config.action_dim
         if (size, size, 3) != observation_space.shape or (action_dim,) != action_space.shape:
@@ -112,7 +125,7 @@ class Dream:
             raise CheckpointError(f"{path}: {backbone.config.rewards} reward heads for the {len(agents) or 1} agent(s) of {scene!r}")
         device = torch.device(device)
         world = WorldModel(tokenizer, backbone, batch, sampler=sampler, sampling_steps=sampling_steps, device=device,
-                           dtype=dtype or default_dtype(device))
+                           dtype=dtype or default_dtype(device), action_guidance=action_guidance)
         contexts = load_start_contexts(bundle)
         if contexts.frames.shape[2:] != (size, size, 3) or contexts.actions.shape[-1] != action_dim:
             raise CheckpointError(f"{path}: start contexts do not fit the model ({tuple(contexts.frames.shape)})")
