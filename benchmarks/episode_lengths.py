@@ -40,9 +40,11 @@ def real_lengths(scene: str, policy: str, episodes: int, max_steps: int, seed: i
     return lengths
 
 
-def dream_lengths(scene: str, checkpoint: str | None, policy: str, episodes: int, max_steps: int, seed: int) -> list[int]:
+def dream_lengths(scene: str, checkpoint: str | None, policy: str, episodes: int, max_steps: int, seed: int,
+                  **dream_kwargs) -> list[int]:
+    """``dream_kwargs``: model, sampling_steps, action_guidance (None: the bundle's serving choice)."""
     envs = DiffusionWorldVectorEnv(episodes, scene=scene, checkpoint=checkpoint, max_episode_steps=max_steps,
-                                   autoreset_mode=AutoresetMode.SAME_STEP)
+                                   autoreset_mode=AutoresetMode.SAME_STEP, **dream_kwargs)
     rng = np.random.default_rng(seed)
     envs.reset(seed=list(range(episodes)))
     lengths, running = np.zeros(episodes, int), np.ones(episodes, bool)
@@ -58,6 +60,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scene", default="cartpole")
     parser.add_argument("--checkpoint", default=None, help="dream bundle; default: the scene's shipped one")
+    parser.add_argument("--model", default=None, help="bundle component that dreams; default: the bundle's serving choice")
+    parser.add_argument("--sampling-steps", type=int, default=None)
+    parser.add_argument("--action-guidance", type=float, default=None)
     parser.add_argument("--policy", choices=["uniform", "zero"], default="uniform")
     parser.add_argument("--episodes", type=int, default=8)
     parser.add_argument("--max-steps", type=int, default=200)
@@ -66,7 +71,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     real = real_lengths(args.scene, args.policy, args.episodes, args.max_steps, args.seed)
-    dream = dream_lengths(args.scene, args.checkpoint, args.policy, args.episodes, args.max_steps, args.seed)
+    dream = dream_lengths(args.scene, args.checkpoint, args.policy, args.episodes, args.max_steps, args.seed,
+                          model=args.model, sampling_steps=args.sampling_steps, action_guidance=args.action_guidance)
     print(f"{args.scene}, {args.policy} actions, episodes cut at {args.max_steps} steps")
     print(f"MuJoCo lengths: {real}")
     print(f"dream lengths:  {dream}")

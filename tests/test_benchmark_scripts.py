@@ -35,3 +35,14 @@ def test_action_response_reads_both_worlds(tmp_path):
     data = json.loads(report.read_text())
     assert set(data["gains"]) == {"pole_angle", "cart_x"}
     assert len(data["readings"]["1.0"]["mujoco"]["pole_angle"]) == 4  # the context's last frame, then 3 steps
+
+
+def test_episode_lengths_lists_both_worlds(tmp_path):
+    bundle = tiny_dream_bundle(tmp_path / "cartpole", scene="cartpole")
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "episode_lengths.py"), "--scene", "cartpole", "--checkpoint", str(bundle),
+         "--episodes", "2", "--max-steps", "5", "--model", "teacher", "--sampling-steps", "1", "--action-guidance", "1.5"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    # The tiny bundle's termination head never fires: its episodes run to the cut.
+    assert "dream lengths:  [5, 5]" in result.stdout and "MuJoCo lengths:" in result.stdout
