@@ -31,10 +31,11 @@ from worldenv.scenes import make_scene  # noqa: E402
 
 
 def responses(checkpoint: Path, scene: str, action: float, starts: int, context: int, steps: int,
-              model: str | None, sampling_steps: int | None) -> dict[str, dict[str, np.ndarray]]:
-    """{world: {quantity: (starts, steps + 1, k) readings}}; step 0 is the last context frame."""
+              **dream_kwargs) -> dict[str, dict[str, np.ndarray]]:
+    """{world: {quantity: (starts, steps + 1, k) readings}}; step 0 is the last context frame.
+    ``dream_kwargs``: model, sampling_steps, action_guidance (None: the bundle's serving choice)."""
     probe = load_probe(load_bundle(checkpoint))
-    dream = DiffusionWorldEnv(scene=scene, checkpoint=checkpoint, model=model, sampling_steps=sampling_steps)
+    dream = DiffusionWorldEnv(scene=scene, checkpoint=checkpoint, **dream_kwargs)
     truth = make_scene(scene, max_episode_steps=-1)
     still = np.zeros(truth.action_space.shape, np.float32)
     push = np.full(truth.action_space.shape, action, np.float32)
@@ -67,6 +68,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, default=None, help="dream bundle; default: the scene's shipped one")
     parser.add_argument("--model", default=None, help="bundle component that dreams; default: the bundle's serving choice")
     parser.add_argument("--sampling-steps", type=int, default=None)
+    parser.add_argument("--action-guidance", type=float, default=None)
     parser.add_argument("--actions", type=float, nargs="+", default=[1.0, 0.5, 0.0, -1.0])
     parser.add_argument("--starts", type=int, default=4, help="real starts averaged over")
     parser.add_argument("--context", type=int, default=4, help="real frames that prime the dream")
@@ -82,8 +84,8 @@ def main() -> None:
     print(f"{args.scene} ({checkpoint}): mean probe reading per step under a constant action, "
           f"{args.starts} real starts; step 0 is the last context frame")
     for action in args.actions:
-        worlds = responses(checkpoint, args.scene, action, args.starts, args.context, args.steps, args.model,
-                           args.sampling_steps)
+        worlds = responses(checkpoint, args.scene, action, args.starts, args.context, args.steps, model=args.model,
+                           sampling_steps=args.sampling_steps, action_guidance=args.action_guidance)
         report[str(action)] = {world: {name: r.mean(0).tolist() for name, r in readings.items()}
                                for world, readings in worlds.items()}
         for name in worlds["mujoco"]:
