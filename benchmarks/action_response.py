@@ -30,13 +30,9 @@ from worldenv.probe import QUANTITIES, load_probe, probe_readings  # noqa: E402
 from worldenv.scenes import make_scene  # noqa: E402
 
 
-def responses(checkpoint: Path, scene: str, action: float, starts: int, context: int, steps: int,
-              **dream_kwargs) -> dict[str, dict[str, np.ndarray]]:
-    """{world: {quantity: (starts, steps + 1, k) readings}}; step 0 is the last context frame.
-    ``dream_kwargs``: model, sampling_steps, action_guidance (None: the bundle's serving choice)."""
-    probe = load_probe(load_bundle(checkpoint))
-    dream = DiffusionWorldEnv(scene=scene, checkpoint=checkpoint, **dream_kwargs)
-    truth = make_scene(scene, max_episode_steps=-1)
+def responses(dream: DiffusionWorldEnv, truth, probe, scene: str, action: float, starts: int, context: int,
+              steps: int) -> dict[str, dict[str, np.ndarray]]:
+    """{world: {quantity: (starts, steps + 1, k) readings}}; step 0 is the last context frame."""
     still = np.zeros(truth.action_space.shape, np.float32)
     push = np.full(truth.action_space.shape, action, np.float32)
     frames = {"mujoco": [], "dream": []}
@@ -50,8 +46,6 @@ def responses(checkpoint: Path, scene: str, action: float, starts: int, context:
             dreamed.append(dream.step(push)[0])
         frames["mujoco"].append(np.stack(real))
         frames["dream"].append(np.stack(dreamed))
-    dream.close()
-    truth.close()
     return {world: probe_readings(scene, probe.predict(np.stack(f))) for world, f in frames.items()}
 
 
@@ -81,11 +75,14 @@ def main() -> None:
     checkpoint = args.checkpoint or shipped_checkpoint(args.scene)
     report, displacements = {}, {}
     kinds = {q.name: q.kind for q in QUANTITIES[args.scene]}
+    probe = load_probe(load_bundle(checkpoint))
+    dream = DiffusionWorldEnv(scene=args.scene, checkpoint=checkpoint, model=args.model,
+                              sampling_steps=args.sampling_steps, action_guidance=args.action_guidance)
+    truth = make_scene(args.scene, max_episode_steps=-1)
     print(f"{args.scene} ({checkpoint}): mean probe reading per step under a constant action, "
           f"{args.starts} real starts; step 0 is the last context frame")
     for action in args.actions:
-        worlds = responses(checkpoint, args.scene, action, args.starts, args.context, args.steps, model=args.model,
-                           sampling_steps=args.sampling_steps, action_guidance=args.action_guidance)
+        worlds = responses(dream, truth, probe, args.scene, action, args.starts, args.context, args.steps)
         report[str(action)] = {world: {name: r.mean(0).tolist() for name, r in readings.items()}
                                for world, readings in worlds.items()}
         for name in worlds["mujoco"]:
@@ -98,6 +95,8 @@ def main() -> None:
                 for k in range(mean.shape[1]):
                     values = " ".join(f"{v:+.3f}" for v in mean[:, k])
                     print(f"a={action:+.2f} {name}[{k}] {world:<6s} {values}")
+    dream.close()
+    truth.close()
     gains = {name: response_gain(pairs) for name, pairs in displacements.items()}
     print(f"gain at step {args.gain_step} (dream displacement / MuJoCo's): "
           + ", ".join(f"{name} {gain:.2f}" for name, gain in gains.items()))

@@ -44,6 +44,8 @@ def test_bad_input_exits_2_with_a_message():
     assert "unknown scene 'hopper'" in result.stderr
     result = run_cli("bench", "sampler")
     assert result.returncode == 2 and "--dataset" in result.stderr
+    result = run_cli("eval", "--checkpoint", "unused", "--action-guidance", "0")
+    assert result.returncode == 2 and "expected action_guidance to be a positive number" in result.stderr
 
 
 def test_demo_writes_dream_and_ground_truth_videos(tmp_path):

@@ -196,6 +196,7 @@ def _add_eval(commands) -> None:
 
 
 def _eval(args) -> int:
+    from worldenv.envs.dream import check_guidance
     from worldenv.evaluate import EvalConfig, evaluate, summary_table
     from worldenv.io import atomic_write_json
     from worldenv.plots import plot_horizon_curves
@@ -204,7 +205,8 @@ def _eval(args) -> int:
         return _eval_memory(args)
 
     config = EvalConfig(episodes=args.episodes, horizon=args.horizon, context=args.context, model=args.model,
-                        sampler=args.sampler, sampling_steps=args.steps, action_guidance=args.action_guidance)
+                        sampler=args.sampler, sampling_steps=args.steps,
+                        action_guidance=check_guidance(args.action_guidance))
     report = evaluate(args.checkpoint, config, device=args.device)
     if args.json:
         atomic_write_json(args.json, report)
