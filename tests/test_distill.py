@@ -1,10 +1,14 @@
 """Distillation pieces that the tiny training runs in test_training.py cannot see."""
 
 import numpy as np
+import pytest
 import torch
 
 from test_world_model import context, tiny_world_model
+from worldenv.config import ConfigError
 from worldenv.diffusion.noise import counter_noise
+from worldenv.distill.base import last_frame_velocity
+from worldenv.distill.consistency import ConsistencyConfig
 from worldenv.distill.self_forcing import self_rollout
 from worldenv.nn.tokenizer import to_uint8
 from worldenv.world_model import WorldModel
@@ -38,3 +42,33 @@ def test_self_forcing_rollout_carries_gradients_to_the_student_only_through_its_
     samples[-1].square().mean().backward()
     assert all(s.requires_grad for s in samples)
     assert student.embed.weight.grad is not None and student.embed.weight.grad.abs().sum() > 0
+
+
+def test_guided_teacher_target_is_what_the_guided_dream_samples():
+    """Guidance distillation regresses the student on the velocity the dream would use
+    with the same guidance: one Euler step of it from the dream's noise is the dream's frame."""
+    base = tiny_world_model(2)
+    guidance = 1.7
+    world = WorldModel(base.tokenizer, base.backbone, batch=2, sampler="euler", sampling_steps=1, action_guidance=guidance)
+    frames, actions = context(2, frames=3)
+    push = np.array([[0.9, -0.4], [-0.7, 0.8]], np.float32)
+    seeds = torch.tensor([5, 6])
+    world.reset(frames, actions, seeds)
+    world.step(push)
+    dreamed = world.cache.last_latent.float()
+
+    latents = world.tokenizer.encode(torch.from_numpy(frames).flatten(0, 1)).reshape(2, 3, 64, 4)
+    noise = counter_noise(seeds, torch.full((2,), 3), (64, 4))
+    x = torch.cat([latents, noise[:, None]], dim=1)
+    t = torch.tensor([[0.0, 0.0, 0.0, 1.0]] * 2)
+    all_actions = torch.cat([torch.from_numpy(actions), torch.from_numpy(push)[:, None]], dim=1)
+    with torch.no_grad():
+        guided = last_frame_velocity(world.backbone, x, t, all_actions, guidance)
+        plain = last_frame_velocity(world.backbone, x, t, all_actions)
+    torch.testing.assert_close(noise - guided, dreamed, atol=2e-6, rtol=0)
+    assert (guided - plain).abs().max() > 1e-3, "guidance changes the target"
+
+
+def test_teacher_guidance_must_be_positive(tmp_path):
+    with pytest.raises(ConfigError, match="teacher_guidance: expected a positive number"):
+        ConsistencyConfig(data=None, bundle="b", run="r", teacher_guidance=0.0).validate()

@@ -16,7 +16,7 @@ import torch
 
 from worldenv import config as configs
 from worldenv.checkpoint import Bundle, load_bundle
-from worldenv.diffusion.flow import timesteps
+from worldenv.diffusion.flow import guide, timesteps
 from worldenv.diffusion.noise import counter_noise
 from worldenv.diffusion.samplers import sample
 from worldenv.nn.backbone import Backbone, BackboneConfig
@@ -132,7 +132,7 @@ class WorldModel:
             if self.action_guidance == 1.0:
                 return conditioned
             neutral = self.backbone(x, t, torch.zeros_like(actions), self.cache).velocity[:, 0]
-            return neutral + self.action_guidance * (conditioned - neutral)
+            return guide(neutral, conditioned, self.action_guidance)
 
         latent = sample(self.sampler, velocity, noise, self.times)  # (B, N, C)
         clean = torch.zeros(self.batch, 1, device=self.device, dtype=self.dtype)

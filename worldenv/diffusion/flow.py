@@ -56,6 +56,12 @@ def noise_from_velocity(x_t: Tensor, v: Tensor, t: Tensor) -> Tensor:
     return (x_t + (1 - _levels_for(t, x_t)) * v).to(x_t.dtype)
 
 
+def guide(neutral: Tensor, conditioned: Tensor, guidance: float) -> Tensor:
+    """Classifier-free guidance of a velocity field: ``neutral + g * (conditioned - neutral)``
+    (g = 1: the conditioned field itself; g > 1: what the condition changes, amplified)."""
+    return neutral + guidance * (conditioned - neutral)
+
+
 def sample_training_times(
     shape: tuple[int, ...],
     generator: torch.Generator | None = None,

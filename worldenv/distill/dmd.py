@@ -100,7 +100,7 @@ class DMDDistillation(DistillTask):
         flow = renoise - sample.detach()  # the velocity both scores regress at (x_t, t)
         window = self.window(context, x_t, t)
         with torch.no_grad():
-            v_real = teacher(*window, actions, segments=segments).velocity[:, -1].float()
+            v_real = self.teacher_velocity(teacher, *window, actions, segments)
         # One pass of the fake score serves both: its prediction (detached) for the student's
         # gradient, and its flow-matching loss on the student's samples for its own training.
         v_fake = parts.fake(*window, actions, segments=segments).velocity[:, -1].float()
