@@ -246,6 +246,16 @@ def test_resume_refuses_different_settings(reacher_dataset):
         collect(CollectConfig(**{**TINY, "episodes": 4}), reacher_dataset, progress=False)
 
 
+def test_resume_refuses_a_changed_exploration_mix(reacher_dataset, monkeypatch):
+    from worldenv.scenes.reacher import ReacherScene
+
+    recorded = Manifest.load(reacher_dataset).collection["exploration_mix"]
+    assert recorded == ReacherScene.exploration_mix
+    monkeypatch.setattr(ReacherScene, "exploration_mix", {"uniform": 1.0})
+    with pytest.raises(ConfigError, match=r"exploration_mix=.*not \{'uniform': 1.0\}"):
+        collect(CollectConfig(**TINY), reacher_dataset, progress=False)
+
+
 def test_resume_extends_a_dataset(reacher_dataset, tmp_path):
     import shutil
 

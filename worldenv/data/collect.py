@@ -16,6 +16,7 @@ from pathlib import Path
 
 import gymnasium
 import mujoco
+from gymnasium.envs.registration import load_env_creator
 import numpy as np
 from tqdm import tqdm
 
@@ -164,8 +165,19 @@ def _run(jobs, workers: int):
         yield from pool.imap_unordered(_collect_shard, jobs)
 
 
-def _open_manifest(config: CollectConfig, out: Path) -> Manifest:
+def collection_settings(config: CollectConfig) -> dict:
+    """What a dataset is collected with, as its manifest records it and a resumed
+    collection must match: the config, and under the ``mix`` policy the scene's
+    proportions, which live in the scene's code and may change between runs."""
     settings = asdict(config)
+    if config.policy == "mix":
+        scene_class = load_env_creator(SCENES[config.scene].entry_point)
+        settings["exploration_mix"] = dict(scene_class.exploration_mix)
+    return settings
+
+
+def _open_manifest(config: CollectConfig, out: Path) -> Manifest:
+    settings = collection_settings(config)
     try:
         manifest = Manifest.load(out)
     except DatasetError:
