@@ -4,12 +4,13 @@ A world model only learns the dynamics it was shown. Uniform noise keeps a
 reacher's arm twitching near its start pose and drops a cartpole in a few steps,
 so most of what a trained agent will see (long reaches, a balanced pole, a
 camera that turns away and back) would never be in the data. The default
-``mix`` switches, every few dozen steps, between uniform noise, temporally
-correlated noise (strong, or gentle), and the scene's own goal-directed expert
-(``goal_action``) perturbed by correlated noise, in proportions each scene sets
-(``exploration_mix``): a cartpole under noise falls within ten steps, so its
-expert balances it until a noisy segment makes it fall, and gentle pushes let
-it fall under its own weight.
+``mix`` switches, every few dozen steps, between white noise (full or small
+amplitude), temporally correlated noise (strong, or gentle), and the scene's own
+goal-directed expert (``goal_action``) perturbed by correlated noise, in
+proportions each scene sets (``exploration_mix``): a cartpole under noise falls
+within ten steps, so its expert balances it until a noisy segment makes it fall,
+and gentle pushes let it fall under its own weight; a reacher under correlated
+noise spins faster than its frames can show.
 """
 
 from collections.abc import Callable
@@ -20,13 +21,33 @@ from worldenv.scenes.base import MujocoScene
 
 
 class UniformNoise:
+    """White noise: no action can be told from the ones before it, so a world model
+    must read each one to predict its frame."""
+
     name = "uniform"
+
+    def __init__(self, amplitude: tuple[float, float] = (1.0, 1.0)):
+        self.amplitude_range = amplitude
 
     def reset(self, scene: MujocoScene, rng: np.random.Generator) -> None:
         self.rng, self.dim = rng, scene.action_space.shape[0]
+        low, high = self.amplitude_range
+        # A fixed amplitude draws nothing: the datasets collected before amplitudes existed
+        # stay reproducible.
+        self.amplitude = low if low == high else rng.uniform(low, high)
 
     def __call__(self, scene: MujocoScene) -> np.ndarray:
-        return self.rng.uniform(-1.0, 1.0, self.dim).astype(np.float32)
+        return self.rng.uniform(-self.amplitude, self.amplitude, self.dim).astype(np.float32)
+
+
+class Jitter(UniformNoise):
+    """White noise of a per-episode amplitude in [0.05, 0.5]: as unpredictable as uniform
+    noise, at the small actions a policy that pays for control takes."""
+
+    name = "jitter"
+
+    def __init__(self):
+        super().__init__(amplitude=(0.05, 0.5))
 
 
 class SmoothNoise:
@@ -106,6 +127,7 @@ class Mixture:
 
 POLICIES: dict[str, Callable] = {
     "uniform": UniformNoise,
+    "jitter": Jitter,
     "smooth": SmoothNoise,
     "gentle": GentleNoise,
     "goal": GoalDirected,
