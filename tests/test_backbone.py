@@ -8,10 +8,10 @@ from worldenv.nn.backbone import Backbone, BackboneConfig
 B, N, C = 3, 16, 4
 
 
-def make_backbone(sink: int = 1, window: int = 3, seed: int = 0, depth: int = 2) -> Backbone:
+def make_backbone(sink: int = 1, window: int = 3, seed: int = 0, depth: int = 2, history: int = 1) -> Backbone:
     torch.manual_seed(seed)
     config = BackboneConfig(latent_channels=C, grid=4, action_dim=2, width=32, depth=depth, heads=4,
-                            sink_frames=sink, window_frames=window)
+                            sink_frames=sink, window_frames=window, action_history=history)
     model = Backbone(config).eval()
     with torch.no_grad():  # leave the zero-initialised (identity) state so every path matters
         for parameter in model.parameters():
@@ -24,9 +24,10 @@ def inputs(frames: int, seed: int = 1):
     return torch.randn(B, frames, N, C, generator=g), torch.rand(B, frames, generator=g), torch.randn(B, frames, 2, generator=g)
 
 
+@pytest.mark.parametrize("history", [1, 3])
 @torch.no_grad()
-def test_incremental_generation_with_cache_equals_full_causal_pass():
-    model = make_backbone(sink=1, window=3)
+def test_incremental_generation_with_cache_equals_full_causal_pass(history):
+    model = make_backbone(sink=1, window=3, history=history)
     x, t, a = inputs(frames=5)  # 5 = 1 sink + 3 window + the new frame: nothing evicted yet
     full = model(x, t, a)
     cache = model.new_cache(B, "cpu")
@@ -40,9 +41,10 @@ def test_incremental_generation_with_cache_equals_full_causal_pass():
         torch.testing.assert_close(committed.termination_logit, full.termination_logit[:, step], atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("history", [1, 3])
 @torch.no_grad()
-def test_committing_a_chunk_equals_committing_frame_by_frame():
-    model = make_backbone()
+def test_committing_a_chunk_equals_committing_frame_by_frame(history):
+    model = make_backbone(history=history)
     x, t, a = inputs(frames=4)
     chunk, single = model.new_cache(B, "cpu"), model.new_cache(B, "cpu")
     model.commit(x[:, :3], t[:, :3], a[:, :3], chunk)
@@ -79,9 +81,10 @@ def test_rolling_window_keeps_sinks_and_the_most_recent_frames():
     assert slot_positions[0, order].tolist() == [0, 1, 2, 3]
 
 
+@pytest.mark.parametrize("history", [1, 3])
 @torch.no_grad()
-def test_reset_by_mask_restarts_only_those_envs():
-    model = make_backbone()
+def test_reset_by_mask_restarts_only_those_envs(history):
+    model = make_backbone(history=history)
     x, t, a = inputs(frames=3)
     cache = model.new_cache(B, "cpu")
     model.commit(x[:, :2], t[:, :2], a[:, :2], cache)
@@ -124,3 +127,41 @@ def test_committing_more_frames_than_the_window_is_refused():
     x, t, a = inputs(frames=3)
     with pytest.raises(ValueError, match="window of 2"):
         model.commit(x, t, a, model.new_cache(B, "cpu"))
+
+
+@torch.no_grad()
+def test_action_history_conditions_each_frame_on_the_actions_before_it():
+    """A frame's output depends on the action two frames back through its condition, also
+    when that action's frame is not in the sequence (the training window's past_actions)."""
+    model = make_backbone(history=3)
+    x, t, a = inputs(frames=4)
+    cache = model.new_cache(B, "cpu")
+    model.commit(x[:, :2], t[:, :2], a[:, :2], cache)
+    changed = a.clone()
+    changed[:, 0] += 1.0  # two frames before frame 2: inside its history
+    cache_changed = model.new_cache(B, "cpu")
+    model.commit(x[:, :2], t[:, :2], changed[:, :2], cache_changed)
+    base = model(x[:, 2:], t[:, 2:], a[:, 2:], past_actions=a[:, :2])
+    moved = model(x[:, 2:], t[:, 2:], a[:, 2:], past_actions=changed[:, :2])
+    assert (moved.velocity[:, 0] - base.velocity[:, 0]).abs().max() > 1e-4
+    assert torch.equal(cache.recent_actions, a[:, :2]) and torch.equal(cache_changed.recent_actions, changed[:, :2])
+    with pytest.raises(ValueError, match="past_actions: expected shape"):
+        model(x[:, 2:], t[:, 2:], a[:, 2:], past_actions=a[:, :1])
+    with pytest.raises(ValueError, match="takes neither"):
+        model(x[:, 2:], t[:, 2:], a[:, 2:], cache, past_actions=a[:, :2])
+
+
+def test_action_history_with_memory_is_refused():
+    with pytest.raises(ValueError, match="action_history > 1 with long-term memory"):
+        Backbone(BackboneConfig(latent_channels=C, grid=4, width=32, depth=1, heads=4, memory_frames=2, action_history=2))
+
+
+def test_actions_before_a_window_stop_at_its_episode_start():
+    import numpy as np
+
+    from worldenv.training.latent_windows import actions_before
+
+    actions = np.arange(10, dtype=np.float32)[:, None].repeat(2, 1)  # frame f's action is (f, f)
+    episode_starts = np.array([0, 4])
+    past = actions_before(actions, episode_starts, np.array([3, 5, 8]), count=2)
+    np.testing.assert_array_equal(past[..., 0], [[1, 2], [0, 4], [6, 7]])  # frame 5: frame 3 is another episode's

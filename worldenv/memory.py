@@ -36,6 +36,8 @@ class CacheShape:
     window_frames: int
     latent_channels: int
     memory_frames: int = 0
+    action_dim: int = 0
+    past_actions: int = 0  # actions kept from before the next frame (the backbone's action_history - 1)
 
     @property
     def slots(self) -> int:
@@ -122,6 +124,8 @@ class KVCache:
         # The newest committed frame's latent: the next frame's "previous frame" input.
         self.last_latent = torch.zeros(batch, shape.tokens_per_frame, shape.latent_channels, device=device, dtype=dtype)
         self.summary = torch.zeros(batch, shape.slots, shape.summary_dim, device=device)  # what memory compares
+        # The newest committed frames' actions, oldest first: part of the next frame's condition.
+        self.recent_actions = torch.zeros(batch, shape.past_actions, shape.action_dim, device=device, dtype=dtype)
         # Moves of frames leaving the window into memory, planned by ``plan_commit`` and
         # carried out layer by layer in ``write`` (after that layer has read the cache).
         self._moves: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
@@ -134,10 +138,12 @@ class KVCache:
             self.slot_frame.fill_(-1)
             self.frames_seen.zero_()
             self.last_latent.zero_()
+            self.recent_actions.zero_()
             return
         self.slot_frame.masked_fill_(mask[:, None], -1)
         self.frames_seen.masked_fill_(mask, 0)
         self.last_latent.masked_fill_(mask[:, None, None], 0.0)
+        self.recent_actions.masked_fill_(mask[:, None, None], 0.0)
 
     @property
     def valid(self) -> torch.Tensor:
@@ -200,9 +206,10 @@ class KVCache:
         self.keys[layer][rows, index] = keys.to(self.keys.dtype)
         self.values[layer][rows, index] = values.to(self.values.dtype)
 
-    def advance(self, slots: torch.Tensor, latents: torch.Tensor) -> None:
+    def advance(self, slots: torch.Tensor, latents: torch.Tensor, actions: torch.Tensor) -> None:
         """Mark ``slots`` (B, count) as holding the next ``count`` frames of each env, whose
-        latents are ``latents`` (B, count, N, C), and the planned moves as done."""
+        latents are ``latents`` (B, count, N, C) and actions ``actions`` (B, count, A), and
+        the planned moves as done."""
         s = self.shape
         count = slots.shape[1]
         if self._moves:
@@ -210,6 +217,9 @@ class KVCache:
             self.slot_frame[:, memory], self.summary[:, memory] = self._planned_memory
             self._moves = []
         self.last_latent.copy_(latents[:, -1])
+        if s.past_actions:
+            history = torch.cat([self.recent_actions, actions.to(self.recent_actions.dtype)], dim=1)
+            self.recent_actions.copy_(history[:, -s.past_actions:])
         frame = self.frames_seen[:, None] + torch.arange(count, device=slots.device)
         self.slot_frame.scatter_(1, slots, frame)
         if s.memory_frames:
@@ -225,3 +235,4 @@ class KVCache:
         self.frames_seen[rows] = other.frames_seen
         self.last_latent[rows] = other.last_latent
         self.summary[rows] = other.summary
+        self.recent_actions[rows] = other.recent_actions

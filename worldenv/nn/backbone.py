@@ -33,6 +33,11 @@ class BackboneConfig:
     window_frames: int = 7  # KV cache: most recent frames kept
     memory_frames: int = 0  # KV cache: earlier frames kept for coverage (long-term memory, memory.py)
     rewards: int = 1  # reward head outputs: one per agent of the scene
+    # Actions each frame is conditioned on: its own and the ones before it. A push shows
+    # in the next frame by a fraction of a pixel (a reacher's arm from rest) and in later
+    # frames through the velocity it gave; with the recent pushes in its condition, a
+    # frame need not infer that velocity from sub-pixel motion in the context.
+    action_history: int = 1
 
     @property
     def tokens_per_frame(self) -> int:
@@ -107,7 +112,13 @@ class Backbone(nn.Module):
         # Per-frame layers (one row per frame, not per token) are batch-invariant: see nn/batch_invariant.py.
         Linear = BatchInvariantLinear
         self.time_embed = nn.Sequential(Linear(c.width, c.width), nn.SiLU(), Linear(c.width, c.width))
-        self.action_embed = nn.Sequential(Linear(c.action_dim, c.width), nn.SiLU(), Linear(c.width, c.width))
+        if c.action_history < 1:
+            raise ValueError(f"action_history: expected a positive integer, got {c.action_history}")
+        if c.action_history > 1 and c.memory_frames:
+            raise ValueError("action_history > 1 with long-term memory (memory_frames > 0) is not supported: "
+                             "a memory frame's past actions are not kept")
+        self.action_embed = nn.Sequential(Linear(c.action_history * c.action_dim, c.width), nn.SiLU(),
+                                          Linear(c.width, c.width))
         self.blocks = nn.ModuleList(Block(c.width, c.heads, c.mlp_ratio) for _ in range(c.depth))
         self.final_norm = nn.LayerNorm(c.width, elementwise_affine=False, eps=1e-6)
         self.final_modulation = nn.Sequential(nn.SiLU(), Linear(c.width, 2 * c.width))
@@ -120,20 +131,23 @@ class Backbone(nn.Module):
     def cache_shape(self) -> CacheShape:
         c = self.config
         return CacheShape(c.depth, c.heads, c.width // c.heads, c.tokens_per_frame, c.sink_frames, c.window_frames,
-                          c.latent_channels, c.memory_frames)
+                          c.latent_channels, c.memory_frames, c.action_dim, c.action_history - 1)
 
     def new_cache(self, batch: int, device, dtype=torch.float32, **slots) -> KVCache:
         """A cache for ``batch`` dreams; ``slots`` (sink_frames, memory_frames, window_frames)
         override the config's, e.g. to measure what each kind of context contributes."""
         return KVCache(replace(self.cache_shape(), **slots), batch, device, dtype)
 
-    def forward(self, x_t, t, actions, cache: KVCache | None = None, segments: Segments | None = None) -> BackboneOutput:
+    def forward(self, x_t, t, actions, cache: KVCache | None = None, segments: Segments | None = None,
+                past_actions: torch.Tensor | None = None) -> BackboneOutput:
         """x_t: (B, T, N, C) noisy latents; t: (B, T) noise levels; actions: (B, T, A),
         each the action that led to its frame. Reads ``cache`` (if given), never writes it.
-        ``segments`` describes a training sequence of several runs of frames (no cache)."""
-        if cache is not None and segments is not None:
-            raise ValueError("segments describe a training sequence; a pass against a cache takes none")
-        return self._run(x_t, t, actions, cache, write_slots=None, segments=segments)
+        ``segments`` describes a training sequence of several runs of frames (no cache);
+        ``past_actions`` (B, action_history - 1, A), oldest first, the actions before a
+        training window (no cache; zeros if None)."""
+        if cache is not None and (segments is not None or past_actions is not None):
+            raise ValueError("segments and past_actions describe a training sequence; a pass against a cache takes neither")
+        return self._run(x_t, t, actions, cache, write_slots=None, segments=segments, past_actions=past_actions)
 
     def commit(self, x, t, actions, cache: KVCache) -> BackboneOutput:
         """Append frames (B, T, N, C) at noise level ``t`` (B, T), usually clean (0) or
@@ -141,10 +155,30 @@ class Backbone(nn.Module):
         slots = cache.slots_for(x.shape[1])
         cache.plan_commit(slots)
         out = self._run(x, t, actions, cache, write_slots=slots)
-        cache.advance(slots, x)
+        cache.advance(slots, x, actions)
         return out
 
-    def _run(self, x, t, actions, cache, write_slots, segments: Segments | None = None) -> BackboneOutput:
+    def _action_history(self, actions: torch.Tensor, cache: KVCache | None, past: torch.Tensor | None) -> torch.Tensor:
+        """(B, T, A) -> (B, T, action_history * A): each frame's action, then the ones
+        before it, newest first; before the sequence, the cache's recent actions, or
+        ``past`` (zeros if None, as at a dream's or an episode's start)."""
+        k = self.config.action_history
+        if k == 1:
+            return actions
+        B, T, A = actions.shape
+        if cache is not None:
+            before = cache.recent_actions.to(actions.dtype)
+        elif past is not None:
+            if past.shape != (B, k - 1, A):
+                raise ValueError(f"past_actions: expected shape {(B, k - 1, A)}, got {tuple(past.shape)}")
+            before = past.to(actions.dtype)
+        else:
+            before = actions.new_zeros(B, k - 1, A)
+        sequence = torch.cat([before, actions], dim=1)  # (B, k - 1 + T, A)
+        return torch.cat([sequence[:, k - 1 - lag : k - 1 - lag + T] for lag in range(k)], dim=-1)
+
+    def _run(self, x, t, actions, cache, write_slots, segments: Segments | None = None,
+             past_actions: torch.Tensor | None = None) -> BackboneOutput:
         c = self.config
         # Each token also sees the same place in the previous frame (as DIAMOND's frame
         # stacking does): "the next frame is the last one, changed a little" becomes a
@@ -155,7 +189,7 @@ class Backbone(nn.Module):
         if segments is not None:
             previous = torch.where(segments.starts[:, :, None, None], segments.previous.to(x.dtype), previous)
         h = self.embed(x) + self.embed_previous(previous) + self.spatial_position  # (B, T, N, width)
-        condition = self.time_embed(timestep_embedding(t, c.width)) + self.action_embed(actions)  # (B, T, width)
+        condition = self.time_embed(timestep_embedding(t, c.width)) + self.action_embed(self._action_history(actions, cache, past_actions))
         B, T, N, _ = x.shape
         placement = layout(B, T, N, cache, x.device, None if segments is None else segments.valid)
         for layer, block in enumerate(self.blocks):

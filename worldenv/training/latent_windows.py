@@ -44,6 +44,9 @@ class LatentBatch:
     # memory's frames (context only, clean), then the window; ``segments`` says which are present.
     context: int = 0
     segments: Segments | None = None
+    # With action_history k > 1: the k - 1 actions before the window, oldest first (zeros
+    # before the episode's first frame), so its first frames are conditioned as in a dream.
+    past_actions: torch.Tensor | None = None
 
 
 @torch.no_grad()
@@ -111,8 +114,25 @@ class LatentWindows:
             rewards=rewards.reshape(*index.shape, -1).to(device),
             terminated=torch.from_numpy(window.terminated).float().to(device),
             has_step=torch.from_numpy(~window.first).float().to(device),
+            past_actions=self._past_actions(window.start, device),
         )
         return batch_, index
+
+    def _past_actions(self, start: np.ndarray, device: torch.device) -> torch.Tensor | None:
+        past = self.model.action_history - 1
+        if not past:
+            return None
+        data = self.sampler.dataset
+        return torch.from_numpy(actions_before(data.actions, data.episode_starts, start, past)).to(device)
+
+
+def actions_before(actions: np.ndarray, episode_starts: np.ndarray, start: np.ndarray, count: int) -> np.ndarray:
+    """(B, count, A) float32: the ``count`` actions before each frame index ``start`` (B,),
+    oldest first, zeros for frames before that frame's episode."""
+    episode_start = episode_starts[np.searchsorted(episode_starts, start, side="right") - 1]
+    index = start[:, None] + np.arange(-count, 0)  # (B, count)
+    inside = (index >= episode_start[:, None])[..., None]
+    return (actions[np.maximum(index, 0)] * inside).astype(np.float32)
 
     def _with_memory(self, start: np.ndarray, generator: torch.Generator, device: torch.device):
         """Sequences laid out as the cache holds them: the episode's sink frames, the

@@ -65,7 +65,7 @@ class TeacherTask:
         clean[:, : data.context] = True  # sinks and memory are context only, as in the cache
         t = torch.where(clean, c.context_noise * torch.rand(index.shape, generator=generator), t).to(device)
         noise = torch.randn(data.x0.shape, generator=generator).to(device)
-        out = model(add_noise(data.x0, noise, t), t, data.actions, segments=data.segments)
+        out = model(add_noise(data.x0, noise, t), t, data.actions, segments=data.segments, past_actions=data.past_actions)
         # Context frames carry no denoising loss: at t <= context_noise the velocity's noise
         # part is all but invisible in x_t, so its loss is irreducible and only adds
         # gradient noise; they are there to be attended to.
