@@ -42,16 +42,16 @@ class DistillConfig:
 
 
 def last_frame_velocity(model: Backbone, x: torch.Tensor, t: torch.Tensor, actions: torch.Tensor, guidance: float = 1.0,
-                        segments: Segments | None = None) -> torch.Tensor:
+                        segments: Segments | None = None, past_actions: torch.Tensor | None = None) -> torch.Tensor:
     """``model``'s velocity (float32, (B, N, C)) of the window's last frame under action
     guidance g: the reference is the same window with the last frame's action zeroed, as
     the dream's guidance zeroes the new frame's action (the context's stay in the cache)."""
-    conditioned = model(x, t, actions, segments=segments).velocity[:, -1].float()
+    conditioned = model(x, t, actions, segments=segments, past_actions=past_actions).velocity[:, -1].float()
     if guidance == 1.0:
         return conditioned
     neutral_actions = actions.clone()
     neutral_actions[:, -1] = 0.0
-    neutral = model(x, t, neutral_actions, segments=segments).velocity[:, -1].float()
+    neutral = model(x, t, neutral_actions, segments=segments, past_actions=past_actions).velocity[:, -1].float()
     return guide(neutral, conditioned, guidance)
 
 
@@ -82,10 +82,10 @@ class DistillTask:
         return self.teacher
 
     def teacher_velocity(self, teacher: Backbone, x: torch.Tensor, t: torch.Tensor, actions: torch.Tensor,
-                         segments: Segments | None = None) -> torch.Tensor:
+                         segments: Segments | None = None, past_actions: torch.Tensor | None = None) -> torch.Tensor:
         """The frozen teacher's velocity of the window's last frame, guided by the config's
         ``teacher_guidance``."""
-        return last_frame_velocity(teacher, x, t, actions, self.config.teacher_guidance, segments)
+        return last_frame_velocity(teacher, x, t, actions, self.config.teacher_guidance, segments, past_actions)
 
     @staticmethod
     def window(context: torch.Tensor, x_last: torch.Tensor, t_last: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -79,10 +79,11 @@ class DMDDistillation(DistillTask):
         # Without gradient on the other steps: the student's parameters then get no .grad
         # at all, so the optimizer leaves them alone (a zero loss would still move Adam).
         with torch.set_grad_enabled(update_student and torch.is_grad_enabled()):
-            out = parts.student(*self.with_last(data, noise, ones), data.actions, segments=data.segments)
+            out = parts.student(*self.with_last(data, noise, ones), data.actions, segments=data.segments,
+                                past_actions=data.past_actions)
             sample = noise - out.velocity[:, -1].float()  # (B, N, C): a frame in one evaluation
         matching, fake_loss, teacher_flow = self.match(parts, teacher, data.x0[:, :-1], data.actions, sample, t, renoise,
-                                                             data.segments)
+                                                             data.segments, data.past_actions)
         reward, termination = head_losses(out, self.context_heads(data), c.termination_pos_weight)
         loss = matching + c.fake_weight * fake_loss + c.head_weight * (reward + 0.2 * termination)
         return loss, {"matching": matching.detach(), "fake_flow": fake_loss.detach(),
@@ -91,7 +92,8 @@ class DMDDistillation(DistillTask):
 
     def match(self, parts: StudentAndFakeScore, teacher: Backbone, context: torch.Tensor, actions: torch.Tensor,
               sample: torch.Tensor, t: torch.Tensor, renoise: torch.Tensor,
-              segments: Segments | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+              segments: Segments | None = None,
+              past_actions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Distribution matching of ``sample`` (B, N, C), the frame after the clean ``context``
         (B, T, N, C) under ``actions`` (B, T + 1, A), re-noised to ``t`` with ``renoise``.
         Returns the student's matching loss, the fake score's flow-matching loss on the
@@ -100,10 +102,10 @@ class DMDDistillation(DistillTask):
         flow = renoise - sample.detach()  # the velocity both scores regress at (x_t, t)
         window = self.window(context, x_t, t)
         with torch.no_grad():
-            v_real = self.teacher_velocity(teacher, *window, actions, segments)
+            v_real = self.teacher_velocity(teacher, *window, actions, segments, past_actions)
         # One pass of the fake score serves both: its prediction (detached) for the student's
         # gradient, and its flow-matching loss on the student's samples for its own training.
-        v_fake = parts.fake(*window, actions, segments=segments).velocity[:, -1].float()
+        v_fake = parts.fake(*window, actions, segments=segments, past_actions=past_actions).velocity[:, -1].float()
         with torch.no_grad():
             real, fake = x_t - t[:, None, None] * v_real, x_t - t[:, None, None] * v_fake
             weight = (sample - real).abs().mean(dim=(1, 2), keepdim=True).clamp_min(1e-4)

@@ -63,12 +63,13 @@ class SelfForcingDistillation(DMDDistillation):
         update_student = bool(torch.randint(0, c.fake_updates, (), generator=generator) == 0)  # see dmd.py
         student_grad = update_student and torch.is_grad_enabled()
 
-        samples = self_rollout(parts.student, data.x0[:, :real], data.actions, noises, student_grad)
+        samples = self_rollout(parts.student, data.x0[:, :real], data.actions, noises, student_grad, data.past_actions)
         matching = fake_loss = teacher_flow = torch.zeros((), device=device)
         for k, sample in enumerate(samples):
             # Judged in the context the student made: the real frames, then its own previous frames.
             context = torch.cat([data.x0[:, :real], *(s.detach()[:, None] for s in samples[:k])], dim=1)
-            terms = self.match(parts, teacher, context, data.actions[:, : real + k + 1], sample, levels[k], renoises[k])
+            terms = self.match(parts, teacher, context, data.actions[:, : real + k + 1], sample, levels[k], renoises[k],
+                               past_actions=data.past_actions)
             matching, fake_loss, teacher_flow = (total + term / c.rollout_frames
                                                  for total, term in zip((matching, fake_loss, teacher_flow), terms))
 
@@ -83,15 +84,18 @@ class SelfForcingDistillation(DMDDistillation):
 
 
 def self_rollout(student: Backbone, context: torch.Tensor, actions: torch.Tensor, noises: list[torch.Tensor],
-                 grad: bool) -> list[torch.Tensor]:
+                 grad: bool, past_actions: torch.Tensor | None = None) -> list[torch.Tensor]:
     """The student dreams ``len(noises)`` frames after the real ``context`` (B, T, N, C), one
     Euler step each from its noise (B, N, C) under ``actions[:, T + k]``, exactly as
     ``WorldModel`` at one sampling step: context committed to a fresh cache, each frame's
     clean latent committed (without gradient) before the next. With ``grad`` the frames
-    carry gradients through their generating evaluation."""
+    carry gradients through their generating evaluation. ``past_actions``: the actions
+    before the context (with an action history; zeros if None)."""
     B, T = context.shape[:2]
     device = context.device
     cache = student.new_cache(B, device, context.dtype)
+    if past_actions is not None:
+        cache.recent_actions.copy_(past_actions)
     with torch.no_grad():
         prime_cache(student, context, actions[:, :T], cache)
     ones, zeros = torch.ones(B, 1, device=device), torch.zeros(B, 1, device=device)
