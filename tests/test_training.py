@@ -287,3 +287,30 @@ def test_terminal_frames_weigh_more_in_the_termination_loss():
     _, weighted = head_losses(out, batch, termination_pos_weight=20.0)
     assert plain.item() == pytest.approx(math.log(2))  # logit 0: each frame's BCE is log 2
     assert weighted.item() == pytest.approx((1 + 20) / 2 * math.log(2))
+
+
+def test_teacher_with_an_action_history_trains_distils_and_dreams(tmp_path, dataset):
+    """Windows carry the actions before them (``past_actions``) into training and into
+    Self-Forcing's rollouts; the dream keeps the recent actions in its cache, so a frame
+    depends on the action two steps back through its condition."""
+    from worldenv.cli import main as cli_main
+    from worldenv.world_model import WorldModel
+
+    config = tiny_config(tmp_path, dataset, tok_steps=10, teacher_steps=20)
+    document = yaml.safe_load(config.read_text())
+    document["teacher"]["model"]["action_history"] = 3
+    config.write_text(yaml.safe_dump(document))
+    assert train_main(["tokenizer", "--config", str(config), "--no-progress"]) == 0
+    assert train_main(["teacher", "--config", str(config), "--no-progress"]) == 0
+    assert cli_main(["distill", "--method", "self-forcing", "--config", str(config), "--steps", "8", "--no-progress"]) == 0
+    assert load_bundle(tmp_path / "bundle").config("student_self-forcing")["model"]["action_history"] == 3
+
+    def dream(first_push: float) -> torch.Tensor:
+        model = WorldModel.from_bundle(tmp_path / "bundle", batch=1, model="student_self-forcing", sampling_steps=1)
+        model.reset(torch.zeros(1, 3, 64, 64, 3, dtype=torch.uint8), torch.zeros(1, 3, 2), seeds=[1])
+        model.step(torch.full((1, 2), first_push), decode=False)
+        assert torch.equal(model.cache.recent_actions[:, -1], torch.full((1, 2), first_push))
+        model.step(torch.zeros(1, 2), decode=False)
+        return model.step(torch.zeros(1, 2))[0]
+
+    assert torch.equal(dream(1.0), dream(1.0)) and not torch.equal(dream(1.0), dream(-1.0))
