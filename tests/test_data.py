@@ -327,6 +327,24 @@ def test_collect_config_errors_name_the_key():
         config.build(CollectConfig, {"scene": "reacher", "episodes": 2, "shard_size": 0}, "collect")
     with pytest.raises(ConfigError, match=r"collect.scene: unknown scene 'hopper'"):
         config.build(CollectConfig, {"scene": "hopper", "episodes": 2}, "collect")
+    with pytest.raises(ConfigError, match=r"collect.exploration_mix: expected positive weights of \['gentle'"):
+        config.build(CollectConfig, {"scene": "reacher", "episodes": 2, "exploration_mix": {"wobble": 1.0}}, "collect")
+    with pytest.raises(ConfigError, match=r"collect.exploration_mix: applies to policy 'mix', not 'goal'"):
+        config.build(CollectConfig, {"scene": "reacher", "episodes": 2, "policy": "goal", "exploration_mix": {"goal": 1}},
+                     "collect")
+
+
+def test_a_preset_can_set_the_exploration_mix(tmp_path):
+    """The mix a dataset is collected with can be pinned in its preset (the first reacher
+    dataset's, for instance): it is used, and recorded in the manifest."""
+    lag_one = {}
+    for name in ("goal", "uniform"):
+        out = tmp_path / name
+        collect(CollectConfig(**{**TINY, "episodes": 2, "exploration_mix": {name: 1.0}}), out, progress=False)
+        assert Manifest.load(out).collection["exploration_mix"] == {name: 1.0}
+        actions = load_dataset(out).actions[1:12, 0]  # the first episode's (frame 0 has none)
+        lag_one[name] = np.corrcoef(actions[:-1], actions[1:])[0, 1]
+    assert lag_one["goal"] > 0.5 > abs(lag_one["uniform"]), lag_one
 
 
 COLLECT_PRESETS = [p for p in sorted((Path(__file__).parent.parent / "configs").glob("*.yaml")) if "collect:" in p.read_text()]

@@ -44,6 +44,9 @@ class CollectConfig:
     # without them no frame past the terminal state exists (a cartpole's pole beyond
     # 0.2 rad), a world model never draws one, and its dream never ends.
     frames_after_termination: int = 0
+    # Proportions of the ``mix`` policy's components; None: the scene's own
+    # (``exploration_mix`` in its class).
+    exploration_mix: dict[str, float] | None = None
 
     def validate(self) -> None:
         if self.scene not in SCENES:
@@ -53,6 +56,13 @@ class CollectConfig:
         for key in ("episodes", "steps_per_episode", "shard_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: expected a positive integer, got {getattr(self, key)}")
+        if self.exploration_mix is not None:
+            if self.policy != "mix":
+                raise ConfigError(f"exploration_mix: applies to policy 'mix', not {self.policy!r}")
+            components = sorted(set(POLICIES) - {"mix"})
+            if not self.exploration_mix or any(name not in components or not weight > 0
+                                               for name, weight in self.exploration_mix.items()):
+                raise ConfigError(f"exploration_mix: expected positive weights of {components}, got {self.exploration_mix!r}")
         if self.frames_after_termination < 0:
             raise ConfigError(f"frames_after_termination: expected an integer >= 0, got {self.frames_after_termination}")
 
@@ -118,6 +128,8 @@ def _collect_shard(job: tuple[CollectConfig, Path, int, int, int]):
     if key not in _worker_envs:
         _worker_envs[key] = make_scene(config.scene, max_episode_steps=config.steps_per_episode, **config.scene_kwargs)
     env, policy = _worker_envs[key], make_policy(config.policy)
+    if config.policy == "mix":
+        env.unwrapped.exploration_mix = exploration_mix(config)
     episodes = [run_episode(env, policy, config, e) for e in range(first, first + count)]
     write_shard(out / shard_name(index), episodes)
     return record_shard(out, index, first, episodes)
@@ -171,9 +183,15 @@ def collection_settings(config: CollectConfig) -> dict:
     proportions, which live in the scene's code and may change between runs."""
     settings = asdict(config)
     if config.policy == "mix":
-        scene_class = load_env_creator(SCENES[config.scene].entry_point)
-        settings["exploration_mix"] = dict(scene_class.exploration_mix)
+        settings["exploration_mix"] = exploration_mix(config)
     return settings
+
+
+def exploration_mix(config: CollectConfig) -> dict[str, float]:
+    """The ``mix`` policy's proportions: the config's, else the scene's own."""
+    if config.exploration_mix is not None:
+        return dict(config.exploration_mix)
+    return dict(load_env_creator(SCENES[config.scene].entry_point).exploration_mix)
 
 
 def _open_manifest(config: CollectConfig, out: Path) -> Manifest:
