@@ -46,3 +46,21 @@ def test_episode_lengths_lists_both_worlds(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     # The tiny bundle's termination head never fires: its episodes run to the cut.
     assert "dream lengths:  [5, 5]" in result.stdout and "MuJoCo lengths:" in result.stdout
+
+
+def test_data_speeds_stay_inside_episodes_and_tell_white_from_correlated_actions(tmp_path):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from data_speeds import measure
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    from worldenv.data.collect import CollectConfig, collect
+
+    lag_one = {}
+    for name in ("uniform", "smooth"):
+        collect(CollectConfig(scene="reacher", episodes=2, steps_per_episode=40, shard_size=2, policy=name),
+                tmp_path / name, progress=False)
+        report = measure(str(tmp_path / name), [0], threshold=0.3)
+        assert report["frames"] == 82 and 0 < report["joints"][0]["p50"] <= report["joints"][0]["p99"] < 6.3
+        lag_one[name] = report["action_lag1_autocorrelation"][0]
+    assert lag_one["smooth"] > 0.5 > abs(lag_one["uniform"]), lag_one
