@@ -8,7 +8,7 @@
 # 1. collects the reacher dataset with MuJoCo (configs/reacher.yaml, WORKERS processes),
 # 2. starts from the shipped bundle (tokenizer, probe, start contexts, teacher),
 # 3. times a few steps of TASK, then trains for BUDGET_SECONDS (CONFIG's TASK section),
-# 4. evaluates against MuJoCo, measures action sensitivity, and times the dream at
+# 4. evaluates against MuJoCo, measures action sensitivity and response, and times the dream at
 #    batch 1 and 1024 on the GPU (bf16),
 # 5. copies the new component, bundle.json, metadata.json and card.md (and the numbers) to
 #    OUT: copy those four into checkpoints/reacher/ to ship it.
@@ -67,6 +67,8 @@ echo "== evaluate"
     --episodes "$EVAL_EPISODES" --horizon 200 --device "$DEVICE" --json "$OUT/eval.json" --update-card
 "$PY" benchmarks/action_sensitivity.py --bundle "$ROOT/bundle" --model "$COMPONENT" --data "$ROOT/data/reacher" \
     --held-out "${HELD_OUT:-50}" > "$OUT/action_sensitivity.json"
+"$PY" benchmarks/action_response.py --scene reacher --checkpoint "$ROOT/bundle" --model "$COMPONENT" \
+    --sampling-steps "$STEPS_PER_FRAME" --json "$OUT/action_response.json"
 echo "== dream speed"  # printed into the log
 "$PY" -m worldenv.cli bench dream --checkpoint "$ROOT/bundle" --model "$COMPONENT" --device "$DEVICE" \
     --envs 1 ${SPEED_BATCH:-1024} --sampling-steps "$STEPS_PER_FRAME" --seconds 5
