@@ -20,6 +20,7 @@ from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+import imageio.v3 as imageio  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -31,8 +32,9 @@ from worldenv.scenes import make_scene  # noqa: E402
 
 
 def responses(dream: DiffusionWorldEnv, truth, probe, scene: str, action: float, starts: int, context: int,
-              steps: int) -> dict[str, dict[str, np.ndarray]]:
-    """{world: {quantity: (starts, steps + 1, k) readings}}; step 0 is the last context frame."""
+              steps: int) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+    """{world: {quantity: (starts, steps + 1, k) readings}} and {world: (starts, steps + 1,
+    H, W, 3) frames}; step 0 is the last context frame."""
     still = np.zeros(truth.action_space.shape, np.float32)
     push = np.full(truth.action_space.shape, action, np.float32)
     frames = {"mujoco": [], "dream": []}
@@ -46,7 +48,16 @@ def responses(dream: DiffusionWorldEnv, truth, probe, scene: str, action: float,
             dreamed.append(dream.step(push)[0])
         frames["mujoco"].append(np.stack(real))
         frames["dream"].append(np.stack(dreamed))
-    return {world: probe_readings(scene, probe.predict(np.stack(f))) for world, f in frames.items()}
+    frames = {world: np.stack(f) for world, f in frames.items()}
+    return {world: probe_readings(scene, probe.predict(f)) for world, f in frames.items()}, frames
+
+
+def strip_image(rows: list[np.ndarray], scale: int = 2) -> np.ndarray:
+    """Rows of frames (steps + 1, H, W, 3), each laid out left to right, stacked top to
+    bottom with a white gap, enlarged ``scale`` times."""
+    gap = np.full((4, rows[0].shape[0] * rows[0].shape[2], 3), 255, np.uint8)
+    lines = [part for row in rows for part in (np.concatenate(list(row), axis=1), gap)][:-1]
+    return np.concatenate(lines, axis=0).repeat(scale, 0).repeat(scale, 1)
 
 
 def response_gain(pairs: list[tuple[np.ndarray, np.ndarray]]) -> float:
@@ -69,6 +80,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--gain-step", type=int, default=3, help="step at which the gain is measured")
     parser.add_argument("--json", type=Path, help="write the mean readings and gains here")
+    parser.add_argument("--strip", type=Path, help="write a PNG of the first start's frames: per action, MuJoCo above the dream")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -81,8 +93,10 @@ def main() -> None:
     truth = make_scene(args.scene, max_episode_steps=-1)
     print(f"{args.scene} ({checkpoint}): mean probe reading per step under a constant action, "
           f"{args.starts} real starts; step 0 is the last context frame")
+    strip = []
     for action in args.actions:
-        worlds = responses(dream, truth, probe, args.scene, action, args.starts, args.context, args.steps)
+        worlds, frames = responses(dream, truth, probe, args.scene, action, args.starts, args.context, args.steps)
+        strip += [frames["mujoco"][0], frames["dream"][0]]
         report[str(action)] = {world: {name: r.mean(0).tolist() for name, r in readings.items()}
                                for world, readings in worlds.items()}
         for name in worlds["mujoco"]:
@@ -100,6 +114,9 @@ def main() -> None:
     gains = {name: response_gain(pairs) for name, pairs in displacements.items()}
     print(f"gain at step {args.gain_step} (dream displacement / MuJoCo's): "
           + ", ".join(f"{name} {gain:.2f}" for name, gain in gains.items()))
+    if args.strip:
+        args.strip.parent.mkdir(parents=True, exist_ok=True)
+        imageio.imwrite(args.strip, strip_image(strip))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"scene": args.scene, "checkpoint": str(checkpoint), "starts": args.starts,

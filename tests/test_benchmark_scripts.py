@@ -28,13 +28,18 @@ def test_action_response_reads_both_worlds(tmp_path):
     report = tmp_path / "response.json"
     result = subprocess.run(
         [sys.executable, str(BENCHMARKS / "action_response.py"), "--scene", "cartpole", "--checkpoint", str(bundle),
-         "--actions", "1", "-1", "--starts", "2", "--context", "2", "--steps", "3", "--json", str(report)],
+         "--actions", "1", "-1", "--starts", "2", "--context", "2", "--steps", "3", "--json", str(report),
+         "--strip", str(tmp_path / "strip.png")],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "gain at step 3" in result.stdout
     data = json.loads(report.read_text())
     assert set(data["gains"]) == {"pole_angle", "cart_x"}
     assert len(data["readings"]["1.0"]["mujoco"]["pole_angle"]) == 4  # the context's last frame, then 3 steps
+    import imageio.v3 as imageio
+
+    # 2 actions x (MuJoCo, dream) rows of 4 frames, 64 pixels, 4-pixel gaps, enlarged twice
+    assert imageio.imread(tmp_path / "strip.png").shape == (2 * (4 * 64 + 3 * 4), 2 * 4 * 64, 3)
 
 
 def test_episode_lengths_lists_both_worlds(tmp_path):
