@@ -125,15 +125,6 @@ class LatentWindows:
         data = self.sampler.dataset
         return torch.from_numpy(actions_before(data.actions, data.episode_starts, start, past)).to(device)
 
-
-def actions_before(actions: np.ndarray, episode_starts: np.ndarray, start: np.ndarray, count: int) -> np.ndarray:
-    """(B, count, A) float32: the ``count`` actions before each frame index ``start`` (B,),
-    oldest first, zeros for frames before that frame's episode."""
-    episode_start = episode_starts[np.searchsorted(episode_starts, start, side="right") - 1]
-    index = start[:, None] + np.arange(-count, 0)  # (B, count)
-    inside = (index >= episode_start[:, None])[..., None]
-    return (actions[np.maximum(index, 0)] * inside).astype(np.float32)
-
     def _with_memory(self, start: np.ndarray, generator: torch.Generator, device: torch.device):
         """Sequences laid out as the cache holds them: the episode's sink frames, the
         memory before the window (``memory_schedule``), then the window. Sinks (and,
@@ -168,6 +159,15 @@ def actions_before(actions: np.ndarray, episode_starts: np.ndarray, start: np.nd
             segments=Segments(torch.from_numpy(valid).to(device), starts.to(device), previous),
         )
         return batch_, torch.from_numpy(index)
+
+
+def actions_before(actions: np.ndarray, episode_starts: np.ndarray, start: np.ndarray, count: int) -> np.ndarray:
+    """(B, count, A) float32: the ``count`` actions before each frame index ``start`` (B,),
+    oldest first, zeros for frames before that frame's episode."""
+    episode_start = episode_starts[np.searchsorted(episode_starts, start, side="right") - 1]
+    index = start[:, None] + np.arange(-count, 0)  # (B, count)
+    inside = (index >= episode_start[:, None])[..., None]
+    return (actions[np.maximum(index, 0)] * inside).astype(np.float32)
 
 
 def _fingerprint(module: torch.nn.Module) -> str:
