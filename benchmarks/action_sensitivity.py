@@ -8,7 +8,12 @@ between the two predictions (how much the action moved the prediction), and the
 copy-last-frame MSE; and, for scale, the same two numbers for MuJoCo itself: the
 scene restored to the recorded state before the last frame, stepped under the
 replaced action, rendered and encoded (a model that uses the action as MuJoCo
-does moves its prediction about as much).
+does moves its prediction about as much). Latent MSE understates a blurred
+prediction's motion (a soft edge shifted changes fewer values than a sharp one), so
+the same is read in task units too: the state probe on the decoded prediction and
+on MuJoCo's frame, and per quantity the gain, the least-squares factor from MuJoCo's
+displacement to the prediction's (1: the push moves the prediction as it moves the
+arm; 0: the prediction ignores it).
 
     python benchmarks/action_sensitivity.py --bundle checkpoints/reacher --data data/reacher --held-out 50
 """
@@ -21,8 +26,11 @@ import mujoco
 import numpy as np
 import torch
 
+from action_response import response_gain
 from worldenv.checkpoint import load_bundle
 from worldenv.data.dataset import load_dataset
+from worldenv.nn.tokenizer import to_uint8
+from worldenv.probe import QUANTITIES, load_probe, probe_readings
 from worldenv.scenes import make_scene
 from worldenv.world_model import load_backbone, load_tokenizer
 
@@ -60,15 +68,31 @@ def measure(bundle_path: str, data_path: str, held_out: int, windows: int, seed:
         x = torch.cat([latents[:, :-1], noise[:, None]], dim=1)
         return noise - backbone(x, times, acts).velocity[:, -1]  # x0 = x_1 - 1 * v
 
+    scene_name = bundle.metadata["scene"]
+    probe = load_probe(bundle)
+    kinds = {q.name: q.kind for q in QUANTITIES[scene_name]}
+
+    def read(frames: torch.Tensor) -> dict[str, np.ndarray]:
+        return probe_readings(scene_name, probe.predict(frames.numpy()))
+
+    def decode_and_read(latent: torch.Tensor) -> dict[str, np.ndarray]:
+        grid = backbone.config.grid
+        return read(to_uint8(tokenizer.decode(latent.reshape(W, grid, grid, -1))))
+
+    def displacement(name: str, after: np.ndarray, before: np.ndarray) -> np.ndarray:
+        moved = after - before
+        return ((moved + np.pi) % (2 * np.pi) - np.pi).ravel() if kinds[name] == "angle" else moved.ravel()
+
     truth = latents[:, -1]
     recorded = predict(actions)
+    recorded_reading, truth_reading = decode_and_read(recorded), read(frames[:, -1])
     report = {
         "windows": W,
         "mse_recorded_action": float((recorded - truth).square().mean()),
         "mse_copy_last": float((latents[:, -2] - truth).square().mean()),
         "replacements": {},
     }
-    scene = make_scene(bundle.metadata["scene"]).unwrapped
+    scene = make_scene(scene_name).unwrapped
     scene.reset(seed=0)
     before = index[:, -2]
     for name, replace in REPLACEMENTS.items():
@@ -76,19 +100,23 @@ def measure(bundle_path: str, data_path: str, held_out: int, windows: int, seed:
         changed[:, -1] = replace(actions[:, -1])
         prediction = predict(changed)
         real = torch.from_numpy(np.stack([
-            _mujoco_step(scene, data.states["qpos"][f], data.states["qvel"][f], a) for f, a in zip(before, changed[:, -1].numpy())
+            mujoco_step(scene, data.states["qpos"][f], data.states["qvel"][f], a) for f, a in zip(before, changed[:, -1].numpy())
         ]))
         real_latent = tokenizer.encode(real).reshape(truth.shape)
+        prediction_reading, real_reading = decode_and_read(prediction), read(real)
         report["replacements"][name] = {
             "model_mse_to_truth": float((prediction - truth).square().mean()),
             "model_moved_by": float((prediction - recorded).square().mean()),
             "mujoco_moved_by": float((real_latent - truth).square().mean()),
+            "probe_gain": {q: response_gain([(displacement(q, real_reading[q], truth_reading[q]),
+                                              displacement(q, prediction_reading[q], recorded_reading[q]))])
+                           for q in kinds},
         }
     scene.close()
     return report
 
 
-def _mujoco_step(scene, qpos: np.ndarray, qvel: np.ndarray, action: np.ndarray) -> np.ndarray:
+def mujoco_step(scene, qpos: np.ndarray, qvel: np.ndarray, action: np.ndarray) -> np.ndarray:
     scene.data.qpos[:], scene.data.qvel[:] = qpos, qvel
     mujoco.mj_forward(scene.model, scene.data)
     return scene.step(action)[0]

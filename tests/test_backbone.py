@@ -6,12 +6,15 @@ import torch
 from worldenv.nn.backbone import Backbone, BackboneConfig
 
 B, N, C = 3, 16, 4
+# (action_history, action_flow): the ways a frame's action reaches it.
+CONDITIONS = [(1, False), (3, False), (1, True), (3, True)]
 
 
-def make_backbone(sink: int = 1, window: int = 3, seed: int = 0, depth: int = 2, history: int = 1) -> Backbone:
+def make_backbone(sink: int = 1, window: int = 3, seed: int = 0, depth: int = 2, history: int = 1,
+                  flow: bool = False) -> Backbone:
     torch.manual_seed(seed)
     config = BackboneConfig(latent_channels=C, grid=4, action_dim=2, width=32, depth=depth, heads=4,
-                            sink_frames=sink, window_frames=window, action_history=history)
+                            sink_frames=sink, window_frames=window, action_history=history, action_flow=flow)
     model = Backbone(config).eval()
     with torch.no_grad():  # leave the zero-initialised (identity) state so every path matters
         for parameter in model.parameters():
@@ -24,10 +27,10 @@ def inputs(frames: int, seed: int = 1):
     return torch.randn(B, frames, N, C, generator=g), torch.rand(B, frames, generator=g), torch.randn(B, frames, 2, generator=g)
 
 
-@pytest.mark.parametrize("history", [1, 3])
+@pytest.mark.parametrize("history, flow", CONDITIONS)
 @torch.no_grad()
-def test_incremental_generation_with_cache_equals_full_causal_pass(history):
-    model = make_backbone(sink=1, window=3, history=history)
+def test_incremental_generation_with_cache_equals_full_causal_pass(history, flow):
+    model = make_backbone(sink=1, window=3, history=history, flow=flow)
     x, t, a = inputs(frames=5)  # 5 = 1 sink + 3 window + the new frame: nothing evicted yet
     full = model(x, t, a)
     cache = model.new_cache(B, "cpu")
@@ -41,10 +44,10 @@ def test_incremental_generation_with_cache_equals_full_causal_pass(history):
         torch.testing.assert_close(committed.termination_logit, full.termination_logit[:, step], atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("history", [1, 3])
+@pytest.mark.parametrize("history, flow", CONDITIONS)
 @torch.no_grad()
-def test_committing_a_chunk_equals_committing_frame_by_frame(history):
-    model = make_backbone(history=history)
+def test_committing_a_chunk_equals_committing_frame_by_frame(history, flow):
+    model = make_backbone(history=history, flow=flow)
     x, t, a = inputs(frames=4)
     chunk, single = model.new_cache(B, "cpu"), model.new_cache(B, "cpu")
     model.commit(x[:, :3], t[:, :3], a[:, :3], chunk)
@@ -81,10 +84,10 @@ def test_rolling_window_keeps_sinks_and_the_most_recent_frames():
     assert slot_positions[0, order].tolist() == [0, 1, 2, 3]
 
 
-@pytest.mark.parametrize("history", [1, 3])
+@pytest.mark.parametrize("history, flow", CONDITIONS)
 @torch.no_grad()
-def test_reset_by_mask_restarts_only_those_envs(history):
-    model = make_backbone(history=history)
+def test_reset_by_mask_restarts_only_those_envs(history, flow):
+    model = make_backbone(history=history, flow=flow)
     x, t, a = inputs(frames=3)
     cache = model.new_cache(B, "cpu")
     model.commit(x[:, :2], t[:, :2], a[:, :2], cache)

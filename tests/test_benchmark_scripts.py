@@ -69,3 +69,45 @@ def test_data_speeds_stay_inside_episodes_and_tell_white_from_correlated_actions
         assert report["frames"] == 82 and 0 < report["joints"][0]["p50"] <= report["joints"][0]["p99"] < 6.3
         lag_one[name] = report["action_lag1_autocorrelation"][0]
     assert lag_one["smooth"] > 0.5 > abs(lag_one["uniform"]), lag_one
+
+
+def test_action_sensitivity_reads_moves_in_latents_and_task_units(tmp_path):
+    from worldenv.data.collect import CollectConfig, collect
+
+    collect(CollectConfig(scene="reacher", episodes=2, steps_per_episode=20, shard_size=2, policy="uniform"),
+            tmp_path / "data", progress=False)
+    bundle = tiny_dream_bundle(tmp_path / "reacher", scene="reacher", probe_outputs=8)
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "action_sensitivity.py"), "--bundle", str(bundle), "--data",
+         str(tmp_path / "data"), "--held-out", "1", "--windows", "4"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    recorded = report["replacements"]["recorded"]
+    # The recorded action is the one MuJoCo stepped: neither world moves.
+    assert recorded["model_moved_by"] == 0.0 and recorded["mujoco_moved_by"] < 1e-10
+    plus = report["replacements"]["plus_one"]
+    assert plus["mujoco_moved_by"] > 0 and set(plus["probe_gain"]) == {"joint_angles", "fingertip", "target"}
+    assert all(np.isfinite(g) for g in plus["probe_gain"].values())
+
+
+def test_action_pathways_trains_both_regressors_and_scores_them_on_counterfactuals(tmp_path):
+    from worldenv.data.collect import CollectConfig, collect
+
+    collect(CollectConfig(scene="reacher", episodes=3, steps_per_episode=12, shard_size=3, policy="uniform"),
+            tmp_path / "data", progress=False)
+    bundle = tiny_dream_bundle(tmp_path / "reacher", scene="reacher")
+    report = tmp_path / "pathways.json"
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "action_pathways.py"), "--bundle", str(bundle), "--data", str(tmp_path / "data"),
+         "--held-out", "1", "--windows", "4", "--twins", "6", "--steps", "4", "--eval-every", "2", "--width", "32", "--depth", "1",
+         "--json", str(report), "--plot", str(tmp_path / "pathways.png")],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads(report.read_text())["results"]
+    assert set(results) == {"condition", "condition, twin loss", "condition + action_flow", "condition + action_flow, twin loss"}
+    for rows in results.values():
+        assert [row["step"] for row in rows] == [0, 2, 4]
+        # Before training, both start from a zero action effect (adaLN-Zero, ActionFlow's zero output).
+        assert rows[0]["gain"] == 0.0 and all(np.isfinite(row["held_out_mse"]) for row in rows)
+    assert (tmp_path / "pathways.png").stat().st_size > 0

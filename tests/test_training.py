@@ -289,21 +289,23 @@ def test_terminal_frames_weigh_more_in_the_termination_loss():
     assert weighted.item() == pytest.approx((1 + 20) / 2 * math.log(2))
 
 
-def test_teacher_with_an_action_history_trains_distils_and_dreams(tmp_path, dataset):
+def test_teacher_with_an_action_history_and_action_flow_trains_distils_and_dreams(tmp_path, dataset):
     """Windows carry the actions before them (``past_actions``) into training and into
     Self-Forcing's rollouts; the dream keeps the recent actions in its cache, so a frame
-    depends on the action two steps back through its condition."""
+    depends on the action two steps back through its condition and its ActionFlow input."""
     from worldenv.cli import main as cli_main
     from worldenv.world_model import WorldModel
 
     config = tiny_config(tmp_path, dataset, tok_steps=10, teacher_steps=20)
     document = yaml.safe_load(config.read_text())
     document["teacher"]["model"]["action_history"] = 3
+    document["teacher"]["model"]["action_flow"] = True
     config.write_text(yaml.safe_dump(document))
     assert train_main(["tokenizer", "--config", str(config), "--no-progress"]) == 0
     assert train_main(["teacher", "--config", str(config), "--no-progress"]) == 0
     assert cli_main(["distill", "--method", "self-forcing", "--config", str(config), "--steps", "8", "--no-progress"]) == 0
-    assert load_bundle(tmp_path / "bundle").config("student_self-forcing")["model"]["action_history"] == 3
+    student = load_bundle(tmp_path / "bundle").config("student_self-forcing")["model"]
+    assert student["action_history"] == 3 and student["action_flow"]
 
     def dream(first_push: float) -> torch.Tensor:
         model = WorldModel.from_bundle(tmp_path / "bundle", batch=1, model="student_self-forcing", sampling_steps=1)

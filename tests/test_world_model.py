@@ -11,11 +11,11 @@ from worldenv.nn.tokenizer import Tokenizer, TokenizerConfig, edge_weights, to_u
 from worldenv.world_model import WorldModel
 
 
-def tiny_world_model(batch: int) -> WorldModel:
+def tiny_world_model(batch: int, action_flow: bool = False) -> WorldModel:
     torch.manual_seed(0)
     tokenizer = Tokenizer(TokenizerConfig(channels=(8, 8, 16), latent_channels=4))
     backbone = Backbone(BackboneConfig(latent_channels=4, grid=8, action_dim=2, width=32, depth=2, heads=2,
-                                       sink_frames=1, window_frames=2))
+                                       sink_frames=1, window_frames=2, action_flow=action_flow))
     with torch.no_grad():
         for p in backbone.parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -65,17 +65,18 @@ def test_action_guidance_scales_what_the_action_changes():
     assert (doubled - neutral).abs().mean() > (plain.float() - neutral).abs().mean()
 
 
+@pytest.mark.parametrize("action_flow", [False, True])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_a_dream_does_not_depend_on_its_batch(threads):
+def test_a_dream_does_not_depend_on_its_batch(threads, action_flow):
     """Env 1 of a batch of 4 dreams, bit for bit, what it dreams alone with the same seed
     and actions (nn/batch_invariant.py: small-row kernels would otherwise round differently)."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         frames, actions = context(4)
-        batch, batch_rewards = rollout(tiny_world_model(4), frames, actions, seeds=[1, 2, 3, 4])
+        batch, batch_rewards = rollout(tiny_world_model(4, action_flow), frames, actions, seeds=[1, 2, 3, 4])
         plan = np.random.default_rng(1).uniform(-1, 1, (4, 4, 2)).astype(np.float32)
-        alone = tiny_world_model(1)
+        alone = tiny_world_model(1, action_flow)
         alone.reset(frames[1:2], actions[1:2], [2])
         steps = [alone.step(plan[i, 1:2]) for i in range(4)]
     finally:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from worldenv.memory import CacheShape, KVCache
+from worldenv.nn.action_flow import ActionFlow
 from worldenv.nn.attention import FrameAttention, Layout, layout
 from worldenv.nn.batch_invariant import BatchInvariantLinear
 
@@ -38,6 +39,10 @@ class BackboneConfig:
     # frames through the velocity it gave; with the recent pushes in its condition, a
     # frame need not infer that velocity from sub-pixel motion in the context.
     action_history: int = 1
+    # A per-token input linear in the action and in the previous frame's local
+    # neighbourhood (nn/action_flow.py): the first-order picture of how an action moves
+    # what is on screen, which the adaLN condition alone learns slowly.
+    action_flow: bool = False
 
     @property
     def tokens_per_frame(self) -> int:
@@ -119,6 +124,7 @@ class Backbone(nn.Module):
                              "a memory frame's past actions are not kept")
         self.action_embed = nn.Sequential(Linear(c.action_history * c.action_dim, c.width), nn.SiLU(),
                                           Linear(c.width, c.width))
+        self.action_flow = ActionFlow(c.latent_channels, c.grid, c.action_history * c.action_dim, c.width) if c.action_flow else None
         self.blocks = nn.ModuleList(Block(c.width, c.heads, c.mlp_ratio) for _ in range(c.depth))
         self.final_norm = nn.LayerNorm(c.width, elementwise_affine=False, eps=1e-6)
         self.final_modulation = nn.Sequential(nn.SiLU(), Linear(c.width, 2 * c.width))
@@ -189,7 +195,10 @@ class Backbone(nn.Module):
         if segments is not None:
             previous = torch.where(segments.starts[:, :, None, None], segments.previous.to(x.dtype), previous)
         h = self.embed(x) + self.embed_previous(previous) + self.spatial_position  # (B, T, N, width)
-        condition = self.time_embed(timestep_embedding(t, c.width)) + self.action_embed(self._action_history(actions, cache, past_actions))
+        history = self._action_history(actions, cache, past_actions)
+        if self.action_flow is not None:
+            h = h + self.action_flow(previous, history)
+        condition = self.time_embed(timestep_embedding(t, c.width)) + self.action_embed(history)
         B, T, N, _ = x.shape
         placement = layout(B, T, N, cache, x.device, None if segments is None else segments.valid)
         for layer, block in enumerate(self.blocks):
