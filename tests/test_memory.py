@@ -14,10 +14,10 @@ B, N, C = 2, 4, 3
 SINKS, MEMORY, WINDOW = 1, 3, 2
 
 
-def make_backbone(depth: int = 1) -> Backbone:
+def make_backbone(depth: int = 1, action_flow: bool = False) -> Backbone:
     torch.manual_seed(0)
     config = BackboneConfig(latent_channels=C, grid=2, action_dim=2, width=32, depth=depth, heads=4,
-                            sink_frames=SINKS, window_frames=WINDOW, memory_frames=MEMORY)
+                            sink_frames=SINKS, window_frames=WINDOW, memory_frames=MEMORY, action_flow=action_flow)
     model = Backbone(config).eval()
     with torch.no_grad():
         for parameter in model.parameters():
@@ -90,11 +90,13 @@ def test_frames_leave_the_window_for_memory_not_for_nowhere():
 
 
 @torch.no_grad()
-def test_a_step_with_memory_equals_a_training_sequence_laid_out_by_the_schedule():
+@pytest.mark.parametrize("action_flow", [False, True])
+def test_a_step_with_memory_equals_a_training_sequence_laid_out_by_the_schedule(action_flow):
     """The dream's context after many frames (sink, memory chosen by the rule, window)
     is what ``memory_schedule`` gives training, and with one layer (keys depend on their
-    frame alone) the step equals a full pass over that sequence with ``Segments``."""
-    model = make_backbone(depth=1)
+    frame alone) the step equals a full pass over that sequence with ``Segments``
+    (whose ``previous`` latents also feed ActionFlow)."""
+    model = make_backbone(depth=1, action_flow=action_flow)
     T = 14
     x, a, t = torch.randn(B, T + 1, N, C), torch.randn(B, T + 1, 2), torch.zeros(B, T + 1)
     cache = model.new_cache(B, "cpu")
