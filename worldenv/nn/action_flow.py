@@ -31,7 +31,7 @@ class ActionFlow(nn.Module):
     def __init__(self, channels: int, grid: int, actions: int, width: int):
         """``actions``: entries of the action condition (action_dim x action_history)."""
         super().__init__()
-        self.grid, self.channels, self.actions = grid, channels, actions
+        self.grid, self.actions = grid, actions
         axis = torch.linspace(-1.0, 1.0, grid)
         v, u = torch.meshgrid(axis, axis, indexing="ij")
         self.register_buffer("coordinates", torch.stack([u, v], dim=-1).reshape(grid * grid, 2), persistent=False)
