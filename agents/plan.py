@@ -11,6 +11,12 @@ sequences, ``--iterations`` times; the first action of the mean is executed in
 MuJoCo and the rest warm-starts the next step. Frames are never decoded: only
 rewards are needed.
 
+``--imagine mujoco`` runs the same planner with MuJoCo itself as the model: every
+candidate is stepped from a copy of the real scene's exact state, with the scene's
+own reward. That is the planner's ceiling at the same budget; the gap from it to the
+dream planner is what the dream's errors cost, the gap from it to a good policy is
+what the planner's budget costs.
+
     python agents/plan.py --scene reacher --episodes 3 --candidates 16 --horizon 4 --iterations 2
 
 Prints and writes ``OUT/plan-<scene>-seed<seed>/summary.json``: real return per episode,
@@ -22,10 +28,12 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import gymnasium as gym  # noqa: E402
+import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -37,6 +45,7 @@ logger = logging.getLogger("plan")
 @dataclass
 class Args:
     scene: str = field(default="reacher", metadata={"help": "scene: reacher, cartpole or panorama"})
+    imagine: Literal["dream", "mujoco"] = field(default="dream", metadata={"help": "the model the candidates are rolled in: the dream, or MuJoCo itself (the planner's ceiling)"})
     checkpoint: str | None = field(default=None, metadata={"help": "dream bundle; unset: the scene's shipped one"})
     model: str | None = field(default=None, metadata={"help": "bundle component that dreams; unset: its serving choice"})
     sampling_steps: int | None = field(default=None, metadata={"help": "network evaluations per imagined frame"})
@@ -45,6 +54,7 @@ class Args:
     horizon: int = field(default=4, metadata={"help": "imagined steps per sequence"})
     iterations: int = field(default=2, metadata={"help": "CEM iterations per real step"})
     elites: int = field(default=4, metadata={"help": "best sequences the Gaussian is refitted to"})
+    spread: float = field(default=1.0, metadata={"help": "first iteration's standard deviation, as a fraction of half the action range"})
     context: int = field(default=4, metadata={"help": "real frames that prime the dream at each real step"})
     episodes: int = field(default=3, metadata={"help": "real episodes scored"})
     max_steps: int | None = field(default=None, metadata={"help": "cut each real episode at this many steps"})
@@ -53,39 +63,31 @@ class Args:
     out: str = field(default="runs/agents", metadata={"help": "output directory"})
 
 
-class CEMPlanner:
+@dataclass
+class Present:
+    """What a planner sees at a real step: the last real frames (T, H, W, 3), the actions
+    that led to them (T, A), and the scene's exact physical state (for ``--imagine mujoco``)."""
+
+    frames: np.ndarray
+    actions: np.ndarray
+    qpos: np.ndarray
+    qvel: np.ndarray
+
+
+class DreamImagination:
+    """Candidates rolled in one batched dream, primed on the real frames."""
+
     def __init__(self, args: Args):
         from worldenv.envs.dream import Dream
 
-        self.args = args
         self.dream = Dream.load(args.candidates, scene=args.scene, checkpoint=args.checkpoint, model=args.model,
                                 sampling_steps=args.sampling_steps, action_guidance=args.action_guidance)
-        self.low, self.high = self.dream.action_space.low, self.dream.action_space.high
-        self.mean = np.zeros((args.horizon, *self.low.shape), np.float32)
-        self.rng = np.random.default_rng(args.seed)
+        self.action_space = self.dream.action_space
 
-    def reset(self) -> None:
-        self.mean[:] = (self.low + self.high) / 2
-
-    def act(self, frames: np.ndarray, actions: np.ndarray, step: int) -> np.ndarray:
-        """The next action, from the real ``frames`` (T, H, W, 3) and the actions that led to them (T, A)."""
-        a = self.args
-        std = np.broadcast_to((self.high - self.low) / 2, self.mean.shape).copy()
-        for _ in range(a.iterations):
-            noise = self.rng.standard_normal((a.candidates, *self.mean.shape)).astype(np.float32)
-            plans = np.clip(self.mean + std * noise, self.low, self.high)
-            plans[0] = np.clip(self.mean, self.low, self.high)  # the current mean is always a candidate
-            scores = self.imagine(frames, actions, plans, seed=a.seed * 100_003 + step)
-            elite = plans[np.argsort(scores)[-a.elites :]]
-            self.mean, std = elite.mean(0), elite.std(0) + 1e-3
-        action = self.mean[0].copy()
-        self.mean = np.concatenate([self.mean[1:], self.mean[-1:]])  # warm start for the next step
-        return action
-
-    def imagine(self, frames: np.ndarray, actions: np.ndarray, plans: np.ndarray, seed: int) -> np.ndarray:
-        """Imagined return of each plan (N, H, A) from the same real context (one batched dream)."""
+    def returns(self, present: Present, plans: np.ndarray, seed: int) -> np.ndarray:
+        """Imagined return of each plan (N, H, A) from the same real context."""
         model = self.dream.model
-        model.reset(frames[None], actions[None], seeds=[seed])  # one context, broadcast to every candidate
+        model.reset(present.frames[None], present.actions[None], seeds=[seed])  # one context, broadcast to every candidate
         returns = torch.zeros(len(plans))
         alive = torch.ones(len(plans))
         for h in range(plans.shape[1]):
@@ -95,12 +97,64 @@ class CEMPlanner:
         return returns.numpy()
 
 
+class MujocoImagination:
+    """Candidates rolled in a private copy of the scene, restored to the real state each
+    time; nothing is rendered."""
+
+    def __init__(self, args: Args):
+        from worldenv.scenes import scene_info
+
+        self.scene = gym.make(scene_info(args.scene).env_id).unwrapped
+        self.action_space = self.scene.action_space
+
+    def returns(self, present: Present, plans: np.ndarray, seed: int) -> np.ndarray:
+        scene, returns = self.scene, np.zeros(len(plans))
+        for n, plan in enumerate(plans):
+            scene.data.qpos[:], scene.data.qvel[:] = present.qpos, present.qvel
+            mujoco.mj_forward(scene.model, scene.data)
+            for action in plan:
+                scene.apply_action(action)
+                returns[n] += scene.reward(action)[0]
+                if scene.is_terminated():
+                    break
+        return returns
+
+
+class CEMPlanner:
+    def __init__(self, args: Args):
+        self.args = args
+        self.world = DreamImagination(args) if args.imagine == "dream" else MujocoImagination(args)
+        self.low, self.high = self.world.action_space.low, self.world.action_space.high
+        self.mean = np.zeros((args.horizon, *self.low.shape), np.float32)
+        self.rng = np.random.default_rng(args.seed)
+
+    def reset(self) -> None:
+        self.mean[:] = (self.low + self.high) / 2
+
+    def act(self, present: Present, step: int) -> np.ndarray:
+        a = self.args
+        std = np.broadcast_to(a.spread * (self.high - self.low) / 2, self.mean.shape).copy()
+        for _ in range(a.iterations):
+            noise = self.rng.standard_normal((a.candidates, *self.mean.shape)).astype(np.float32)
+            plans = np.clip(self.mean + std * noise, self.low, self.high)
+            plans[0] = np.clip(self.mean, self.low, self.high)  # the current mean is always a candidate
+            scores = self.world.returns(present, plans, seed=a.seed * 100_003 + step)
+            elite = plans[np.argsort(scores)[-a.elites :]]
+            self.mean, std = elite.mean(0), elite.std(0) + 1e-3
+        action = self.mean[0].copy()
+        self.mean = np.concatenate([self.mean[1:], self.mean[-1:]])  # warm start for the next step
+        return action
+
+
 def run_episode(env, choose, seed: int, args: Args) -> tuple[float, int]:
     frame, _ = env.reset(seed=seed)
     frames, actions = [frame], [np.zeros(env.action_space.shape, np.float32)]
     total, step, done = 0.0, 0, False
     while not done and (args.max_steps is None or step < args.max_steps):
-        action = choose(np.stack(frames[-args.context :]), np.stack(actions[-args.context :]), step)
+        physics = env.unwrapped.data
+        present = Present(np.stack(frames[-args.context :]), np.stack(actions[-args.context :]),
+                          physics.qpos.copy(), physics.qvel.copy())
+        action = choose(present, step)
         frame, reward, terminated, truncated, _ = env.step(action)
         frames.append(frame)
         actions.append(np.asarray(action, np.float32))
@@ -113,7 +167,8 @@ def run(args: Args) -> dict:
     from worldenv.scenes import scene_info
 
     torch.set_num_threads(args.threads)
-    log = RunLog(Path(args.out) / f"plan-{args.scene}-seed{args.seed}")
+    suffix = "" if args.imagine == "dream" else f"-{args.imagine}"
+    log = RunLog(Path(args.out) / f"plan-{args.scene}{suffix}-seed{args.seed}")
     planner = CEMPlanner(args)
     env = gym.make(scene_info(args.scene).env_id)
     env.action_space.seed(args.seed)

@@ -99,6 +99,27 @@ def test_planner_acts_in_mujoco_from_imagined_returns(reacher_dream, tmp_path):
     assert (tmp_path / "plan-reacher-seed0" / "summary.json").exists()
 
 
+def test_planner_with_mujoco_as_its_model_beats_keeping_still(tmp_path):
+    """The planner's ceiling: CEM with the true physics must beat the motionless arm, the
+    policy a planner without foresight falls back to (its control cost is zero)."""
+    import gymnasium as gym
+
+    import worldenv  # noqa: F401
+
+    summary = run_script("plan.py", "--imagine", "mujoco", "--episodes", "3", "--candidates", "32", "--horizon", "12",
+                         "--iterations", "3", "--spread", "0.3", "--out", str(tmp_path))
+    env, still = gym.make("worldenv/Reacher-v0"), []
+    for episode in range(3):
+        env.reset(seed=2_000_000 + episode)  # the script's episode seeds
+        total, done = 0.0, False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(np.zeros(2, np.float32))
+            total, done = total + reward, terminated or truncated
+        still.append(total)
+    assert summary["planner_return"] > np.mean(still) + 2, (summary["planner_returns"], still)
+    assert (tmp_path / "plan-reacher-mujoco-seed0" / "summary.json").exists()
+
+
 @pytest.mark.parametrize("observation", ["probe", "pixels"])
 def test_shared_ppo_on_the_duo_dream_is_scored_in_mujoco(duo_dream_with_probe, observation, tmp_path):
     summary = run_script("ppo_duo.py", "--checkpoint", str(duo_dream_with_probe), "--observation", observation,
