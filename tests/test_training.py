@@ -247,6 +247,43 @@ def test_student_distils_into_the_bundle_and_dreams_in_one_step(tmp_path, datase
 
 
 
+def test_self_forcing_starts_from_the_student_named_by_student_init(tmp_path, dataset):
+    """``student_init: student_consistency``: the Self-Forcing student is a copy of the
+    consistency student, its fake score a copy of the teacher; a name the bundle lacks,
+    or a component of another architecture, is refused with the names on offer."""
+    from worldenv import config as configs
+    from worldenv.cli import main as cli_main
+    from worldenv.distill.self_forcing import SelfForcingConfig, SelfForcingDistillation
+    from worldenv.world_model import load_backbone
+
+    config = tiny_config(tmp_path, dataset, tok_steps=10, teacher_steps=10)
+    assert train_main(["tokenizer", "--config", str(config), "--no-progress"]) == 0
+    assert train_main(["teacher", "--config", str(config), "--no-progress"]) == 0
+    assert cli_main(["distill", "--method", "consistency", "--config", str(config), "--steps", "6", "--no-progress"]) == 0
+    bundle = load_bundle(tmp_path / "bundle")
+    consistency, teacher = load_backbone(bundle, "student_consistency"), load_backbone(bundle, "teacher")
+
+    task = SelfForcingDistillation(configs.load(config, "self-forcing", SelfForcingConfig,
+                                                {"student_init": "student_consistency"}))
+    for name, value in task.model.student.state_dict().items():
+        assert torch.equal(value, consistency.state_dict()[name]), name
+    for name, value in task.model.fake.state_dict().items():
+        assert torch.equal(value, teacher.state_dict()[name]), name
+    assert any(not torch.equal(v, teacher.state_dict()[k]) for k, v in consistency.state_dict().items())
+
+    with pytest.raises(ConfigError, match=r"student_init: expected a component of .*student_consistency.*got 'student_nope'"):
+        SelfForcingDistillation(configs.load(config, "self-forcing", SelfForcingConfig, {"student_init": "student_nope"}))
+    with pytest.raises(ConfigError, match="student_init: 'tokenizer' is a Tokenizer, expected a Backbone like the teacher"):
+        SelfForcingDistillation(configs.load(config, "self-forcing", SelfForcingConfig, {"student_init": "tokenizer"}))
+
+    document = yaml.safe_load(config.read_text())
+    document["self-forcing"]["student_init"] = "student_consistency"
+    config.write_text(yaml.safe_dump(document))
+    assert cli_main(["distill", "--method", "self-forcing", "--config", str(config), "--steps", "4", "--no-progress"]) == 0
+    record = load_bundle(tmp_path / "bundle").config("student_self-forcing")
+    assert record["distillation"]["student_init"] == "student_consistency"
+
+
 def test_teacher_with_long_term_memory_trains_and_distils(tmp_path, dataset):
     """Sequences of sinks + memory + window (``memory_schedule``) train, and the student
     inherits the memory and dreams with it."""

@@ -32,6 +32,10 @@ class DistillConfig:
     # et al. 2023, arXiv 2210.03142): the student serves the guided teacher at one network
     # evaluation per sampling step instead of two. 1: the teacher as trained.
     teacher_guidance: float = 1.0
+    # The bundle component the student starts from; None: a copy of the teacher. Self-Forcing
+    # starts from a few-step student already distilled by regression (its paper: an ODE-
+    # distilled one), so that its rollouts are frames from the first step on.
+    student_init: str | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def validate(self) -> None:
@@ -63,14 +67,28 @@ class DistillTask:
         bundle = load_bundle(Path(config.bundle))
         self.teacher_config = bundle.config(config.teacher)
         self.teacher = load_backbone(bundle, config.teacher).eval().requires_grad_(False)
+        self.student_start = self.teacher if config.student_init is None else self._load_start(bundle, config.student_init)
         self.windows = LatentWindows(config.data, bundle, Path(config.run), self.teacher.config, config.train.device,
                                      f"{self.method}: teacher {config.teacher!r}")
         self.scene = self.windows.scene
         self.model = self.make_trainable().train().requires_grad_(True)
 
+    def _load_start(self, bundle, name: str) -> Backbone:
+        if name not in bundle.components:
+            raise ConfigError(f"student_init: expected a component of {self.config.bundle} "
+                              f"({', '.join(sorted(bundle.components))}), got {name!r}")
+        if bundle.class_name(name) != bundle.class_name(self.config.teacher):
+            raise ConfigError(f"student_init: {name!r} is a {bundle.class_name(name)}, expected a "
+                              f"{bundle.class_name(self.config.teacher)} like the teacher")
+        start = load_backbone(bundle, name)
+        if start.config != self.teacher.config:
+            raise ConfigError(f"student_init: {name!r} must have the teacher's architecture; "
+                              f"its model config {start.config} differs from {self.teacher.config}")
+        return start
+
     def make_trainable(self) -> nn.Module:
-        """What the loop trains: the student, a copy of the teacher to start from."""
-        return copy.deepcopy(self.teacher)
+        """What the loop trains: the student, a copy of ``student_init`` (default the teacher)."""
+        return copy.deepcopy(self.student_start)
 
     @property
     def component(self) -> str:

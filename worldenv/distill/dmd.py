@@ -48,10 +48,10 @@ class DMDConfig(DistillConfig):
 
 
 class StudentAndFakeScore(nn.Module):
-    def __init__(self, teacher: Backbone):
+    def __init__(self, student: Backbone, teacher: Backbone):
         super().__init__()
-        self.student = copy.deepcopy(teacher)
-        self.fake = copy.deepcopy(teacher)
+        self.student = copy.deepcopy(student)
+        self.fake = copy.deepcopy(teacher)  # the fake score starts as the real one: their difference starts at zero
 
     def forward(self, *args):  # the loop calls the task's loss with this module; the parts are used directly
         raise RuntimeError("StudentAndFakeScore: use .student or .fake")
@@ -61,7 +61,7 @@ class DMDDistillation(DistillTask):
     method = "dmd"
 
     def make_trainable(self) -> nn.Module:
-        return StudentAndFakeScore(self.teacher)
+        return StudentAndFakeScore(self.student_start, self.teacher)
 
     def loss(self, model, batch: int, generator: torch.Generator):
         c = self.config
