@@ -72,6 +72,22 @@ def test_long_rollout_reports_cost_memory_and_frame_range(panorama_dream):
         LongRolloutConfig(steps=100, marks=(10, 100)).validate()
 
 
+def test_bench_long_dreams_each_bundle_with_what_it_serves(panorama_dream, tmp_path, capsys):
+    """`worldenv bench long` takes each bundle's serving choice, action guidance included."""
+    import shutil
+
+    from worldenv.checkpoint import update_bundle
+    from worldenv.cli import main as cli_main
+
+    bundle = shutil.copytree(panorama_dream, tmp_path / "served")
+    update_bundle(bundle, metadata={"serving": {"model": "teacher", "sampling_steps": 1, "action_guidance": 1.5,
+                                                "command": "test", "comparison": ""}})
+    assert cli_main(["bench", "long", "--steps", "60", "--bundles", str(bundle), "--json", str(tmp_path / "long.json")]) == 0
+    report = json.loads((tmp_path / "long.json").read_text())["reports"][0]
+    assert report["config"]["action_guidance"] == 1.5 and set(report["marks"]) == {"50", "60"}
+    assert "| panorama | teacher@1g1.5 | 60 |" in capsys.readouterr().out
+
+
 def test_the_panorama_probe_reads_what_the_camera_sees():
     from worldenv.probe import objects_in_view
 

@@ -389,8 +389,8 @@ def _bench_long(args) -> None:
     reports = []
     marks = tuple(m for m in (50, 500, 5000) if m < args.steps) + (args.steps,)
     for bundle in bundles:
-        model, steps = serving_choice(load_bundle(bundle).metadata, None, None)
-        config = LongRolloutConfig(steps=args.steps, marks=marks, model=model, sampling_steps=steps)
+        model, steps, guidance = serving_choice(load_bundle(bundle).metadata, None, None)
+        config = LongRolloutConfig(steps=args.steps, marks=marks, model=model, sampling_steps=steps, action_guidance=guidance)
         reports.append(long_rollout(bundle, config, device=args.device))
     if args.json:
         atomic_write_json(args.json, {"machine": bench.machine(), "command": shlex.join(["worldenv", *args.argv]),

@@ -36,6 +36,7 @@ class LongRolloutConfig:
     seed: int = 300_000
     model: str = "teacher"
     sampling_steps: int = 1
+    action_guidance: float = 1.0
 
     def validate(self) -> None:
         if min(self.marks) < SEGMENT or max(self.marks) > self.steps:
@@ -79,7 +80,7 @@ def long_rollout(bundle_path, config: LongRolloutConfig, device: str = "cpu") ->
     scene = load_bundle(bundle_path).metadata["scene"]
     context, actions, real = real_actions(scene, config)
     model = WorldModel.from_bundle(bundle_path, batch=1, model=config.model, sampling_steps=config.sampling_steps,
-                                   device=device)
+                                   action_guidance=config.action_guidance, device=device)
     model.reset(context[None], actions[None, : config.context], seeds=[config.seed])
     dream, finite = np.zeros((config.steps, 2)), True
     memory: dict[int, dict] = {}
@@ -127,7 +128,7 @@ def long_rollout_table(reports: list[dict]) -> str:
         c = r["config"]
         for mark, row in r["marks"].items():
             rows.append("| " + " | ".join([
-                r["scene"], f"{c['model']}@{c['sampling_steps']}", mark, f"{row['ms_per_step']:.1f}",
+                r["scene"], f"{c['model']}@{c['sampling_steps']}" + (f"g{c['action_guidance']:g}" if c.get("action_guidance", 1.0) != 1.0 else ""), mark, f"{row['ms_per_step']:.1f}",
                 f"{row['resident_mb']:.0f}", f"{row['peak_mb']:.0f}",
                 f"{row['frame_mean']:.1f} ({r['real_frame_mean'][0]:.1f}-{r['real_frame_mean'][1]:.1f})",
                 f"{row['frame_std']:.1f} ({r['real_frame_std'][0]:.1f}-{r['real_frame_std'][1]:.1f})",
