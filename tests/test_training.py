@@ -249,8 +249,8 @@ def test_student_distils_into_the_bundle_and_dreams_in_one_step(tmp_path, datase
 
 def test_self_forcing_starts_from_the_student_named_by_student_init(tmp_path, dataset):
     """``student_init: student_consistency``: the Self-Forcing student is a copy of the
-    consistency student, its fake score a copy of the teacher; a name the bundle lacks,
-    or a component of another architecture, is refused with the names on offer."""
+    consistency student, its fake score a copy of the teacher; a name the bundle lacks is
+    refused with the names on offer, a component of another kind with what was expected."""
     from worldenv import config as configs
     from worldenv.cli import main as cli_main
     from worldenv.distill.self_forcing import SelfForcingConfig, SelfForcingDistillation

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from worldenv.checkpoint import load_bundle
+from worldenv.compare import Entry
 from worldenv.data.collect import episode_seeds
 from worldenv.data.policies import make_policy
 from worldenv.scenes import make_scene
@@ -128,7 +129,8 @@ def long_rollout_table(reports: list[dict]) -> str:
         c = r["config"]
         for mark, row in r["marks"].items():
             rows.append("| " + " | ".join([
-                r["scene"], f"{c['model']}@{c['sampling_steps']}" + (f"g{c['action_guidance']:g}" if c.get("action_guidance", 1.0) != 1.0 else ""), mark, f"{row['ms_per_step']:.1f}",
+                r["scene"], Entry(c["model"], c["sampling_steps"], c.get("action_guidance", 1.0)).name, mark,
+                f"{row['ms_per_step']:.1f}",
                 f"{row['resident_mb']:.0f}", f"{row['peak_mb']:.0f}",
                 f"{row['frame_mean']:.1f} ({r['real_frame_mean'][0]:.1f}-{r['real_frame_mean'][1]:.1f})",
                 f"{row['frame_std']:.1f} ({r['real_frame_std'][0]:.1f}-{r['real_frame_std'][1]:.1f})",
