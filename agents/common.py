@@ -30,6 +30,9 @@ def parse(cls, argv: list[str] | None = None, description: str = ""):
             continue
         choices = typing.get_args(kind) if typing.get_origin(kind) is typing.Literal else None
         optional = type(None) in typing.get_args(kind)
+        if typing.get_origin(kind) is list:  # a list field takes one or more values
+            parser.add_argument(flag, type=typing.get_args(kind)[0], nargs="+", default=default, help=help_text)
+            continue
         if choices:
             convert = type(choices[0])
         elif optional:

@@ -50,6 +50,7 @@ class Args:
     model: str | None = field(default=None, metadata={"help": "bundle component that dreams; unset: its serving choice"})
     sampling_steps: int | None = field(default=None, metadata={"help": "network evaluations per imagined frame"})
     action_guidance: float | None = field(default=None, metadata={"help": "scale of the action's effect in the dream (1: as trained); unset: the bundle's serving choice"})
+    commit: str | None = field(default=None, metadata={"help": "what each dreamed frame leaves in the cache: latent or frame (re-encoded); unset: the bundle's serving choice"})
     candidates: int = field(default=16, metadata={"help": "action sequences imagined per CEM iteration (one batch)"})
     horizon: int = field(default=4, metadata={"help": "imagined steps per sequence"})
     iterations: int = field(default=2, metadata={"help": "CEM iterations per real step"})
@@ -81,7 +82,8 @@ class DreamImagination:
         from worldenv.envs.dream import Dream
 
         self.dream = Dream.load(args.candidates, scene=args.scene, checkpoint=args.checkpoint, model=args.model,
-                                sampling_steps=args.sampling_steps, action_guidance=args.action_guidance)
+                                sampling_steps=args.sampling_steps, action_guidance=args.action_guidance,
+                                commit=args.commit)
         self.action_space = self.dream.action_space
 
     def returns(self, present: Present, plans: np.ndarray, seed: int) -> np.ndarray:

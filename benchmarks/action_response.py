@@ -76,6 +76,8 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="bundle component that dreams; default: the bundle's serving choice")
     parser.add_argument("--sampling-steps", type=int, default=None)
     parser.add_argument("--action-guidance", type=float, default=None)
+    parser.add_argument("--commit", choices=["latent", "frame"], default=None,
+                        help="what each dreamed frame leaves in the cache; default: the bundle's serving choice")
     parser.add_argument("--actions", type=float, nargs="+", default=[1.0, 0.5, 0.0, -1.0])
     parser.add_argument("--starts", type=int, default=4, help="real starts averaged over")
     parser.add_argument("--context", type=int, default=4, help="real frames that prime the dream")
@@ -91,7 +93,7 @@ def main() -> None:
     kinds = {q.name: q.kind for q in QUANTITIES[args.scene]}
     probe = load_probe(load_bundle(checkpoint))
     dream = DiffusionWorldEnv(scene=args.scene, checkpoint=checkpoint, model=args.model,
-                              sampling_steps=args.sampling_steps, action_guidance=args.action_guidance)
+                              sampling_steps=args.sampling_steps, action_guidance=args.action_guidance, commit=args.commit)
     truth = make_scene(args.scene, max_episode_steps=-1)
     print(f"{args.scene} ({checkpoint}): mean probe reading per step under a constant action, "
           f"{args.starts} real starts; step 0 is the last context frame")

@@ -120,6 +120,47 @@ def test_planner_with_mujoco_as_its_model_beats_keeping_still(tmp_path):
     assert (tmp_path / "plan-reacher-mujoco-seed0" / "summary.json").exists()
 
 
+def test_return_audit_splits_each_world_return_from_paired_starts(reacher_dream_with_probe, tmp_path):
+    import gymnasium as gym
+
+    import worldenv  # noqa: F401
+
+    summary = run_script("return_audit.py", "--checkpoint", str(reacher_dream_with_probe), "--policies", "still", "random",
+                         "--episodes", "2", "--out", str(tmp_path))
+    still, random = summary["policies"]["still"], summary["policies"]["random"]
+    for world in ("mujoco", "dream"):
+        assert still[world]["control"] == 0.0  # the motionless arm pays nothing for its actions
+        assert -50 < random[world]["control"] < -20  # uniform actions: |a|^2 averages 2/3 over 50 steps
+    env, returns = gym.make("worldenv/Reacher-v0"), []
+    for episode in range(2):
+        env.reset(seed=1_000_000 + episode)  # the audit's episode seeds
+        returns.append(sum(env.step(np.zeros(2, np.float32))[1] for _ in range(50)))
+    assert still["mujoco"]["return"] == pytest.approx(np.mean(returns), abs=0.01)
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert len(saved["policies"]["random"]["dream"]["per_step"]["return"]) == 50
+    assert (tmp_path / "per_step.png").stat().st_size > 5000
+    bad = subprocess.run([sys.executable, str(AGENTS / "return_audit.py"), "--policies", "nowhere.zip"], env=ENV,
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "expected 'still', 'random' or the path of an SB3 policy.zip" in bad.stderr
+
+
+def test_return_audit_starts_each_dream_from_its_mujoco_episode(reacher_dream_with_probe):
+    sys.path.insert(0, str(AGENTS))
+    try:
+        from return_audit import Args, closed_loop, policy_from
+
+        from worldenv.checkpoint import load_bundle
+        from worldenv.probe import load_probe
+    finally:
+        sys.path.remove(str(AGENTS))
+    args = Args(checkpoint=str(reacher_dream_with_probe), episodes=2, threads=1)
+    probe, still = load_probe(load_bundle(reacher_dream_with_probe)), policy_from("still", 2)
+    real = closed_loop(still, args, "mujoco", probe, args.seed)
+    dreamed = closed_loop(still, args, "dream", probe, args.seed, real["first_frames"])
+    assert np.array_equal(dreamed["first_frames"], real["first_frames"])
+    assert not np.array_equal(closed_loop(still, args, "dream", probe, args.seed)["first_frames"], real["first_frames"])
+
+
 @pytest.mark.parametrize("observation", ["probe", "pixels"])
 def test_shared_ppo_on_the_duo_dream_is_scored_in_mujoco(duo_dream_with_probe, observation, tmp_path):
     summary = run_script("ppo_duo.py", "--checkpoint", str(duo_dream_with_probe), "--observation", observation,
@@ -131,7 +172,7 @@ def test_shared_ppo_on_the_duo_dream_is_scored_in_mujoco(duo_dream_with_probe, o
 
 
 def test_agent_scripts_explain_themselves():
-    for name in ("ppo_dream.py", "plan.py", "ppo_duo.py"):
+    for name in ("ppo_dream.py", "plan.py", "ppo_duo.py", "return_audit.py"):
         result = subprocess.run([sys.executable, str(AGENTS / name), "--help"], env=ENV, capture_output=True, text=True)
         assert result.returncode == 0 and "--seed" in result.stdout
     bad = subprocess.run([sys.executable, str(AGENTS / "ppo_dream.py"), "--world", "moon"], env=ENV, capture_output=True,

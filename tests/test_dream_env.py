@@ -200,19 +200,3 @@ def test_the_shipped_dreams_pass_the_checkers(scene):
         sb3_check_env(env.unwrapped)
     assert env.unwrapped.dream.scene == scene
     assert env.unwrapped.dream.component == "student_consistency"  # each bundle serves its 1-step student
-
-
-def test_serving_choice_prefers_the_caller_then_the_bundle_then_teacher_at_4():
-    from worldenv.envs.dream import serving_choice
-
-    bundle_choice = {"serving": {"model": "student_consistency", "sampling_steps": 1, "action_guidance": 1.8}}
-    assert serving_choice({}, None, None) == ("teacher", 4, 1.0)
-    assert serving_choice(bundle_choice, None, None) == ("student_consistency", 1, 1.8)
-    assert serving_choice(bundle_choice, "teacher", None) == ("teacher", 4, 1.0)  # guidance goes with the served model
-    assert serving_choice(bundle_choice, "teacher", 16, 2.0) == ("teacher", 16, 2.0)
-    assert serving_choice(bundle_choice, None, 2, 1.0) == ("student_consistency", 2, 1.0)
-    with pytest.raises(ValueError, match="sampling_steps to be a positive integer"):
-        serving_choice({}, None, 0)
-    for bad in (0.0, -1.0, float("nan"), "2"):
-        with pytest.raises(ValueError, match="action_guidance to be a positive number"):
-            serving_choice({}, None, None, bad)

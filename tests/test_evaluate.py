@@ -105,21 +105,25 @@ def test_compare_scores_models_on_the_same_episodes_and_times_them(tiny_bundle, 
     report_path, plot_path = tmp_path / "compare.json", tmp_path / "frontier.png"
     result = subprocess.run(
         [sys.executable, "-m", "worldenv.cli", "compare", "--checkpoint", str(tiny_bundle), "--models", "teacher@1",
-         "teacher@2", "--episodes", "1", "--horizon", "10", "--speed-envs", "1", "2", "--json", str(report_path),
+         "teacher@2", "teacher@1+frame", "--episodes", "1", "--horizon", "10", "--speed-envs", "1", "2", "--json", str(report_path),
          "--plot", str(plot_path)],
         capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(report_path.read_text())
-    assert list(report["models"]) == ["teacher@1", "teacher@2"] and report["horizons"] == [1, 10]
-    one, two = report["models"]["teacher@1"], report["models"]["teacher@2"]
+    assert sorted(report["models"]) == ["teacher@1", "teacher@1+frame", "teacher@2"] and report["horizons"] == [1, 10]
+    one, two, reencoded = (report["models"][name] for name in ("teacher@1", "teacher@2", "teacher@1+frame"))
     assert one["speed"]["1"]["evaluations"] == 2 and two["speed"]["1"]["evaluations"] == 3
     assert one["scores"]["1"]["psnr"] != two["scores"]["1"]["psnr"]  # different samplers, same episodes
+    # the first dreamed frame comes before any commit of a dreamed one; later frames see what was committed
+    assert reencoded["commit"] == "frame" and reencoded["scores"]["1"]["psnr"] == one["scores"]["1"]["psnr"]
+    assert reencoded["scores"]["10"]["psnr"] != one["scores"]["10"]["psnr"]
     assert "| teacher | 2 | 3 |" in result.stdout and "| copy last frame |" in result.stdout
+    assert "| teacher (commits the frame) | 1 | 2 |" in result.stdout
     assert plot_path.stat().st_size > 5000
     bad = subprocess.run([sys.executable, "-m", "worldenv.cli", "compare", "--checkpoint", str(tiny_bundle), "--models",
                           "teacher"], capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and "expected entries like teacher@8" in bad.stderr
+    assert bad.returncode == 2 and "--models: expected a model like teacher@8" in bad.stderr
     bad = subprocess.run([sys.executable, "-m", "worldenv.cli", "compare", "--checkpoint", str(tiny_bundle), "--models",
                           "teacher@1", "--serve", "teacher@3"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "--serve: expected one of --models" in bad.stderr

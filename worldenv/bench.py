@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from worldenv.scenes import SCENES, make_scene
+from worldenv.serving import Serving
 
 
 def machine() -> str:
@@ -86,18 +87,16 @@ def sampler_table(dataset: Path, length: int = 16, batch: int = 32, seconds: flo
     )
 
 
-def dream_speed(checkpoint: Path | None, num_envs: int, sampling_steps: int, seconds: float = 6.0, device: str = "cpu",
-                model: str = "teacher", action_guidance: float = 1.0) -> dict:
-    """Env-steps per second of the batched dream (``DiffusionWorldVectorEnv.step``, observations
+def dream_speed(checkpoint: Path | None, num_envs: int, serving, seconds: float = 6.0, device: str = "cpu") -> dict:
+    """Env-steps per second of the batched dream dreaming as ``serving`` (a ``Serving``) (``DiffusionWorldVectorEnv.step``, observations
     copied to numpy as a user receives them): two warm-up steps, one to size the run, then
     about ``seconds`` (at least 3 steps) measured."""
     import numpy as np
 
     from worldenv.envs.vector import DiffusionWorldVectorEnv
-    from worldenv.world_model import evaluations_per_frame
 
-    envs = DiffusionWorldVectorEnv(num_envs, checkpoint=checkpoint, model=model, sampling_steps=sampling_steps,
-                                   device=device, max_episode_steps=10**9, action_guidance=action_guidance)
+    envs = DiffusionWorldVectorEnv(num_envs, checkpoint=checkpoint, model=serving.model, device=device,
+                                   max_episode_steps=10**9, **serving.world_model_kwargs())
     envs.reset(seed=0)
     rng = np.random.default_rng(0)
 
@@ -112,7 +111,7 @@ def dream_speed(checkpoint: Path | None, num_envs: int, sampling_steps: int, sec
     steps = max(3, int(seconds / run(1)))
     elapsed = run(steps)
     return {"envs": num_envs, "env_steps_per_s": num_envs * steps / elapsed, "ms_per_step": 1000 * elapsed / steps,
-            "evaluations": evaluations_per_frame(sampling_steps, action_guidance), "gflop_per_env_step": _step_flops(envs) / num_envs / 1e9}
+            "evaluations": serving.evaluations, "gflop_per_env_step": _step_flops(envs) / num_envs / 1e9}
 
 
 def _step_flops(envs) -> float:
@@ -145,7 +144,7 @@ def dream_table(checkpoint: Path | None = None, batches=(1, 16, 64, 256), sampli
     ]
     for k in sampling_steps:
         for n in batches:
-            r = dream_speed(checkpoint, n, k, seconds, device, model)
+            r = dream_speed(checkpoint, n, Serving(model, k), seconds, device)
             rows.append(f"| {model}, {k} sampling step(s) | {n} | {r['evaluations']} | {r['env_steps_per_s']:.0f} | "
                         f"{r['ms_per_step']:.1f} | {r['env_steps_per_s'] / mujoco_fps:.2f} | {r['gflop_per_env_step']:.2f} | "
                         f"{r['gflop_per_env_step'] * r['env_steps_per_s']:.0f} |")

@@ -32,6 +32,7 @@ def render_card(metadata: dict) -> str:
         lines += ["## What the dream uses", "",
                   f"`{serving['model']}` with {serving['sampling_steps']} sampling step(s) per frame"
                   + (f" and action guidance {serving['action_guidance']:g}" if serving.get("action_guidance", 1.0) != 1.0 else "")
+                  + (", each frame committed to the cache re-encoded" if serving.get("commit") == "frame" else "")
                   + ", chosen from this "
                   f"comparison (`{serving['command']}`):", "", serving["comparison"], ""]
     contexts = metadata.get("contexts")

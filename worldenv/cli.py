@@ -187,6 +187,8 @@ def _add_eval(commands) -> None:
     p.add_argument("--steps", type=int, default=8, help="sampling steps per frame (default 8)")
     p.add_argument("--action-guidance", type=float, default=1.0,
                    help="scale of the action's effect in the dream (default 1: the model as trained)")
+    p.add_argument("--commit", choices=["latent", "frame"], default="latent",
+                   help="what each dreamed frame leaves in the cache: the sampled latent (default) or the re-encoded frame")
     p.add_argument("--device", default="cpu", help="where the dream runs: cpu (default) or cuda")
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--plot", type=Path, help="write the horizon curves here (PNG)")
@@ -196,17 +198,18 @@ def _add_eval(commands) -> None:
 
 
 def _eval(args) -> int:
-    from worldenv.envs.dream import check_guidance
     from worldenv.evaluate import EvalConfig, evaluate, summary_table
     from worldenv.io import atomic_write_json
     from worldenv.plots import plot_horizon_curves
+    from worldenv.serving import Serving
 
     if args.suite == "memory":
         return _eval_memory(args)
 
-    config = EvalConfig(episodes=args.episodes, horizon=args.horizon, context=args.context, model=args.model,
-                        sampler=args.sampler, sampling_steps=args.steps,
-                        action_guidance=check_guidance(args.action_guidance))
+    serving = Serving(args.model, args.steps, args.action_guidance, args.commit)  # checks each
+    config = EvalConfig(episodes=args.episodes, horizon=args.horizon, context=args.context, sampler=args.sampler,
+                        model=serving.model, sampling_steps=serving.sampling_steps,
+                        action_guidance=serving.action_guidance, commit=serving.commit)
     report = evaluate(args.checkpoint, config, device=args.device)
     if args.json:
         atomic_write_json(args.json, report)
@@ -262,24 +265,34 @@ def _add_compare(commands) -> None:
     p.add_argument("--checkpoint", type=Path, required=True, help="bundle directory (with probe and start contexts)")
     p.add_argument("--models", nargs="+", required=True,
                    help="component@steps, e.g. teacher@8 student_consistency@1; component@stepsgG adds action guidance G "
-                   "(student_consistency@1g1.8)")
+                   "(student_consistency@1g1.8), a +frame suffix commits the re-encoded frame (student_consistency@1+frame)")
     p.add_argument("--episodes", type=int, default=4, help="episodes per action policy (default 4)")
     p.add_argument("--horizon", type=int, default=200, help="frames dreamed after the context (default 200)")
     p.add_argument("--speed-envs", type=int, nargs="+", default=[1, 16], help="batch sizes timed (default 1 16)")
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--plot", type=Path, help="write the quality-speed frontier here (PNG)")
-    p.add_argument("--serve", help="one of --models (component@steps[gG]): record it in the bundle as what its dreams use "
+    p.add_argument("--serve", help="one of --models (component@steps[gG][+frame]): record it in the bundle as what its dreams use "
                    "by default, with this comparison as the evidence")
     p.set_defaults(run=_compare)
 
 
+def parse_model(text: str, flag: str):
+    """A ``Serving`` from ``component@steps[gG][+frame]``; a bad one names ``flag``."""
+    from worldenv.serving import Serving
+
+    try:
+        return Serving.parse(text)
+    except ValueError as error:
+        raise ValueError(f"{flag}: {error}") from None
+
+
 def _compare(args) -> int:
-    from worldenv.compare import compare, comparison_table, parse_entry, plot_frontier
+    from worldenv.compare import compare, comparison_table, plot_frontier
     from worldenv.evaluate import EvalConfig
     from worldenv.io import atomic_write_json
 
-    entries = [parse_entry(text) for text in args.models]
-    if args.serve is not None and parse_entry(args.serve) not in entries:
+    entries = [parse_model(text, "--models") for text in args.models]
+    if args.serve is not None and parse_model(args.serve, "--serve") not in entries:
         raise ValueError(f"--serve: expected one of --models {args.models}, got {args.serve!r}")
     report = compare(args.checkpoint, entries, EvalConfig(episodes=args.episodes, horizon=args.horizon),
                      speed_envs=tuple(args.speed_envs))
@@ -293,9 +306,7 @@ def _compare(args) -> int:
         from worldenv.card import render_card
         from worldenv.checkpoint import load_bundle, update_bundle
 
-        entry = parse_entry(args.serve)
-        serving = {"model": entry.model, "sampling_steps": entry.steps, "action_guidance": entry.guidance,
-                   "command": report["command"], "comparison": table}
+        serving = {**parse_model(args.serve, "--serve").record(), "command": report["command"], "comparison": table}
         metadata = {**load_bundle(args.checkpoint).metadata, "serving": serving}
         update_bundle(args.checkpoint, metadata=metadata, card=render_card(metadata))
     print(table)
@@ -381,16 +392,18 @@ def _bench(args) -> int:
 def _bench_long(args) -> None:
     from worldenv import bench
     from worldenv.checkpoint import load_bundle
-    from worldenv.envs.dream import serving_choice, shipped_checkpoint
+    from worldenv.envs.dream import shipped_checkpoint
     from worldenv.io import atomic_write_json
     from worldenv.long_rollout import LongRolloutConfig, long_rollout, long_rollout_table
+    from worldenv.serving import serving_choice
 
     bundles = args.bundles or [shipped_checkpoint("reacher"), shipped_checkpoint("panorama")]
     reports = []
     marks = tuple(m for m in (50, 500, 5000) if m < args.steps) + (args.steps,)
     for bundle in bundles:
-        model, steps, guidance = serving_choice(load_bundle(bundle).metadata, None, None)
-        config = LongRolloutConfig(steps=args.steps, marks=marks, model=model, sampling_steps=steps, action_guidance=guidance)
+        serving = serving_choice(load_bundle(bundle).metadata)
+        config = LongRolloutConfig(steps=args.steps, marks=marks, model=serving.model, sampling_steps=serving.sampling_steps,
+                                   action_guidance=serving.action_guidance, commit=serving.commit)
         reports.append(long_rollout(bundle, config, device=args.device))
     if args.json:
         atomic_write_json(args.json, {"machine": bench.machine(), "command": shlex.join(["worldenv", *args.argv]),

@@ -5,15 +5,14 @@ also timed as a dream env on this machine, beside the copy-last-frame baseline.
     worldenv compare --checkpoint checkpoints/reacher \\
         --models teacher@4 teacher@8 teacher@16 teacher@32 student_consistency@1 student_consistency@2
 
-An entry ``component@stepsgG`` (``student_consistency@1g1.8``) dreams with action
-guidance G (``WorldModel``).
+An entry is a ``Serving`` written out (``worldenv/serving.py``): ``component@steps``,
+``component@stepsgG`` (action guidance G) and ``...+frame`` (committing the
+re-encoded frame), e.g. ``student_consistency@1g1.8+frame``.
 """
 
 import logging
-import re
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import NamedTuple
 
 from worldenv.bench import dream_speed
 from worldenv.checkpoint import load_bundle
@@ -27,36 +26,14 @@ from worldenv.evaluate import (
     scored_horizons,
 )
 from worldenv.probe import QUANTITIES, load_probe
-from worldenv.world_model import WorldModel, evaluations_per_frame
+from worldenv.serving import Serving
+from worldenv.world_model import WorldModel
 
 logger = logging.getLogger(__name__)
 REPORTED_HORIZONS = (1, 10, 50, 200)
 
 
-class Entry(NamedTuple):
-    model: str
-    steps: int
-    guidance: float = 1.0
-
-    @property
-    def name(self) -> str:
-        return f"{self.model}@{self.steps}" + (f"g{self.guidance:g}" if self.guidance != 1.0 else "")
-
-    @property
-    def evaluations(self) -> int:
-        return evaluations_per_frame(self.steps, self.guidance)
-
-
-def parse_entry(text: str) -> Entry:
-    """``component@steps`` or ``component@stepsgG``, e.g. ``teacher@8`` or ``student_consistency@1g1.8``."""
-    match = re.fullmatch(r"([^@]+)@([0-9]+)(?:g([0-9]*\.?[0-9]+))?", text)
-    if not match or int(match[2]) < 1 or (match[3] is not None and float(match[3]) <= 0):
-        raise ValueError(f"--models: expected entries like teacher@8 (bundle component @ sampling steps) or "
-                         f"student_consistency@1g1.8 (and action guidance 1.8), got {text!r}")
-    return Entry(match[1], int(match[2]), float(match[3]) if match[3] else 1.0)
-
-
-def compare(bundle_path: Path, entries: list[Entry], config: EvalConfig, speed_envs: tuple[int, ...] = (1, 16),
+def compare(bundle_path: Path, entries: list[Serving], config: EvalConfig, speed_envs: tuple[int, ...] = (1, 16),
             speed_seconds: float = 3.0) -> dict:
     bundle = load_bundle(Path(bundle_path))
     scene = bundle.metadata["scene"]
@@ -68,16 +45,16 @@ def compare(bundle_path: Path, entries: list[Entry], config: EvalConfig, speed_e
     report = {"bundle": str(bundle_path), "scene": scene, "config": asdict(config), "horizons": horizons, "models": {}}
     for entry in entries:
         logger.info("scoring %s", entry.name)
-        entry_config = replace(config, model=entry.model, sampling_steps=entry.steps, action_guidance=entry.guidance)
+        entry_config = replace(config, model=entry.model, sampling_steps=entry.sampling_steps,
+                               action_guidance=entry.action_guidance, commit=entry.commit)
         policies = {}
         for policy, real in reals.items():
             world = WorldModel.from_bundle(bundle_path, batch=config.episodes, model=entry.model, sampler=config.sampler,
-                                           sampling_steps=entry.steps, action_guidance=entry.guidance)
+                                           **entry.world_model_kwargs())
             policies[policy] = score_policy(scene, probe, real, dream_rollouts(world, real, entry_config), entry_config, horizons)
         scores = average_policies(policies)
-        speeds = {n: dream_speed(bundle_path, n, entry.steps, speed_seconds, model=entry.model,
-                                 action_guidance=entry.guidance) for n in speed_envs}
-        report["models"][entry.name] = {"model": entry.model, "steps": entry.steps, "action_guidance": entry.guidance,
+        speeds = {n: dream_speed(bundle_path, n, entry, speed_seconds) for n in speed_envs}
+        report["models"][entry.name] = {**entry.record(), "steps": entry.sampling_steps,
                                         "evaluations": entry.evaluations, "scores": scores["model"],
                                         "speed": {str(n): s for n, s in speeds.items()}}
         report["copy_last"] = scores["copy_last"]
@@ -100,8 +77,9 @@ def comparison_table(report: dict) -> str:
 
     for name, entry in report["models"].items():
         speed = entry["speed"]
-        guidance = entry.get("action_guidance", 1.0)
-        model = entry["model"] + (f" (action guidance {guidance:g})" if guidance != 1.0 else "")
+        guidance, commit = entry.get("action_guidance", 1.0), entry.get("commit", "latent")
+        model = entry["model"] + (f" (action guidance {guidance:g})" if guidance != 1.0 else "") \
+            + (" (commits the frame)" if commit == "frame" else "")
         evaluations = entry.get("evaluations", entry["steps"] + 1)
         cells = [model, str(entry["steps"]), str(evaluations), f"{speed[speeds[0]]['ms_per_step']:.1f}",
                  *(f"{speed[n]['env_steps_per_s']:.0f}" for n in speeds[1:]), *scores(entry["scores"])]

@@ -25,6 +25,7 @@ from worldenv.metrics import foreground_iou, psnr, ssim
 from worldenv.nn.tokenizer import to_uint8
 from worldenv.probe import load_probe, probe_errors, probe_targets
 from worldenv.scenes import make_scene
+from worldenv.serving import Serving
 from worldenv.world_model import WorldModel
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,11 @@ class EvalConfig:
     sampling_steps: int = 8
     model: str = "teacher"
     action_guidance: float = 1.0  # WorldModel's: 1 is the model as trained
+    commit: str = "latent"  # WorldModel's: what each dreamed frame leaves in the cache
+
+    @property
+    def serving(self) -> Serving:
+        return Serving(self.model, self.sampling_steps, self.action_guidance, self.commit)
 
 
 def real_rollouts(scene: str, policy: str, config: EvalConfig, width: int, height: int) -> dict[str, np.ndarray]:
@@ -104,8 +110,7 @@ def evaluate(bundle_path: Path, config: EvalConfig, device: str = "cpu") -> dict
     for policy in config.policies:
         real = real_rollouts(scene, policy, config, *frame_size(bundle))
         model = WorldModel.from_bundle(bundle_path, batch=config.episodes, model=config.model, sampler=config.sampler,
-                                       sampling_steps=config.sampling_steps, device=device,
-                                       action_guidance=config.action_guidance)
+                                       device=device, **config.serving.world_model_kwargs())
         dream = dream_rollouts(model, real, config)
         report["policies"][policy] = score_policy(scene, probe, real, dream, config, horizons)
         _tokenizer_scores(model, probe, scene, real, tokenizer_scores)
@@ -201,6 +206,7 @@ def summary_table(report: dict) -> str:
     tokenizer = ", ".join(f"{k} {v:.4g}" for k, v in report["tokenizer"].items())
     guidance = report["config"].get("action_guidance", 1.0)
     guided = f", action guidance {guidance:g}" if guidance != 1.0 else ""
+    guided += ", committing the re-encoded frame" if report["config"].get("commit") == "frame" else ""
     return "\n".join([f"{scene}, {report['config']['model']}, {report['config']['sampling_steps']} "
                       f"{report['config']['sampler']} steps{guided}, {report['config']['episodes']} episodes x "
                       f"{len(report['policies'])} policies", "", *rows, "", f"tokenizer (same frames): {tokenizer}"])

@@ -14,10 +14,10 @@ import numpy as np
 import torch
 
 from worldenv.checkpoint import load_bundle
-from worldenv.compare import Entry
 from worldenv.data.collect import episode_seeds
 from worldenv.data.policies import make_policy
 from worldenv.scenes import make_scene
+from worldenv.serving import Serving
 from worldenv.world_model import WorldModel
 
 SEGMENT = 25  # steps timed at each mark
@@ -38,6 +38,11 @@ class LongRolloutConfig:
     model: str = "teacher"
     sampling_steps: int = 1
     action_guidance: float = 1.0
+    commit: str = "latent"
+
+    @property
+    def serving(self) -> Serving:
+        return Serving(self.model, self.sampling_steps, self.action_guidance, self.commit)
 
     def validate(self) -> None:
         if min(self.marks) < SEGMENT or max(self.marks) > self.steps:
@@ -80,8 +85,8 @@ def long_rollout(bundle_path, config: LongRolloutConfig, device: str = "cpu") ->
     config.validate()
     scene = load_bundle(bundle_path).metadata["scene"]
     context, actions, real = real_actions(scene, config)
-    model = WorldModel.from_bundle(bundle_path, batch=1, model=config.model, sampling_steps=config.sampling_steps,
-                                   action_guidance=config.action_guidance, device=device)
+    model = WorldModel.from_bundle(bundle_path, batch=1, model=config.model, device=device,
+                                   **config.serving.world_model_kwargs())
     model.reset(context[None], actions[None, : config.context], seeds=[config.seed])
     dream, finite = np.zeros((config.steps, 2)), True
     memory: dict[int, dict] = {}
@@ -129,7 +134,7 @@ def long_rollout_table(reports: list[dict]) -> str:
         c = r["config"]
         for mark, row in r["marks"].items():
             rows.append("| " + " | ".join([
-                r["scene"], Entry(c["model"], c["sampling_steps"], c.get("action_guidance", 1.0)).name, mark,
+                r["scene"], Serving(c["model"], c["sampling_steps"], c.get("action_guidance", 1.0), c.get("commit", "latent")).name, mark,
                 f"{row['ms_per_step']:.1f}",
                 f"{row['resident_mb']:.0f}", f"{row['peak_mb']:.0f}",
                 f"{row['frame_mean']:.1f} ({r['real_frame_mean'][0]:.1f}-{r['real_frame_mean'][1]:.1f})",

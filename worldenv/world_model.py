@@ -3,8 +3,9 @@ dreams on one device.
 
 ``reset(context_frames, context_actions, seeds, mask)`` primes (some of) the
 dreams from real frames; ``step(actions)`` samples every dream's next frame
-in ``sampling_steps`` network evaluations, commits its clean latent to the
-cache in one more, and decodes it. One batched forward per evaluation, noise
+in ``sampling_steps`` network evaluations, decodes it, and commits it to the
+cache in one more: the sampled latent, or the latent of the decoded frame
+(``commit``, ``worldenv/serving.py``). One batched forward per evaluation, noise
 from per-env counters (``worldenv.diffusion.noise``), no host sync. On CPU a
 dream's numbers do not depend on the batch it shares (``nn/batch_invariant.py``),
 so one dream alone and the same dream among many are bit-identical.
@@ -22,6 +23,7 @@ from worldenv.diffusion.samplers import sample
 from worldenv.nn.backbone import Backbone, BackboneConfig
 from worldenv.nn.batch_invariant import in_fixed_chunks
 from worldenv.nn.tokenizer import Tokenizer, TokenizerConfig, to_uint8
+from worldenv.serving import check_commit
 
 
 def load_tokenizer(bundle: Bundle) -> Tokenizer:
@@ -69,6 +71,7 @@ class WorldModel:
         dtype: torch.dtype = torch.float32,
         cache_slots: dict[str, int] | None = None,
         action_guidance: float = 1.0,
+        commit: str = "latent",
     ):
         """``cache_slots`` overrides the backbone's sink_frames / memory_frames /
         window_frames for these dreams (the memory ablations).
@@ -79,12 +82,17 @@ class WorldModel:
         per sampling step. A model that answers actions too weakly (a cartpole pushed half
         as far as MuJoCo pushes it, ``benchmarks/action_response.py``) teaches a policy a
         gain that diverges in MuJoCo; g near the inverse of the measured gain corrects it.
-        g = 1 is the model as trained."""
+        g = 1 is the model as trained.
+
+        ``commit``: what each new frame leaves in the cache, ``latent`` (the sample) or
+        ``frame`` (the decoded uint8 frame encoded again: what the dream shows, in the form
+        the context frames had in training; one encoder pass more per frame)."""
         self.device, self.dtype, self.batch = torch.device(device), dtype, batch
         self.tokenizer = tokenizer.to(self.device, dtype).eval().requires_grad_(False)
         self.backbone = backbone.to(self.device, dtype).eval().requires_grad_(False)
         self.sampler, self.sampling_steps = sampler, sampling_steps
         self.action_guidance = action_guidance
+        self.commit = check_commit(commit)
         self.times = timesteps(sampling_steps, device=self.device)
         self.cache_slots = dict(cache_slots or {})
         self.cache = backbone.new_cache(batch, self.device, dtype, **self.cache_slots)
@@ -122,7 +130,7 @@ class WorldModel:
         """Advance every dream by one frame under ``actions`` (B, A).
         Returns frames (B, H, W, 3) uint8, rewards (B, K) (K: one per agent) and terminated (B,) bool.
         ``decode=False`` skips the tokenizer's decoder (frames None): a planner that only
-        scores imagined rewards does not need pixels."""
+        scores imagined rewards does not need pixels (a ``frame`` commit decodes anyway)."""
         actions = torch.as_tensor(actions, device=self.device, dtype=self.dtype)[:, None]  # (B, 1, A)
         noise = counter_noise(self.seeds, self.cache.frames_seen, self.latent_shape, self.dtype)
 
@@ -135,12 +143,14 @@ class WorldModel:
             return guide(neutral, conditioned, self.action_guidance)
 
         latent = sample(self.sampler, velocity, noise, self.times)  # (B, N, C)
+        frames = None
+        if decode or self.commit == "frame":
+            frames = to_uint8(self._images(self.tokenizer.decode, latent.reshape(self.batch, self.grid, self.grid, -1)))
+        if self.commit == "frame":
+            latent = self._images(self.tokenizer.encode, frames).reshape(self.batch, *self.latent_shape).to(self.dtype)
         clean = torch.zeros(self.batch, 1, device=self.device, dtype=self.dtype)
         out = self.backbone.commit(latent[:, None], clean, actions, self.cache)
-        frames = None
-        if decode:
-            frames = to_uint8(self._images(self.tokenizer.decode, latent.reshape(self.batch, self.grid, self.grid, -1)))
-        return frames, out.reward[:, 0].float(), out.termination_logit[:, 0] > 0
+        return frames if decode else None, out.reward[:, 0].float(), out.termination_logit[:, 0] > 0
 
     def _images(self, fn, x: torch.Tensor) -> torch.Tensor:
         """The tokenizer on a batch of images: in fixed chunks on the CPU (batch-invariant,

@@ -17,39 +17,12 @@ import worldenv
 from worldenv.checkpoint import CheckpointError, load_bundle
 from worldenv.contexts import StartContexts, load_start_contexts
 from worldenv.scenes import make_scene, scene_info
+from worldenv.serving import serving_choice
 from worldenv.validation import check_action
 from worldenv.world_model import WorldModel, load_backbone, load_tokenizer
 
 DEFAULT_SCENE = "reacher"
 CHECKPOINTS_VARIABLE = "WORLDENV_CHECKPOINTS"
-SERVING = "serving"  # bundle metadata key: the model, step count and action guidance a dream uses unless told otherwise
-FALLBACK_SERVING = {"model": "teacher", "sampling_steps": 4}
-
-
-def serving_choice(metadata: dict, model: str | None, sampling_steps: int | None,
-                   action_guidance: float | None = None) -> tuple[str, int, float]:
-    """The component, steps and action guidance to dream with: what the caller asked, else
-    the bundle's choice (``metadata["serving"]``, set by ``worldenv compare --serve``), else
-    teacher@4 unguided. A model named without steps or guidance uses the bundle's for it,
-    or 4 steps and no guidance (1)."""
-    chosen = metadata.get(SERVING, FALLBACK_SERVING)
-    if model is None:
-        model = chosen["model"]
-    served = model == chosen["model"]
-    if sampling_steps is None:
-        sampling_steps = chosen["sampling_steps"] if served else FALLBACK_SERVING["sampling_steps"]
-    if isinstance(sampling_steps, bool) or not isinstance(sampling_steps, (int, np.integer)) or sampling_steps < 1:
-        raise ValueError(f"expected sampling_steps to be a positive integer, got {sampling_steps!r}")
-    if action_guidance is None:
-        action_guidance = chosen.get("action_guidance", 1.0) if served else 1.0
-    return model, int(sampling_steps), check_guidance(action_guidance)
-
-
-def check_guidance(action_guidance) -> float:
-    if isinstance(action_guidance, bool) or not isinstance(action_guidance, (int, float, np.number)) \
-            or not np.isfinite(action_guidance) or action_guidance <= 0:
-        raise ValueError(f"expected action_guidance to be a positive number (1: none), got {action_guidance!r}")
-    return float(action_guidance)
 
 
 def shipped_checkpoint(scene: str) -> Path:
@@ -97,7 +70,10 @@ class Dream:
         device: str | torch.device = "cpu",
         dtype: torch.dtype | None = None,
         action_guidance: float | None = None,
+        commit: str | None = None,
     ) -> "Dream":
+        """``model``, ``sampling_steps``, ``action_guidance``, ``commit``: the bundle's serving
+        choice where None (``worldenv/serving.py``)."""
         if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
             raise ValueError(f"expected a positive integer number of envs, got {batch!r}")
         if scene is not None:
@@ -113,8 +89,8 @@ class Dream:
         render_fps, agents = ground_truth.metadata["render_fps"], ground_truth.agents
         ground_truth.close()
 
-        model, sampling_steps, action_guidance = serving_choice(bundle.metadata, model, sampling_steps, action_guidance)
-        tokenizer, backbone = load_tokenizer(bundle), load_backbone(bundle, model)
+        serving = serving_choice(bundle.metadata, model, sampling_steps, action_guidance, commit)
+        tokenizer, backbone = load_tokenizer(bundle), load_backbone(bundle, serving.model)
         size, action_dim = tokenizer.config.image_size, backbone.config.action_dim
         if (size, size, 3) != observation_space.shape or (action_dim,) != action_space.shape:
             raise CheckpointError(
@@ -124,12 +100,12 @@ class Dream:
         if backbone.config.rewards != max(1, len(agents)):
             raise CheckpointError(f"{path}: {backbone.config.rewards} reward heads for the {len(agents) or 1} agent(s) of {scene!r}")
         device = torch.device(device)
-        world = WorldModel(tokenizer, backbone, batch, sampler=sampler, sampling_steps=sampling_steps, device=device,
-                           dtype=dtype or default_dtype(device), action_guidance=action_guidance)
+        world = WorldModel(tokenizer, backbone, batch, sampler=sampler, device=device, dtype=dtype or default_dtype(device),
+                           **serving.world_model_kwargs())
         contexts = load_start_contexts(bundle)
         if contexts.frames.shape[2:] != (size, size, 3) or contexts.actions.shape[-1] != action_dim:
             raise CheckpointError(f"{path}: start contexts do not fit the model ({tuple(contexts.frames.shape)})")
-        return cls(scene, path, model, world, contexts, observation_space, action_space, render_fps, agents)
+        return cls(scene, path, serving.model, world, contexts, observation_space, action_space, render_fps, agents)
 
     def draw_start(self, rng: np.random.Generator) -> tuple[int, int]:
         """A start context and a noise seed, both from the env's generator: a seeded

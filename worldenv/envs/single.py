@@ -36,12 +36,13 @@ class DiffusionWorldEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         device: str | torch.device = "cpu",
         dtype: torch.dtype | None = None,
         action_guidance: float | None = None,
+        commit: str | None = None,
         render_mode: str | None = "rgb_array",
     ):
         if render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"DiffusionWorldEnv: expected render_mode in {self.metadata['render_modes']}, got {render_mode!r}")
         self.dream = Dream.load(1, scene, checkpoint, model, sampler, sampling_steps, device, dtype,
-                                action_guidance=action_guidance)
+                                action_guidance=action_guidance, commit=commit)
         self.render_mode = render_mode
         self.observation_space, self.action_space = self.dream.observation_space, self.dream.action_space
         self.metadata = {**self.metadata, "render_fps": self.dream.render_fps}
