@@ -149,7 +149,11 @@ def plot(results: dict, path: Path) -> None:
 
 
 def short_name(policy: str) -> str:
-    return policy if policy in ("still", "random") else str(Path(policy).parent.name or policy)
+    """``still``, ``random``; ``RUN/policy.zip`` -> ``RUN``; ``DIR/NAME.policy.zip`` -> ``NAME``."""
+    if policy in ("still", "random"):
+        return policy
+    path = Path(policy)
+    return path.parent.name if path.name == "policy.zip" else path.name.removesuffix(".zip").removesuffix(".policy")
 
 
 def run(args: Args) -> dict:
