@@ -111,3 +111,30 @@ def test_action_pathways_trains_both_regressors_and_scores_them_on_counterfactua
         # Before training, both start from a zero action effect (adaLN-Zero, ActionFlow's zero output).
         assert rows[0]["gain"] == 0.0 and all(np.isfinite(row["held_out_mse"]) for row in rows)
     assert (tmp_path / "pathways.png").stat().st_size > 0
+
+
+def test_sustained_torques_counts_small_pushes_held_for_a_window(tmp_path):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from sustained_torques import sustained_share
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    held = np.zeros((12, 2), np.float32)
+    held[:, 0] = 0.2  # dimension 0 pushes gently for 12 steps: all 3 of its 10-step windows count
+    assert sustained_share([held], window=10, low=0.05, high=0.4) == 3 / 6
+    flipped = held.copy()
+    flipped[5, 0] = -0.2  # a sign change inside every window
+    strong = held * 4  # |a| = 0.8: a full push, not a gentle one
+    assert sustained_share([flipped, strong], window=10, low=0.05, high=0.4) == 0.0
+    assert sustained_share([held[:5]], window=10, low=0.05, high=0.4) == 0.0  # shorter than a window
+
+    from worldenv.data.collect import CollectConfig, collect
+
+    collect(CollectConfig(scene="reacher", episodes=2, steps_per_episode=30, shard_size=2, policy="uniform"),
+            tmp_path / "uniform", progress=False)
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "sustained_torques.py"), "--dataset", str(tmp_path / "uniform")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "(first 200 episodes): 0.0000 of 10-step windows of one sign" in result.stdout  # white noise never holds
+    bad = subprocess.run([sys.executable, str(BENCHMARKS / "sustained_torques.py")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "expected --dataset, --policy or both" in bad.stderr
