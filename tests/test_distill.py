@@ -14,11 +14,12 @@ from worldenv.nn.tokenizer import to_uint8
 from worldenv.world_model import WorldModel
 
 
-def test_self_forcing_rollout_is_the_dream_at_one_step():
+@pytest.mark.parametrize("commit", ["latent", "frame"])
+def test_self_forcing_rollout_is_the_dream_at_one_step(commit):
     """Training rolls out exactly what WorldModel.step dreams with one Euler step: same
-    context, same noise, same actions -> the same frames, bit for bit."""
+    context, same noise, same actions, same commit -> the same frames, bit for bit."""
     base = tiny_world_model(2)
-    world = WorldModel(base.tokenizer, base.backbone, batch=2, sampler="euler", sampling_steps=1)
+    world = WorldModel(base.tokenizer, base.backbone, batch=2, sampler="euler", sampling_steps=1, commit=commit)
     frames, actions = context(2, frames=3)
     plan = np.random.default_rng(3).uniform(-1, 1, (2, 3, 2)).astype(np.float32)
     seeds = torch.tensor([11, 12])
@@ -29,16 +30,19 @@ def test_self_forcing_rollout_is_the_dream_at_one_step():
     noises = [counter_noise(seeds, torch.full((2,), 3 + k), (64, 4)) for k in range(3)]
     all_actions = torch.cat([torch.from_numpy(actions), torch.from_numpy(plan)], dim=1)  # (B, 6, A)
     with torch.no_grad():
-        samples = self_rollout(world.backbone, latents, all_actions, noises, grad=False)
+        samples, committed = self_rollout(world.backbone, latents, all_actions, noises, grad=False,
+                                          tokenizer=world.tokenizer if commit == "frame" else None)
     for k, sample in enumerate(samples):
         assert torch.equal(to_uint8(world.tokenizer.decode(sample.reshape(2, 8, 8, 4))), dreamed[k])
+    assert torch.equal(committed[-1], world.cache.last_latent)
+    assert torch.equal(committed[-1], samples[-1]) == (commit == "latent")
 
 
 def test_self_forcing_rollout_carries_gradients_to_the_student_only_through_its_frames():
     base = tiny_world_model(2)
     student = base.backbone.train().requires_grad_(True)
     latents = torch.randn(2, 2, 64, 4)
-    samples = self_rollout(student, latents, torch.zeros(2, 4, 2), [torch.randn(2, 64, 4) for _ in range(2)], grad=True)
+    samples, _ = self_rollout(student, latents, torch.zeros(2, 4, 2), [torch.randn(2, 64, 4) for _ in range(2)], grad=True)
     samples[-1].square().mean().backward()
     assert all(s.requires_grad for s in samples)
     assert student.embed.weight.grad is not None and student.embed.weight.grad.abs().sum() > 0

@@ -276,12 +276,16 @@ def test_self_forcing_starts_from_the_student_named_by_student_init(tmp_path, da
     with pytest.raises(ConfigError, match="student_init: 'tokenizer' is a Tokenizer, expected a Backbone like the teacher"):
         SelfForcingDistillation(configs.load(config, "self-forcing", SelfForcingConfig, {"student_init": "tokenizer"}))
 
+    with pytest.raises(ConfigError, match=r"commit: expected one of \('latent', 'frame'\), got 'pixels'"):
+        SelfForcingDistillation(configs.load(config, "self-forcing", SelfForcingConfig, {"commit": "pixels"}))
+
+    # Rolled out as a frame-committing dream serves: each frame re-encoded before the next.
     document = yaml.safe_load(config.read_text())
-    document["self-forcing"]["student_init"] = "student_consistency"
+    document["self-forcing"].update(student_init="student_consistency", commit="frame")
     config.write_text(yaml.safe_dump(document))
     assert cli_main(["distill", "--method", "self-forcing", "--config", str(config), "--steps", "4", "--no-progress"]) == 0
     record = load_bundle(tmp_path / "bundle").config("student_self-forcing")
-    assert record["distillation"]["student_init"] == "student_consistency"
+    assert record["distillation"]["student_init"] == "student_consistency" and record["distillation"]["commit"] == "frame"
 
 
 def test_teacher_with_long_term_memory_trains_and_distils(tmp_path, dataset):

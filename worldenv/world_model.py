@@ -45,6 +45,25 @@ def evaluations_per_frame(sampling_steps: int, action_guidance: float = 1.0) -> 
     return sampling_steps * (1 if action_guidance == 1.0 else 2) + 1
 
 
+def on_images(fn, x: torch.Tensor) -> torch.Tensor:
+    """The tokenizer's ``fn`` on a batch of images or latents: in fixed chunks on the CPU
+    (batch-invariant, ``nn/batch_invariant.py``), in one call elsewhere."""
+    return in_fixed_chunks(fn, x) if x.device.type == "cpu" else fn(x)
+
+
+def decode_frames(tokenizer: Tokenizer, latents: torch.Tensor) -> torch.Tensor:
+    """Latents (B, N, C) -> the uint8 frames (B, H, W, 3) a dream shows."""
+    grid = tokenizer.config.grid
+    return to_uint8(on_images(tokenizer.decode, latents.reshape(len(latents), grid, grid, -1)))
+
+
+def encode_frames(tokenizer: Tokenizer, frames: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """uint8 frames (B, H, W, 3) -> latents (B, N, C) as context frames are encoded; after
+    ``decode_frames``, what a ``frame`` commit leaves in the cache."""
+    latents = on_images(tokenizer.encode, frames)
+    return latents.reshape(len(frames), -1, latents.shape[-1]).to(dtype)
+
+
 def prime_cache(backbone: Backbone, latents: torch.Tensor, actions: torch.Tensor, cache) -> None:
     """Commit clean context ``latents`` (B, T, N, C) and the actions that led to them (B, T, A)
     to ``cache``: the first window's worth in one pass (nothing leaves the cache yet, and
@@ -99,7 +118,6 @@ class WorldModel:
         self.seeds = torch.zeros(batch, dtype=torch.long, device=self.device)
         config = backbone.config
         self.latent_shape = (config.tokens_per_frame, config.latent_channels)
-        self.grid = tokenizer.config.grid
 
     @classmethod
     def from_bundle(cls, path: str | Path, batch: int, model: str = "teacher", **kwargs) -> "WorldModel":
@@ -119,9 +137,9 @@ class WorldModel:
         frames = torch.as_tensor(context_frames, device=self.device)
         actions = torch.as_tensor(context_actions, device=self.device, dtype=self.dtype)
         M, T = frames.shape[:2]
-        latents = self._images(self.tokenizer.encode, frames.flatten(0, 1)).reshape(M, T, *self.latent_shape)
+        latents = encode_frames(self.tokenizer, frames.flatten(0, 1), self.dtype).reshape(M, T, *self.latent_shape)
         cache = self.backbone.new_cache(M, self.device, self.dtype, **self.cache_slots)
-        prime_cache(self.backbone, latents.to(self.dtype), actions, cache)
+        prime_cache(self.backbone, latents, actions, cache)
         self.cache.replace_rows(rows, cache)
         self.seeds[rows] = torch.as_tensor(seeds, device=self.device, dtype=torch.long)
 
@@ -143,17 +161,10 @@ class WorldModel:
             return guide(neutral, conditioned, self.action_guidance)
 
         latent = sample(self.sampler, velocity, noise, self.times)  # (B, N, C)
-        frames = None
-        if decode or self.commit == "frame":
-            frames = to_uint8(self._images(self.tokenizer.decode, latent.reshape(self.batch, self.grid, self.grid, -1)))
+        frames = decode_frames(self.tokenizer, latent) if decode or self.commit == "frame" else None
         if self.commit == "frame":
-            latent = self._images(self.tokenizer.encode, frames).reshape(self.batch, *self.latent_shape).to(self.dtype)
+            latent = encode_frames(self.tokenizer, frames, self.dtype)
         clean = torch.zeros(self.batch, 1, device=self.device, dtype=self.dtype)
         out = self.backbone.commit(latent[:, None], clean, actions, self.cache)
         return frames if decode else None, out.reward[:, 0].float(), out.termination_logit[:, 0] > 0
-
-    def _images(self, fn, x: torch.Tensor) -> torch.Tensor:
-        """The tokenizer on a batch of images: in fixed chunks on the CPU (batch-invariant,
-        ``nn/batch_invariant.py``), in one call elsewhere."""
-        return in_fixed_chunks(fn, x) if self.device.type == "cpu" else fn(x)
 

@@ -4,7 +4,9 @@ own autoregressive rollouts, exactly as it dreams at inference.
 From a window's first real frames (committed to a KV cache, as ``WorldModel.reset``
 does), the student generates ``rollout_frames`` frames one after another, each in
 one evaluation from noise under its recorded action, and commits each clean,
-detached latent to the cache before the next (``WorldModel.step``). Every generated
+detached latent to the cache before the next (``WorldModel.step``): the sample, or
+with ``commit: frame`` the latent of its decoded frame, as the served dream commits
+(``worldenv/serving.py``). Every generated
 frame is then judged by distribution matching (``dmd.py``) in the context the
 student itself produced: the teacher and the fake score see the real frames
 followed by the student's own previous frames. So the student learns to continue
@@ -14,24 +16,31 @@ Gradients flow through each frame's generating evaluation, not through the cache
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
+from worldenv.checkpoint import load_bundle
 from worldenv.config import ConfigError
 from worldenv.distill.dmd import DMDConfig, DMDDistillation
 from worldenv.nn.backbone import Backbone
-from worldenv.world_model import prime_cache
+from worldenv.nn.tokenizer import Tokenizer
+from worldenv.serving import COMMITS
 from worldenv.training.latent_windows import head_losses
+from worldenv.world_model import decode_frames, encode_frames, load_tokenizer, prime_cache
 
 
 @dataclass
 class SelfForcingConfig(DMDConfig):
     rollout_frames: int = 3  # frames the student dreams after the real context, each on its own previous ones
+    commit: str = "latent"  # what each rolled-out frame leaves in the cache; as the dream will serve it
 
     def validate(self) -> None:
         super().validate()
         if self.rollout_frames < 1:
             raise ConfigError(f"rollout_frames: expected a positive integer, got {self.rollout_frames}")
+        if self.commit not in COMMITS:
+            raise ConfigError(f"commit: expected one of {COMMITS}, got {self.commit!r}")
 
 
 class SelfForcingDistillation(DMDDistillation):
@@ -44,6 +53,7 @@ class SelfForcingDistillation(DMDDistillation):
             # from earlier in the episode would need the whole episode replayed.
             raise ConfigError(f"self-forcing: teacher {config.teacher!r} has long-term memory "
                               f"(memory_frames={self.teacher.config.memory_frames}), which Self-Forcing does not train yet")
+        self.tokenizer = load_tokenizer(load_bundle(Path(config.bundle))) if config.commit == "frame" else None
         if config.rollout_frames >= self.windows.length:
             raise ConfigError(f"rollout_frames: expected fewer than the teacher's {self.windows.length}-frame window "
                               f"(at least one real context frame), got {config.rollout_frames}")
@@ -63,11 +73,14 @@ class SelfForcingDistillation(DMDDistillation):
         update_student = bool(torch.randint(0, c.fake_updates, (), generator=generator) == 0)  # see dmd.py
         student_grad = update_student and torch.is_grad_enabled()
 
-        samples = self_rollout(parts.student, data.x0[:, :real], data.actions, noises, student_grad, data.past_actions)
+        if self.tokenizer is not None:
+            self.tokenizer.to(device)
+        samples, committed = self_rollout(parts.student, data.x0[:, :real], data.actions, noises, student_grad,
+                                          data.past_actions, self.tokenizer)
         matching = fake_loss = teacher_flow = torch.zeros((), device=device)
         for k, sample in enumerate(samples):
-            # Judged in the context the student made: the real frames, then its own previous frames.
-            context = torch.cat([data.x0[:, :real], *(s.detach()[:, None] for s in samples[:k])], dim=1)
+            # Judged in the context the student made: the real frames, then what it committed of its own.
+            context = torch.cat([data.x0[:, :real], *(c[:, None] for c in committed[:k])], dim=1)
             terms = self.match(parts, teacher, context, data.actions[:, : real + k + 1], sample, levels[k], renoises[k],
                                past_actions=data.past_actions)
             matching, fake_loss, teacher_flow = (total + term / c.rollout_frames
@@ -84,13 +97,16 @@ class SelfForcingDistillation(DMDDistillation):
 
 
 def self_rollout(student: Backbone, context: torch.Tensor, actions: torch.Tensor, noises: list[torch.Tensor],
-                 grad: bool, past_actions: torch.Tensor | None = None) -> list[torch.Tensor]:
+                 grad: bool, past_actions: torch.Tensor | None = None,
+                 tokenizer: Tokenizer | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """The student dreams ``len(noises)`` frames after the real ``context`` (B, T, N, C), one
     Euler step each from its noise (B, N, C) under ``actions[:, T + k]``, exactly as
     ``WorldModel`` at one sampling step: context committed to a fresh cache, each frame's
-    clean latent committed (without gradient) before the next. With ``grad`` the frames
-    carry gradients through their generating evaluation. ``past_actions``: the actions
-    before the context (with an action history; zeros if None)."""
+    clean latent committed (without gradient) before the next; with ``tokenizer``, the
+    latent of its decoded frame (``commit: frame``). With ``grad`` the frames carry
+    gradients through their generating evaluation. ``past_actions``: the actions before
+    the context (with an action history; zeros if None). Returns the frames and what was
+    committed of each."""
     B, T = context.shape[:2]
     device = context.device
     cache = student.new_cache(B, device, context.dtype)
@@ -99,13 +115,17 @@ def self_rollout(student: Backbone, context: torch.Tensor, actions: torch.Tensor
     with torch.no_grad():
         prime_cache(student, context, actions[:, :T], cache)
     ones, zeros = torch.ones(B, 1, device=device), torch.zeros(B, 1, device=device)
-    samples = []
+    samples, committed = [], []
     for k, noise in enumerate(noises):
         action = actions[:, T + k : T + k + 1]  # (B, 1, A)
         with torch.set_grad_enabled(grad):
             sample = noise - student(noise[:, None], ones, action, cache).velocity[:, 0].float()  # (B, N, C)
         with torch.no_grad():
-            student.commit(sample.detach()[:, None].to(context.dtype), zeros, action, cache)
+            kept = sample.detach().to(context.dtype)
+            if tokenizer is not None:
+                kept = encode_frames(tokenizer, decode_frames(tokenizer, kept), context.dtype)
+            student.commit(kept[:, None], zeros, action, cache)
         samples.append(sample)
-    return samples
+        committed.append(kept)
+    return samples, committed
 
