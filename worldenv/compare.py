@@ -68,12 +68,16 @@ def comparison_table(report: dict) -> str:
     speeds = list(next(iter(report["models"].values()))["speed"])
     head = ["model", "steps", "evaluations per frame", *(f"ms/frame, batch {n}" for n in speeds[:1]),
             *(f"env-steps/s, batch {n}" for n in speeds[1:]), *(f"PSNR h{h}" for h in horizons),
-            *(f"SSIM h{h}" for h in horizons[1:2]), *(f"{quantity} h{h}" for h in horizons)]
+            *(f"SSIM h{h}" for h in horizons[1:2]), *(f"{quantity} h{h}" for h in horizons),
+            *(f"reward err h{h}" for h in horizons[1:3])]
     rows = ["| " + " | ".join(head) + " |", "| --- |" + " ---: |" * (len(head) - 1)]
 
     def scores(values: dict) -> list[str]:
+        # The reward head's error: what an agent trained in the dream is scored by (copy-last has none).
+        rewards = [f"{values[str(h)]['reward_abs_error']:.3f}" if "reward_abs_error" in values[str(h)] else "-"
+                   for h in horizons[1:3]]
         return ([f"{values[str(h)]['psnr']:.2f}" for h in horizons] + [f"{values[str(h)]['ssim']:.3f}" for h in horizons[1:2]]
-                + [f"{values[str(h)][quantity]:.3f}" for h in horizons])
+                + [f"{values[str(h)][quantity]:.3f}" for h in horizons] + rewards)
 
     for name, entry in report["models"].items():
         speed = entry["speed"]
