@@ -51,15 +51,15 @@ def on_images(fn, x: torch.Tensor) -> torch.Tensor:
     return in_fixed_chunks(fn, x) if x.device.type == "cpu" else fn(x)
 
 
-def decode_frames(tokenizer: Tokenizer, latents: torch.Tensor) -> torch.Tensor:
+def latents_to_frames(tokenizer: Tokenizer, latents: torch.Tensor) -> torch.Tensor:
     """Latents (B, N, C) -> the uint8 frames (B, H, W, 3) a dream shows."""
     grid = tokenizer.config.grid
     return to_uint8(on_images(tokenizer.decode, latents.reshape(len(latents), grid, grid, -1)))
 
 
-def encode_frames(tokenizer: Tokenizer, frames: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+def frames_to_latents(tokenizer: Tokenizer, frames: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """uint8 frames (B, H, W, 3) -> latents (B, N, C) as context frames are encoded; after
-    ``decode_frames``, what a ``frame`` commit leaves in the cache."""
+    ``latents_to_frames``, what a ``frame`` commit leaves in the cache."""
     latents = on_images(tokenizer.encode, frames)
     return latents.reshape(len(frames), -1, latents.shape[-1]).to(dtype)
 
@@ -137,7 +137,7 @@ class WorldModel:
         frames = torch.as_tensor(context_frames, device=self.device)
         actions = torch.as_tensor(context_actions, device=self.device, dtype=self.dtype)
         M, T = frames.shape[:2]
-        latents = encode_frames(self.tokenizer, frames.flatten(0, 1), self.dtype).reshape(M, T, *self.latent_shape)
+        latents = frames_to_latents(self.tokenizer, frames.flatten(0, 1), self.dtype).reshape(M, T, *self.latent_shape)
         cache = self.backbone.new_cache(M, self.device, self.dtype, **self.cache_slots)
         prime_cache(self.backbone, latents, actions, cache)
         self.cache.replace_rows(rows, cache)
@@ -161,9 +161,9 @@ class WorldModel:
             return guide(neutral, conditioned, self.action_guidance)
 
         latent = sample(self.sampler, velocity, noise, self.times)  # (B, N, C)
-        frames = decode_frames(self.tokenizer, latent) if decode or self.commit == "frame" else None
+        frames = latents_to_frames(self.tokenizer, latent) if decode or self.commit == "frame" else None
         if self.commit == "frame":
-            latent = encode_frames(self.tokenizer, frames, self.dtype)
+            latent = frames_to_latents(self.tokenizer, frames, self.dtype)
         clean = torch.zeros(self.batch, 1, device=self.device, dtype=self.dtype)
         out = self.backbone.commit(latent[:, None], clean, actions, self.cache)
         return frames if decode else None, out.reward[:, 0].float(), out.termination_logit[:, 0] > 0

@@ -27,7 +27,7 @@ from worldenv.nn.backbone import Backbone
 from worldenv.nn.tokenizer import Tokenizer
 from worldenv.serving import COMMITS
 from worldenv.training.latent_windows import head_losses
-from worldenv.world_model import decode_frames, encode_frames, load_tokenizer, prime_cache
+from worldenv.world_model import frames_to_latents, latents_to_frames, load_tokenizer, prime_cache
 
 
 @dataclass
@@ -123,7 +123,7 @@ def self_rollout(student: Backbone, context: torch.Tensor, actions: torch.Tensor
         with torch.no_grad():
             kept = sample.detach().to(context.dtype)
             if tokenizer is not None:
-                kept = encode_frames(tokenizer, decode_frames(tokenizer, kept), context.dtype)
+                kept = frames_to_latents(tokenizer, latents_to_frames(tokenizer, kept), context.dtype)
             student.commit(kept[:, None], zeros, action, cache)
         samples.append(sample)
         committed.append(kept)
