@@ -87,10 +87,10 @@ def sampler_table(dataset: Path, length: int = 16, batch: int = 32, seconds: flo
     )
 
 
-def dream_speed(checkpoint: Path | None, num_envs: int, serving, seconds: float = 6.0, device: str = "cpu") -> dict:
-    """Env-steps per second of the batched dream dreaming as ``serving`` (a ``Serving``) (``DiffusionWorldVectorEnv.step``, observations
-    copied to numpy as a user receives them): two warm-up steps, one to size the run, then
-    about ``seconds`` (at least 3 steps) measured."""
+def dream_speed(checkpoint: Path | None, num_envs: int, serving: Serving, seconds: float = 6.0, device: str = "cpu") -> dict:
+    """Env-steps per second of the batched dream served as ``serving``: ``DiffusionWorldVectorEnv.step``,
+    observations copied to numpy as a user receives them; two warm-up steps, one to size
+    the run, then about ``seconds`` (at least 3 steps) measured."""
     import numpy as np
 
     from worldenv.envs.vector import DiffusionWorldVectorEnv

@@ -208,8 +208,7 @@ def _eval(args) -> int:
 
     serving = Serving(args.model, args.steps, args.action_guidance, args.commit)  # checks each
     config = EvalConfig(episodes=args.episodes, horizon=args.horizon, context=args.context, sampler=args.sampler,
-                        model=serving.model, sampling_steps=serving.sampling_steps,
-                        action_guidance=serving.action_guidance, commit=serving.commit)
+                        **serving.record())
     report = evaluate(args.checkpoint, config, device=args.device)
     if args.json:
         atomic_write_json(args.json, report)
@@ -401,9 +400,7 @@ def _bench_long(args) -> None:
     reports = []
     marks = tuple(m for m in (50, 500, 5000) if m < args.steps) + (args.steps,)
     for bundle in bundles:
-        serving = serving_choice(load_bundle(bundle).metadata)
-        config = LongRolloutConfig(steps=args.steps, marks=marks, model=serving.model, sampling_steps=serving.sampling_steps,
-                                   action_guidance=serving.action_guidance, commit=serving.commit)
+        config = LongRolloutConfig(steps=args.steps, marks=marks, **serving_choice(load_bundle(bundle).metadata).record())
         reports.append(long_rollout(bundle, config, device=args.device))
     if args.json:
         atomic_write_json(args.json, {"machine": bench.machine(), "command": shlex.join(["worldenv", *args.argv]),

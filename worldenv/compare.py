@@ -45,8 +45,7 @@ def compare(bundle_path: Path, entries: list[Serving], config: EvalConfig, speed
     report = {"bundle": str(bundle_path), "scene": scene, "config": asdict(config), "horizons": horizons, "models": {}}
     for entry in entries:
         logger.info("scoring %s", entry.name)
-        entry_config = replace(config, model=entry.model, sampling_steps=entry.sampling_steps,
-                               action_guidance=entry.action_guidance, commit=entry.commit)
+        entry_config = replace(config, **entry.record())
         policies = {}
         for policy, real in reals.items():
             world = WorldModel.from_bundle(bundle_path, batch=config.episodes, model=entry.model, sampler=config.sampler,

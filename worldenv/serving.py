@@ -73,6 +73,8 @@ class Serving:
         return {"sampling_steps": self.sampling_steps, "action_guidance": self.action_guidance, "commit": self.commit}
 
     def record(self) -> dict:
+        """The four fields by name: bundle metadata, and the same-named fields of
+        ``EvalConfig`` and ``LongRolloutConfig``."""
         return asdict(self)
 
     @classmethod
