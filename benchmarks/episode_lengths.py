@@ -42,7 +42,7 @@ def real_lengths(scene: str, policy: str, episodes: int, max_steps: int, seed: i
 
 def dream_lengths(scene: str, checkpoint: str | None, policy: str, episodes: int, max_steps: int, seed: int,
                   **dream_kwargs) -> list[int]:
-    """``dream_kwargs``: model, sampling_steps, action_guidance (None: the bundle's serving choice)."""
+    """``dream_kwargs``: model, sampling_steps, action_guidance, commit (None: the bundle's serving choice)."""
     envs = DiffusionWorldVectorEnv(episodes, scene=scene, checkpoint=checkpoint, max_episode_steps=max_steps,
                                    autoreset_mode=AutoresetMode.SAME_STEP, **dream_kwargs)
     rng = np.random.default_rng(seed)
@@ -63,6 +63,8 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="bundle component that dreams; default: the bundle's serving choice")
     parser.add_argument("--sampling-steps", type=int, default=None)
     parser.add_argument("--action-guidance", type=float, default=None)
+    parser.add_argument("--commit", choices=["latent", "frame"], default=None,
+                        help="what each dreamed frame leaves in the cache; default: the bundle's serving choice")
     parser.add_argument("--policy", choices=["uniform", "zero"], default="uniform")
     parser.add_argument("--episodes", type=int, default=8)
     parser.add_argument("--max-steps", type=int, default=200)
@@ -72,7 +74,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     real = real_lengths(args.scene, args.policy, args.episodes, args.max_steps, args.seed)
     dream = dream_lengths(args.scene, args.checkpoint, args.policy, args.episodes, args.max_steps, args.seed,
-                          model=args.model, sampling_steps=args.sampling_steps, action_guidance=args.action_guidance)
+                          model=args.model, sampling_steps=args.sampling_steps, action_guidance=args.action_guidance,
+                          commit=args.commit)
     print(f"{args.scene}, {args.policy} actions, episodes cut at {args.max_steps} steps")
     print(f"MuJoCo lengths: {real}")
     print(f"dream lengths:  {dream}")
