@@ -38,6 +38,11 @@ def test_a_serving_reads_back_from_its_name(text):
     serving = Serving.parse(text)
     assert serving.name == text and Serving.parse(serving.name) == serving
     assert Serving(**serving.record()) == serving
+    assert Serving.from_record({**serving.record(), "command": "worldenv compare ..."}) == serving
+
+
+def test_a_record_from_before_guidance_and_commits_reads_as_the_plain_model():
+    assert Serving.from_record({"model": "teacher", "sampling_steps": 8}) == Serving("teacher", 8, 1.0, "latent")
 
 
 @pytest.mark.parametrize("text", ["teacher", "teacher@0", "teacher@8g0", "teacher@8+pixels", "@8", "teacher@8g"])

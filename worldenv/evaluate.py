@@ -48,7 +48,7 @@ class EvalConfig:
 
     @property
     def serving(self) -> Serving:
-        return Serving(self.model, self.sampling_steps, self.action_guidance, self.commit)
+        return Serving.from_record(asdict(self))
 
 
 def real_rollouts(scene: str, policy: str, config: EvalConfig, width: int, height: int) -> dict[str, np.ndarray]:

@@ -8,7 +8,7 @@ with the other marks (``ROUNDS``)."""
 import copy
 import resource
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -42,7 +42,7 @@ class LongRolloutConfig:
 
     @property
     def serving(self) -> Serving:
-        return Serving(self.model, self.sampling_steps, self.action_guidance, self.commit)
+        return Serving.from_record(asdict(self))
 
     def validate(self) -> None:
         if min(self.marks) < SEGMENT or max(self.marks) > self.steps:
@@ -134,7 +134,7 @@ def long_rollout_table(reports: list[dict]) -> str:
         c = r["config"]
         for mark, row in r["marks"].items():
             rows.append("| " + " | ".join([
-                r["scene"], Serving(c["model"], c["sampling_steps"], c.get("action_guidance", 1.0), c.get("commit", "latent")).name, mark,
+                r["scene"], Serving.from_record(c).name, mark,
                 f"{row['ms_per_step']:.1f}",
                 f"{row['resident_mb']:.0f}", f"{row['peak_mb']:.0f}",
                 f"{row['frame_mean']:.1f} ({r['real_frame_mean'][0]:.1f}-{r['real_frame_mean'][1]:.1f})",

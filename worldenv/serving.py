@@ -65,9 +65,9 @@ class Serving:
 
     @property
     def evaluations(self) -> int:
-        from worldenv.world_model import evaluations_per_frame
-
-        return evaluations_per_frame(self.sampling_steps, self.action_guidance)
+        """Network evaluations per dreamed frame: each sampling step (twice when guided: the
+        action's answer and the zero action's) and the commit to the cache."""
+        return self.sampling_steps * (1 if self.action_guidance == 1.0 else 2) + 1
 
     def world_model_kwargs(self) -> dict:
         return {"sampling_steps": self.sampling_steps, "action_guidance": self.action_guidance, "commit": self.commit}
@@ -76,6 +76,13 @@ class Serving:
         """The four fields by name: bundle metadata, and the same-named fields of
         ``EvalConfig`` and ``LongRolloutConfig``."""
         return asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict) -> "Serving":
+        """From a dict or config holding the four fields by name (other keys ignored); records
+        written before guidance or commits existed read as unguided latent commits."""
+        return cls(record["model"], record["sampling_steps"], record.get("action_guidance", 1.0),
+                   record.get("commit", "latent"))
 
     @classmethod
     def parse(cls, text: str) -> "Serving":

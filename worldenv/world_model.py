@@ -39,12 +39,6 @@ def load_backbone(bundle: Bundle, name: str = "teacher") -> Backbone:
     return backbone
 
 
-def evaluations_per_frame(sampling_steps: int, action_guidance: float = 1.0) -> int:
-    """Network evaluations per dreamed frame: each sampling step (twice when guided) and the
-    commit of the clean latent to the cache."""
-    return sampling_steps * (1 if action_guidance == 1.0 else 2) + 1
-
-
 def on_images(fn, x: torch.Tensor) -> torch.Tensor:
     """The tokenizer's ``fn`` on a batch of images or latents: in fixed chunks on the CPU
     (batch-invariant, ``nn/batch_invariant.py``), in one call elsewhere."""
