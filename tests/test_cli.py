@@ -98,10 +98,11 @@ def test_bench_prints_tables(tmp_path):
 
 def test_bench_dream_measures_batches_beside_mujoco(reacher_dream):
     result = run_cli("bench", "dream", "--checkpoint", str(reacher_dream), "--envs", "1", "3", "--sampling-steps", "1",
-                     "--seconds", "0.1", "--steps", "20")
+                     "--seconds", "0.1", "--steps", "20", "--dtype", "auto", "bfloat16", "--commit", "frame")
     assert result.returncode == 0, result.stderr
-    assert "| MuJoCo step+render (1 process) | 1 |" in result.stdout
-    assert "| teacher, 1 sampling step(s) | 3 | 2 |" in result.stdout
+    assert "| MuJoCo step+render (1 process) | - | 1 |" in result.stdout
+    assert "| teacher@1+frame | float32 | 3 | 2 |" in result.stdout  # auto: float32 on the CPU
+    assert "| teacher@1+frame | bfloat16 | 3 | 2 |" in result.stdout
 
 
 

@@ -9,6 +9,7 @@ import warnings
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from gymnasium.utils.env_checker import check_env, data_equivalence
 
 import worldenv
@@ -38,6 +39,21 @@ def test_gymnasium_and_sb3_checkers_pass_without_warnings(reacher_dream):
         warnings.simplefilter("error")
         check_env(env.unwrapped)
         sb3_check_env(env.unwrapped)
+
+
+def test_a_bfloat16_dream_passes_the_checkers_and_is_seeded(reacher_dream):
+    """dtype="bfloat16": the networks in bfloat16 (about 2x faster on a CPU with AMX), the
+    same spaces, observations uint8, the same seed the same rollout."""
+    env = make(reacher_dream, dtype="bfloat16")
+    assert env.unwrapped.dream.model.dtype == torch.bfloat16
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped)
+    first, first_rewards = rollout(env, seed=3)
+    again, again_rewards = rollout(make(reacher_dream, dtype="bfloat16"), seed=3)
+    assert first.dtype == np.uint8 and np.array_equal(first, again) and np.array_equal(first_rewards, again_rewards)
+    with pytest.raises(ValueError, match="expected dtype to be 'auto', one of"):
+        make(reacher_dream, dtype="float16")
 
 
 def test_the_panorama_dream_with_memory_passes_the_checkers(panorama_dream):

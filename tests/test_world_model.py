@@ -8,10 +8,10 @@ from worldenv.diffusion.noise import counter_noise
 from worldenv.nn.backbone import Backbone, BackboneConfig
 from worldenv.nn.batch_invariant import MIN_ROWS, BatchInvariantLinear, in_fixed_chunks, pad_rows
 from worldenv.nn.tokenizer import Tokenizer, TokenizerConfig, edge_weights, to_uint8, to_unit_range
-from worldenv.world_model import WorldModel
+from worldenv.world_model import WorldModel, resolve_dtype
 
 
-def tiny_world_model(batch: int, action_flow: bool = False) -> WorldModel:
+def tiny_world_model(batch: int, action_flow: bool = False, dtype: torch.dtype = torch.float32) -> WorldModel:
     torch.manual_seed(0)
     tokenizer = Tokenizer(TokenizerConfig(channels=(8, 8, 16), latent_channels=4))
     backbone = Backbone(BackboneConfig(latent_channels=4, grid=8, action_dim=2, width=32, depth=2, heads=2,
@@ -19,7 +19,7 @@ def tiny_world_model(batch: int, action_flow: bool = False) -> WorldModel:
     with torch.no_grad():
         for p in backbone.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    return WorldModel(tokenizer, backbone, batch=batch, sampler="heun", sampling_steps=2)
+    return WorldModel(tokenizer, backbone, batch=batch, sampler="heun", sampling_steps=2, dtype=dtype)
 
 
 def context(batch: int, frames: int = 3, seed: int = 0):
@@ -85,6 +85,31 @@ def test_a_dream_does_not_depend_on_its_batch(threads, action_flow):
     assert torch.equal(batch_rewards[1], torch.stack([s[1][0] for s in steps]))
 
 
+def test_a_bfloat16_dream_is_seeded_and_follows_the_float32_one():
+    """The networks in bfloat16 (the sampler still in float32): the same seeds give the same
+    dream, and its first frame and rewards stay close to the float32 model's."""
+    frames, actions = context(2)
+    model = tiny_world_model(2, action_flow=True, dtype=torch.bfloat16)
+    half, half_rewards = rollout(model, frames, actions, seeds=[5, 6])
+    again, again_rewards = rollout(tiny_world_model(2, action_flow=True, dtype=torch.bfloat16), frames, actions, seeds=[5, 6])
+    full, full_rewards = rollout(tiny_world_model(2, action_flow=True), frames, actions, seeds=[5, 6])
+    assert model.cache.keys.dtype == torch.bfloat16 and model.tokenizer.latent_mean.dtype == torch.bfloat16
+    assert half.dtype == torch.uint8 and half_rewards.dtype == torch.float32
+    assert torch.equal(half, again) and torch.equal(half_rewards, again_rewards)
+    assert (half[:, 0].float() - full[:, 0].float()).abs().mean() < 1.0  # pixel levels
+    torch.testing.assert_close(half_rewards, full_rewards, atol=0.02, rtol=0.02)
+
+
+def test_resolve_dtype_takes_names_dtypes_and_auto():
+    assert resolve_dtype("float32", "cpu") is torch.float32 and resolve_dtype(torch.bfloat16, "cpu") is torch.bfloat16
+    assert resolve_dtype("bfloat16", "cpu") is torch.bfloat16
+    assert resolve_dtype("auto", "cpu") is torch.float32 and resolve_dtype(None, "cpu") is torch.float32
+    assert resolve_dtype("auto", "cuda") is torch.bfloat16 and resolve_dtype(None, "meta") is torch.bfloat16
+    for bad in ("fp16", torch.float16, 16):
+        with pytest.raises(ValueError, match="expected dtype to be 'auto', one of"):
+            resolve_dtype(bad, "cpu")
+
+
 def test_batch_invariant_linear_matches_linear_and_pads_small_batches():
     torch.manual_seed(0)
     layer = BatchInvariantLinear(16, 8)
@@ -94,7 +119,7 @@ def test_batch_invariant_linear_matches_linear_and_pads_small_batches():
     torch.testing.assert_close(layer(x), plain(x))
     many = torch.randn(64, 16)
     assert torch.equal(layer(many[:1]), layer(many)[:1])
-    assert pad_rows(torch.ones(1, 2)).shape == (MIN_ROWS, 2) and pad_rows(torch.ones(5, 2)).shape == (5, 2)
+    assert pad_rows(torch.ones(1, 2)).shape == (MIN_ROWS, 2) and pad_rows(torch.ones(MIN_ROWS + 1, 2)).shape == (MIN_ROWS + 1, 2)
     calls = []
     out = in_fixed_chunks(lambda chunk: calls.append(len(chunk)) or chunk * 2, torch.arange(5.0)[:, None], size=2)
     assert calls == [2, 2, 2] and torch.equal(out, torch.arange(5.0)[:, None] * 2)

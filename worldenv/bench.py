@@ -87,7 +87,8 @@ def sampler_table(dataset: Path, length: int = 16, batch: int = 32, seconds: flo
     )
 
 
-def dream_speed(checkpoint: Path | None, num_envs: int, serving: Serving, seconds: float = 6.0, device: str = "cpu") -> dict:
+def dream_speed(checkpoint: Path | None, num_envs: int, serving: Serving, seconds: float = 6.0, device: str = "cpu",
+                dtype: str = "auto") -> dict:
     """Env-steps per second of the batched dream served as ``serving``: ``DiffusionWorldVectorEnv.step``,
     observations copied to numpy as a user receives them; two warm-up steps, one to size
     the run, then about ``seconds`` (at least 3 steps) measured."""
@@ -95,7 +96,7 @@ def dream_speed(checkpoint: Path | None, num_envs: int, serving: Serving, second
 
     from worldenv.envs.vector import DiffusionWorldVectorEnv
 
-    envs = DiffusionWorldVectorEnv(num_envs, checkpoint=checkpoint, model=serving.model, device=device,
+    envs = DiffusionWorldVectorEnv(num_envs, checkpoint=checkpoint, model=serving.model, device=device, dtype=dtype,
                                    max_episode_steps=10**9, **serving.world_model_kwargs())
     envs.reset(seed=0)
     rng = np.random.default_rng(0)
@@ -125,12 +126,15 @@ def _step_flops(envs) -> float:
 
 
 def dream_table(checkpoint: Path | None = None, batches=(1, 16, 64, 256), sampling_steps=(4, 1), seconds: float = 6.0,
-                scene_steps: int = 1000, model: str = "teacher", device: str = "cpu") -> str:
-    """The dream at several batch sizes beside MuJoCo step+render of the same scene, in one run."""
+                scene_steps: int = 1000, model: str = "teacher", device: str = "cpu", dtypes=("auto",),
+                commit: str = "latent") -> str:
+    """The dream at several batch sizes (and networks' dtypes) beside MuJoCo step+render of the
+    same scene, in one run."""
     import torch
 
     from worldenv.checkpoint import load_bundle
     from worldenv.envs.dream import DEFAULT_SCENE, shipped_checkpoint
+    from worldenv.world_model import resolve_dtype
 
     scene = load_bundle(checkpoint or shipped_checkpoint(DEFAULT_SCENE)).metadata["scene"]
     mujoco_fps = scene_speed(scene, scene_steps)
@@ -138,14 +142,17 @@ def dream_table(checkpoint: Path | None = None, batches=(1, 16, 64, 256), sampli
         f"machine: {machine()}; torch {torch.__version__}, {torch.get_num_threads()} threads; scene {scene}; device {device}"
         + (f" ({torch.cuda.get_device_name(0)})" if device != "cpu" else ""),
         "",
-        "| world | envs | network evaluations per frame | env-steps/s | ms per step | vs MuJoCo | GFLOP per env-step | GFLOP/s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        f"| MuJoCo step+render (1 process) | 1 | - | {mujoco_fps:.0f} | {1000 / mujoco_fps:.2f} | 1.00 | - | - |",
+        "| world | dtype | envs | network evaluations per frame | env-steps/s | ms per step | vs MuJoCo | GFLOP per env-step | GFLOP/s |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| MuJoCo step+render (1 process) | - | 1 | - | {mujoco_fps:.0f} | {1000 / mujoco_fps:.2f} | 1.00 | - | - |",
     ]
     for k in sampling_steps:
-        for n in batches:
-            r = dream_speed(checkpoint, n, Serving(model, k), seconds, device)
-            rows.append(f"| {model}, {k} sampling step(s) | {n} | {r['evaluations']} | {r['env_steps_per_s']:.0f} | "
-                        f"{r['ms_per_step']:.1f} | {r['env_steps_per_s'] / mujoco_fps:.2f} | {r['gflop_per_env_step']:.2f} | "
-                        f"{r['gflop_per_env_step'] * r['env_steps_per_s']:.0f} |")
+        serving = Serving(model, k, commit=commit)
+        for dtype in dtypes:
+            name = str(resolve_dtype(dtype, device)).removeprefix("torch.")
+            for n in batches:
+                r = dream_speed(checkpoint, n, serving, seconds, device, dtype)
+                rows.append(f"| {serving.name} | {name} | {n} | {r['evaluations']} | {r['env_steps_per_s']:.0f} | "
+                            f"{r['ms_per_step']:.1f} | {r['env_steps_per_s'] / mujoco_fps:.2f} | "
+                            f"{r['gflop_per_env_step']:.2f} | {r['gflop_per_env_step'] * r['env_steps_per_s']:.0f} |")
     return "\n".join(rows)

@@ -190,6 +190,9 @@ def _add_eval(commands) -> None:
     p.add_argument("--commit", choices=["latent", "frame"], default="latent",
                    help="what each dreamed frame leaves in the cache: the sampled latent (default) or the re-encoded frame")
     p.add_argument("--device", default="cpu", help="where the dream runs: cpu (default) or cuda")
+    p.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="auto",
+                   help="the networks' dtype (default auto: float32 on the CPU, bfloat16 on cuda; bfloat16 is about 2x faster on a "
+                   "CPU with AMX)")
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--plot", type=Path, help="write the horizon curves here (PNG)")
     p.add_argument("--update-card", action="store_true",
@@ -208,7 +211,7 @@ def _eval(args) -> int:
 
     serving = Serving(args.model, args.steps, args.action_guidance, args.commit)  # checks each
     config = EvalConfig(episodes=args.episodes, horizon=args.horizon, context=args.context, sampler=args.sampler,
-                        **serving.record())
+                        dtype=args.dtype, **serving.record())
     report = evaluate(args.checkpoint, config, device=args.device)
     if args.json:
         atomic_write_json(args.json, report)
@@ -361,7 +364,11 @@ def _add_bench(commands) -> None:
     p.add_argument("--batch", type=int, default=32, help="windows per batch (sampler)")
     p.add_argument("--checkpoint", type=Path, help="bundle directory (dream; default the shipped reacher)")
     p.add_argument("--model", default="teacher", help="bundle component that dreams (dream; default teacher)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (dream; bfloat16 on cuda)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (dream)")
+    p.add_argument("--dtype", nargs="+", default=["auto"], choices=["auto", "float32", "bfloat16"],
+                   help="the networks' dtypes, one row each (dream; default auto: float32 on the CPU, bfloat16 on cuda)")
+    p.add_argument("--commit", choices=["latent", "frame"], default="latent",
+                   help="what each dreamed frame leaves in the cache (dream; default latent)")
     p.add_argument("--envs", type=int, nargs="+", default=[1, 16, 64, 256], help="batch sizes (dream)")
     p.add_argument("--sampling-steps", type=int, nargs="+", default=[4, 1], help="network evaluations per frame to sample (dream)")
     p.add_argument("--seconds", type=float, default=6.0, help="measuring time per batch size (dream)")
@@ -380,7 +387,8 @@ def _bench(args) -> int:
         _bench_long(args)
     elif args.what == "dream":
         print(bench.dream_table(args.checkpoint, batches=args.envs, sampling_steps=args.sampling_steps, seconds=args.seconds,
-                                scene_steps=args.steps, model=args.model, device=args.device))
+                                scene_steps=args.steps, model=args.model, device=args.device, dtypes=args.dtype,
+                                commit=args.commit))
     else:
         if args.dataset is None:
             raise ValueError("bench sampler needs --dataset DIR")

@@ -45,6 +45,7 @@ class EvalConfig:
     model: str = "teacher"
     action_guidance: float = 1.0  # WorldModel's: 1 is the model as trained
     commit: str = "latent"  # WorldModel's: what each dreamed frame leaves in the cache
+    dtype: str = "auto"  # the networks' (world_model.resolve_dtype): float32 on the CPU, bfloat16 on accelerators
 
     @property
     def serving(self) -> Serving:
@@ -110,7 +111,8 @@ def evaluate(bundle_path: Path, config: EvalConfig, device: str = "cpu") -> dict
     for policy in config.policies:
         real = real_rollouts(scene, policy, config, *frame_size(bundle))
         model = WorldModel.from_bundle(bundle_path, batch=config.episodes, model=config.model, sampler=config.sampler,
-                                       device=device, **config.serving.world_model_kwargs())
+                                       device=device, dtype=config.dtype, **config.serving.world_model_kwargs())
+        report["dtype"] = str(model.dtype).removeprefix("torch.")
         dream = dream_rollouts(model, real, config)
         report["policies"][policy] = score_policy(scene, probe, real, dream, config, horizons)
         _tokenizer_scores(model, probe, scene, real, tokenizer_scores)

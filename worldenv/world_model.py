@@ -26,6 +26,24 @@ from worldenv.nn.tokenizer import Tokenizer, TokenizerConfig, to_uint8
 from worldenv.serving import check_commit
 
 
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def resolve_dtype(dtype: "str | torch.dtype | None", device: "str | torch.device") -> torch.dtype:
+    """The networks' dtype for a dream: a torch dtype, one of ``DTYPES`` by name, or
+    ``auto``/None: bfloat16 on an accelerator, float32 on the CPU, where a dream is the
+    same bit for bit alone or in any batch (``nn/batch_invariant.py``). On a CPU with
+    AMX tiles bfloat16 dreams about twice as fast (BENCHMARKS.md, "Precision"), seeded
+    as ever, but a dream's last bits then depend on its batch."""
+    if isinstance(dtype, torch.dtype) and dtype in DTYPES.values():
+        return dtype
+    if dtype is None or dtype == "auto":
+        return torch.float32 if torch.device(device).type == "cpu" else torch.bfloat16
+    if isinstance(dtype, str) and dtype in DTYPES:
+        return DTYPES[dtype]
+    raise ValueError(f"expected dtype to be 'auto', one of {sorted(DTYPES)} or the torch dtype, got {dtype!r}")
+
+
 def load_tokenizer(bundle: Bundle) -> Tokenizer:
     """The bundle's tokenizer, built from its recorded config, frozen."""
     tokenizer = Tokenizer(configs.build(TokenizerConfig, bundle.config("tokenizer")["model"], f"{bundle.path}: tokenizer"))
@@ -39,22 +57,24 @@ def load_backbone(bundle: Bundle, name: str = "teacher") -> Backbone:
     return backbone
 
 
-def on_images(fn, x: torch.Tensor) -> torch.Tensor:
-    """The tokenizer's ``fn`` on a batch of images or latents: in fixed chunks on the CPU
-    (batch-invariant, ``nn/batch_invariant.py``), in one call elsewhere."""
-    return in_fixed_chunks(fn, x) if x.device.type == "cpu" else fn(x)
+def on_images(tokenizer: Tokenizer, fn, x: torch.Tensor) -> torch.Tensor:
+    """The tokenizer's ``fn`` on a batch of images or latents: in float32 on the CPU in
+    fixed chunks (batch-invariant, ``nn/batch_invariant.py``), elsewhere in one call."""
+    if x.device.type == "cpu" and tokenizer.latent_mean.dtype == torch.float32:
+        return in_fixed_chunks(fn, x)
+    return fn(x)
 
 
 def latents_to_frames(tokenizer: Tokenizer, latents: torch.Tensor) -> torch.Tensor:
     """Latents (B, N, C) -> the uint8 frames (B, H, W, 3) a dream shows."""
     grid = tokenizer.config.grid
-    return to_uint8(on_images(tokenizer.decode, latents.reshape(len(latents), grid, grid, -1)))
+    return to_uint8(on_images(tokenizer, tokenizer.decode, latents.reshape(len(latents), grid, grid, -1)).float())
 
 
 def frames_to_latents(tokenizer: Tokenizer, frames: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """uint8 frames (B, H, W, 3) -> latents (B, N, C) as context frames are encoded; after
     ``latents_to_frames``, what a ``frame`` commit leaves in the cache."""
-    latents = on_images(tokenizer.encode, frames)
+    latents = on_images(tokenizer, tokenizer.encode, frames)
     return latents.reshape(len(frames), -1, latents.shape[-1]).to(dtype)
 
 
@@ -81,7 +101,7 @@ class WorldModel:
         sampler: str = "euler",
         sampling_steps: int = 4,
         device: str | torch.device = "cpu",
-        dtype: torch.dtype = torch.float32,
+        dtype: str | torch.dtype | None = torch.float32,
         cache_slots: dict[str, int] | None = None,
         action_guidance: float = 1.0,
         commit: str = "latent",
@@ -99,9 +119,17 @@ class WorldModel:
 
         ``commit``: what each new frame leaves in the cache, ``latent`` (the sample) or
         ``frame`` (the decoded uint8 frame encoded again: what the dream shows, in the form
-        the context frames had in training; one encoder pass more per frame)."""
-        self.device, self.dtype, self.batch = torch.device(device), dtype, batch
+        the context frames had in training; one encoder pass more per frame).
+
+        ``dtype``: the networks' (``resolve_dtype``: a dtype, its name, or ``auto``). The
+        sampler integrates in float32 either way."""
+        self.device, self.batch = torch.device(device), batch
+        self.dtype = dtype = resolve_dtype(dtype, self.device)
         self.tokenizer = tokenizer.to(self.device, dtype).eval().requires_grad_(False)
+        if dtype != torch.float32:
+            # Reduced-precision convolutions (oneDNN on AMX, cuDNN) want channels-last
+            # weights: 10x the NCHW speed in bfloat16 on the CPU.
+            self.tokenizer.to(memory_format=torch.channels_last)
         self.backbone = backbone.to(self.device, dtype).eval().requires_grad_(False)
         self.sampler, self.sampling_steps = sampler, sampling_steps
         self.action_guidance = action_guidance
@@ -144,20 +172,21 @@ class WorldModel:
         ``decode=False`` skips the tokenizer's decoder (frames None): a planner that only
         scores imagined rewards does not need pixels (a ``frame`` commit decodes anyway)."""
         actions = torch.as_tensor(actions, device=self.device, dtype=self.dtype)[:, None]  # (B, 1, A)
-        noise = counter_noise(self.seeds, self.cache.frames_seen, self.latent_shape, self.dtype)
+        # The sampler integrates in float32 whatever the networks' dtype: a bfloat16 state
+        # would round every Euler step to 3 significant digits.
+        noise = counter_noise(self.seeds, self.cache.frames_seen, self.latent_shape)
 
         def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            x, t = x[:, None], t[:, None].to(self.dtype)
-            conditioned = self.backbone(x, t, actions, self.cache).velocity[:, 0]
+            x, t = x[:, None].to(self.dtype), t[:, None].to(self.dtype)
+            conditioned = self.backbone(x, t, actions, self.cache).velocity[:, 0].float()
             if self.action_guidance == 1.0:
                 return conditioned
-            neutral = self.backbone(x, t, torch.zeros_like(actions), self.cache).velocity[:, 0]
+            neutral = self.backbone(x, t, torch.zeros_like(actions), self.cache).velocity[:, 0].float()
             return guide(neutral, conditioned, self.action_guidance)
 
-        latent = sample(self.sampler, velocity, noise, self.times)  # (B, N, C)
+        latent = sample(self.sampler, velocity, noise, self.times)  # (B, N, C) float32
         frames = latents_to_frames(self.tokenizer, latent) if decode or self.commit == "frame" else None
-        if self.commit == "frame":
-            latent = frames_to_latents(self.tokenizer, frames, self.dtype)
+        latent = frames_to_latents(self.tokenizer, frames, self.dtype) if self.commit == "frame" else latent.to(self.dtype)
         clean = torch.zeros(self.batch, 1, device=self.device, dtype=self.dtype)
         out = self.backbone.commit(latent[:, None], clean, actions, self.cache)
         return frames if decode else None, out.reward[:, 0].float(), out.termination_logit[:, 0] > 0

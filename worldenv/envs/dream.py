@@ -39,11 +39,6 @@ def shipped_checkpoint(scene: str) -> Path:
     return path
 
 
-def default_dtype(device: torch.device) -> torch.dtype:
-    """float32 on CPU (bf16 matmuls are slower there), bfloat16 on accelerators."""
-    return torch.float32 if device.type == "cpu" else torch.bfloat16
-
-
 @dataclass
 class Dream:
     """A loaded world model serving ``batch`` dreams of one scene."""
@@ -68,12 +63,13 @@ class Dream:
         sampler: str = "euler",
         sampling_steps: int | None = None,
         device: str | torch.device = "cpu",
-        dtype: torch.dtype | None = None,
+        dtype: str | torch.dtype | None = None,
         action_guidance: float | None = None,
         commit: str | None = None,
     ) -> "Dream":
         """``model``, ``sampling_steps``, ``action_guidance``, ``commit``: the bundle's serving
-        choice where None (``worldenv/serving.py``)."""
+        choice where None (``worldenv/serving.py``). ``dtype``: the networks' (None: ``auto``,
+        float32 on the CPU, bfloat16 on accelerators, ``world_model.resolve_dtype``)."""
         if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
             raise ValueError(f"expected a positive integer number of envs, got {batch!r}")
         if scene is not None:
@@ -100,7 +96,7 @@ class Dream:
         if backbone.config.rewards != max(1, len(agents)):
             raise CheckpointError(f"{path}: {backbone.config.rewards} reward heads for the {len(agents) or 1} agent(s) of {scene!r}")
         device = torch.device(device)
-        world = WorldModel(tokenizer, backbone, batch, sampler=sampler, device=device, dtype=dtype or default_dtype(device),
+        world = WorldModel(tokenizer, backbone, batch, sampler=sampler, device=device, dtype=dtype,
                            **serving.world_model_kwargs())
         contexts = load_start_contexts(bundle)
         if contexts.frames.shape[2:] != (size, size, 3) or contexts.actions.shape[-1] != action_dim:

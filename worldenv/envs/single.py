@@ -34,7 +34,7 @@ class DiffusionWorldEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         sampler: str = "euler",
         sampling_steps: int | None = None,
         device: str | torch.device = "cpu",
-        dtype: torch.dtype | None = None,
+        dtype: str | torch.dtype | None = None,
         action_guidance: float | None = None,
         commit: str | None = None,
         render_mode: str | None = "rgb_array",

@@ -37,7 +37,7 @@ class DiffusionWorldVectorEnv(VectorEnv):
         sampler: str = "euler",
         sampling_steps: int | None = None,
         device: str | torch.device = "cpu",
-        dtype: torch.dtype | None = None,
+        dtype: str | torch.dtype | None = None,
         action_guidance: float | None = None,
         commit: str | None = None,
         max_episode_steps: int | None = None,

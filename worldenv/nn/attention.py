@@ -7,7 +7,7 @@ a training window in one pass and a dream one frame at a time against the
 cache; the two agree to float tolerance (tests/test_backbone.py).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -62,7 +62,7 @@ class FrameAttention(nn.Module):
         q = rotary(q, layout.query_positions, self.rotary_dims)
         keys = rotary(keys.to(q.dtype), layout.key_positions, self.rotary_dims)
         attended = F.scaled_dot_product_attention(
-            q.transpose(1, 2), keys.transpose(1, 2), values.to(q.dtype).transpose(1, 2), attn_mask=layout.mask
+            q.transpose(1, 2), keys.transpose(1, 2), values.to(q.dtype).transpose(1, 2), attn_mask=layout.bias(q.dtype)
         )  # (B, heads, T*N, head_dim)
         return self.out(attended.transpose(1, 2).reshape(B, T, N, width))
 
@@ -75,6 +75,14 @@ class Layout:
     query_positions: torch.Tensor  # (B, T*N) temporal position of each query token
     key_positions: torch.Tensor  # (B, keys)
     mask: torch.Tensor  # (B, 1, T*N, keys) bool: True where attention is allowed
+    _bias: torch.Tensor | None = field(default=None, repr=False)
+
+    def bias(self, dtype: torch.dtype) -> torch.Tensor:
+        """The mask as an additive attention bias (0 where allowed, -inf elsewhere), made
+        once per pass: SDPA would otherwise convert a boolean mask in every layer."""
+        if self._bias is None or self._bias.dtype != dtype:
+            self._bias = torch.zeros(self.mask.shape, dtype=dtype, device=self.mask.device).masked_fill_(~self.mask, -torch.inf)
+        return self._bias
 
 
 def layout(batch: int, frames: int, tokens: int, cache: KVCache | None, device, valid: torch.Tensor | None = None) -> Layout:

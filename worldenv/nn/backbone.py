@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass, replace
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from worldenv.memory import CacheShape, KVCache
@@ -83,6 +84,16 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([angles.cos(), angles.sin()], dim=-1)
 
 
+class TanhGELU(nn.Module):
+    """GELU with the tanh approximation, as trained; in reduced precision, the exact (erf)
+    GELU in its place. The two differ by at most 5e-4, less than half a bfloat16 step for
+    every output above 0.05 in magnitude, and the erf kernel runs 4x faster on the CPU
+    (the tanh GELU was a tenth of a bfloat16 pass)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.gelu(x, approximate="tanh" if x.dtype == torch.float32 else "none")
+
+
 class Block(nn.Module):
     """Pre-norm transformer block with adaLN-Zero per-frame modulation (DiT, Peebles & Xie 2023)."""
 
@@ -92,7 +103,7 @@ class Block(nn.Module):
         self.attention = FrameAttention(width, heads)
         self.norm2 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         hidden = int(width * mlp_ratio)
-        self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, width))
+        self.mlp = nn.Sequential(nn.Linear(width, hidden), TanhGELU(), nn.Linear(hidden, width))
         self.modulation = nn.Sequential(nn.SiLU(), BatchInvariantLinear(width, 6 * width))
         nn.init.zeros_(self.modulation[1].weight)  # adaLN-Zero: every block starts as identity
         nn.init.zeros_(self.modulation[1].bias)
@@ -198,7 +209,7 @@ class Backbone(nn.Module):
         history = self._action_history(actions, cache, past_actions)
         if self.action_flow is not None:
             h = h + self.action_flow(previous, history)
-        condition = self.time_embed(timestep_embedding(t, c.width)) + self.action_embed(history)
+        condition = self.time_embed(timestep_embedding(t, c.width).to(x.dtype)) + self.action_embed(history)
         B, T, N, _ = x.shape
         placement = layout(B, T, N, cache, x.device, None if segments is None else segments.valid)
         for layer, block in enumerate(self.blocks):

@@ -1,19 +1,24 @@
 """Numerics that do not depend on how many dreams share a batch.
 
 CPU BLAS (MKL/oneDNN) picks a different kernel, with a different summation
-order, for matrices of fewer than 4 rows (a GEMV-style path) and for convolutions
-over a single image, so the same dream computed alone or inside a batch would
-differ in the last float bit, and a pixel may flip by one level. Padding those
-small calls to ``MIN_ROWS`` rows makes a dream's numbers the same at every batch
-size, which is what lets a vector env reproduce the single env exactly (checked
-for 4 to 16384 rows and 1-2 threads on this machine's torch build; GPU kernels
-make no such promise). Linear layers need ``MIN_ROWS`` rows. Convolutions and
+order, for small matrices (float32: fewer than 4 rows on an AMD EPYC, fewer than 16
+on an Intel Xeon with AMX) and for convolutions over a single image, so the same
+dream computed alone or inside a batch would differ in the last float bit, and a
+pixel may flip by one level. Padding those small calls to ``MIN_ROWS`` rows makes a
+dream's numbers the same at every batch size, which is what lets a vector env
+reproduce the single env exactly (checked for 4 to 16384 rows on the AMD machine,
+for 1 to 64 rows against 64 on the Intel one, 1-2 threads, this torch build; GPU
+kernels make no such promise). Linear layers need ``MIN_ROWS`` rows. Convolutions and
 group norms are worse: their kernels change with the image count in ways that
 depend on the channel counts and threads (odd counts differ at 2 threads; small
 nets differ below 16 images), so on the CPU the tokenizer runs in chunks of
 exactly ``IMAGE_CHUNK`` images (``in_fixed_chunks``). The cost: none for the
 per-frame vectors; one padding frame decoded when a single dream steps, and a
 few hundred microseconds of call overhead per chunk at large batches.
+
+All of this is float32 on the CPU. bfloat16 kernels (oneDNN's AMX) change their
+blocking with the row count for small inner dimensions, so a bfloat16 dream makes no
+such promise, as on a GPU (``world_model.resolve_dtype``).
 
 Elementwise kernels (SiLU, GELU) run in SIMD chunks of 32 floats with a scalar
 tail that rounds differently, so a row must be a whole number of chunks: the
@@ -25,7 +30,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-MIN_ROWS = 4
+MIN_ROWS = 16
 IMAGE_CHUNK = 2  # even: at 2 threads each thread takes whole images
 
 
@@ -54,3 +59,4 @@ class BatchInvariantLinear(nn.Linear):
         flat = x.reshape(-1, x.shape[-1])
         out = super().forward(pad_rows(flat))[: flat.shape[0]]
         return out.reshape(*lead, out.shape[-1])
+

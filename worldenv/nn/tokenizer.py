@@ -83,12 +83,12 @@ class Tokenizer(nn.Module):
         self.register_buffer("latent_std", torch.ones(config.latent_channels))
 
     def encode(self, frames: torch.Tensor) -> torch.Tensor:
-        x = to_unit_range(frames).permute(0, 3, 1, 2)  # (B, 3, H, W)
+        x = to_unit_range(frames).to(self.latent_mean.dtype).permute(0, 3, 1, 2)  # (B, 3, H, W), in the weights' dtype
         z = self.encoder(x).permute(0, 2, 3, 1)  # (B, h, w, C)
         return (z - self.latent_mean) / self.latent_std
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        z = latents * self.latent_std + self.latent_mean
+        z = latents.to(self.latent_std.dtype) * self.latent_std + self.latent_mean
         return self.decoder(z.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)  # (B, H, W, 3)
 
     def forward(self, frames: torch.Tensor, latent_noise: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
