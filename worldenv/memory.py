@@ -21,6 +21,7 @@ RoPE", as in the Self-Forcing / FlashDreams rolling caches). Everything is tenso
 arithmetic on per-env counters: no host sync, no Python loop over envs.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -130,10 +131,12 @@ class KVCache:
         # carried out layer by layer in ``write`` (after that layer has read the cache).
         self._moves: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self._planned_memory: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._contexts: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # per layer: ``context``'s buffers
 
     # ---- bookkeeping --------------------------------------------------------------
     def reset(self, mask: torch.Tensor | None = None) -> None:
         """Forget everything of the envs where ``mask`` (B,) is True (all if None)."""
+        self._contexts.clear()
         if mask is None:
             self.slot_frame.fill_(-1)
             self.frames_seen.zero_()
@@ -193,9 +196,33 @@ class KVCache:
         self._planned_memory = (frames, summaries)
 
     # ---- data ---------------------------------------------------------------------
+    def context(self, layer: int, rotate: Callable[[torch.Tensor], torch.Tensor], new_keys: torch.Tensor,
+                new_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Layer ``layer``'s cached keys, positioned by ``rotate``, then ``new_keys``; its cached
+        values, then ``new_values`` (B, tokens, heads, head_dim, in their dtype): the keys and
+        values a pass attends to. The cached part stays the same for every pass until the cache
+        changes (a frame's sampling steps and its commit), so without gradients it is made
+        once into a buffer kept until then, and each pass only writes its own tokens after it:
+        one rotation and copy of the whole cache per frame, not per pass."""
+        dtype, tokens = new_keys.dtype, self.keys.shape[2] + new_keys.shape[1]
+        if torch.is_grad_enabled():
+            return (torch.cat([rotate(self.keys[layer].to(dtype)), new_keys], dim=1),
+                    torch.cat([self.values[layer].to(dtype), new_values], dim=1))
+        buffers = self._contexts.get(layer)
+        if buffers is None or buffers[0].shape[1] != tokens or buffers[0].dtype != dtype:
+            cached = self.keys.shape[2]
+            keys = new_keys.new_empty(self.batch, tokens, *new_keys.shape[2:])
+            values = torch.empty_like(keys)
+            keys[:, :cached], values[:, :cached] = rotate(self.keys[layer].to(dtype)), self.values[layer]
+            buffers = self._contexts[layer] = keys, values
+        keys, values = buffers
+        keys[:, self.keys.shape[2]:], values[:, self.keys.shape[2]:] = new_keys, new_values
+        return keys, values
+
     def write(self, layer: int, keys: torch.Tensor, values: torch.Tensor, slots: torch.Tensor) -> None:
         """Store one layer's keys/values (B, count * tokens, heads, head_dim) in ``slots`` (B, count),
         first moving the frames they overwrite into memory as planned."""
+        self._contexts.pop(layer, None)
         rows = torch.arange(self.batch, device=slots.device)[:, None]
         for source, destination, leaving in self._moves:
             src, dst = self.token_index(source[:, None]), self.token_index(destination[:, None])
@@ -210,6 +237,7 @@ class KVCache:
         """Mark ``slots`` (B, count) as holding the next ``count`` frames of each env, whose
         latents are ``latents`` (B, count, N, C) and actions ``actions`` (B, count, A), and
         the planned moves as done."""
+        self._contexts.clear()  # every frame's position changes
         s = self.shape
         count = slots.shape[1]
         if self._moves:
@@ -229,6 +257,7 @@ class KVCache:
 
     def replace_rows(self, rows: torch.Tensor, other: "KVCache") -> None:
         """Copy all of ``other`` (a cache of ``len(rows)`` envs) into the envs ``rows``."""
+        self._contexts.clear()
         self.keys[:, rows] = other.keys
         self.values[:, rows] = other.values
         self.slot_frame[rows] = other.slot_frame

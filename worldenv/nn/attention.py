@@ -51,18 +51,20 @@ class FrameAttention(nn.Module):
         ``write_slots`` (B, T) if given, after attending."""
         B, T, N, width = x.shape
         q, k, v = self.qkv(x.reshape(B, T * N, width)).view(B, T * N, 3, self.heads, self.head_dim).unbind(2)
-        keys, values = k, v
-        if cache is not None:
-            keys = torch.cat([cache.keys[layer], k.to(cache.keys.dtype)], dim=1)
-            values = torch.cat([cache.values[layer], v.to(cache.values.dtype)], dim=1)
+        q = rotary(q, layout.query_positions, self.rotary_dims)
+        if cache is None:
+            keys, values = rotary(k, layout.key_positions, self.rotary_dims), v
+        else:
+            cached = cache.keys.shape[2]  # the cache's tokens come first among the keys
+            new_keys = rotary(k.to(cache.keys.dtype).to(q.dtype), layout.key_positions[:, cached:], self.rotary_dims)
+            keys, values = cache.context(layer, lambda stored: rotary(stored, layout.key_positions[:, :cached], self.rotary_dims),
+                                         new_keys, v.to(cache.values.dtype).to(q.dtype))
             if write_slots is not None:
                 # After reading: a slot being overwritten (the oldest window frame) is
                 # still part of this pass's context, as in the passes that denoised it.
                 cache.write(layer, k, v, write_slots)
-        q = rotary(q, layout.query_positions, self.rotary_dims)
-        keys = rotary(keys.to(q.dtype), layout.key_positions, self.rotary_dims)
         attended = F.scaled_dot_product_attention(
-            q.transpose(1, 2), keys.transpose(1, 2), values.to(q.dtype).transpose(1, 2), attn_mask=layout.bias(q.dtype)
+            q.transpose(1, 2), keys.transpose(1, 2), values.transpose(1, 2), attn_mask=layout.bias(q.dtype)
         )  # (B, heads, T*N, head_dim)
         return self.out(attended.transpose(1, 2).reshape(B, T, N, width))
 
