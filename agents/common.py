@@ -43,6 +43,15 @@ def parse(cls, argv: list[str] | None = None, description: str = ""):
     return cls(**vars(parser.parse_args(argv)))
 
 
+SERVING_FIELDS = ("model", "sampling_steps", "action_guidance", "commit", "dtype")
+
+
+def dream_kwargs(args) -> dict:
+    """How ``args`` asks the dream to be served (the fields of ``SERVING_FIELDS`` it has; unset
+    ones fall back to the bundle's serving choice): keyword arguments of every dream env."""
+    return {name: getattr(args, name) for name in SERVING_FIELDS if hasattr(args, name)}
+
+
 class RunLog:
     """``OUT/metrics.jsonl`` (one line per score, with the wall time since the start) and
     ``OUT/summary.json``."""

@@ -37,7 +37,7 @@ import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from common import RunLog, exit_with  # noqa: E402
+from common import RunLog, dream_kwargs, exit_with  # noqa: E402
 
 logger = logging.getLogger("plan")
 
@@ -51,6 +51,7 @@ class Args:
     sampling_steps: int | None = field(default=None, metadata={"help": "network evaluations per imagined frame"})
     action_guidance: float | None = field(default=None, metadata={"help": "scale of the action's effect in the dream (1: as trained); unset: the bundle's serving choice"})
     commit: str | None = field(default=None, metadata={"help": "what each dreamed frame leaves in the cache: latent or frame (re-encoded); unset: the bundle's serving choice"})
+    dtype: Literal["auto", "float32", "bfloat16"] = field(default="auto", metadata={"help": "the networks' dtype: auto (float32 on the CPU), or bfloat16, about 2x faster on a CPU with AMX"})
     candidates: int = field(default=16, metadata={"help": "action sequences imagined per CEM iteration (one batch)"})
     horizon: int = field(default=4, metadata={"help": "imagined steps per sequence"})
     iterations: int = field(default=2, metadata={"help": "CEM iterations per real step"})
@@ -81,9 +82,7 @@ class DreamImagination:
     def __init__(self, args: Args):
         from worldenv.envs.dream import Dream
 
-        self.dream = Dream.load(args.candidates, scene=args.scene, checkpoint=args.checkpoint, model=args.model,
-                                sampling_steps=args.sampling_steps, action_guidance=args.action_guidance,
-                                commit=args.commit)
+        self.dream = Dream.load(args.candidates, scene=args.scene, checkpoint=args.checkpoint, **dream_kwargs(args))
         self.action_space = self.dream.action_space
 
     def returns(self, present: Present, plans: np.ndarray, seed: int) -> np.ndarray:

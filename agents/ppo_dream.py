@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor  # noqa: E402
 
-from common import RunLog, ScoreEvery, exit_with  # noqa: E402
+from common import RunLog, ScoreEvery, dream_kwargs, exit_with  # noqa: E402
 from observations import Observation, frames_of, observed, policy_kind  # noqa: E402
 
 
@@ -48,6 +48,7 @@ class Args:
     sampling_steps: int | None = field(default=None, metadata={"help": "network evaluations per dreamed frame"})
     action_guidance: float | None = field(default=None, metadata={"help": "scale of the action's effect in the dream (1: as trained); unset: the bundle's serving choice"})
     commit: str | None = field(default=None, metadata={"help": "what each dreamed frame leaves in the cache: latent or frame (re-encoded); unset: the bundle's serving choice"})
+    dtype: Literal["auto", "float32", "bfloat16"] = field(default="auto", metadata={"help": "the networks' dtype: auto (float32 on the CPU), or bfloat16, about 2x faster on a CPU with AMX"})
     observation: Observation = field(default="probe", metadata={"help": "what the policy sees: probe (the state read off the frames) or pixels"})
     stack: int = field(default=2, metadata={"help": "probe readings of the last frames side by side (velocities)"})
     env_steps: int = field(default=100_000, metadata={"help": "training budget in env steps (all envs together)"})
@@ -74,8 +75,7 @@ def frames_env(args: Args, world: str, num_envs: int, seed: int) -> VecEnv:
     from worldenv.scenes import scene_info
 
     if world == "dream":
-        venv = VecMonitor(DreamVecEnv(num_envs, scene=args.scene, checkpoint=args.checkpoint, model=args.model,
-                                      sampling_steps=args.sampling_steps, action_guidance=args.action_guidance, commit=args.commit,
+        venv = VecMonitor(DreamVecEnv(num_envs, scene=args.scene, checkpoint=args.checkpoint, **dream_kwargs(args),
                                       max_episode_steps=scene_info(args.scene).max_episode_steps))
         venv.seed(seed)
         return venv
@@ -123,8 +123,7 @@ def write_real_episode(agent, args: Args, probe, path: Path) -> None:
         actions.append(np.asarray(action[0], np.float32))
         done = bool(dones[0])  # the observation after a done is the next episode's: not kept
     truth.close()
-    dream = DiffusionWorldEnv(scene=args.scene, checkpoint=args.checkpoint, model=args.model,
-                              sampling_steps=args.sampling_steps, action_guidance=args.action_guidance, commit=args.commit)
+    dream = DiffusionWorldEnv(scene=args.scene, checkpoint=args.checkpoint, **dream_kwargs(args))
     zero = np.zeros_like(actions[0])
     frame, _ = dream.reset(seed=args.seed, options={"context_frames": np.stack(real[:context]),
                                                     "context_actions": np.stack([zero, *actions[: context - 1]])})

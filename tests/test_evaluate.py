@@ -119,7 +119,7 @@ def test_compare_scores_models_on_the_same_episodes_and_times_them(tiny_bundle, 
     assert reencoded["commit"] == "frame" and reencoded["scores"]["1"]["psnr"] == one["scores"]["1"]["psnr"]
     assert reencoded["scores"]["10"]["psnr"] != one["scores"]["10"]["psnr"]
     assert "| teacher | 2 | 3 |" in result.stdout and "| copy last frame |" in result.stdout
-    assert "| teacher (commits the frame) | 1 | 2 |" in result.stdout
+    assert "| teacher (commits the frame) | 1 | 2 |" in result.stdout and "networks in float32" in result.stdout
     assert plot_path.stat().st_size > 5000
     bad = subprocess.run([sys.executable, "-m", "worldenv.cli", "compare", "--checkpoint", str(tiny_bundle), "--models",
                           "teacher"], capture_output=True, text=True, timeout=300)
@@ -127,6 +127,27 @@ def test_compare_scores_models_on_the_same_episodes_and_times_them(tiny_bundle, 
     bad = subprocess.run([sys.executable, "-m", "worldenv.cli", "compare", "--checkpoint", str(tiny_bundle), "--models",
                           "teacher@1", "--serve", "teacher@3"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "--serve: expected one of --models" in bad.stderr
+
+
+def test_eval_and_compare_take_the_networks_dtype(tiny_bundle, tmp_path):
+    """--dtype bfloat16: the dream's networks in bfloat16, recorded in the report and the table."""
+    report_path = tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "worldenv.cli", "eval", "--checkpoint", str(tiny_bundle), "--episodes", "1", "--horizon", "2",
+         "--steps", "1", "--dtype", "bfloat16", "--json", str(report_path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(report_path.read_text())
+    assert report["dtype"] == "bfloat16" and report["config"]["dtype"] == "bfloat16"
+    assert np.isfinite(report["all"]["model"]["1"]["psnr"])
+    contexts = subprocess.run([sys.executable, "-m", "worldenv.cli", "contexts", "--checkpoint", str(tiny_bundle),
+                               "--count", "2", "--length", "3"], capture_output=True, text=True, timeout=300)
+    assert contexts.returncode == 0, contexts.stderr[-2000:]
+    result = subprocess.run(
+        [sys.executable, "-m", "worldenv.cli", "compare", "--checkpoint", str(tiny_bundle), "--models", "teacher@1",
+         "--episodes", "1", "--horizon", "2", "--speed-envs", "1", "--dtype", "bfloat16"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "networks in bfloat16" in result.stdout and "| teacher | 1 | 2 |" in result.stdout
 
 
 def test_compare_serve_sets_what_the_dream_uses_by_default(tiny_bundle):

@@ -271,6 +271,8 @@ def _add_compare(commands) -> None:
     p.add_argument("--episodes", type=int, default=4, help="episodes per action policy (default 4)")
     p.add_argument("--horizon", type=int, default=200, help="frames dreamed after the context (default 200)")
     p.add_argument("--speed-envs", type=int, nargs="+", default=[1, 16], help="batch sizes timed (default 1 16)")
+    p.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="auto",
+                   help="the networks' dtype, for every model (default auto: float32 on the CPU)")
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--plot", type=Path, help="write the quality-speed frontier here (PNG)")
     p.add_argument("--serve", help="one of --models (component@steps[gG][+frame]): record it in the bundle as what its dreams use "
@@ -296,7 +298,7 @@ def _compare(args) -> int:
     entries = [parse_model(text, "--models") for text in args.models]
     if args.serve is not None and parse_model(args.serve, "--serve") not in entries:
         raise ValueError(f"--serve: expected one of --models {args.models}, got {args.serve!r}")
-    report = compare(args.checkpoint, entries, EvalConfig(episodes=args.episodes, horizon=args.horizon),
+    report = compare(args.checkpoint, entries, EvalConfig(episodes=args.episodes, horizon=args.horizon, dtype=args.dtype),
                      speed_envs=tuple(args.speed_envs))
     report["command"] = shlex.join(["worldenv", *args.argv])
     if args.json:

@@ -49,10 +49,11 @@ def compare(bundle_path: Path, entries: list[Serving], config: EvalConfig, speed
         policies = {}
         for policy, real in reals.items():
             world = WorldModel.from_bundle(bundle_path, batch=config.episodes, model=entry.model, sampler=config.sampler,
-                                           **entry.world_model_kwargs())
+                                           dtype=config.dtype, **entry.world_model_kwargs())
+            report["dtype"] = str(world.dtype).removeprefix("torch.")
             policies[policy] = score_policy(scene, probe, real, dream_rollouts(world, real, entry_config), entry_config, horizons)
         scores = average_policies(policies)
-        speeds = {n: dream_speed(bundle_path, n, entry, speed_seconds) for n in speed_envs}
+        speeds = {n: dream_speed(bundle_path, n, entry, speed_seconds, dtype=config.dtype) for n in speed_envs}
         report["models"][entry.name] = {**entry.record(), "steps": entry.sampling_steps,
                                         "evaluations": entry.evaluations, "scores": scores["model"],
                                         "speed": {str(n): s for n, s in speeds.items()}}
@@ -90,7 +91,8 @@ def comparison_table(report: dict) -> str:
     rows.append("| copy last frame | - | 0 | - |" + " - |" * (len(speeds) - 1) + " " + " | ".join(scores(report["copy_last"])) + " |")
     c = report["config"]
     return "\n".join([f"{report['scene']}: {c['episodes']} episodes x {len(c['policies'])} policies, the same for every "
-                      f"model; {c['sampler']} sampler; speed: dream env on this machine", "", *rows])
+                      f"model; {c['sampler']} sampler; networks in {report.get('dtype', 'float32')}; speed: dream env on this "
+                      "machine", "", *rows])
 
 
 def plot_frontier(report: dict, path: Path, horizon: int = 10) -> None:
