@@ -24,7 +24,10 @@ def main() -> None:
     for path in sorted([*args.runs.glob("*/summary.json"), *args.runs.glob("*.json")]):
         summary = json.loads(path.read_text())
         if "real_return" in summary:  # ppo_dream.py runs and baselines (plan.py and ppo_duo.py summarize differently)
-            groups[(summary["args"]["scene"], summary["args"]["world"])].append(summary)
+            world = summary["args"]["world"]
+            if world == "dream" and summary["args"].get("dtype") == "bfloat16":  # the default (auto) is float32 on the CPU
+                world = "dream (bfloat16)"
+            groups[(summary["args"]["scene"], world)].append(summary)
     head = ["scene", "trained in", "seeds", "env steps", "real return", "dream-predicted return", "share of MuJoCo PPO's gain",
             "train env-steps/s", "wall clock per run (s)"]
     print("| " + " | ".join(head) + " |\n|" + " --- |" * len(head))
