@@ -13,6 +13,7 @@ start's frames per action, MuJoCo above the dream: a probe reading can take a fa
 for a moving one, a picture cannot.
 
     python benchmarks/action_response.py --scene cartpole --actions 1 0.5 0 -1
+    python benchmarks/action_response.py --scene reacher --actions 1 -1 --hold 3 --steps 12   # push, then coast
 """
 
 import argparse
@@ -34,18 +35,20 @@ from worldenv.scenes import make_scene  # noqa: E402
 
 
 def responses(dream: DiffusionWorldEnv, truth, probe, scene: str, action: float, starts: int, context: int,
-              steps: int) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+              steps: int, hold: int | None = None) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
     """{world: {quantity: (starts, steps + 1, k) readings}} and {world: (starts, steps + 1,
-    H, W, 3) frames}; step 0 is the last context frame."""
+    H, W, 3) frames}; step 0 is the last context frame. The push lasts ``hold`` steps (all
+    if None), then the action is zero: the arm coasts."""
     still = np.zeros(truth.action_space.shape, np.float32)
-    push = np.full(truth.action_space.shape, action, np.float32)
+    pushes = [np.full(truth.action_space.shape, action, np.float32)] * (steps if hold is None else hold)
+    plan = (pushes + [still] * steps)[:steps]
     frames = {"mujoco": [], "dream": []}
     for start in range(starts):
         real = [truth.reset(seed=start)[0]]
         real += [truth.step(still)[0] for _ in range(context - 1)]
         dreamed = [dream.reset(seed=start, options={"context_frames": np.stack(real), "context_actions": np.stack([still] * context)})[0]]
         real = real[-1:]
-        for _ in range(steps):
+        for push in plan:
             real.append(truth.step(push)[0])
             dreamed.append(dream.step(push)[0])
         frames["mujoco"].append(np.stack(real))
@@ -83,6 +86,8 @@ def main() -> None:
     parser.add_argument("--context", type=int, default=4, help="real frames that prime the dream")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--gain-step", type=int, default=3, help="step at which the gain is measured")
+    parser.add_argument("--hold", type=int, default=None,
+                        help="push for this many steps, then zero actions: does the dream keep the momentum? (default: all steps)")
     parser.add_argument("--json", type=Path, help="write the mean readings and gains here")
     parser.add_argument("--strip", type=Path, help="write a PNG of the first start's frames: per action, MuJoCo above the dream")
     parser.add_argument("--threads", type=int, default=1)
@@ -95,11 +100,12 @@ def main() -> None:
     dream = DiffusionWorldEnv(scene=args.scene, checkpoint=checkpoint, model=args.model,
                               sampling_steps=args.sampling_steps, action_guidance=args.action_guidance, commit=args.commit)
     truth = make_scene(args.scene, max_episode_steps=-1)
-    print(f"{args.scene} ({checkpoint}): mean probe reading per step under a constant action, "
+    held = "" if args.hold is None else f" for {args.hold} steps, then none"
+    print(f"{args.scene} ({checkpoint}): mean probe reading per step under a constant action{held}, "
           f"{args.starts} real starts; step 0 is the last context frame")
     strip = []
     for action in args.actions:
-        worlds, frames = responses(dream, truth, probe, args.scene, action, args.starts, args.context, args.steps)
+        worlds, frames = responses(dream, truth, probe, args.scene, action, args.starts, args.context, args.steps, args.hold)
         strip += [frames["mujoco"][0], frames["dream"][0]]
         report[str(action)] = {world: {name: r.mean(0).tolist() for name, r in readings.items()}
                                for world, readings in worlds.items()}
@@ -124,7 +130,8 @@ def main() -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"scene": args.scene, "checkpoint": str(checkpoint), "starts": args.starts,
-                                         "gain_step": args.gain_step, "gains": gains, "readings": report}, indent=1))
+                                         "hold": args.hold, "gain_step": args.gain_step, "gains": gains, "readings": report},
+                                        indent=1))
 
 
 if __name__ == "__main__":

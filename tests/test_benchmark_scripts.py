@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium
 import numpy as np
 
 from dream_bundles import tiny_dream_bundle
@@ -40,6 +41,37 @@ def test_action_response_reads_both_worlds(tmp_path):
 
     # 2 actions x (MuJoCo, dream) rows of 4 frames, 64 pixels, 4-pixel gaps, enlarged twice
     assert imageio.imread(tmp_path / "strip.png").shape == (2 * (4 * 64 + 3 * 4), 2 * 4 * 64, 3)
+
+
+def test_action_response_holds_the_push_then_lets_go():
+    """--hold K: K steps of the push, then zero actions, the same in both worlds."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from action_response import responses
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+    class World:  # records the actions it is stepped with
+        action_space = gymnasium.spaces.Box(-1, 1, (1,), np.float32)
+
+        def __init__(self):
+            self.actions = []
+
+        def reset(self, seed=None, options=None):
+            return np.zeros((64, 64, 3), np.uint8), {}
+
+        def step(self, action):
+            self.actions.append(float(action[0]))
+            return np.zeros((64, 64, 3), np.uint8), 0.0, False, False, {}
+
+    class Probe:
+        def predict(self, frames):
+            return np.zeros((*frames.shape[:-3], 3), np.float32)
+
+    truth, dream = World(), World()
+    readings, frames = responses(dream, truth, Probe(), "cartpole", 0.5, starts=1, context=2, steps=4, hold=1)
+    assert dream.actions == [0.5, 0.0, 0.0, 0.0] and truth.actions == [0.0, 0.5, 0.0, 0.0, 0.0]  # one context step first
+    assert frames["dream"].shape == (1, 5, 64, 64, 3) and readings["mujoco"]["pole_angle"].shape[:2] == (1, 5)
 
 
 def test_episode_lengths_lists_both_worlds(tmp_path):
