@@ -37,7 +37,7 @@ import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from common import RunLog, dream_kwargs, exit_with  # noqa: E402
+from common import Dtype, RunLog, dream_kwargs, dtype_field, exit_with  # noqa: E402
 
 logger = logging.getLogger("plan")
 
@@ -51,7 +51,7 @@ class Args:
     sampling_steps: int | None = field(default=None, metadata={"help": "network evaluations per imagined frame"})
     action_guidance: float | None = field(default=None, metadata={"help": "scale of the action's effect in the dream (1: as trained); unset: the bundle's serving choice"})
     commit: str | None = field(default=None, metadata={"help": "what each dreamed frame leaves in the cache: latent or frame (re-encoded); unset: the bundle's serving choice"})
-    dtype: Literal["auto", "float32", "bfloat16"] = field(default="auto", metadata={"help": "the networks' dtype: auto (float32 on the CPU), or bfloat16, about 2x faster on a CPU with AMX"})
+    dtype: Dtype = dtype_field()
     candidates: int = field(default=16, metadata={"help": "action sequences imagined per CEM iteration (one batch)"})
     horizon: int = field(default=4, metadata={"help": "imagined steps per sequence"})
     iterations: int = field(default=2, metadata={"help": "CEM iterations per real step"})

@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor  # noqa: E402
 
-from common import RunLog, ScoreEvery, dream_kwargs, exit_with  # noqa: E402
+from common import Dtype, RunLog, ScoreEvery, dream_kwargs, dtype_field, exit_with  # noqa: E402
 from observations import Observation, frames_of, observed, policy_kind  # noqa: E402
 
 
@@ -48,7 +48,7 @@ class Args:
     sampling_steps: int | None = field(default=None, metadata={"help": "network evaluations per dreamed frame"})
     action_guidance: float | None = field(default=None, metadata={"help": "scale of the action's effect in the dream (1: as trained); unset: the bundle's serving choice"})
     commit: str | None = field(default=None, metadata={"help": "what each dreamed frame leaves in the cache: latent or frame (re-encoded); unset: the bundle's serving choice"})
-    dtype: Literal["auto", "float32", "bfloat16"] = field(default="auto", metadata={"help": "the networks' dtype: auto (float32 on the CPU), or bfloat16, about 2x faster on a CPU with AMX"})
+    dtype: Dtype = dtype_field()
     observation: Observation = field(default="probe", metadata={"help": "what the policy sees: probe (the state read off the frames) or pixels"})
     stack: int = field(default=2, metadata={"help": "probe readings of the last frames side by side (velocities)"})
     env_steps: int = field(default=100_000, metadata={"help": "training budget in env steps (all envs together)"})

@@ -27,14 +27,13 @@ as in training). The per-step means go to ``--json`` and a plot to
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from common import dream_kwargs, exit_with  # noqa: E402
+from common import Dtype, dream_kwargs, dtype_field, exit_with  # noqa: E402
 from observations import frames_of, observed  # noqa: E402
 from ppo_dream import Args as PPOArgs  # noqa: E402
 from ppo_dream import frames_env  # noqa: E402
@@ -51,7 +50,7 @@ class Args:
     sampling_steps: int | None = field(default=None, metadata={"help": "network evaluations per dreamed frame"})
     action_guidance: float | None = field(default=None, metadata={"help": "scale of the action's effect in the dream (1: as trained); unset: the bundle's serving choice"})
     commit: str | None = field(default=None, metadata={"help": "what each dreamed frame leaves in the cache: latent or frame (re-encoded); unset: the bundle's serving choice"})
-    dtype: Literal["auto", "float32", "bfloat16"] = field(default="auto", metadata={"help": "the networks' dtype: auto (float32 on the CPU), or bfloat16, about 2x faster on a CPU with AMX"})
+    dtype: Dtype = dtype_field()
     paired: bool = field(default=True, metadata={"help": "start each dream from its MuJoCo episode's first frame"})
     context: int = field(default=4, metadata={"help": "frames of the held first frame that prime a paired dream"})
     stack: int = field(default=2, metadata={"help": "probe readings side by side, as the policies were trained"})

@@ -204,19 +204,18 @@ class KVCache:
         changes (a frame's sampling steps and its commit), so without gradients it is made
         once into a buffer kept until then, and each pass only writes its own tokens after it:
         one rotation and copy of the whole cache per frame, not per pass."""
-        dtype, tokens = new_keys.dtype, self.keys.shape[2] + new_keys.shape[1]
+        dtype, cached = new_keys.dtype, self.keys.shape[2]
         if torch.is_grad_enabled():
             return (torch.cat([rotate(self.keys[layer].to(dtype)), new_keys], dim=1),
                     torch.cat([self.values[layer].to(dtype), new_values], dim=1))
         buffers = self._contexts.get(layer)
-        if buffers is None or buffers[0].shape[1] != tokens or buffers[0].dtype != dtype:
-            cached = self.keys.shape[2]
-            keys = new_keys.new_empty(self.batch, tokens, *new_keys.shape[2:])
+        if buffers is None or buffers[0].shape[1] != cached + new_keys.shape[1]:
+            keys = new_keys.new_empty(self.batch, cached + new_keys.shape[1], *new_keys.shape[2:])
             values = torch.empty_like(keys)
             keys[:, :cached], values[:, :cached] = rotate(self.keys[layer].to(dtype)), self.values[layer]
             buffers = self._contexts[layer] = keys, values
         keys, values = buffers
-        keys[:, self.keys.shape[2]:], values[:, self.keys.shape[2]:] = new_keys, new_values
+        keys[:, cached:], values[:, cached:] = new_keys, new_values
         return keys, values
 
     def write(self, layer: int, keys: torch.Tensor, values: torch.Tensor, slots: torch.Tensor) -> None:
