@@ -38,10 +38,11 @@ def test_revisit_suite_compares_three_caches_and_records_them_in_the_card(panora
     shutil.copytree(panorama_dream, bundle)
     out, plot = tmp_path / "memory.json", tmp_path / "memory.png"
     assert main(["eval", "--suite", "memory", "--checkpoint", str(bundle), "--away", "2", "6", "--episodes", "2",
-                 "--steps", "1", "--json", str(out), "--plot", str(plot), "--update-card"]) == 0
+                 "--steps", "1", "--dtype", "bfloat16", "--json", str(out), "--plot", str(plot), "--update-card"]) == 0
     assert "## Long-term memory: revisits" in (bundle / "card.md").read_text()
     assert load_bundle(bundle).metadata["memory_evaluation"]["command"].startswith("worldenv eval --suite memory")
     report = json.loads(out.read_text())
+    assert report["dtype"] == "bfloat16"
     caches = report["caches"]
     assert caches["window"]["slots"] == {"sink_frames": 0, "memory_frames": 0, "window_frames": 2}
     assert caches["window + sinks"]["slots"] == {"sink_frames": 1, "memory_frames": 0, "window_frames": 2}
@@ -59,15 +60,16 @@ def test_revisit_suite_needs_a_panorama_bundle(reacher_dream):
         RevisitConfig(away=(1,)).validate()
 
 
-def test_long_rollout_reports_cost_memory_and_frame_range(panorama_dream):
-    config = LongRolloutConfig(steps=60, marks=(25, 60), model="teacher", sampling_steps=1)
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_long_rollout_reports_cost_memory_and_frame_range(panorama_dream, dtype):
+    config = LongRolloutConfig(steps=60, marks=(25, 60), model="teacher", sampling_steps=1, dtype=dtype)
     report = long_rollout(panorama_dream, config)
-    assert report["finite"] and set(report["marks"]) == {"25", "60"}
+    assert report["finite"] and set(report["marks"]) == {"25", "60"} and report["dtype"] == dtype
     for row in report["marks"].values():
         assert row["ms_per_step"] > 0 and row["resident_mb"] > 0 and isinstance(row["in_real_range"], bool)
     low, high = report["real_frame_mean"]
     assert 0 <= low <= high <= 255
-    assert "| panorama | teacher@1 | 60 |" in long_rollout_table([report])
+    assert f"| panorama | teacher@1 | {dtype} | 60 |" in long_rollout_table([report])
     with pytest.raises(ValueError, match="marks"):
         LongRolloutConfig(steps=100, marks=(10, 100)).validate()
 
@@ -85,7 +87,7 @@ def test_bench_long_dreams_each_bundle_with_what_it_serves(panorama_dream, tmp_p
     assert cli_main(["bench", "long", "--steps", "60", "--bundles", str(bundle), "--json", str(tmp_path / "long.json")]) == 0
     report = json.loads((tmp_path / "long.json").read_text())["reports"][0]
     assert report["config"]["action_guidance"] == 1.5 and set(report["marks"]) == {"50", "60"}
-    assert "| panorama | teacher@1g1.5 | 60 |" in capsys.readouterr().out
+    assert "| panorama | teacher@1g1.5 | float32 | 60 |" in capsys.readouterr().out
 
 
 def test_the_panorama_probe_reads_what_the_camera_sees():

@@ -231,7 +231,8 @@ def _eval_memory(args) -> int:
 
     if args.sampler != "euler":
         raise ValueError("--suite memory dreams with Euler steps: it takes no --sampler")
-    config = RevisitConfig(away=tuple(args.away), episodes=args.episodes, model=args.model, sampling_steps=args.steps)
+    config = RevisitConfig(away=tuple(args.away), episodes=args.episodes, model=args.model, sampling_steps=args.steps,
+                           dtype=args.dtype)
     report = revisit_suite(args.checkpoint, config, device=args.device)
     report["command"] = shlex.join(["worldenv", *args.argv])
     if args.json:
@@ -368,7 +369,8 @@ def _add_bench(commands) -> None:
     p.add_argument("--model", default="teacher", help="bundle component that dreams (dream; default teacher)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (dream)")
     p.add_argument("--dtype", nargs="+", default=["auto"], choices=["auto", "float32", "bfloat16"],
-                   help="the networks' dtypes, one row each (dream; default auto: float32 on the CPU, bfloat16 on cuda)")
+                   help="the networks' dtypes, one row (dream) or one rollout (long) each (default auto: float32 on the CPU, "
+                   "bfloat16 on cuda)")
     p.add_argument("--commit", choices=["latent", "frame"], default="latent",
                    help="what each dreamed frame leaves in the cache (dream; default latent)")
     p.add_argument("--envs", type=int, nargs="+", default=[1, 16, 64, 256], help="batch sizes (dream)")
@@ -410,8 +412,10 @@ def _bench_long(args) -> None:
     reports = []
     marks = tuple(m for m in (50, 500, 5000) if m < args.steps) + (args.steps,)
     for bundle in bundles:
-        config = LongRolloutConfig(steps=args.steps, marks=marks, **serving_choice(load_bundle(bundle).metadata).record())
-        reports.append(long_rollout(bundle, config, device=args.device))
+        for dtype in args.dtype:
+            config = LongRolloutConfig(steps=args.steps, marks=marks, dtype=dtype,
+                                       **serving_choice(load_bundle(bundle).metadata).record())
+            reports.append(long_rollout(bundle, config, device=args.device))
     if args.json:
         atomic_write_json(args.json, {"machine": bench.machine(), "command": shlex.join(["worldenv", *args.argv]),
                                       "reports": reports})

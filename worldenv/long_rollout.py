@@ -39,6 +39,7 @@ class LongRolloutConfig:
     sampling_steps: int = 1
     action_guidance: float = 1.0
     commit: str = "latent"
+    dtype: str = "auto"  # the networks' (world_model.resolve_dtype)
 
     @property
     def serving(self) -> Serving:
@@ -85,7 +86,7 @@ def long_rollout(bundle_path, config: LongRolloutConfig, device: str = "cpu") ->
     config.validate()
     scene = load_bundle(bundle_path).metadata["scene"]
     context, actions, real = real_actions(scene, config)
-    model = WorldModel.from_bundle(bundle_path, batch=1, model=config.model, device=device,
+    model = WorldModel.from_bundle(bundle_path, batch=1, model=config.model, device=device, dtype=config.dtype,
                                    **config.serving.world_model_kwargs())
     model.reset(context[None], actions[None, : config.context], seeds=[config.seed])
     dream, finite = np.zeros((config.steps, 2)), True
@@ -123,18 +124,19 @@ def long_rollout(bundle_path, config: LongRolloutConfig, device: str = "cpu") ->
     return {"bundle": str(bundle_path), "scene": scene, "config": vars(config) | {"marks": list(config.marks)},
             "finite": finite, "cache_mb": cache_mb, "real_frame_mean": [float(low[0]), float(high[0])],
             "real_frame_std": [float(low[1]), float(high[1])], "marks": rows,
+            "dtype": str(model.dtype).removeprefix("torch."),
             "threads": torch.get_num_threads()}
 
 
 def long_rollout_table(reports: list[dict]) -> str:
-    head = ["scene", "model", "step", "ms/step", "resident MB", "peak MB", "frame mean (real range)",
+    head = ["scene", "model", "dtype", "step", "ms/step", "resident MB", "peak MB", "frame mean (real range)",
             "frame std (real range)", "in range", "finite"]
     rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in reports:
         c = r["config"]
         for mark, row in r["marks"].items():
             rows.append("| " + " | ".join([
-                r["scene"], Serving.from_record(c).name, mark,
+                r["scene"], Serving.from_record(c).name, r["dtype"], mark,
                 f"{row['ms_per_step']:.1f}",
                 f"{row['resident_mb']:.0f}", f"{row['peak_mb']:.0f}",
                 f"{row['frame_mean']:.1f} ({r['real_frame_mean'][0]:.1f}-{r['real_frame_mean'][1]:.1f})",

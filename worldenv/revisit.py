@@ -43,6 +43,7 @@ class RevisitConfig:
     seed: int = 200_000  # disjoint from collection (0) and `worldenv eval` (100_000)
     model: str = "teacher"
     sampling_steps: int = 4
+    dtype: str = "auto"  # the networks' (world_model.resolve_dtype)
 
     def validate(self) -> None:
         if min(self.away) < 2:
@@ -123,7 +124,8 @@ def revisit_suite(bundle_path, config: RevisitConfig, device: str = "cpu") -> di
         report.setdefault("probe_on_real_frames", {})[str(away)] = {key: float(v.mean()) for key, v in floor.items()}
         for name, slots in CACHES.items():
             model = WorldModel.from_bundle(bundle_path, batch=config.episodes, model=config.model,
-                                           sampling_steps=config.sampling_steps, device=device, cache_slots=slots)
+                                           sampling_steps=config.sampling_steps, device=device, dtype=config.dtype,
+                                           cache_slots=slots)
             shape = model.cache.shape
             report["caches"][name]["slots"] = {"sink_frames": shape.sink_frames, "memory_frames": shape.memory_frames,
                                                "window_frames": shape.window_frames}
@@ -133,6 +135,7 @@ def revisit_suite(bundle_path, config: RevisitConfig, device: str = "cpu") -> di
             errors = probe_errors("panorama", probe.predict(dream), truth)
             scores.update({key: float(value.mean()) for key, value in errors.items()})
             report["caches"][name][str(away)] = scores
+            report["dtype"] = str(model.dtype).removeprefix("torch.")
     return report
 
 
