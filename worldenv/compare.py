@@ -101,23 +101,28 @@ def plot_frontier(report: dict, path: Path, horizon: int = 10) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     from worldenv.io import atomic_write
 
     key = str(horizon if horizon in report["horizons"] else report["horizons"][-1])
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure, axis = plt.subplots(figsize=(8, 4))
     speed_key = next(iter(next(iter(report["models"].values()))["speed"]))
+    # Named in a legend, not beside the points: models of one speed and quality (two 1-step
+    # students) would write their names over each other.
     for index, (name, entry) in enumerate(report["models"].items()):
         x, y = entry["speed"][speed_key]["ms_per_step"], entry["scores"][key]["psnr"]
-        axis.scatter([x], [y], color=f"C{index % 10}")
-        axis.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        axis.scatter([x], [y], color=f"C{index % 10}", marker="osD^v"[index // 10 % 5], label=name)
     axis.axhline(report["copy_last"][key]["psnr"], color="grey", linestyle=":", label="copy last frame")
     axis.set_xscale("log")
+    axis.xaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 5)))
+    axis.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.xaxis.set_minor_formatter(ticker.NullFormatter())
     axis.set_xlabel(f"ms per frame (dream env, batch {speed_key}, this machine)")
     axis.set_ylabel(f"PSNR at horizon {key} (dB)")
     axis.set_title(f"{report['scene']}: quality against speed")
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=7)
+    axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     figure.tight_layout()
     atomic_write(Path(path), lambda tmp: figure.savefig(tmp, dpi=110))
     plt.close(figure)
