@@ -68,10 +68,12 @@ class Args:
 @dataclass
 class Present:
     """What a planner sees at a real step: the last real frames (T, H, W, 3), the actions
-    that led to them (T, A), and the scene's exact physical state (for ``--imagine mujoco``)."""
+    that led to them (T, A), the episode's actions before those (P, A), and the scene's
+    exact physical state (for ``--imagine mujoco``)."""
 
     frames: np.ndarray
     actions: np.ndarray
+    past_actions: np.ndarray
     qpos: np.ndarray
     qvel: np.ndarray
 
@@ -88,7 +90,9 @@ class DreamImagination:
     def returns(self, present: Present, plans: np.ndarray, seed: int) -> np.ndarray:
         """Imagined return of each plan (N, H, A) from the same real context."""
         model = self.dream.model
-        model.reset(present.frames[None], present.actions[None], seeds=[seed])  # one context, broadcast to every candidate
+        # One context, broadcast to every candidate; the actions before it matter to a model
+        # conditioned on more actions than the context holds (the reacher's 16).
+        model.reset(present.frames[None], present.actions[None], seeds=[seed], past_actions=present.past_actions[None])
         returns = torch.zeros(len(plans))
         alive = torch.ones(len(plans))
         for h in range(plans.shape[1]):
@@ -153,7 +157,9 @@ def run_episode(env, choose, seed: int, args: Args) -> tuple[float, int]:
     total, step, done = 0.0, 0, False
     while not done and (args.max_steps is None or step < args.max_steps):
         physics = env.unwrapped.data
-        present = Present(np.stack(frames[-args.context :]), np.stack(actions[-args.context :]),
+        cut = max(len(actions) - args.context, 0)
+        present = Present(np.stack(frames[cut:]), np.stack(actions[cut:]),
+                          np.stack(actions[:cut]) if cut else np.zeros((0, *env.action_space.shape), np.float32),
                           physics.qpos.copy(), physics.qvel.copy())
         action = choose(present, step)
         frame, reward, terminated, truncated, _ = env.step(action)

@@ -11,11 +11,13 @@ from worldenv.nn.tokenizer import Tokenizer, TokenizerConfig, edge_weights, to_u
 from worldenv.world_model import WorldModel, resolve_dtype
 
 
-def tiny_world_model(batch: int, action_flow: bool = False, dtype: torch.dtype = torch.float32) -> WorldModel:
+def tiny_world_model(batch: int, action_flow: bool = False, dtype: torch.dtype = torch.float32,
+                     action_history: int = 1) -> WorldModel:
     torch.manual_seed(0)
     tokenizer = Tokenizer(TokenizerConfig(channels=(8, 8, 16), latent_channels=4))
     backbone = Backbone(BackboneConfig(latent_channels=4, grid=8, action_dim=2, width=32, depth=2, heads=2,
-                                       sink_frames=1, window_frames=2, action_flow=action_flow))
+                                       sink_frames=1, window_frames=2, action_flow=action_flow,
+                                       action_history=action_history))
     with torch.no_grad():
         for p in backbone.parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -137,6 +139,28 @@ def test_reset_by_mask_primes_only_those_dreams():
     fresh = tiny_world_model(1)
     fresh.reset(other, other_actions, [42])
     torch.testing.assert_close(model.cache.keys[:, 1], fresh.cache.keys[:, 0])
+
+
+def test_a_context_from_mid_episode_is_primed_with_the_actions_before_it():
+    """With an action history of 4, the 3 actions before the context condition its first
+    frames; fewer are zero-padded in front (an episode's start), none means all zeros."""
+    frames, actions = context(2)
+    past = np.random.default_rng(3).uniform(-1, 1, (2, 5, 2)).astype(np.float32)
+
+    def primed(past_actions):
+        model = tiny_world_model(2, action_history=4)
+        model.reset(frames, actions, [5, 6], past_actions=past_actions)
+        return model
+
+    with_past = primed(past)
+    assert torch.equal(with_past.cache.recent_actions, torch.from_numpy(actions))  # the context's own, after priming
+    first = with_past.step(actions[:, -1])[0]
+    assert not torch.equal(first, primed(None).step(actions[:, -1])[0])
+    assert torch.equal(first, primed(past[:, -3:]).step(actions[:, -1])[0])  # only the last k - 1 count
+    padded = np.concatenate([np.zeros((2, 2, 2), np.float32), past[:, -1:]], axis=1)
+    assert torch.equal(primed(past[:, -1:]).step(actions[:, -1])[0], primed(padded).step(actions[:, -1])[0])
+    with pytest.raises(ValueError, match=r"past_actions: expected shape \(2, P, 2\)"):
+        primed(past[:1])
 
 
 def test_counter_noise_is_standard_normal_and_per_env():

@@ -92,6 +92,16 @@ def prime_cache(backbone: Backbone, latents: torch.Tensor, actions: torch.Tensor
         backbone.commit(latents[:, step], clean[:, step], actions[:, step], cache)
 
 
+def _set_recent_actions(cache, past: torch.Tensor) -> None:
+    """Right-align the last of ``past`` (M, P, A) in the cache's recent actions."""
+    M, _, A = cache.recent_actions.shape
+    if past.ndim != 3 or past.shape[0] != M or past.shape[2] != A:
+        raise ValueError(f"past_actions: expected shape ({M}, P, {A}), got {tuple(past.shape)}")
+    kept = min(past.shape[1], cache.recent_actions.shape[1])
+    if kept:
+        cache.recent_actions[:, -kept:] = past[:, -kept:]
+
+
 class WorldModel:
     def __init__(
         self,
@@ -147,13 +157,18 @@ class WorldModel:
         return cls(load_tokenizer(bundle), load_backbone(bundle, model), batch, **kwargs)
 
     @torch.inference_mode()
-    def reset(self, context_frames, context_actions, seeds, mask: torch.Tensor | None = None) -> None:
+    def reset(self, context_frames, context_actions, seeds, mask: torch.Tensor | None = None,
+              past_actions=None) -> None:
         """Prime dreams from real frames.
 
         context_frames: (M, T, H, W, 3) uint8; context_actions: (M, T, A), each the
         action that led to its frame; seeds: (M,) int64 noise seeds; mask: (B,) bool
         choosing the M dreams to prime (all B when None). A context longer than the
         cache keeps its first (sink) frames and the most recent ones.
+        past_actions: (M, P, A), oldest first, the actions before the first context
+        frame, for a context cut from the middle of an episode: a backbone conditioned
+        on k actions sees the last k - 1 of them (zeros when None or fewer, as at an
+        episode's start, which is where it would otherwise think the context begins).
         """
         rows = torch.arange(self.batch, device=self.device) if mask is None else mask.nonzero().squeeze(1)
         frames = torch.as_tensor(context_frames, device=self.device)
@@ -161,6 +176,8 @@ class WorldModel:
         M, T = frames.shape[:2]
         latents = frames_to_latents(self.tokenizer, frames.flatten(0, 1), self.dtype).reshape(M, T, *self.latent_shape)
         cache = self.backbone.new_cache(M, self.device, self.dtype, **self.cache_slots)
+        if past_actions is not None:
+            _set_recent_actions(cache, torch.as_tensor(past_actions, device=self.device, dtype=self.dtype))
         prime_cache(self.backbone, latents, actions, cache)
         self.cache.replace_rows(rows, cache)
         self.seeds[rows] = torch.as_tensor(seeds, device=self.device, dtype=torch.long)
