@@ -115,7 +115,7 @@ def plot_frontier(report: dict, path: Path, horizon: int = 10) -> None:
         axis.scatter([x], [y], color=f"C{index % 10}", marker="osD^v"[index // 10 % 5], label=name)
     axis.axhline(report["copy_last"][key]["psnr"], color="grey", linestyle=":", label="copy last frame")
     axis.set_xscale("log")
-    axis.xaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 5)))
+    axis.xaxis.set_major_locator(ticker.LogLocator(subs=(1, 2, 3, 5)))
     axis.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}"))
     axis.xaxis.set_minor_formatter(ticker.NullFormatter())
     axis.set_xlabel(f"ms per frame (dream env, batch {speed_key}, this machine)")
