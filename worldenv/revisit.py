@@ -25,7 +25,7 @@ from worldenv.metrics import psnr
 from worldenv.probe import load_probe, probe_errors, probe_targets
 from worldenv.scenes import make_scene
 from worldenv.scenes.panorama import MAX_TURN, wrap_angle
-from worldenv.world_model import WorldModel
+from worldenv.world_model import WorldModel, resolve_dtype
 
 CACHES = {  # what each ablation keeps, overriding the bundle's cache; {}: as trained
     "window": {"sink_frames": 0, "memory_frames": 0},
@@ -114,7 +114,8 @@ def revisit_suite(bundle_path, config: RevisitConfig, device: str = "cpu") -> di
     if bundle.metadata.get("scene") != "panorama":
         raise ValueError(f"the memory suite runs on a panorama bundle; {bundle_path} is {bundle.metadata.get('scene')!r}")
     probe = load_probe(bundle)
-    report = {"bundle": str(bundle_path), "config": asdict(config), "caches": {name: {} for name in CACHES}}
+    report = {"bundle": str(bundle_path), "config": asdict(config), "caches": {name: {} for name in CACHES},
+              "dtype": str(resolve_dtype(config.dtype, device)).removeprefix("torch.")}
     for away in config.away:
         real = real_revisits(config, away)
         returned = slice(config.context + away, None)  # the frames after the last turn back
@@ -135,7 +136,6 @@ def revisit_suite(bundle_path, config: RevisitConfig, device: str = "cpu") -> di
             errors = probe_errors("panorama", probe.predict(dream), truth)
             scores.update({key: float(value.mean()) for key, value in errors.items()})
             report["caches"][name][str(away)] = scores
-            report["dtype"] = str(model.dtype).removeprefix("torch.")
     return report
 
 
