@@ -148,6 +148,17 @@ class KVCache:
         self.last_latent.masked_fill_(mask[:, None, None], 0.0)
         self.recent_actions.masked_fill_(mask[:, None, None], 0.0)
 
+    def set_past_actions(self, past: torch.Tensor) -> None:
+        """Before anything is committed: the actions that preceded the first frame to come,
+        (B, P, A) oldest first; the last ``past_actions`` of them are kept (zeros in front
+        when P is smaller, as at an episode's start)."""
+        B, _, A = self.recent_actions.shape
+        if past.ndim != 3 or past.shape[0] != B or past.shape[2] != A:
+            raise ValueError(f"past_actions: expected shape ({B}, P, {A}), got {tuple(past.shape)}")
+        kept = min(past.shape[1], self.shape.past_actions)
+        if kept:
+            self.recent_actions[:, -kept:] = past[:, -kept:].to(self.recent_actions.dtype)
+
     @property
     def valid(self) -> torch.Tensor:
         """(B, slots) bool: which slots hold a frame."""

@@ -92,16 +92,6 @@ def prime_cache(backbone: Backbone, latents: torch.Tensor, actions: torch.Tensor
         backbone.commit(latents[:, step], clean[:, step], actions[:, step], cache)
 
 
-def _set_recent_actions(cache, past: torch.Tensor) -> None:
-    """Right-align the last of ``past`` (M, P, A) in the cache's recent actions."""
-    M, _, A = cache.recent_actions.shape
-    if past.ndim != 3 or past.shape[0] != M or past.shape[2] != A:
-        raise ValueError(f"past_actions: expected shape ({M}, P, {A}), got {tuple(past.shape)}")
-    kept = min(past.shape[1], cache.recent_actions.shape[1])
-    if kept:
-        cache.recent_actions[:, -kept:] = past[:, -kept:]
-
-
 class WorldModel:
     def __init__(
         self,
@@ -177,7 +167,7 @@ class WorldModel:
         latents = frames_to_latents(self.tokenizer, frames.flatten(0, 1), self.dtype).reshape(M, T, *self.latent_shape)
         cache = self.backbone.new_cache(M, self.device, self.dtype, **self.cache_slots)
         if past_actions is not None:
-            _set_recent_actions(cache, torch.as_tensor(past_actions, device=self.device, dtype=self.dtype))
+            cache.set_past_actions(torch.as_tensor(past_actions, device=self.device))
         prime_cache(self.backbone, latents, actions, cache)
         self.cache.replace_rows(rows, cache)
         self.seeds[rows] = torch.as_tensor(seeds, device=self.device, dtype=torch.long)
