@@ -11,6 +11,14 @@ sequences, ``--iterations`` times; the first action of the mean is executed in
 MuJoCo and the rest warm-starts the next step. Frames are never decoded: only
 rewards are needed.
 
+Two refinements from iCEM (Pinneri et al. 2020, sample-efficient CEM for real-time
+planning) make a small budget plan better: ``--noise-color`` draws temporally
+correlated action noise (power spectrum 1/f^beta over the horizon; 0 is white), so a
+candidate pushes one way for several steps, which is how a reacher's arm is swung;
+``--keep-elites`` lets an iteration's elites compete in the next one with the scores
+they already have (no imagined step is spent on them again), and shifts them one step
+to be candidates at the next real step.
+
 ``--imagine mujoco`` runs the same planner with MuJoCo itself as the model: every
 candidate is stepped from a copy of the real scene's exact state, with the scene's
 own reward. That is the planner's ceiling at the same budget; the gap from it to the
@@ -57,6 +65,8 @@ class Args:
     iterations: int = field(default=2, metadata={"help": "CEM iterations per real step"})
     elites: int = field(default=4, metadata={"help": "best sequences the Gaussian is refitted to"})
     spread: float = field(default=1.0, metadata={"help": "first iteration's standard deviation, as a fraction of half the action range"})
+    noise_color: float = field(default=0.0, metadata={"help": "exponent beta of the action noise's 1/f^beta power spectrum over the horizon (0: white, 2: smooth)"})
+    keep_elites: bool = field(default=False, metadata={"help": "elites compete again in the next iteration (scores kept) and, shifted one step, at the next real step"})
     context: int = field(default=4, metadata={"help": "real frames that prime the dream at each real step"})
     episodes: int = field(default=3, metadata={"help": "real episodes scored"})
     max_steps: int | None = field(default=None, metadata={"help": "cut each real episode at this many steps"})
@@ -125,29 +135,70 @@ class MujocoImagination:
         return returns
 
 
+def colored_noise(beta: float, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Standard Gaussian noise (N, H, ...) whose power spectrum along the horizon H falls
+    as 1/f^beta: white at 0, ever smoother above. Shaped in the frequency domain; the
+    constant component gets the lowest frequency's weight, so a plan may drift."""
+    if beta == 0:
+        return rng.standard_normal(shape).astype(np.float32)
+    samples, horizon = shape[0], shape[1]
+    frequencies = np.fft.rfftfreq(horizon)
+    frequencies[0] = frequencies[1] if horizon > 1 else 1.0
+    weights = frequencies ** (-beta / 2)
+    coefficients = rng.standard_normal((2, samples, len(frequencies), *shape[2:]))
+    spectrum = weights.reshape(-1, *[1] * (len(shape) - 2)) * (coefficients[0] + 1j * coefficients[1])
+    noise = np.fft.irfft(spectrum, n=horizon, axis=1)
+    # irfft keeps only the real part of the constant (and, for an even H, the Nyquist)
+    # component; every other one enters twice (with its conjugate), real and imaginary
+    # parts both: the variance of each entry.
+    counted = np.full(len(frequencies), 4.0)
+    counted[0] = 1.0
+    if horizon % 2 == 0:
+        counted[-1] = 1.0
+    variance = np.sum(counted * weights**2) / horizon**2
+    return (noise / np.sqrt(variance)).astype(np.float32)
+
+
+def shifted(plans: np.ndarray) -> np.ndarray:
+    """Plans (..., H, A) one real step later: the first action dropped, the last repeated."""
+    return np.concatenate([plans[..., 1:, :], plans[..., -1:, :]], axis=-2)
+
+
 class CEMPlanner:
     def __init__(self, args: Args):
         self.args = args
         self.world = DreamImagination(args) if args.imagine == "dream" else MujocoImagination(args)
         self.low, self.high = self.world.action_space.low, self.world.action_space.high
         self.mean = np.zeros((args.horizon, *self.low.shape), np.float32)
+        self.carried = np.zeros((0, *self.mean.shape), np.float32)  # (E, H, A): the last real step's elites, shifted
         self.rng = np.random.default_rng(args.seed)
 
     def reset(self) -> None:
         self.mean[:] = (self.low + self.high) / 2
+        self.carried = np.zeros((0, *self.mean.shape), np.float32)
 
     def act(self, present: Present, step: int) -> np.ndarray:
         a = self.args
         std = np.broadcast_to(a.spread * (self.high - self.low) / 2, self.mean.shape).copy()
-        for _ in range(a.iterations):
-            noise = self.rng.standard_normal((a.candidates, *self.mean.shape)).astype(np.float32)
+        elites, elite_scores = self.carried[:0], np.zeros(0)
+        for iteration in range(a.iterations):
+            noise = colored_noise(a.noise_color, (a.candidates, *self.mean.shape), self.rng)
             plans = np.clip(self.mean + std * noise, self.low, self.high)
             plans[0] = np.clip(self.mean, self.low, self.high)  # the current mean is always a candidate
+            if iteration == 0:
+                plans[1 : 1 + len(self.carried)] = self.carried[: a.candidates - 1]
             scores = self.world.returns(present, plans, seed=a.seed * 100_003 + step)
-            elite = plans[np.argsort(scores)[-a.elites :]]
-            self.mean, std = elite.mean(0), elite.std(0) + 1e-3
+            if a.keep_elites:
+                # The same context, seed and noise score a plan the same in any batch
+                # (common random numbers), so the kept scores need no new imagined steps.
+                plans, scores = np.concatenate([plans, elites]), np.concatenate([scores, elite_scores])
+            best = np.argsort(scores)[-a.elites :]
+            elites, elite_scores = plans[best], scores[best]
+            self.mean, std = elites.mean(0), elites.std(0) + 1e-3
         action = self.mean[0].copy()
-        self.mean = np.concatenate([self.mean[1:], self.mean[-1:]])  # warm start for the next step
+        self.mean = shifted(self.mean)  # warm start for the next step
+        if a.keep_elites:
+            self.carried = shifted(elites)
         return action
 
 

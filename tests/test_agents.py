@@ -178,3 +178,61 @@ def test_agent_scripts_explain_themselves():
     bad = subprocess.run([sys.executable, str(AGENTS / "ppo_dream.py"), "--world", "moon"], env=ENV, capture_output=True,
                          text=True)
     assert bad.returncode == 2 and "invalid choice: 'moon'" in bad.stderr
+
+
+def import_agent(name: str):
+    sys.path.insert(0, str(AGENTS))
+    try:
+        return __import__(name)
+    finally:
+        sys.path.remove(str(AGENTS))
+
+
+def test_colored_noise_is_standard_and_smoother_with_a_larger_exponent():
+    plan = import_agent("plan")
+    lag1 = {}
+    for beta in (0.0, 1.0, 2.0):
+        noise = plan.colored_noise(beta, (4000, 8, 2), np.random.default_rng(0))
+        assert noise.shape == (4000, 8, 2) and noise.dtype == np.float32
+        assert np.allclose(noise.std(axis=0), 1, atol=0.06) and abs(noise.mean()) < 0.03
+        lag1[beta] = float(np.mean(noise[:, 1:] * noise[:, :-1]))
+    assert abs(lag1[0.0]) < 0.03 and lag1[0.0] < lag1[1.0] - 0.2 and lag1[1.0] < lag1[2.0] - 0.1, lag1
+    # White noise is drawn as before the option existed: earlier runs reproduce.
+    assert np.array_equal(plan.colored_noise(0.0, (3, 4, 2), np.random.default_rng(1)),
+                          np.random.default_rng(1).standard_normal((3, 4, 2)).astype(np.float32))
+
+
+class ScriptedWorld:
+    """Scores the first iteration's plans by their first action and every later batch as
+    hopeless; records what it was asked to imagine."""
+
+    def __init__(self, iterations: int):
+        self.iterations, self.calls = iterations, []
+
+    def returns(self, present, plans, seed):
+        self.calls.append(plans.copy())
+        first = len(self.calls) % self.iterations == 1
+        return plans[:, 0, 0].astype(np.float64) if first else np.full(len(plans), -1e9)
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_kept_elites_compete_again_unimagined_and_carry_to_the_next_step(keep):
+    plan = import_agent("plan")
+    args = plan.Args(imagine="mujoco", candidates=6, horizon=3, iterations=2, elites=2, keep_elites=keep, seed=3)
+    planner = plan.CEMPlanner(args)
+    planner.world = world = ScriptedWorld(args.iterations)
+    planner.reset()
+    present = None  # the scripted world does not look at the scene
+    planner.act(present, step=0)
+    assert [len(plans) for plans in world.calls] == [6, 6]  # kept elites cost no imagined step
+    first = world.calls[0]
+    best_of_first = first[np.argsort(first[:, 0, 0])[-2:]]
+    if keep:  # the later batch was hopeless, so the first iteration's elites stay the elites
+        assert np.allclose(planner.mean, plan.shifted(best_of_first.mean(0)))
+        assert np.array_equal(planner.carried, plan.shifted(best_of_first))
+    else:
+        assert not np.allclose(planner.mean, plan.shifted(best_of_first.mean(0)))
+        assert len(planner.carried) == 0
+    planner.act(present, step=1)
+    carried_now = world.calls[2][1:3]  # after the current mean, the shifted elites are candidates
+    assert np.array_equal(carried_now, plan.shifted(best_of_first)) == keep
