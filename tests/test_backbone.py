@@ -168,3 +168,46 @@ def test_actions_before_a_window_stop_at_its_episode_start():
     episode_starts = np.array([0, 4])
     past = actions_before(actions, episode_starts, np.array([3, 5, 8]), count=2)
     np.testing.assert_array_equal(past[..., 0], [[1, 2], [0, 4], [6, 7]])  # frame 5: frame 3 is another episode's
+
+
+def test_rotary_turns_channel_pairs_by_position_and_keeps_the_rest():
+    from worldenv.nn.attention import rotary, rotations
+
+    head_dim, rotary_dims, base = 8, 4, 100.0
+    positions = torch.tensor([[0, 3], [7, 1]])  # (B, frames)
+    x = torch.randn(2, 2 * 5, 3, head_dim, dtype=torch.float64)  # 2 frames of 5 tokens, 3 heads
+    turned = rotary(x, rotations(positions, head_dim, rotary_dims, base).double())
+    angle = positions[..., None].double() * base ** (-torch.arange(2, dtype=torch.float64) / 2)  # (B, F, half)
+    cos, sin = (f(angle).repeat_interleave(5, dim=1)[:, :, None] for f in (torch.cos, torch.sin))
+    x1, x2 = x[..., :2], x[..., 2:4]
+    torch.testing.assert_close(turned[..., :2], x1 * cos - x2 * sin, atol=1e-6, rtol=0)
+    torch.testing.assert_close(turned[..., 2:4], x1 * sin + x2 * cos, atol=1e-6, rtol=0)
+    assert torch.equal(turned[..., 4:], x[..., 4:])
+    # What attention sees depends on the distance between frames only.
+    q, k = torch.randn(head_dim), torch.randn(head_dim)
+    def score(p_q, p_k):
+        R = rotations(torch.tensor([[p_q, p_k]]), head_dim, rotary_dims, base)[0]
+        return (q @ R[0]) @ (k @ R[1])
+    torch.testing.assert_close(score(9, 4), score(5, 0))
+
+
+def test_attention_without_a_mask_where_all_is_allowed_gives_the_masked_bits():
+    """A dream step against a full cache skips the mask (faster on the CPU); a batch where one
+    env was just reset still masks, and the full envs' rows must not change by a bit."""
+    torch.manual_seed(0)
+    config = BackboneConfig(latent_channels=4, grid=2, action_dim=2, width=64, depth=2, heads=2, sink_frames=1, window_frames=2)
+    model = Backbone(config).eval()
+    latents = torch.randn(3, 5, 4, 4)
+    actions = torch.randn(3, 5, 2)
+    with torch.inference_mode():
+        cache = model.new_cache(3, "cpu")
+        for f in range(4):
+            model.commit(latents[:, f : f + 1], torch.zeros(3, 1), actions[:, f : f + 1], cache)
+        full = model(latents[:, 4:], torch.full((3, 1), 0.5), actions[:, 4:], cache).velocity
+        fresh = model.new_cache(1, "cpu")
+        cache.replace_rows(torch.tensor([2]), fresh)  # env 2 starts over: its empty slots are masked
+        assert not cache.valid.all()
+        mixed = model(latents[:, 4:], torch.full((3, 1), 0.5), actions[:, 4:], cache).velocity
+        alone = model(latents[2:, 4:], torch.full((1, 1), 0.5), actions[2:, 4:], model.new_cache(1, "cpu")).velocity
+    assert torch.equal(mixed[:2], full[:2])
+    torch.testing.assert_close(mixed[2:], alone)  # the reset env attends to its own frame only

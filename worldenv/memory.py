@@ -211,22 +211,25 @@ class KVCache:
                 new_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Layer ``layer``'s cached keys, positioned by ``rotate``, then ``new_keys``; its cached
         values, then ``new_values`` (B, tokens, heads, head_dim, in their dtype): the keys and
-        values a pass attends to. The cached part stays the same for every pass until the cache
-        changes (a frame's sampling steps and its commit), so without gradients it is made
-        once into a buffer kept until then, and each pass only writes its own tokens after it:
-        one rotation and copy of the whole cache per frame, not per pass."""
+        values a pass attends to, head-major (B, heads, tokens, head_dim). The cached part stays
+        the same for every pass until the cache changes (a frame's sampling steps and its
+        commit), so without gradients it is made once into a contiguous buffer kept until then,
+        and each pass only writes its own tokens after it: one rotation and copy of the whole
+        cache per frame, not per pass, and the layout the CPU attention kernel reads fastest."""
         dtype, cached = new_keys.dtype, self.keys.shape[2]
         if torch.is_grad_enabled():
-            return (torch.cat([rotate(self.keys[layer].to(dtype)), new_keys], dim=1),
-                    torch.cat([self.values[layer].to(dtype), new_values], dim=1))
+            return (torch.cat([rotate(self.keys[layer].to(dtype)), new_keys], dim=1).transpose(1, 2),
+                    torch.cat([self.values[layer].to(dtype), new_values], dim=1).transpose(1, 2))
         buffers = self._contexts.get(layer)
-        if buffers is None or buffers[0].shape[1] != cached + new_keys.shape[1]:
-            keys = new_keys.new_empty(self.batch, cached + new_keys.shape[1], *new_keys.shape[2:])
+        if buffers is None or buffers[0].shape[2] != cached + new_keys.shape[1]:
+            batch, tokens, heads, head_dim = new_keys.shape
+            keys = new_keys.new_empty(batch, heads, cached + tokens, head_dim)
             values = torch.empty_like(keys)
-            keys[:, :cached], values[:, :cached] = rotate(self.keys[layer].to(dtype)), self.values[layer]
+            keys[:, :, :cached] = rotate(self.keys[layer].to(dtype)).transpose(1, 2)
+            values[:, :, :cached] = self.values[layer].transpose(1, 2)
             buffers = self._contexts[layer] = keys, values
         keys, values = buffers
-        keys[:, cached:], values[:, cached:] = new_keys, new_values
+        keys[:, :, cached:], values[:, :, cached:] = new_keys.transpose(1, 2), new_values.transpose(1, 2)
         return keys, values
 
     def write(self, layer: int, keys: torch.Tensor, values: torch.Tensor, slots: torch.Tensor) -> None:
