@@ -175,10 +175,10 @@ def test_rotary_turns_channel_pairs_by_position_and_keeps_the_rest():
 
     head_dim, rotary_dims, base = 8, 4, 100.0
     positions = torch.tensor([[0, 3], [7, 1]])  # (B, frames)
-    x = torch.randn(2, 2 * 5, 3, head_dim, dtype=torch.float64)  # 2 frames of 5 tokens, 3 heads
+    x = torch.randn(2, 3, 2 * 5, head_dim, dtype=torch.float64)  # 3 heads, 2 frames of 5 tokens
     turned = rotary(x, rotations(positions, head_dim, rotary_dims, base).double())
     angle = positions[..., None].double() * base ** (-torch.arange(2, dtype=torch.float64) / 2)  # (B, F, half)
-    cos, sin = (f(angle).repeat_interleave(5, dim=1)[:, :, None] for f in (torch.cos, torch.sin))
+    cos, sin = (f(angle).repeat_interleave(5, dim=1)[:, None] for f in (torch.cos, torch.sin))
     x1, x2 = x[..., :2], x[..., 2:4]
     torch.testing.assert_close(turned[..., :2], x1 * cos - x2 * sin, atol=1e-6, rtol=0)
     torch.testing.assert_close(turned[..., 2:4], x1 * sin + x2 * cos, atol=1e-6, rtol=0)

@@ -86,7 +86,7 @@ def test_frames_leave_the_window_for_memory_not_for_nowhere():
         commit_frames(model, x[:, : frame + 1], a[:, : frame + 1], replay)
         where = replay.slot_frame[0].tolist().index(frame)
         tokens = cache.token_index(torch.tensor([[slot]]))[0]
-        torch.testing.assert_close(cache.keys[:, 0, tokens], replay.keys[:, 0, replay.token_index(torch.tensor([[where]]))[0]])
+        torch.testing.assert_close(cache.keys[:, 0, :, tokens], replay.keys[:, 0, :, replay.token_index(torch.tensor([[where]]))[0]])
 
 
 @torch.no_grad()

@@ -117,8 +117,9 @@ class KVCache:
             raise ValueError(f"sink_frames and memory_frames must be >= 0, got {shape.sink_frames}, {shape.memory_frames}")
         self.shape, self.batch = shape, batch
         tokens = shape.slots * shape.tokens_per_frame
-        # (layers, B, slot tokens, heads, head_dim): rows are envs, so per-env writes are one index_put.
-        self.keys = torch.zeros(shape.layers, batch, tokens, shape.heads, shape.head_dim, device=device, dtype=dtype)
+        # (layers, B, heads, slot tokens, head_dim): rows are envs, so per-env writes are one
+        # index_put; head-major, the layout attention reads, so a pass's context is a plain copy.
+        self.keys = torch.zeros(shape.layers, batch, shape.heads, tokens, shape.head_dim, device=device, dtype=dtype)
         self.values = torch.zeros_like(self.keys)
         self.slot_frame = torch.full((batch, shape.slots), -1, device=device, dtype=torch.long)  # frame number or -1
         self.frames_seen = torch.zeros(batch, device=device, dtype=torch.long)  # per env, ever committed
@@ -210,41 +211,41 @@ class KVCache:
     def context(self, layer: int, rotate: Callable[[torch.Tensor], torch.Tensor], new_keys: torch.Tensor,
                 new_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Layer ``layer``'s cached keys, positioned by ``rotate``, then ``new_keys``; its cached
-        values, then ``new_values`` (B, tokens, heads, head_dim, in their dtype): the keys and
-        values a pass attends to, head-major (B, heads, tokens, head_dim). The cached part stays
-        the same for every pass until the cache changes (a frame's sampling steps and its
-        commit), so without gradients it is made once into a contiguous buffer kept until then,
-        and each pass only writes its own tokens after it: one rotation and copy of the whole
-        cache per frame, not per pass, and the layout the CPU attention kernel reads fastest."""
-        dtype, cached = new_keys.dtype, self.keys.shape[2]
+        values, then ``new_values`` (all B, heads, tokens, head_dim, in the new ones' dtype):
+        the keys and values a pass attends to. The cached part stays the same for every pass
+        until the cache changes (a frame's sampling steps and its commit), so without
+        gradients it is made once into a contiguous buffer kept until then, and each pass only
+        writes its own tokens after it: one rotation and copy of the whole cache per frame,
+        not per pass."""
+        dtype, cached = new_keys.dtype, self.keys.shape[3]
         if torch.is_grad_enabled():
-            return (torch.cat([rotate(self.keys[layer].to(dtype)), new_keys], dim=1).transpose(1, 2),
-                    torch.cat([self.values[layer].to(dtype), new_values], dim=1).transpose(1, 2))
+            return (torch.cat([rotate(self.keys[layer].to(dtype)), new_keys], dim=2),
+                    torch.cat([self.values[layer].to(dtype), new_values], dim=2))
         buffers = self._contexts.get(layer)
-        if buffers is None or buffers[0].shape[2] != cached + new_keys.shape[1]:
-            batch, tokens, heads, head_dim = new_keys.shape
+        if buffers is None or buffers[0].shape[2] != cached + new_keys.shape[2]:
+            batch, heads, tokens, head_dim = new_keys.shape
             keys = new_keys.new_empty(batch, heads, cached + tokens, head_dim)
             values = torch.empty_like(keys)
-            keys[:, :, :cached] = rotate(self.keys[layer].to(dtype)).transpose(1, 2)
-            values[:, :, :cached] = self.values[layer].transpose(1, 2)
+            keys[:, :, :cached], values[:, :, :cached] = rotate(self.keys[layer].to(dtype)), self.values[layer]
             buffers = self._contexts[layer] = keys, values
         keys, values = buffers
-        keys[:, :, cached:], values[:, :, cached:] = new_keys.transpose(1, 2), new_values.transpose(1, 2)
+        keys[:, :, cached:], values[:, :, cached:] = new_keys, new_values
         return keys, values
 
     def write(self, layer: int, keys: torch.Tensor, values: torch.Tensor, slots: torch.Tensor) -> None:
-        """Store one layer's keys/values (B, count * tokens, heads, head_dim) in ``slots`` (B, count),
+        """Store one layer's keys/values (B, heads, count * tokens, head_dim) in ``slots`` (B, count),
         first moving the frames they overwrite into memory as planned."""
         self._contexts.pop(layer, None)
         rows = torch.arange(self.batch, device=slots.device)[:, None]
+        stores = [store.transpose(1, 2) for store in (self.keys[layer], self.values[layer])]  # token-major views
         for source, destination, leaving in self._moves:
             src, dst = self.token_index(source[:, None]), self.token_index(destination[:, None])
             keep = leaving[:, None, None, None]
-            for store in (self.keys[layer], self.values[layer]):
+            for store in stores:
                 store[rows, dst] = torch.where(keep, store[rows, src], store[rows, dst])
         index = self.token_index(slots)
-        self.keys[layer][rows, index] = keys.to(self.keys.dtype)
-        self.values[layer][rows, index] = values.to(self.values.dtype)
+        for store, new in zip(stores, (keys, values)):
+            store[rows, index] = new.transpose(1, 2).to(store.dtype)
 
     def advance(self, slots: torch.Tensor, latents: torch.Tensor, actions: torch.Tensor) -> None:
         """Mark ``slots`` (B, count) as holding the next ``count`` frames of each env, whose

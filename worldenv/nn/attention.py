@@ -36,12 +36,12 @@ def rotations(frame_positions: torch.Tensor, head_dim: int, rotary_dims: int, ba
 
 
 def rotary(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
-    """Rotate x (B, F * N, heads, head_dim), F frames of N tokens, by each frame's
+    """Rotate x (B, heads, F * N, head_dim), F frames of N tokens, by each frame's
     ``rotation`` (B, F, head_dim, head_dim), in x's dtype: one batched product, where the
     elementwise form (slices, sin/cos broadcasts, a concatenation) cost 4x as much."""
-    B, tokens, heads, head_dim = x.shape
+    B, heads, tokens, head_dim = x.shape
     frames = rotation.shape[1]
-    return (x.reshape(B, frames, tokens // frames * heads, head_dim) @ rotation).reshape(x.shape)
+    return (x.reshape(B, heads, frames, tokens // frames, head_dim) @ rotation[:, None]).reshape(x.shape)
 
 
 class FrameAttention(nn.Module):
@@ -66,13 +66,15 @@ class FrameAttention(nn.Module):
         cache the frames follow the cached ones; their keys are written into
         ``write_slots`` (B, T) if given, after attending."""
         B, T, N, width = x.shape
-        q, k, v = self.qkv(x.reshape(B, T * N, width)).view(B, T * N, 3, self.heads, self.head_dim).unbind(2)
+        # Head-major (B, heads, T*N, head_dim), as the cache stores keys and the attention
+        # kernel reads them fastest.
+        q, k, v = self.qkv(x.reshape(B, T * N, width)).view(B, T * N, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         key_rotation = layout.key_rotation(self.head_dim, self.rotary_dims, q.dtype)
         q = rotary(q, key_rotation[:, -T:])  # a pass's queries are its own frames, the last keys
         if cache is None:
-            keys, values = rotary(k, key_rotation).transpose(1, 2), v.transpose(1, 2)
+            keys, values = rotary(k, key_rotation), v
         else:
-            slots = cache.keys.shape[2] // N  # the cache's frames come first among the keys
+            slots = cache.keys.shape[3] // N  # the cache's frames come first among the keys
             new_keys = rotary(k.to(cache.keys.dtype).to(q.dtype), key_rotation[:, slots:])
             keys, values = cache.context(layer, lambda stored: rotary(stored, key_rotation[:, :slots]),
                                          new_keys, v.to(cache.values.dtype).to(q.dtype))
@@ -80,12 +82,9 @@ class FrameAttention(nn.Module):
                 # After reading: a slot being overwritten (the oldest window frame) is
                 # still part of this pass's context, as in the passes that denoised it.
                 cache.write(layer, k, v, write_slots)
-        # Head-major and contiguous, and no mask where every key may be attended (a dream
-        # step once its cache is full): the CPU kernel gives the same bits up to 3x faster
-        # (bfloat16, a batch-16 reacher step's attention).
-        attended = F.scaled_dot_product_attention(
-            q.transpose(1, 2).contiguous(), keys, values, attn_mask=layout.bias(q.dtype)
-        )  # (B, heads, T*N, head_dim)
+        # No mask where every key may be attended (a dream step once its cache is full): the
+        # CPU kernel gives the same bits faster.
+        attended = F.scaled_dot_product_attention(q, keys, values, attn_mask=layout.bias(q.dtype))  # (B, heads, T*N, head_dim)
         return self.out(attended.transpose(1, 2).reshape(B, T, N, width))
 
 
