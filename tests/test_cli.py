@@ -1,5 +1,6 @@
 """The `worldenv` command: help for every subcommand, and small real runs."""
 
+import json
 import subprocess
 import sys
 
@@ -96,13 +97,18 @@ def test_bench_prints_tables(tmp_path):
     assert "windows/s" in result.stdout
 
 
-def test_bench_dream_measures_batches_beside_mujoco(reacher_dream):
+def test_bench_dream_measures_batches_beside_mujoco(reacher_dream, tmp_path):
     result = run_cli("bench", "dream", "--checkpoint", str(reacher_dream), "--envs", "1", "3", "--sampling-steps", "1",
-                     "--seconds", "0.1", "--steps", "20", "--dtype", "auto", "bfloat16", "--commit", "frame")
+                     "--seconds", "0.1", "--steps", "20", "--dtype", "auto", "bfloat16", "--commit", "frame",
+                     "--json", str(tmp_path / "dream.json"))
     assert result.returncode == 0, result.stderr
     assert "| MuJoCo step+render (1 process) | - | 1 |" in result.stdout
     assert "| teacher@1+frame | float32 | 3 | 2 |" in result.stdout  # auto: float32 on the CPU
     assert "| teacher@1+frame | bfloat16 | 3 | 2 |" in result.stdout
+    saved = json.loads((tmp_path / "dream.json").read_text())
+    assert saved["command"].startswith("worldenv bench dream") and saved["mujoco_env_steps_per_s"] > 0
+    assert [(r["dtype"], r["envs"]) for r in saved["dreams"]] == [("float32", 1), ("float32", 3), ("bfloat16", 1), ("bfloat16", 3)]
+    assert all(r["env_steps_per_s"] > 0 and r["serving"] == "teacher@1+frame" for r in saved["dreams"])
 
 
 

@@ -125,9 +125,9 @@ def _step_flops(envs) -> float:
     return counter.get_total_flops()
 
 
-def dream_table(checkpoint: Path | None = None, batches=(1, 16, 64, 256), sampling_steps=(4, 1), seconds: float = 6.0,
-                scene_steps: int = 1000, model: str = "teacher", device: str = "cpu", dtypes=("auto",),
-                commit: str = "latent") -> str:
+def dream_report(checkpoint: Path | None = None, batches=(1, 16, 64, 256), sampling_steps=(4, 1), seconds: float = 6.0,
+                 scene_steps: int = 1000, model: str = "teacher", device: str = "cpu", dtypes=("auto",),
+                 commit: str = "latent") -> dict:
     """The dream at several batch sizes (and networks' dtypes) beside MuJoCo step+render of the
     same scene, in one run."""
     import torch
@@ -137,22 +137,32 @@ def dream_table(checkpoint: Path | None = None, batches=(1, 16, 64, 256), sampli
     from worldenv.world_model import resolve_dtype
 
     scene = load_bundle(checkpoint or shipped_checkpoint(DEFAULT_SCENE)).metadata["scene"]
-    mujoco_fps = scene_speed(scene, scene_steps)
-    rows = [
-        f"machine: {machine()}; torch {torch.__version__}, {torch.get_num_threads()} threads; scene {scene}; device {device}"
-        + (f" ({torch.cuda.get_device_name(0)})" if device != "cpu" else ""),
-        "",
-        "| world | dtype | envs | network evaluations per frame | env-steps/s | ms per step | vs MuJoCo | GFLOP per env-step | GFLOP/s |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        f"| MuJoCo step+render (1 process) | - | 1 | - | {mujoco_fps:.0f} | {1000 / mujoco_fps:.2f} | 1.00 | - | - |",
-    ]
+    report = {"machine": machine(), "torch": torch.__version__, "threads": torch.get_num_threads(), "scene": scene,
+              "device": device + (f" ({torch.cuda.get_device_name(0)})" if device != "cpu" else ""),
+              "mujoco_env_steps_per_s": scene_speed(scene, scene_steps), "dreams": []}
     for k in sampling_steps:
         serving = Serving(model, k, commit=commit)
         for dtype in dtypes:
             name = str(resolve_dtype(dtype, device)).removeprefix("torch.")
             for n in batches:
-                r = dream_speed(checkpoint, n, serving, seconds, device, dtype)
-                rows.append(f"| {serving.name} | {name} | {n} | {r['evaluations']} | {r['env_steps_per_s']:.0f} | "
-                            f"{r['ms_per_step']:.1f} | {r['env_steps_per_s'] / mujoco_fps:.2f} | "
-                            f"{r['gflop_per_env_step']:.2f} | {r['gflop_per_env_step'] * r['env_steps_per_s']:.0f} |")
+                report["dreams"].append({"serving": serving.name, "dtype": name, "envs": n,
+                                         **dream_speed(checkpoint, n, serving, seconds, device, dtype)})
+    return report
+
+
+def dream_table(report: dict) -> str:
+    """``dream_report`` as a markdown table, MuJoCo first."""
+    mujoco_fps = report["mujoco_env_steps_per_s"]
+    rows = [
+        f"machine: {report['machine']}; torch {report['torch']}, {report['threads']} threads; scene {report['scene']}; "
+        f"device {report['device']}",
+        "",
+        "| world | dtype | envs | network evaluations per frame | env-steps/s | ms per step | vs MuJoCo | GFLOP per env-step | GFLOP/s |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| MuJoCo step+render (1 process) | - | 1 | - | {mujoco_fps:.0f} | {1000 / mujoco_fps:.2f} | 1.00 | - | - |",
+    ]
+    for r in report["dreams"]:
+        rows.append(f"| {r['serving']} | {r['dtype']} | {r['envs']} | {r['evaluations']} | {r['env_steps_per_s']:.0f} | "
+                    f"{r['ms_per_step']:.1f} | {r['env_steps_per_s'] / mujoco_fps:.2f} | "
+                    f"{r['gflop_per_env_step']:.2f} | {r['gflop_per_env_step'] * r['env_steps_per_s']:.0f} |")
     return "\n".join(rows)

@@ -378,21 +378,25 @@ def _add_bench(commands) -> None:
     p.add_argument("--seconds", type=float, default=6.0, help="measuring time per batch size (dream)")
     p.add_argument("--bundles", type=Path, nargs="+", help="bundles dreamed for --steps frames each, with the model "
                    "they serve by default (long; default the shipped reacher and panorama)")
-    p.add_argument("--json", type=Path, help="write the report here (long)")
+    p.add_argument("--json", type=Path, help="write the report here (dream, long)")
     p.set_defaults(run=_bench)
 
 
 def _bench(args) -> int:
     from worldenv import bench
+    from worldenv.io import atomic_write_json
 
     if args.what == "scenes":
         print(bench.scenes_table(steps=args.steps))
     elif args.what == "long":
         _bench_long(args)
     elif args.what == "dream":
-        print(bench.dream_table(args.checkpoint, batches=args.envs, sampling_steps=args.sampling_steps, seconds=args.seconds,
-                                scene_steps=args.steps, model=args.model, device=args.device, dtypes=args.dtype,
-                                commit=args.commit))
+        report = bench.dream_report(args.checkpoint, batches=args.envs, sampling_steps=args.sampling_steps,
+                                    seconds=args.seconds, scene_steps=args.steps, model=args.model, device=args.device,
+                                    dtypes=args.dtype, commit=args.commit)
+        if args.json:
+            atomic_write_json(args.json, {"command": shlex.join(["worldenv", *args.argv]), **report})
+        print(bench.dream_table(report))
     else:
         if args.dataset is None:
             raise ValueError("bench sampler needs --dataset DIR")
