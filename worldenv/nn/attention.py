@@ -102,9 +102,10 @@ class Layout:
     def bias(self, dtype: torch.dtype) -> torch.Tensor | None:
         """The mask as an additive attention bias (0 where allowed, -inf elsewhere), made
         once per pass: SDPA would otherwise convert a boolean mask in every layer. None
-        where everything is allowed: a zero bias gives the same bits, more slowly."""
+        where everything is allowed: a zero bias gives the same bits, more slowly. Checked
+        on the CPU only: on a GPU the check would make the host wait once per pass."""
         if self._everything_allowed is None:
-            self._everything_allowed = bool(self.mask.all())
+            self._everything_allowed = self.mask.device.type == "cpu" and bool(self.mask.all())
         if self._everything_allowed:
             return None
         if self._bias is None or self._bias.dtype != dtype:
