@@ -29,6 +29,15 @@ def duo_dream_with_probe(tmp_path_factory):
     return tiny_dream_bundle(tmp_path_factory.mktemp("dreams") / "duo", "duo", probe_outputs=8)
 
 
+def import_agent(name: str):
+    """An agent script as a module (agents/ is not a package)."""
+    sys.path.insert(0, str(AGENTS))
+    try:
+        return __import__(name)
+    finally:
+        sys.path.remove(str(AGENTS))
+
+
 def run_script(name: str, *arguments: str) -> dict:
     result = subprocess.run([sys.executable, str(AGENTS / name), "--threads", "1", *arguments], env=ENV,
                             capture_output=True, text=True, timeout=600)
@@ -58,8 +67,8 @@ def test_probe_readout_is_what_the_policy_sees(reacher_dream_with_probe):
     from worldenv.checkpoint import load_bundle
     from worldenv.probe import load_probe
 
-    sys.path.insert(0, str(AGENTS))
-    from observations import frames_of, observed
+    observations_module = import_agent("observations")
+    frames_of, observed = observations_module.frames_of, observations_module.observed
 
     torch.set_num_threads(1)
     probe = load_probe(load_bundle(reacher_dream_with_probe))
@@ -145,14 +154,11 @@ def test_return_audit_splits_each_world_return_from_paired_starts(reacher_dream_
 
 
 def test_return_audit_starts_each_dream_from_its_mujoco_episode(reacher_dream_with_probe):
-    sys.path.insert(0, str(AGENTS))
-    try:
-        from return_audit import Args, closed_loop, policy_from
+    from worldenv.checkpoint import load_bundle
+    from worldenv.probe import load_probe
 
-        from worldenv.checkpoint import load_bundle
-        from worldenv.probe import load_probe
-    finally:
-        sys.path.remove(str(AGENTS))
+    audit = import_agent("return_audit")
+    Args, closed_loop, policy_from = audit.Args, audit.closed_loop, audit.policy_from
     args = Args(checkpoint=str(reacher_dream_with_probe), episodes=2, threads=1)
     probe, still = load_probe(load_bundle(reacher_dream_with_probe)), policy_from("still", 2)
     real = closed_loop(still, args, "mujoco", probe, args.seed)
@@ -178,14 +184,6 @@ def test_agent_scripts_explain_themselves():
     bad = subprocess.run([sys.executable, str(AGENTS / "ppo_dream.py"), "--world", "moon"], env=ENV, capture_output=True,
                          text=True)
     assert bad.returncode == 2 and "invalid choice: 'moon'" in bad.stderr
-
-
-def import_agent(name: str):
-    sys.path.insert(0, str(AGENTS))
-    try:
-        return __import__(name)
-    finally:
-        sys.path.remove(str(AGENTS))
 
 
 def test_colored_noise_is_standard_and_smoother_with_a_larger_exponent():
