@@ -11,10 +11,11 @@ CONDITIONS = [(1, False), (3, False), (1, True), (3, True)]
 
 
 def make_backbone(sink: int = 1, window: int = 3, seed: int = 0, depth: int = 2, history: int = 1,
-                  flow: bool = False) -> Backbone:
+                  flow: bool = False, flow_history: int = 0) -> Backbone:
     torch.manual_seed(seed)
     config = BackboneConfig(latent_channels=C, grid=4, action_dim=2, width=32, depth=depth, heads=4,
-                            sink_frames=sink, window_frames=window, action_history=history, action_flow=flow)
+                            sink_frames=sink, window_frames=window, action_history=history, action_flow=flow,
+                            action_flow_history=flow_history)
     model = Backbone(config).eval()
     with torch.no_grad():  # leave the zero-initialised (identity) state so every path matters
         for parameter in model.parameters():
@@ -152,6 +153,26 @@ def test_action_history_conditions_each_frame_on_the_actions_before_it():
         model(x[:, 2:], t[:, 2:], a[:, 2:], past_actions=a[:, :1])
     with pytest.raises(ValueError, match="takes neither"):
         model(x[:, 2:], t[:, 2:], a[:, 2:], cache, past_actions=a[:, :2])
+
+
+@torch.no_grad()
+def test_action_flow_moves_tokens_by_the_newest_actions_of_the_history_only():
+    """With action_flow_history 1 ActionFlow gets each frame's own action, in a training
+    pass and against the cache alike, while the condition still sees all three."""
+    model = make_backbone(history=3, flow=True, flow_history=1)
+    seen = []
+    model.action_flow.register_forward_hook(lambda module, args, output: seen.append(args[1]))
+    x, t, a = inputs(frames=4)
+    past = torch.randn(B, 2, 2)
+    full = model(x, t, a, past_actions=past)
+    cache = model.new_cache(B, "cpu")
+    cache.set_past_actions(past)
+    model.commit(x[:, :3], t[:, :3], a[:, :3], cache)
+    step = model(x[:, 3:], t[:, 3:], a[:, 3:], cache)
+    assert torch.equal(seen[0], a) and torch.equal(seen[-1], a[:, 3:])
+    torch.testing.assert_close(step.velocity, full.velocity[:, 3:], atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="action_flow_history: expected 0 .all. to action_history .3., got 4"):
+        make_backbone(history=3, flow=True, flow_history=4)
 
 
 def test_action_history_with_memory_is_refused():

@@ -44,6 +44,10 @@ class BackboneConfig:
     # neighbourhood (nn/action_flow.py): the first-order picture of how an action moves
     # what is on screen, which the adaLN condition alone learns slowly.
     action_flow: bool = False
+    # Of the action history, how many (newest first) ActionFlow moves tokens by; 0 for all.
+    # The condition can use a long history to infer velocity, while a push older than a
+    # few frames no longer moves anything by itself.
+    action_flow_history: int = 0
 
     @property
     def tokens_per_frame(self) -> int:
@@ -135,7 +139,11 @@ class Backbone(nn.Module):
                              "a memory frame's past actions are not kept")
         self.action_embed = nn.Sequential(Linear(c.action_history * c.action_dim, c.width), nn.SiLU(),
                                           Linear(c.width, c.width))
-        self.action_flow = ActionFlow(c.latent_channels, c.grid, c.action_history * c.action_dim, c.width) if c.action_flow else None
+        if not 0 <= c.action_flow_history <= c.action_history:
+            raise ValueError(f"action_flow_history: expected 0 (all) to action_history ({c.action_history}), "
+                             f"got {c.action_flow_history}")
+        self.flow_actions = (c.action_flow_history or c.action_history) * c.action_dim
+        self.action_flow = ActionFlow(c.latent_channels, c.grid, self.flow_actions, c.width) if c.action_flow else None
         self.blocks = nn.ModuleList(Block(c.width, c.heads, c.mlp_ratio) for _ in range(c.depth))
         self.final_norm = nn.LayerNorm(c.width, elementwise_affine=False, eps=1e-6)
         self.final_modulation = nn.Sequential(nn.SiLU(), Linear(c.width, 2 * c.width))
@@ -208,7 +216,7 @@ class Backbone(nn.Module):
         h = self.embed(x) + self.embed_previous(previous) + self.spatial_position  # (B, T, N, width)
         history = self._action_history(actions, cache, past_actions)
         if self.action_flow is not None:
-            h = h + self.action_flow(previous, history)
+            h = h + self.action_flow(previous, history[..., : self.flow_actions])  # newest first
         condition = self.time_embed(timestep_embedding(t, c.width).to(x.dtype)) + self.action_embed(history)
         B, T, N, _ = x.shape
         placement = layout(B, T, N, cache, x.device, None if segments is None else segments.valid)
