@@ -80,9 +80,32 @@ def test_rolling_window_keeps_sinks_and_the_most_recent_frames():
     assert cache.frames_seen.tolist() == [8] * B
     assert sorted(cache.slot_frame[0].tolist()) == [0, 5, 6, 7]
     slot_positions, next_position = cache.positions()
-    assert next_position.tolist() == [4] * B
+    assert next_position.tolist() == [8] * B  # its frame number
     order = cache.slot_frame[0].argsort()
-    assert slot_positions[0, order].tolist() == [0, 1, 2, 3]
+    # As far before it as in the training sequence of the kept frames: a window frame at its frame number.
+    assert slot_positions[0, order].tolist() == [4, 5, 6, 7]
+
+
+@torch.no_grad()
+def test_a_long_dream_reads_its_cache_as_a_context_built_afresh_would():
+    """Without gradients the cache keeps each layer's attention context up to date frame
+    by frame (a new frame's keys written in, only the sinks rotated anew); over many
+    frames of a rolling window, with a reset on the way, that equals the context built
+    from scratch out of the same cache."""
+    model = make_backbone(sink=1, window=3)
+    x, t, a = inputs(frames=30)
+    cache = model.new_cache(B, "cpu")
+    for i in range(29):
+        if i == 12:
+            cache.reset(torch.tensor([False, True, False]))
+        frame = slice(i, i + 1)
+        model(x[:, frame], t[:, frame], a[:, frame], cache)  # a denoising pass, as in a dream
+        model.commit(x[:, frame], torch.zeros_like(t[:, frame]), a[:, frame], cache)
+    afresh = model.new_cache(B, "cpu")
+    afresh.replace_rows(torch.arange(B), cache)
+    step = model(x[:, 29:], t[:, 29:], a[:, 29:], cache)
+    torch.testing.assert_close(step.velocity, model(x[:, 29:], t[:, 29:], a[:, 29:], afresh).velocity,
+                               atol=1e-6, rtol=1e-6)
 
 
 @pytest.mark.parametrize("history, flow", CONDITIONS)

@@ -13,12 +13,14 @@ at a cost per step that never grows: the new frame always attends to
 ``sinks + memory + window`` frames.
 
 Keys are stored without their temporal rotary embedding. At attention time each
-cached frame gets the position of its rank among the env's cached frames (sinks
-first, then memory, then the window, oldest first) and the new frame the next
-position, so a dream of any length sees the same relative positions as a
-training sequence of ``sinks + memory + window + 1`` frames ("KV-cache-relative
-RoPE", as in the Self-Forcing / FlashDreams rolling caches). Everything is tensor
-arithmetic on per-env counters: no host sync, no Python loop over envs.
+cached frame sits at the distance its rank among the env's cached frames (sinks
+first, then memory, then the window, oldest first) gives from the new frame, so a
+dream of any length sees the same relative positions as a training sequence of
+``sinks + memory + window + 1`` frames ("KV-cache-relative RoPE", as in the
+Self-Forcing / FlashDreams rolling caches). The positions are counted so that the
+new frame's is its frame number: a window frame then keeps one position for as long
+as it is cached, and only sinks and memory move. Everything is tensor arithmetic on
+per-env counters: no host sync, no Python loop over envs.
 """
 
 from collections.abc import Callable
@@ -133,15 +135,15 @@ class KVCache:
         self._moves: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self._planned_memory: tuple[torch.Tensor, torch.Tensor] | None = None
         # Per layer: ``context``'s buffers, kept for the cache's life (allocating them anew each
-        # frame cost a tenth of a bfloat16 dream step at batch 64 in page faults), and the
-        # layers whose buffers hold the cache as it is now.
+        # frame cost a tenth of a bfloat16 dream step at batch 64 in page faults), and how many
+        # leading slots of them no longer hold the cache as it is (a layer not listed: all).
         self._contexts: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._current: set[int] = set()
+        self._stale_slots: dict[int, int] = {}
 
     # ---- bookkeeping --------------------------------------------------------------
     def reset(self, mask: torch.Tensor | None = None) -> None:
         """Forget everything of the envs where ``mask`` (B,) is True (all if None)."""
-        self._current.clear()
+        self._stale_slots.clear()
         if mask is None:
             self.slot_frame.fill_(-1)
             self.frames_seen.zero_()
@@ -170,12 +172,14 @@ class KVCache:
         return self.slot_frame >= 0
 
     def positions(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Temporal positions: of each slot (B, slots), as its rank among the env's
-        cached frames, and of the next frame (B,), the number of cached frames."""
+        """Temporal positions: of each slot (B, slots) and of the next frame (B,). The next
+        frame's is its frame number; a slot's is as far before it as the slot's rank among
+        the env's cached frames is from their count (a window frame's: its frame number)."""
         frames = self.slot_frame
         valid = self.valid
         earlier = (frames[:, None, :] < frames[:, :, None]) & valid[:, None, :]  # (B, slot, other slot)
-        return earlier.sum(-1), valid.sum(-1)
+        shift = self.frames_seen - valid.sum(-1)  # frames no longer cached
+        return earlier.sum(-1) + shift[:, None], self.frames_seen.clone()
 
     def slots_for(self, count: int) -> torch.Tensor:
         """(B, count) slot index of each env's next ``count`` frames."""
@@ -212,18 +216,18 @@ class KVCache:
         self._planned_memory = (frames, summaries)
 
     # ---- data ---------------------------------------------------------------------
-    def context(self, layer: int, rotate: Callable[[torch.Tensor], torch.Tensor], new_keys: torch.Tensor,
+    def context(self, layer: int, rotate: Callable[[torch.Tensor, slice], torch.Tensor], new_keys: torch.Tensor,
                 new_values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Layer ``layer``'s cached keys, positioned by ``rotate``, then ``new_keys``; its cached
-        values, then ``new_values`` (all B, heads, tokens, head_dim, in the new ones' dtype):
-        the keys and values a pass attends to. The cached part stays the same for every pass
-        until the cache changes (a frame's sampling steps and its commit), so without
-        gradients it is made once into a contiguous buffer kept until then, and each pass only
-        writes its own tokens after it: one rotation and copy of the whole cache per frame,
-        not per pass."""
+        """Layer ``layer``'s cached keys, positioned by ``rotate`` (keys of the slots ``slice``
+        -> the same, rotated), then ``new_keys``; its cached values, then ``new_values`` (all
+        B, heads, tokens, head_dim, in the new ones' dtype): the keys and values a pass
+        attends to. Without gradients they live in a buffer kept up to date: ``write``
+        puts a new frame's rotated keys there too, and a window frame's position never
+        changes (``positions``), so per frame only the sinks and memory are rotated and
+        copied anew, and each pass writes its own tokens after them."""
         dtype, cached = new_keys.dtype, self.keys.shape[3]
         if torch.is_grad_enabled():
-            return (torch.cat([rotate(self.keys[layer].to(dtype)), new_keys], dim=2),
+            return (torch.cat([rotate(self.keys[layer].to(dtype), slice(0, self.shape.slots)), new_keys], dim=2),
                     torch.cat([self.values[layer].to(dtype), new_values], dim=2))
         batch, heads, tokens, head_dim = new_keys.shape
         keys, values = self._contexts.get(layer, (None, None))
@@ -231,17 +235,22 @@ class KVCache:
             keys = new_keys.new_empty(batch, heads, cached + tokens, head_dim)
             values = torch.empty_like(keys)
             self._contexts[layer] = keys, values
-            self._current.discard(layer)
-        if layer not in self._current:
-            keys[:, :, :cached], values[:, :, :cached] = rotate(self.keys[layer].to(dtype)), self.values[layer]
-            self._current.add(layer)
+            self._stale_slots.pop(layer, None)
+        stale = self._stale_slots.get(layer, self.shape.slots)
+        if stale:
+            part = slice(0, stale * self.shape.tokens_per_frame)
+            keys[:, :, part] = rotate(self.keys[layer][:, :, part].to(dtype), slice(0, stale))
+            values[:, :, part] = self.values[layer][:, :, part]
+            self._stale_slots[layer] = 0
         keys[:, :, cached:], values[:, :, cached:] = new_keys, new_values
         return keys, values
 
-    def write(self, layer: int, keys: torch.Tensor, values: torch.Tensor, slots: torch.Tensor) -> None:
+    def write(self, layer: int, keys: torch.Tensor, values: torch.Tensor, slots: torch.Tensor,
+              rotated_keys: torch.Tensor) -> None:
         """Store one layer's keys/values (B, heads, count * tokens, head_dim) in ``slots`` (B, count),
-        first moving the frames they overwrite into memory as planned."""
-        self._current.discard(layer)
+        first moving the frames they overwrite into memory as planned; ``rotated_keys``, the
+        keys at their frames' positions in the dtype ``context`` gave, go to its buffer. Call
+        it after the layer has attended: the overwritten slot is part of that pass's context."""
         rows = torch.arange(self.batch, device=slots.device)[:, None]
         stores = [store.transpose(1, 2) for store in (self.keys[layer], self.values[layer])]  # token-major views
         for source, destination, leaving in self._moves:
@@ -252,13 +261,21 @@ class KVCache:
         index = self.token_index(slots)
         for store, new in zip(stores, (keys, values)):
             store[rows, index] = new.transpose(1, 2).to(store.dtype)
+        buffers = self._contexts.get(layer)
+        if buffers is None or torch.is_grad_enabled():  # a buffer never joins a graph
+            self._stale_slots.pop(layer, None)
+            return
+        for buffer, new in zip(buffers, (rotated_keys, values)):
+            buffer.transpose(1, 2)[rows, index] = new.transpose(1, 2).to(buffer.dtype)
 
     def advance(self, slots: torch.Tensor, latents: torch.Tensor, actions: torch.Tensor) -> None:
         """Mark ``slots`` (B, count) as holding the next ``count`` frames of each env, whose
         latents are ``latents`` (B, count, N, C) and actions ``actions`` (B, count, A), and
         the planned moves as done."""
-        self._current.clear()  # every frame's position changes
         s = self.shape
+        moving = s.sink_frames + s.memory_frames  # positions change; memory may have new frames
+        for layer, stale in self._stale_slots.items():
+            self._stale_slots[layer] = max(stale, moving)
         count = slots.shape[1]
         if self._moves:
             memory = slice(s.sink_frames, s.sink_frames + s.memory_frames)
@@ -277,7 +294,7 @@ class KVCache:
 
     def replace_rows(self, rows: torch.Tensor, other: "KVCache") -> None:
         """Copy all of ``other`` (a cache of ``len(rows)`` envs) into the envs ``rows``."""
-        self._current.clear()
+        self._stale_slots.clear()
         self.keys[:, rows] = other.keys
         self.values[:, rows] = other.values
         self.slot_frame[rows] = other.slot_frame

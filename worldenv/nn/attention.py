@@ -24,8 +24,9 @@ def rotations(frame_positions: torch.Tensor, head_dim: int, rotary_dims: int, ba
     below a few dozen frames."""
     half = rotary_dims // 2
     frequencies = base ** (-torch.arange(half, device=frame_positions.device, dtype=torch.float32) / half)
-    angles = frame_positions.float()[..., None] * frequencies  # (B, F, half)
-    cos, sin = angles.cos(), angles.sin()
+    # In float64: a dream's positions are frame numbers, thousands after a long rollout.
+    angles = frame_positions.double()[..., None] * frequencies.double()  # (B, F, half)
+    cos, sin = angles.cos().float(), angles.sin().float()
     matrix = torch.zeros(*frame_positions.shape, head_dim, head_dim, device=frame_positions.device)
     first, rest = torch.arange(half, device=matrix.device), torch.arange(rotary_dims, head_dim, device=matrix.device)
     second = first + half
@@ -76,15 +77,15 @@ class FrameAttention(nn.Module):
         else:
             slots = cache.keys.shape[3] // N  # the cache's frames come first among the keys
             new_keys = rotary(k.to(cache.keys.dtype).to(q.dtype), key_rotation[:, slots:])
-            keys, values = cache.context(layer, lambda stored: rotary(stored, key_rotation[:, :slots]),
+            keys, values = cache.context(layer, lambda stored, part: rotary(stored, key_rotation[:, part]),
                                          new_keys, v.to(cache.values.dtype).to(q.dtype))
-            if write_slots is not None:
-                # After reading: a slot being overwritten (the oldest window frame) is
-                # still part of this pass's context, as in the passes that denoised it.
-                cache.write(layer, k, v, write_slots)
         # No mask where every key may be attended (a dream step once its cache is full): the
         # CPU kernel gives the same bits faster.
         attended = F.scaled_dot_product_attention(q, keys, values, attn_mask=layout.bias(q.dtype))  # (B, heads, T*N, head_dim)
+        if cache is not None and write_slots is not None:
+            # After attending: a slot being overwritten (the oldest window frame) is still
+            # part of this pass's context, as in the passes that denoised it.
+            cache.write(layer, k, v, write_slots, new_keys)
         return self.out(attended.transpose(1, 2).reshape(B, T, N, width))
 
 
