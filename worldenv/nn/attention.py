@@ -95,19 +95,15 @@ class Layout:
     every layer, so computed once per pass."""
 
     key_frame_positions: torch.Tensor  # (B, frames): temporal position of each key frame; the pass's own frames are the last
-    mask: torch.Tensor  # (B, 1, queries, keys) bool: True where attention is allowed
+    mask: torch.Tensor | None  # (B, 1, queries, keys) bool: True where attention is allowed; None: everywhere
     _bias: torch.Tensor | None = field(default=None, repr=False)
-    _everything_allowed: bool | None = field(default=None, repr=False)
     _rotation: torch.Tensor | None = field(default=None, repr=False)
 
     def bias(self, dtype: torch.dtype) -> torch.Tensor | None:
         """The mask as an additive attention bias (0 where allowed, -inf elsewhere), made
         once per pass: SDPA would otherwise convert a boolean mask in every layer. None
-        where everything is allowed: a zero bias gives the same bits, more slowly. Checked
-        on the CPU only: on a GPU the check would make the host wait once per pass."""
-        if self._everything_allowed is None:
-            self._everything_allowed = self.mask.device.type == "cpu" and bool(self.mask.all())
-        if self._everything_allowed:
+        without a mask: a zero bias would give the same bits, more slowly."""
+        if self.mask is None:
             return None
         if self._bias is None or self._bias.dtype != dtype:
             self._bias = torch.zeros(self.mask.shape, dtype=dtype, device=self.mask.device).masked_fill_(~self.mask, -torch.inf)
@@ -136,7 +132,12 @@ def layout(batch: int, frames: int, tokens: int, cache: KVCache | None, device, 
         return Layout(rank, ((own & present) | same)[:, None])
     slot_positions, cached_frames = cache.positions()
     positions = cached_frames[:, None] + torch.arange(frames, device=device)  # (B, T)
+    key_positions = torch.cat([slot_positions, positions], dim=1)
+    if frames == 1 and torch.device(device).type == "cpu" and bool(cache.valid.all()):
+        # A dream step once its cache is full: every key may be attended, no mask. Checked on
+        # the CPU only: on a GPU the check would make the host wait once per pass.
+        return Layout(key_positions, None)
     n = cache.shape.tokens_per_frame
     cached = cache.valid.repeat_interleave(n, dim=1)[:, None, :].expand(-1, frames * tokens, -1)
     mask = torch.cat([cached, own.expand(batch, -1, -1)], dim=2)[:, None]  # (B, 1, T*N, cached + T*N)
-    return Layout(torch.cat([slot_positions, positions], dim=1), mask)
+    return Layout(key_positions, mask)
