@@ -100,7 +100,7 @@ def test_bench_prints_tables(tmp_path):
 def test_bench_dream_measures_batches_beside_mujoco(reacher_dream, tmp_path):
     result = run_cli("bench", "dream", "--checkpoint", str(reacher_dream), "--envs", "1", "3", "--sampling-steps", "1",
                      "--seconds", "0.1", "--steps", "20", "--dtype", "auto", "bfloat16", "--commit", "frame",
-                     "--json", str(tmp_path / "dream.json"))
+                     "--rounds", "2", "--json", str(tmp_path / "dream.json"))
     assert result.returncode == 0, result.stderr
     assert "| MuJoCo step+render (1 process) | - | 1 |" in result.stdout
     assert "| teacher@1+frame | float32 | 3 | 2 |" in result.stdout  # auto: float32 on the CPU
@@ -109,6 +109,12 @@ def test_bench_dream_measures_batches_beside_mujoco(reacher_dream, tmp_path):
     assert saved["command"].startswith("worldenv bench dream") and saved["mujoco_env_steps_per_s"] > 0
     assert [(r["dtype"], r["envs"]) for r in saved["dreams"]] == [("float32", 1), ("float32", 3), ("bfloat16", 1), ("bfloat16", 3)]
     assert all(r["env_steps_per_s"] > 0 and r["serving"] == "teacher@1+frame" for r in saved["dreams"])
+    # Two rounds, interleaved with MuJoCo's: medians, and each ratio's range over the rounds.
+    assert len(saved["mujoco_rounds"]) == 2 and all(len(r["rounds"]) == 2 for r in saved["dreams"])
+    for r in saved["dreams"]:
+        low, high = r["vs_mujoco_range"]
+        assert low <= r["vs_mujoco"] <= high and low == min(d / m for d, m in zip(r["rounds"], saved["mujoco_rounds"]))
+    assert "medians of 2 interleaved rounds" in result.stdout
 
 
 

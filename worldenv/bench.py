@@ -87,32 +87,46 @@ def sampler_table(dataset: Path, length: int = 16, batch: int = 32, seconds: flo
     )
 
 
-def dream_speed(checkpoint: Path | None, num_envs: int, serving: Serving, seconds: float = 6.0, device: str = "cpu",
-                dtype: str = "auto") -> dict:
-    """Env-steps per second of the batched dream served as ``serving``: ``DiffusionWorldVectorEnv.step``,
-    observations copied to numpy as a user receives them; two warm-up steps, one to size
-    the run, then about ``seconds`` (at least 3 steps) measured."""
-    import numpy as np
+class DreamTimer:
+    """One batched dream served as ``serving``, timed as often as asked:
+    ``DiffusionWorldVectorEnv.step``, observations copied to numpy as a user receives
+    them. Two warm-up steps, one to size a measurement of about ``seconds`` (at least
+    3 steps)."""
 
-    from worldenv.envs.vector import DiffusionWorldVectorEnv
+    def __init__(self, checkpoint: Path | None, num_envs: int, serving: Serving, seconds: float = 6.0,
+                 device: str = "cpu", dtype: str = "auto"):
+        import numpy as np
 
-    envs = DiffusionWorldVectorEnv(num_envs, checkpoint=checkpoint, model=serving.model, device=device, dtype=dtype,
-                                   max_episode_steps=10**9, **serving.world_model_kwargs())
-    envs.reset(seed=0)
-    rng = np.random.default_rng(0)
+        from worldenv.envs.vector import DiffusionWorldVectorEnv
 
-    def run(steps: int) -> float:
-        actions = rng.uniform(-1, 1, (steps, *envs.action_space.shape)).astype(np.float32)
+        self.envs = DiffusionWorldVectorEnv(num_envs, checkpoint=checkpoint, model=serving.model, device=device,
+                                            dtype=dtype, max_episode_steps=10**9, **serving.world_model_kwargs())
+        self.envs.reset(seed=0)
+        self.serving, self.rng = serving, np.random.default_rng(0)
+        self._run(2)
+        self.steps = max(3, int(seconds / self._run(1)))
+
+    def _run(self, steps: int) -> float:
+        actions = self.rng.uniform(-1, 1, (steps, *self.envs.action_space.shape)).astype("float32")
         start = time.perf_counter()
         for action in actions:
-            envs.step(action)  # returns numpy observations: the host waits for each step
+            self.envs.step(action)  # returns numpy observations: the host waits for each step
         return time.perf_counter() - start
 
-    run(2)
-    steps = max(3, int(seconds / run(1)))
-    elapsed = run(steps)
-    return {"envs": num_envs, "env_steps_per_s": num_envs * steps / elapsed, "ms_per_step": 1000 * elapsed / steps,
-            "evaluations": serving.evaluations, "gflop_per_env_step": _step_flops(envs) / num_envs / 1e9}
+    def env_steps_per_s(self) -> float:
+        return self.envs.num_envs * self.steps / self._run(self.steps)
+
+    def record(self, env_steps_per_s: float) -> dict:
+        return {"envs": self.envs.num_envs, "env_steps_per_s": env_steps_per_s,
+                "ms_per_step": 1000 * self.envs.num_envs / env_steps_per_s, "evaluations": self.serving.evaluations,
+                "gflop_per_env_step": _step_flops(self.envs) / self.envs.num_envs / 1e9}
+
+
+def dream_speed(checkpoint: Path | None, num_envs: int, serving: Serving, seconds: float = 6.0, device: str = "cpu",
+                dtype: str = "auto") -> dict:
+    """Env-steps per second of the batched dream served as ``serving`` (``DreamTimer``), measured once."""
+    timer = DreamTimer(checkpoint, num_envs, serving, seconds, device, dtype)
+    return timer.record(timer.env_steps_per_s())
 
 
 def _step_flops(envs) -> float:
@@ -127,42 +141,63 @@ def _step_flops(envs) -> float:
 
 def dream_report(checkpoint: Path | None = None, batches=(1, 16, 64, 256), sampling_steps=(4, 1), seconds: float = 6.0,
                  scene_steps: int = 1000, model: str = "teacher", device: str = "cpu", dtypes=("auto",),
-                 commit: str = "latent") -> dict:
+                 commit: str = "latent", rounds: int = 1) -> dict:
     """The dream at several batch sizes (and networks' dtypes) beside MuJoCo step+render of the
-    same scene, in one run."""
+    same scene, in one run. With ``rounds`` > 1 MuJoCo and every dream are measured in turn
+    that many times: the speeds are medians, and each dream's ratio to MuJoCo is the median
+    of the rounds' ratios, with their range (a shared machine's speed drifts by several
+    percent over a minute, more than a ratio measured once can tell apart)."""
+    import statistics
+
     import torch
 
     from worldenv.checkpoint import load_bundle
     from worldenv.envs.dream import DEFAULT_SCENE, shipped_checkpoint
     from worldenv.world_model import resolve_dtype
 
+    if rounds < 1:
+        raise ValueError(f"rounds: expected a positive integer, got {rounds}")
     scene = load_bundle(checkpoint or shipped_checkpoint(DEFAULT_SCENE)).metadata["scene"]
-    report = {"machine": machine(), "torch": torch.__version__, "threads": torch.get_num_threads(), "scene": scene,
-              "device": device + (f" ({torch.cuda.get_device_name(0)})" if device != "cpu" else ""),
-              "mujoco_env_steps_per_s": scene_speed(scene, scene_steps), "dreams": []}
+    timers = []
     for k in sampling_steps:
         serving = Serving(model, k, commit=commit)
         for dtype in dtypes:
             name = str(resolve_dtype(dtype, device)).removeprefix("torch.")
-            for n in batches:
-                report["dreams"].append({"serving": serving.name, "dtype": name, "envs": n,
-                                         **dream_speed(checkpoint, n, serving, seconds, device, dtype)})
+            timers += [(name, DreamTimer(checkpoint, n, serving, seconds, device, dtype)) for n in batches]
+    mujoco, speeds = [], [[] for _ in timers]
+    for _ in range(rounds):
+        mujoco.append(scene_speed(scene, scene_steps))
+        for measured, (_, timer) in zip(speeds, timers):
+            measured.append(timer.env_steps_per_s())
+    report = {"machine": machine(), "torch": torch.__version__, "threads": torch.get_num_threads(), "scene": scene,
+              "device": device + (f" ({torch.cuda.get_device_name(0)})" if device != "cpu" else ""),
+              "mujoco_env_steps_per_s": statistics.median(mujoco), "rounds": rounds, "mujoco_rounds": mujoco, "dreams": []}
+    for measured, (name, timer) in zip(speeds, timers):
+        ratios = [dream / real for dream, real in zip(measured, mujoco)]
+        report["dreams"].append({"serving": timer.serving.name, "dtype": name, **timer.record(statistics.median(measured)),
+                                 "rounds": measured, "vs_mujoco": statistics.median(ratios),
+                                 "vs_mujoco_range": [min(ratios), max(ratios)]})
     return report
 
 
 def dream_table(report: dict) -> str:
     """``dream_report`` as a markdown table, MuJoCo first."""
     mujoco_fps = report["mujoco_env_steps_per_s"]
+    rounds = report.get("rounds", 1)
     rows = [
         f"machine: {report['machine']}; torch {report['torch']}, {report['threads']} threads; scene {report['scene']}; "
-        f"device {report['device']}",
+        f"device {report['device']}" + (f"; medians of {rounds} interleaved rounds (the ratio's range in brackets)"
+                                        if rounds > 1 else ""),
         "",
         "| world | dtype | envs | network evaluations per frame | env-steps/s | ms per step | vs MuJoCo | GFLOP per env-step | GFLOP/s |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         f"| MuJoCo step+render (1 process) | - | 1 | - | {mujoco_fps:.0f} | {1000 / mujoco_fps:.2f} | 1.00 | - | - |",
     ]
     for r in report["dreams"]:
+        ratio = f"{r.get('vs_mujoco', r['env_steps_per_s'] / mujoco_fps):.2f}"
+        if rounds > 1:
+            ratio += " ({:.2f}-{:.2f})".format(*r["vs_mujoco_range"])
         rows.append(f"| {r['serving']} | {r['dtype']} | {r['envs']} | {r['evaluations']} | {r['env_steps_per_s']:.0f} | "
-                    f"{r['ms_per_step']:.1f} | {r['env_steps_per_s'] / mujoco_fps:.2f} | "
+                    f"{r['ms_per_step']:.1f} | {ratio} | "
                     f"{r['gflop_per_env_step']:.2f} | {r['gflop_per_env_step'] * r['env_steps_per_s']:.0f} |")
     return "\n".join(rows)

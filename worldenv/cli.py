@@ -376,6 +376,8 @@ def _add_bench(commands) -> None:
     p.add_argument("--envs", type=int, nargs="+", default=[1, 16, 64, 256], help="batch sizes (dream)")
     p.add_argument("--sampling-steps", type=int, nargs="+", default=[4, 1], help="network evaluations per frame to sample (dream)")
     p.add_argument("--seconds", type=float, default=6.0, help="measuring time per batch size (dream)")
+    p.add_argument("--rounds", type=int, default=1, help="measure MuJoCo and every dream this many times in turn; "
+                   "medians, and the range of each ratio to MuJoCo (dream; default 1)")
     p.add_argument("--bundles", type=Path, nargs="+", help="bundles dreamed for --steps frames each, with the model "
                    "they serve by default (long; default the shipped reacher and panorama)")
     p.add_argument("--json", type=Path, help="write the report here (dream, long)")
@@ -393,7 +395,7 @@ def _bench(args) -> int:
     elif args.what == "dream":
         report = bench.dream_report(args.checkpoint, batches=args.envs, sampling_steps=args.sampling_steps,
                                     seconds=args.seconds, scene_steps=args.steps, model=args.model, device=args.device,
-                                    dtypes=args.dtype, commit=args.commit)
+                                    dtypes=args.dtype, commit=args.commit, rounds=args.rounds)
         if args.json:
             atomic_write_json(args.json, {"command": shlex.join(["worldenv", *args.argv]), **report})
         print(bench.dream_table(report))
