@@ -183,9 +183,14 @@ def test_config_errors_name_the_key(tmp_path, dataset):
         train_main(["teacher", "--config", str(config)])
 
 
-@pytest.mark.parametrize("preset", sorted(Path(__file__).parent.parent.glob("configs/*.yaml")), ids=lambda p: p.name)
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.mark.parametrize("preset", sorted([*ROOT.glob("configs/*.yaml"), *ROOT.glob("benchmarks/configs/*.yaml")]),
+                         ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_shipped_preset_builds(preset):
-    """Each section of each preset is a valid typed config (a typo fails here, not hours into a run)."""
+    """Each section of each preset, and of each experiment's config in benchmarks/, is a
+    valid typed config (a typo fails here, not hours into a run)."""
     from worldenv import config as configs
     from worldenv.data.collect import CollectConfig
     from worldenv.training.probe_task import ProbeTrainingConfig
