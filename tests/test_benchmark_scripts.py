@@ -170,3 +170,26 @@ def test_sustained_torques_counts_small_pushes_held_for_a_window(tmp_path):
     assert "(first 200 episodes): 0.0000 of 10-step windows of one sign" in result.stdout  # white noise never holds
     bad = subprocess.run([sys.executable, str(BENCHMARKS / "sustained_torques.py")], capture_output=True, text=True)
     assert bad.returncode == 2 and "expected --dataset, --policy or both" in bad.stderr
+
+
+def test_eval_overlay_tables_and_plots_several_reports(tmp_path):
+    def report(model_psnr: float) -> dict:
+        scores = {str(h): {"psnr": model_psnr - h, "target": 0.01 * h} for h in (1, 5)}
+        copy = {str(h): {"psnr": 20.0 - h, "target": 0.001} for h in (1, 5)}
+        return {"scene": "reacher", "all": {"model": scores, "copy_last": copy}}
+
+    paths = []
+    for name, psnr in (("a", 30.0), ("b", 28.0)):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(report(psnr)))
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "eval_overlay.py"), f"first={paths[0]}", f"second={paths[1]}",
+         "--columns", "psnr@5", "target@1", "--plot", str(tmp_path / "overlay.png")],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "| first | 25.00 | 0.01 |" in result.stdout and "| second | 23.00 | 0.01 |" in result.stdout
+    assert "| copy last frame | 15.00 | 0.001 |" in result.stdout
+    assert (tmp_path / "overlay.png").stat().st_size > 0
+    missing = subprocess.run([sys.executable, str(BENCHMARKS / "eval_overlay.py"), f"first={paths[0]}", "--columns", "psnr@10"],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode != 0 and "psnr@10: the report has horizons [1, 5]" in missing.stderr
