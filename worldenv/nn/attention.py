@@ -20,8 +20,8 @@ def rotations(frame_positions: torch.Tensor, head_dim: int, rotary_dims: int, ba
     """Rotary position embedding (RoPE, Su et al. 2021) as matrices: (B, F) temporal
     positions -> (B, F, head_dim, head_dim) float32 R, so that ``x @ R`` rotates the
     first ``rotary_dims`` channels of a head vector x (pairs i and i + rotary_dims / 2)
-    by its frame's position and leaves the rest. A small base suits positions that stay
-    below a few dozen frames."""
+    by its frame's position and leaves the rest. Attention sees only the distances between
+    positions, which stay below a few dozen frames: a small base suits them."""
     half = rotary_dims // 2
     frequencies = base ** (-torch.arange(half, device=frame_positions.device, dtype=torch.float32) / half)
     # In float64: a dream's positions are frame numbers, thousands after a long rollout.
