@@ -25,7 +25,7 @@ import torch  # noqa: E402
 from gymnasium import spaces  # noqa: E402
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv  # noqa: E402
 
-from common import RunLog, ScoreEvery, exit_with  # noqa: E402
+from common import Dtype, RunLog, ScoreEvery, dream_kwargs, dtype_field, exit_with  # noqa: E402
 from observations import Observation, ProbeReadout, policy_kind  # noqa: E402
 
 AGENTS = 2
@@ -36,7 +36,14 @@ class Args:
     world: Literal["dream", "mujoco", "random"] = field(
         default="dream", metadata={"help": "where PPO trains (random: no training, the random-policy baseline)"})
     checkpoint: str | None = field(default=None, metadata={"help": "duo dream bundle; unset: the shipped one"})
+    model: str | None = field(default=None, metadata={"help": "bundle component that dreams; unset: the bundle's serving choice"})
     sampling_steps: int | None = field(default=None, metadata={"help": "network evaluations per dreamed frame"})
+    action_guidance: float | None = field(default=None, metadata={"help": "scale of the action's effect in the dream (1: as trained); unset: the bundle's serving choice"})
+    commit: str | None = field(default=None, metadata={"help": "what each dreamed frame leaves in the cache: latent or frame (re-encoded); unset: the bundle's serving choice"})
+    dtype: Dtype = dtype_field()
+    start_contexts: int | None = field(default=None, metadata={
+        "help": "real starts the training dream draws from, recorded in the MuJoCo scene when it is made; unset: the "
+                "bundle's bank (32 for the duo: too few layouts to learn from)"})
     observation: Observation = field(default="probe", metadata={"help": "what the policy sees: probe (the state read off the frames) or pixels"})
     stack: int = field(default=2, metadata={"help": "probe readings of the last frames side by side (velocities)"})
     env_steps: int = field(default=100_000, metadata={"help": "training budget in joint env steps"})
@@ -44,7 +51,10 @@ class Args:
     n_steps: int = field(default=128, metadata={"help": "PPO rollout length per agent-env and update"})
     eval_every: int = field(default=20_000, metadata={"help": "joint env steps between scores"})
     eval_episodes: int = field(default=5, metadata={"help": "episodes per score, in MuJoCo and in the dream"})
-    max_cycles: int = field(default=200, metadata={"help": "steps per episode"})
+    max_cycles: int = field(default=200, metadata={"help": "steps per scored episode, and per training episode in MuJoCo"})
+    dream_cycles: int | None = field(default=None, metadata={
+        "help": "steps per training episode in the dream (an imagination horizon: a dream drifts over a few dozen "
+                "frames, and a policy that learns on the drift learns nothing real); unset: max_cycles"})
     seed: int = field(default=0, metadata={"help": "seed of PPO, the envs and the scoring episodes"})
     threads: int = field(default=2, metadata={"help": "torch threads"})
     out: str = field(default="runs/agents", metadata={"help": "output directory"})
@@ -123,8 +133,9 @@ def joint_env(args: Args) -> VecEnv:
     from worldenv.envs.sb3 import DreamVecEnv
 
     if args.world == "dream":
-        return DreamVecEnv(args.num_envs, scene="duo", checkpoint=args.checkpoint, sampling_steps=args.sampling_steps,
-                           max_episode_steps=args.max_cycles)
+        return DreamVecEnv(args.num_envs, scene="duo", checkpoint=args.checkpoint,
+                           max_episode_steps=args.max_cycles if args.dream_cycles is None else args.dream_cycles,
+                           start_contexts=args.start_contexts, **dream_kwargs(args))
     return make_vec_env("worldenv/Duo-v0", n_envs=args.num_envs, seed=args.seed, env_kwargs={"max_episode_steps": args.max_cycles})
 
 
@@ -187,8 +198,7 @@ def run(args: Args) -> dict:
         real = pettingzoo_returns(lambda: duo.parallel_env(max_cycles=args.max_cycles), policy, probe, args.stack,
                                   args.eval_episodes, seed)
         dreamed = pettingzoo_returns(lambda: dream_envs.parallel_env(scene="duo", checkpoint=args.checkpoint,
-                                                                     sampling_steps=args.sampling_steps,
-                                                                     max_cycles=args.max_cycles),
+                                                                     max_cycles=args.max_cycles, **dream_kwargs(args)),
                                      policy, probe, args.stack, args.eval_episodes, seed)
         return log.record({"env_steps": env_steps, "real_return_per_agent": real.mean(0).tolist(),
                            "real_team_return": float(real.sum(1).mean()), "real_team_return_std": float(real.sum(1).std()),

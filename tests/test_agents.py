@@ -177,6 +177,22 @@ def test_shared_ppo_on_the_duo_dream_is_scored_in_mujoco(duo_dream_with_probe, o
     assert (tmp_path / "duo-dream-seed0" / "policy.zip").exists()
 
 
+def test_duo_dream_training_episodes_end_at_the_imagination_horizon(duo_dream_with_probe):
+    duo = import_agent("ppo_duo")
+    lengths = {}
+    for dream_cycles in (None, 3):
+        args = duo.Args(checkpoint=str(duo_dream_with_probe), num_envs=1, max_cycles=5, dream_cycles=dream_cycles)
+        env = duo.joint_env(args)
+        env.reset()
+        steps, done = 0, False
+        while not done:
+            done = bool(env.step(np.zeros((1, 4), np.float32))[2][0])
+            steps += 1
+        env.close()
+        lengths[dream_cycles] = steps
+    assert lengths == {None: 5, 3: 3}
+
+
 def test_agent_scripts_explain_themselves():
     for name in ("ppo_dream.py", "plan.py", "ppo_duo.py", "return_audit.py"):
         result = subprocess.run([sys.executable, str(AGENTS / name), "--help"], env=ENV, capture_output=True, text=True)

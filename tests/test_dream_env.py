@@ -216,3 +216,22 @@ def test_the_shipped_dreams_pass_the_checkers(scene):
         sb3_check_env(env.unwrapped)
     assert env.unwrapped.dream.scene == scene
     assert env.unwrapped.dream.component == "student_consistency"  # each bundle serves its 1-step student
+
+
+def test_a_bank_of_starts_recorded_in_the_scene_begins_with_the_shipped_one(reacher_dream):
+    from worldenv.envs import DiffusionWorldVectorEnv
+
+    shipped = DiffusionWorldEnv(checkpoint=reacher_dream).dream.contexts
+    env = DiffusionWorldEnv(checkpoint=reacher_dream, start_contexts=shipped.count + 3)
+    bank = env.dream.contexts
+    assert (bank.count, bank.length) == (shipped.count + 3, shipped.length)
+    # Recorded as `worldenv contexts` records the bundle's bank, with its seed: the shipped starts come first.
+    assert torch.equal(bank.frames[: shipped.count], shipped.frames)
+    assert torch.equal(bank.episode_seeds[: shipped.count], shipped.episode_seeds)
+    assert len(set(bank.episode_seeds.tolist())) == bank.count
+    observation, info = env.reset(seed=0)
+    assert np.array_equal(observation, bank.frames[info["context_index"], -1].numpy())
+    assert DiffusionWorldVectorEnv(2, checkpoint=reacher_dream, start_contexts=2).dream.contexts.count == 2
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="start_contexts"):
+            DiffusionWorldEnv(checkpoint=reacher_dream, start_contexts=bad)

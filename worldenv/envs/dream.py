@@ -5,6 +5,7 @@ The single env, the vector env, the SB3 adapter and the PettingZoo env are thin
 layers over :class:`Dream`, so they agree on spaces, seeding and errors.
 """
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +16,14 @@ from gymnasium import spaces
 
 import worldenv
 from worldenv.checkpoint import CheckpointError, load_bundle
-from worldenv.contexts import StartContexts, load_start_contexts
+from worldenv.contexts import COMPONENT as CONTEXTS, DEFAULT_SEED as CONTEXT_SEED
+from worldenv.contexts import StartContexts, load_start_contexts, record_start_contexts
 from worldenv.scenes import make_scene, scene_info
 from worldenv.serving import serving_choice
 from worldenv.validation import check_action
 from worldenv.world_model import WorldModel, load_backbone, load_tokenizer
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_SCENE = "reacher"
 CHECKPOINTS_VARIABLE = "WORLDENV_CHECKPOINTS"
@@ -66,12 +70,22 @@ class Dream:
         dtype: str | torch.dtype | None = None,
         action_guidance: float | None = None,
         commit: str | None = None,
+        start_contexts: int | None = None,
     ) -> "Dream":
         """``model``, ``sampling_steps``, ``action_guidance``, ``commit``: the bundle's serving
         choice where None (``worldenv/serving.py``). ``dtype``: the networks' (None: ``auto``,
-        float32 on the CPU, bfloat16 on accelerators, ``world_model.resolve_dtype``)."""
+        float32 on the CPU, bfloat16 on accelerators, ``world_model.resolve_dtype``).
+
+        ``start_contexts``: None, the bundle's bank of real starts; N, a bank of N recorded
+        here from the MuJoCo scene, as ``worldenv contexts --count N`` records it (its first
+        starts are the shipped bank's; tens of milliseconds each). A policy trained in the
+        dream sees only the layouts its starts hold: the duo's 32 are too few to learn from
+        (agents/README.md, "Duo"), and a bank of hundreds is too large to ship."""
         if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
             raise ValueError(f"expected a positive integer number of envs, got {batch!r}")
+        if start_contexts is not None and (isinstance(start_contexts, bool) or not isinstance(start_contexts, (int, np.integer))
+                                           or start_contexts < 1):
+            raise ValueError(f"expected start_contexts to be None (the bundle's bank) or a positive integer, got {start_contexts!r}")
         if scene is not None:
             scene_info(scene)  # an unknown name fails here, listing the known ones
         path = Path(checkpoint) if checkpoint is not None else shipped_checkpoint(scene or DEFAULT_SCENE)
@@ -99,6 +113,10 @@ class Dream:
         world = WorldModel(tokenizer, backbone, batch, sampler=sampler, device=device, dtype=dtype,
                            **serving.world_model_kwargs())
         contexts = load_start_contexts(bundle)
+        if start_contexts is not None:
+            seed = bundle.config(CONTEXTS).get("seed", CONTEXT_SEED)
+            logger.info("recording %d start contexts of %d frames in the MuJoCo scene %r", start_contexts, contexts.length, scene)
+            contexts, _ = record_start_contexts(scene, int(start_contexts), contexts.length, size, seed)
         if contexts.frames.shape[2:] != (size, size, 3) or contexts.actions.shape[-1] != action_dim:
             raise CheckpointError(f"{path}: start contexts do not fit the model ({tuple(contexts.frames.shape)})")
         return cls(scene, path, serving.model, world, contexts, observation_space, action_space, render_fps, agents)

@@ -5,8 +5,9 @@ between ``gym.make("worldenv/Reacher-v0")`` and the dream unchanged. Reward and
 termination come from the model's heads; the time limit is Gymnasium's
 ``TimeLimit`` (``max_episode_steps`` of ``gym.make``), as for Gymnasium's own envs.
 
-``reset(seed=s)`` starts from a real MuJoCo context from the checkpoint's bank,
-chosen by ``s``; ``reset(options={"context_frames": f, "context_actions": a})``
+``reset(seed=s)`` starts from a real MuJoCo context from the checkpoint's bank
+(or, with ``start_contexts=N``, from a bank of N recorded in the scene when the env
+is made), chosen by ``s``; ``reset(options={"context_frames": f, "context_actions": a})``
 starts from the caller's real frames ``(T, H, W, 3)`` and the actions that led
 to them ``(T, A)``: how a dream continues a real observation, and how evaluation
 pairs the dream with MuJoCo. All sampling noise derives from ``np_random``, so a
@@ -37,12 +38,13 @@ class DiffusionWorldEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         dtype: str | torch.dtype | None = None,
         action_guidance: float | None = None,
         commit: str | None = None,
+        start_contexts: int | None = None,
         render_mode: str | None = "rgb_array",
     ):
         if render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"DiffusionWorldEnv: expected render_mode in {self.metadata['render_modes']}, got {render_mode!r}")
         self.dream = Dream.load(1, scene, checkpoint, model, sampler, sampling_steps, device, dtype,
-                                action_guidance=action_guidance, commit=commit)
+                                action_guidance=action_guidance, commit=commit, start_contexts=start_contexts)
         self.render_mode = render_mode
         self.observation_space, self.action_space = self.dream.observation_space, self.dream.action_space
         self.metadata = {**self.metadata, "render_fps": self.dream.render_fps}

@@ -40,6 +40,7 @@ class DiffusionWorldVectorEnv(VectorEnv):
         dtype: str | torch.dtype | None = None,
         action_guidance: float | None = None,
         commit: str | None = None,
+        start_contexts: int | None = None,
         max_episode_steps: int | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = "rgb_array",
@@ -52,7 +53,7 @@ class DiffusionWorldVectorEnv(VectorEnv):
             raise ValueError(f"DiffusionWorldVectorEnv: expected autoreset_mode in {[m.value for m in AutoresetMode]}, "
                              f"got {autoreset_mode!r}") from None
         self.dream = Dream.load(num_envs, scene, checkpoint, model, sampler, sampling_steps, device, dtype,
-                                action_guidance=action_guidance, commit=commit)
+                                action_guidance=action_guidance, commit=commit, start_contexts=start_contexts)
         limit = scene_info(self.dream.scene).max_episode_steps if max_episode_steps is None else max_episode_steps
         if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
             raise ValueError(f"DiffusionWorldVectorEnv: expected max_episode_steps to be a positive integer, got {limit!r}")
