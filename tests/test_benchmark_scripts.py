@@ -193,3 +193,21 @@ def test_eval_overlay_tables_and_plots_several_reports(tmp_path):
     missing = subprocess.run([sys.executable, str(BENCHMARKS / "eval_overlay.py"), f"first={paths[0]}", "--columns", "psnr@10"],
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode != 0 and "psnr@10: the report has horizons [1, 5]" in missing.stderr
+
+
+def test_duo_strip_draws_a_seeded_closed_loop_dream(tmp_path):
+    bundle = tiny_dream_bundle(tmp_path / "duo", scene="duo", probe_outputs=8)
+    out = tmp_path / "strip.png"
+    command = [sys.executable, str(BENCHMARKS / "duo_strip.py"), "--checkpoint", str(bundle), "--steps", "0", "3",
+               "--scale", "2", "--out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    import imageio.v3 as imageio
+
+    first = imageio.imread(out)
+    assert first.shape == (2 * 64, 2 * 2 * 64, 3)
+    assert not np.array_equal(first[:, :128], first[:, 128:])  # the random agents moved
+    assert subprocess.run(command, capture_output=True, timeout=300).returncode == 0
+    assert np.array_equal(imageio.imread(out), first)  # the same seed, the same dream
+    bad = subprocess.run(command[:-2] + ["--steps", "-1", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "--steps: expected steps >= 0" in bad.stderr
