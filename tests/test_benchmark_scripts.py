@@ -211,3 +211,19 @@ def test_duo_strip_draws_a_seeded_closed_loop_dream(tmp_path):
     assert np.array_equal(imageio.imread(out), first)  # the same seed, the same dream
     bad = subprocess.run(command[:-2] + ["--steps", "-1", "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "--steps: expected steps >= 0" in bad.stderr
+
+
+def test_static_drift_reads_every_quantity_at_every_step(tmp_path):
+    bundle = tiny_dream_bundle(tmp_path / "duo", scene="duo", probe_outputs=8)
+    report = tmp_path / "drift.json"
+    command = [sys.executable, str(BENCHMARKS / "static_drift.py"), "--scene", "duo", "--checkpoint", str(bundle),
+               "--envs", "2", "--steps", "3", "--at", "1", "3", "--threads", "1", "--json", str(report)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    moved = json.loads(report.read_text())["displacement"]
+    assert set(moved) == {"zero", "random", "constant"} and all(set(steps) == {"1", "3"} for steps in moved.values())
+    values = [v for steps in moved.values() for step in steps.values() for v in step.values()]
+    assert set(moved["zero"]["1"]) == {"agents", "targets"} and all(np.isfinite(v) and v >= 0 for v in values)
+    assert "| constant | 3 |" in result.stdout
+    bad = subprocess.run(command[:-2] + ["--at", "4"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "every --at in [1, --steps]" in bad.stderr
