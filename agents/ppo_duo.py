@@ -157,6 +157,13 @@ class Seer:
         return np.concatenate(history)
 
 
+def agent_actions(env, observations: dict, policy, seer: Seer) -> dict:
+    """Each live agent's action: ``policy`` on what it sees, or its action space's sample (None)."""
+    return {agent: env.action_space(agent).sample() if policy is None
+            else policy(seer(observations[agent], env.possible_agents.index(agent)))
+            for agent in env.agents}
+
+
 def pettingzoo_returns(make_env, policy, probe, stack: int, episodes: int, seed: int) -> np.ndarray:
     """(episodes, agents) returns of ``policy`` (what an agent sees -> its action, or None: random)."""
     env = make_env()
@@ -167,10 +174,7 @@ def pettingzoo_returns(make_env, policy, probe, stack: int, episodes: int, seed:
         for agent in env.possible_agents:
             env.action_space(agent).seed(seed + episode)
         while env.agents:
-            actions = {agent: env.action_space(agent).sample() if policy is None
-                       else policy(seer(observations[agent], env.possible_agents.index(agent)))
-                       for agent in env.agents}
-            observations, rewards, _, _, _ = env.step(actions)
+            observations, rewards, _, _, _ = env.step(agent_actions(env, observations, policy, seer))
             for agent, reward in rewards.items():
                 returns[episode, env.possible_agents.index(agent)] += reward
     env.close()

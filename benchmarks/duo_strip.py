@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "agents"))
-from ppo_duo import Seer  # noqa: E402
+from ppo_duo import Seer, agent_actions  # noqa: E402
 
 import worldenv.envs as dream_envs  # noqa: E402
 from worldenv.checkpoint import load_bundle  # noqa: E402
@@ -32,17 +32,18 @@ def dream_strip(checkpoint, policy_path: str, seed: int, steps: list[int], stack
     from stable_baselines3 import PPO
 
     probe = load_probe(load_bundle(checkpoint))
-    policy = None if policy_path == "random" else PPO.load(policy_path, device="cpu")
+    if policy_path == "random":
+        policy = None
+    else:
+        ppo = PPO.load(policy_path, device="cpu")
+        policy = lambda seen: ppo.predict(seen, deterministic=True)[0]  # noqa: E731
     env = dream_envs.parallel_env(scene="duo", checkpoint=checkpoint, max_cycles=max(steps) + 1, **dream_kwargs)
     observations, _ = env.reset(seed=seed)
     seer, frames = Seer(probe, stack), []
     for agent in env.possible_agents:
         env.action_space(agent).seed(seed)
     for step in range(max(steps) + 1):
-        actions = {agent: env.action_space(agent).sample() if policy is None else
-                   policy.predict(seer(observations[agent], env.possible_agents.index(agent)), deterministic=True)[0]
-                   for agent in env.agents}
-        observations, *_ = env.step(actions)
+        observations, *_ = env.step(agent_actions(env, observations, policy, seer))
         if step in steps:
             frames.append(observations[env.possible_agents[0]])
     env.close()

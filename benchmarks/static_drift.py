@@ -28,16 +28,15 @@ from worldenv.probe import load_probe, probe_errors
 POLICIES = ("zero", "random", "constant")
 
 
-def displacements(checkpoint, scene: str, policy: str, envs: int, steps: int, at: list[int], seed: int,
-                  **dream_kwargs) -> dict[int, dict[str, float]]:
-    """{step: {quantity: mean displacement from the first frame}} under ``policy``."""
-    probe = load_probe(load_bundle(checkpoint))
-    env = DiffusionWorldVectorEnv(envs, scene=scene, checkpoint=checkpoint, max_episode_steps=steps + 1, **dream_kwargs)
+def displacements(env: DiffusionWorldVectorEnv, probe, policy: str, steps: int, at: list[int],
+                  seed: int) -> dict[int, dict[str, float]]:
+    """{step: {quantity: mean displacement from the first frame}} under ``policy``, from the
+    starts that ``seed`` draws (the same for every policy)."""
     observations, _ = env.reset(seed=seed)
     first = probe.predict(observations)
     rng = np.random.default_rng(seed)
     low, high = env.single_action_space.low, env.single_action_space.high
-    held = rng.uniform(low, high, (envs, *low.shape)).astype(np.float32)
+    held = rng.uniform(low, high, (env.num_envs, *low.shape)).astype(np.float32)
     moved = {}
     for step in range(1, steps + 1):
         if policy == "zero":
@@ -49,8 +48,7 @@ def displacements(checkpoint, scene: str, policy: str, envs: int, steps: int, at
         observations, *_ = env.step(actions)
         if step in at:
             moved[step] = {name: float(value.mean())
-                           for name, value in probe_errors(scene, probe.predict(observations), first).items()}
-    env.close()
+                           for name, value in probe_errors(env.dream.scene, probe.predict(observations), first).items()}
     return moved
 
 
@@ -71,9 +69,12 @@ def main() -> None:
         parser.error(f"expected --envs >= 1, --steps >= 1 and every --at in [1, --steps], got {args.envs}, {args.steps}, {args.at}")
     torch.set_num_threads(args.threads)
     checkpoint = args.checkpoint or shipped_checkpoint(args.scene)
-    report = {policy: displacements(checkpoint, args.scene, policy, args.envs, args.steps, sorted(set(args.at)), args.seed,
-                                    dtype=args.dtype)
+    probe = load_probe(load_bundle(checkpoint))
+    env = DiffusionWorldVectorEnv(args.envs, scene=args.scene, checkpoint=checkpoint, max_episode_steps=args.steps + 1,
+                                  dtype=args.dtype)
+    report = {policy: displacements(env, probe, policy, args.steps, sorted(set(args.at)), args.seed)
               for policy in args.policies}
+    env.close()
     quantities = list(next(iter(next(iter(report.values())).values())))
     print("| actions | step | " + " | ".join(f"{q} moved" for q in quantities) + " |")
     print("| --- | ---: | " + " | ".join("---:" for _ in quantities) + " |")

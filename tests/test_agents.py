@@ -175,6 +175,14 @@ def test_shared_ppo_on_the_duo_dream_is_scored_in_mujoco(duo_dream_with_probe, o
     assert summary["env_steps"] == 64 and len(summary["real_return_per_agent"]) == 2
     assert np.isfinite(summary["dream_team_return"])
     assert (tmp_path / "duo-dream-seed0" / "policy.zip").exists()
+    if observation == "probe":  # the strip script acts with a probe policy, as the agents do
+        strip = tmp_path / "strip.png"
+        result = subprocess.run([sys.executable, str(AGENTS.parent / "benchmarks" / "duo_strip.py"), "--checkpoint",
+                                 str(duo_dream_with_probe), "--policy", str(tmp_path / "duo-dream-seed0" / "policy.zip"),
+                                 "--steps", "0", "2", "--scale", "1", "--out", str(strip)],
+                                env=ENV, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert strip.exists() and strip.stat().st_size > 0
 
 
 def test_duo_dream_training_episodes_end_at_the_imagination_horizon(duo_dream_with_probe):

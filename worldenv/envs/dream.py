@@ -16,7 +16,8 @@ from gymnasium import spaces
 
 import worldenv
 from worldenv.checkpoint import CheckpointError, load_bundle
-from worldenv.contexts import COMPONENT as CONTEXTS, DEFAULT_SEED as CONTEXT_SEED
+from worldenv.contexts import COMPONENT as CONTEXTS
+from worldenv.contexts import DEFAULT_SEED as CONTEXT_SEED
 from worldenv.contexts import StartContexts, load_start_contexts, record_start_contexts
 from worldenv.scenes import make_scene, scene_info
 from worldenv.serving import serving_choice
