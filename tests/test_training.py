@@ -97,6 +97,38 @@ def test_tokenizer_then_teacher_train_into_one_bundle(tmp_path, dataset):
     assert (tmp_path / "runs" / "teacher" / "curve.png").stat().st_size > 5000
 
 
+def test_decoder_only_keeps_every_latent_and_trains_the_decoder(tmp_path, dataset):
+    """``decoder_only``: the bundle's encoder and latent statistics come back bit for bit (the
+    world models' latents stay valid), the decoder moves and its loss falls, the first
+    training record is kept; a network of another shape is refused, naming the key."""
+    from worldenv.world_model import load_tokenizer
+
+    config = tiny_config(tmp_path, dataset, tok_steps=10)
+    assert train_main(["tokenizer", "--config", str(config), "--no-progress"]) == 0
+    before = load_tokenizer(load_bundle(tmp_path / "bundle")).state_dict()
+    preset = yaml.safe_load(config.read_text())
+    preset["tokenizer"].update(decoder_only=True, run=str(tmp_path / "runs" / "decoder"))
+    preset["tokenizer"]["model"]["edge_weight"] = 20.0  # a loss setting may differ
+    preset["tokenizer"]["train"]["steps"] = 30
+    config.write_text(yaml.safe_dump(preset))
+    assert train_main(["tokenizer", "--config", str(config), "--no-progress"]) == 0
+
+    bundle = load_bundle(tmp_path / "bundle")
+    after = load_tokenizer(bundle).state_dict()
+    for name, value in before.items():
+        kept = name.startswith("encoder.") or name.startswith("latent_")
+        assert torch.equal(value, after[name]) == kept, name
+    assert falls(losses(tmp_path / "runs" / "decoder"), 0.9)
+    assert bundle.metadata["tokenizer_training"]["steps"] == 10
+    assert bundle.metadata["tokenizer_decoder_training"]["steps"] == 30
+
+    preset["tokenizer"]["model"]["latent_channels"] = 8
+    preset["tokenizer"]["run"] = str(tmp_path / "runs" / "other")
+    config.write_text(yaml.safe_dump(preset))
+    with pytest.raises(ConfigError, match="tokenizer.model.latent_channels"):
+        train_main(["tokenizer", "--config", str(config), "--no-progress"])
+
+
 def test_bf16_autocast_trains_and_records_device_and_precision(tmp_path, dataset):
     config = tiny_config(tmp_path, dataset, tok_steps=10, teacher_steps=20)
     raw = yaml.safe_load(config.read_text())
@@ -291,6 +323,41 @@ def test_self_forcing_starts_from_the_student_named_by_student_init(tmp_path, da
     assert cli_main(["distill", "--method", "self-forcing", "--config", str(config), "--steps", "4", "--no-progress"]) == 0
     record = load_bundle(tmp_path / "bundle").config("student_self-forcing")
     assert record["distillation"]["student_init"] == "student_consistency" and record["distillation"]["commit"] == "frame"
+
+
+@pytest.mark.parametrize("method", ["consistency", "dmd"])
+def test_student_keeps_the_teacher_blocks_named_by_student_layers(tmp_path, dataset, method):
+    """``student_layers: [1]``: a 1-block student of a 2-block teacher starts with the teacher's
+    second block and everything outside the blocks, is recorded with its own depth, and
+    dreams from the bundle; an index past the teacher's depth is refused, naming the key."""
+    from worldenv import config as configs
+    from worldenv.cli import main as cli_main
+    from worldenv.distill.consistency import ConsistencyConfig, ConsistencyDistillation
+    from worldenv.world_model import WorldModel, load_backbone
+
+    config = tiny_config(tmp_path, dataset, tok_steps=10, teacher_steps=10)
+    document = yaml.safe_load(config.read_text())
+    document["teacher"]["model"]["depth"] = 2
+    document[method]["student_layers"] = [1]
+    config.write_text(yaml.safe_dump(document))
+    assert train_main(["tokenizer", "--config", str(config), "--no-progress"]) == 0
+    assert train_main(["teacher", "--config", str(config), "--no-progress"]) == 0
+    teacher = load_backbone(load_bundle(tmp_path / "bundle"))
+
+    task = ConsistencyDistillation(configs.load(config, "consistency", ConsistencyConfig, {"student_layers": [1]}))
+    assert task.model.config.depth == 1
+    for name, value in task.model.state_dict().items():
+        source = name.replace("blocks.0.", "blocks.1.")
+        assert torch.equal(value, teacher.state_dict()[source]), name
+
+    assert cli_main(["distill", "--method", method, "--config", str(config), "--steps", "4", "--no-progress"]) == 0
+    assert load_bundle(tmp_path / "bundle").config(f"student_{method}")["model"]["depth"] == 1
+    model = WorldModel.from_bundle(tmp_path / "bundle", batch=2, model=f"student_{method}", sampling_steps=1)
+    model.reset(torch.zeros(2, 3, 64, 64, 3, dtype=torch.uint8), torch.zeros(2, 3, 2), seeds=[1, 2])
+    assert model.step(torch.ones(2, 2))[0].shape == (2, 64, 64, 3)
+
+    with pytest.raises(ConfigError, match=r"student_layers: expected block indices in 0..1 .* got \[0, 2\]"):
+        ConsistencyDistillation(configs.load(config, "consistency", ConsistencyConfig, {"student_layers": [0, 2]}))
 
 
 def test_teacher_with_long_term_memory_trains_and_distils(tmp_path, dataset):

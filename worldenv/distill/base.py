@@ -36,11 +36,17 @@ class DistillConfig:
     # starts from a few-step student already distilled by regression (its paper: an ODE-
     # distilled one), so that its rollouts are frames from the first step on.
     student_init: str | None = None
+    # A shallower, faster student: only these blocks of the start model, in this order (their
+    # weights, with everything outside the blocks, start it), as DistilBERT starts from every
+    # other layer of its teacher. None: every block.
+    student_layers: list[int] | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def validate(self) -> None:
         if self.sampling_steps not in (1, 2, 4):
             raise ConfigError(f"sampling_steps: expected 1, 2 or 4, got {self.sampling_steps}")
+        if self.student_layers is not None and not self.student_layers:
+            raise ConfigError("student_layers: expected a list of the teacher's block indices, got an empty list")
         if not self.teacher_guidance > 0:
             raise ConfigError(f"teacher_guidance: expected a positive number (1: none), got {self.teacher_guidance}")
 
@@ -87,8 +93,9 @@ class DistillTask:
         return start
 
     def make_trainable(self) -> nn.Module:
-        """What the loop trains: the student, a copy of ``student_init`` (default the teacher)."""
-        return copy.deepcopy(self.student_start)
+        """What the loop trains: the student, a copy of ``student_init`` (default the teacher),
+        kept to ``student_layers``."""
+        return keep_blocks(self.student_start, self.config.student_layers)
 
     @property
     def component(self) -> str:
@@ -129,7 +136,21 @@ class DistillTask:
 
     def export(self, ema_model: Backbone, metadata: dict) -> None:
         c = self.config
-        config = {**self.teacher_config, "method": self.method, "teacher": c.teacher, "sampling_steps": c.sampling_steps,
+        config = {**self.teacher_config, "model": asdict(ema_model.config), "method": self.method, "teacher": c.teacher, "sampling_steps": c.sampling_steps,
                   "distillation": {key: value for key, value in asdict(c).items() if key not in ("data", "train")}}
         update_bundle(c.bundle, components={self.component: (ema_model, config)},
                       metadata={f"{self.component}_training": metadata})
+
+
+def keep_blocks(model: Backbone, layers: list[int] | None) -> Backbone:
+    """A copy of ``model`` with only the blocks ``layers`` (None: all of them)."""
+    if layers is None:
+        return copy.deepcopy(model)
+    depth = model.config.depth
+    if not all(0 <= layer < depth for layer in layers):
+        raise ConfigError(f"student_layers: expected block indices in 0..{depth - 1} (the teacher's depth {depth}), got {layers}")
+    student = Backbone(replace(model.config, depth=len(layers)))
+    student.load_state_dict({**{k: v for k, v in model.state_dict().items() if not k.startswith("blocks.")},
+                             **{f"blocks.{new}.{k}": v for new, old in enumerate(layers)
+                                for k, v in model.blocks[old].state_dict().items()}})
+    return student

@@ -26,7 +26,7 @@ from torch import nn
 
 from worldenv.config import ConfigError
 from worldenv.diffusion.flow import add_noise
-from worldenv.distill.base import DistillConfig, DistillTask
+from worldenv.distill.base import DistillConfig, DistillTask, keep_blocks
 from worldenv.nn.backbone import Backbone, Segments
 from worldenv.training.latent_windows import head_losses
 
@@ -61,7 +61,7 @@ class DMDDistillation(DistillTask):
     method = "dmd"
 
     def make_trainable(self) -> nn.Module:
-        return StudentAndFakeScore(self.student_start, self.teacher)
+        return StudentAndFakeScore(keep_blocks(self.student_start, self.config.student_layers), self.teacher)
 
     def loss(self, model, batch: int, generator: torch.Generator):
         c = self.config
