@@ -227,3 +227,37 @@ def test_static_drift_reads_every_quantity_at_every_step(tmp_path):
     assert "| constant | 3 |" in result.stdout
     bad = subprocess.run(command[:-2] + ["--at", "4"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "every --at in [1, --steps]" in bad.stderr
+
+
+def test_add_component_copies_a_backbone_under_a_new_name_and_refuses_other_tokenizers(tmp_path):
+    import shutil
+
+    import torch
+
+    from worldenv.checkpoint import load_bundle
+    from worldenv.world_model import load_backbone
+
+    source = tiny_dream_bundle(tmp_path / "source")
+    into = tmp_path / "into"
+    shutil.copytree(source, into)
+    command = [sys.executable, str(BENCHMARKS / "add_component.py"), "--into", str(into), "--source", str(source),
+               "--component", "teacher", "--name", "teacher_copy"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    bundle = load_bundle(into)
+    assert bundle.config("teacher_copy") == bundle.config("teacher")
+    copied, original = load_backbone(bundle, "teacher_copy").state_dict(), load_backbone(bundle, "teacher").state_dict()
+    assert all(torch.equal(value, original[name]) for name, value in copied.items())
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "already has a component named 'teacher_copy'" in again.stderr
+    from worldenv.checkpoint import update_bundle
+    from worldenv.world_model import load_tokenizer
+
+    other = tiny_dream_bundle(tmp_path / "other")
+    retrained = load_tokenizer(load_bundle(other))
+    with torch.no_grad():
+        retrained.decoder[0].bias.add_(0.1)
+    update_bundle(other, components={"tokenizer": (retrained, load_bundle(other).config("tokenizer"))})
+    foreign = subprocess.run(command[:3] + [str(other)] + command[4:], capture_output=True, text=True, timeout=300)
+    assert foreign.returncode == 2 and "different tokenizers" in foreign.stderr
