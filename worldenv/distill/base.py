@@ -136,7 +136,9 @@ class DistillTask:
 
     def export(self, ema_model: Backbone, metadata: dict) -> None:
         c = self.config
-        config = {**self.teacher_config, "model": asdict(ema_model.config), "method": self.method, "teacher": c.teacher, "sampling_steps": c.sampling_steps,
+        # The student's own model config: with ``student_layers`` it is shallower than the teacher.
+        config = {**self.teacher_config, "model": asdict(ema_model.config), "method": self.method, "teacher": c.teacher,
+                  "sampling_steps": c.sampling_steps,
                   "distillation": {key: value for key, value in asdict(c).items() if key not in ("data", "train")}}
         update_bundle(c.bundle, components={self.component: (ema_model, config)},
                       metadata={f"{self.component}_training": metadata})
