@@ -12,6 +12,7 @@ from worldenv.data.sampler import WindowSampler
 from worldenv.nn.tokenizer import Tokenizer, TokenizerConfig, reconstruction_loss
 from worldenv.training.data import DataConfig, draw_windows
 from worldenv.training.loop import TrainConfig
+from worldenv.world_model import load_tokenizer
 
 STATISTICS_FRAMES = 4096  # frames used to measure the latents' per-channel mean and std
 
@@ -43,10 +44,8 @@ class TokenizerTask:
             self._load_frozen_encoder()
 
     def _load_frozen_encoder(self) -> None:
-        from worldenv.world_model import load_tokenizer
-
         shipped = load_tokenizer(load_bundle(Path(self.config.bundle)))
-        mismatched = [key for key in ARCHITECTURE if _same(getattr(shipped.config, key)) != _same(getattr(self.config.model, key))]
+        mismatched = [key for key in ARCHITECTURE if getattr(shipped.config, key) != getattr(self.config.model, key)]
         if mismatched:
             key = mismatched[0]
             raise ConfigError(f"tokenizer.model.{key}: {getattr(self.config.model, key)} differs from the bundle's tokenizer "
@@ -72,8 +71,3 @@ class TokenizerTask:
             components={"tokenizer": (ema_model, {"model": asdict(self.config.model)})},
             metadata={"scene": self.dataset.manifest.scene, key: metadata},
         )
-
-
-def _same(value):
-    """Config values as comparable: YAML gives lists where the dataclass has tuples."""
-    return tuple(value) if isinstance(value, (list, tuple)) else value
