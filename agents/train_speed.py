@@ -5,8 +5,10 @@ training) for the same env-step budget at each of several batch sizes (``--num-e
 one run after another, alone on the machine, in interleaved rounds so that a machine
 whose speed drifts slows both worlds alike. Each world is then taken at its best batch:
 a batched dream gains from large batches, MuJoCo envs stepped in one process do not.
-The rate is ``ppo_dream.py``'s ``train_env_steps_per_s``: every env step of training,
-with PPO's own updates and the envs' creation, in wall clock.
+The dream is served as the bundle says, or as ``--model``, ``--sampling-steps``,
+``--action-guidance``, ``--commit`` and ``--dtype`` ask. The rate is ``ppo_dream.py``'s
+``train_env_steps_per_s``: every env step of training, with PPO's own updates and the
+envs' creation, in wall clock.
 
     python agents/train_speed.py --scene reacher --dtype bfloat16 --num-envs 16 64 --rounds 2
 
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import Dtype, dtype_field, main
+from common import Dtype, dream_kwargs, dtype_field, main
 
 logger = logging.getLogger("agents")
 WORLDS = ("dream", "mujoco")
@@ -34,6 +36,10 @@ WORLDS = ("dream", "mujoco")
 class Args:
     scene: str = field(default="reacher", metadata={"help": "scene: reacher, cartpole, panorama or duo"})
     checkpoint: str | None = field(default=None, metadata={"help": "dream bundle (and its probe); unset: the scene's shipped one"})
+    model: str | None = field(default=None, metadata={"help": "bundle component that dreams; unset: the bundle's serving choice"})
+    sampling_steps: int | None = field(default=None, metadata={"help": "network evaluations per dreamed frame"})
+    action_guidance: float | None = field(default=None, metadata={"help": "scale of the action's effect in the dream; unset: the bundle's serving choice"})
+    commit: str | None = field(default=None, metadata={"help": "what each dreamed frame leaves in the cache: latent or frame; unset: the bundle's serving choice"})
     dtype: Dtype = dtype_field()
     num_envs: list[int] = field(default_factory=lambda: [16, 64], metadata={"help": "batch sizes tried in each world"})
     env_steps: int = field(default=16384, metadata={"help": "training budget of each run in env steps"})
@@ -48,11 +54,14 @@ class Args:
 def train_rate(args: Args, world: str, num_envs: int) -> float:
     """Env steps per second of one ``ppo_dream.py`` training run in a subprocess."""
     command = [sys.executable, str(Path(__file__).parent / "ppo_dream.py"), "--scene", args.scene, "--world", world,
-               "--dtype", args.dtype, "--env-steps", str(args.env_steps), "--num-envs", str(num_envs),
+               "--env-steps", str(args.env_steps), "--num-envs", str(num_envs),
                "--n-steps", str(args.n_steps), "--batch-size", str(args.batch_size), "--eval-every", str(10 * args.env_steps),
                "--eval-episodes", "1", "--seed", str(args.seed), "--threads", str(args.threads), "--no-video"]
     if args.checkpoint:
         command += ["--checkpoint", args.checkpoint]
+    for name, value in dream_kwargs(args).items():  # how the dream is served, as ppo_dream.py takes it
+        if value is not None:
+            command += ["--" + name.replace("_", "-"), str(value)]
     with tempfile.TemporaryDirectory() as out:
         result = subprocess.run([*command, "--out", out], capture_output=True, text=True)
     if result.returncode != 0:

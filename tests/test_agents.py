@@ -203,13 +203,15 @@ def test_duo_dream_training_episodes_end_at_the_imagination_horizon(duo_dream_wi
 
 def test_train_speed_times_both_worlds_at_each_batch_and_takes_each_at_its_best(reacher_dream_with_probe, tmp_path):
     summary = run_script("train_speed.py", "--checkpoint", str(reacher_dream_with_probe), "--num-envs", "1", "2",
-                         "--env-steps", "64", "--n-steps", "16", "--batch-size", "32", "--rounds", "2", "--out", str(tmp_path))
+                         "--env-steps", "64", "--n-steps", "16", "--batch-size", "32", "--rounds", "2", "--sampling-steps", "2",
+                         "--out", str(tmp_path))
     assert set(summary["rates"]) == {"dream", "mujoco"}
     assert all(len(summary["rates"][world][n]) == 2 for world in ("dream", "mujoco") for n in ("1", "2"))
     medians, best = summary["median"], summary["best_num_envs"]
     assert all(medians[world][str(best[world])] == max(medians[world].values()) for world in ("dream", "mujoco"))
     assert summary["dream_over_mujoco"] == medians["dream"][str(best["dream"])] / medians["mujoco"][str(best["mujoco"])]
-    assert json.loads((tmp_path / "train_speed.json").read_text())["rates"] == summary["rates"]
+    saved = json.loads((tmp_path / "train_speed.json").read_text())
+    assert saved["rates"] == summary["rates"] and saved["args"]["sampling_steps"] == 2
     bad = subprocess.run([sys.executable, str(AGENTS / "train_speed.py"), "--rounds", "0"], env=ENV, capture_output=True,
                          text=True)
     assert bad.returncode != 0 and "--rounds >= 1" in bad.stderr
