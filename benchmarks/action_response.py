@@ -33,6 +33,8 @@ from worldenv.envs.single import DiffusionWorldEnv  # noqa: E402
 from worldenv.probe import QUANTITIES, load_probe, probe_readings  # noqa: E402
 from worldenv.scenes import make_scene  # noqa: E402
 
+from dream_arguments import add_dream_arguments  # noqa: E402
+
 
 def responses(dream: DiffusionWorldEnv, truth, probe, scene: str, action: float, starts: int, context: int,
               steps: int, hold: int | None = None) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
@@ -74,13 +76,7 @@ def response_gain(pairs: list[tuple[np.ndarray, np.ndarray]]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scene", default="cartpole")
-    parser.add_argument("--checkpoint", type=Path, default=None, help="dream bundle; default: the scene's shipped one")
-    parser.add_argument("--model", default=None, help="bundle component that dreams; default: the bundle's serving choice")
-    parser.add_argument("--sampling-steps", type=int, default=None)
-    parser.add_argument("--action-guidance", type=float, default=None)
-    parser.add_argument("--commit", choices=["latent", "frame"], default=None,
-                        help="what each dreamed frame leaves in the cache; default: the bundle's serving choice")
+    add_dream_arguments(parser)
     parser.add_argument("--actions", type=float, nargs="+", default=[1.0, 0.5, 0.0, -1.0])
     parser.add_argument("--starts", type=int, default=4, help="real starts averaged over")
     parser.add_argument("--context", type=int, default=4, help="real frames that prime the dream")

@@ -22,6 +22,8 @@ from gymnasium.vector import AutoresetMode  # noqa: E402
 from worldenv.envs.vector import DiffusionWorldVectorEnv  # noqa: E402
 from worldenv.scenes import make_scene  # noqa: E402
 
+from dream_arguments import add_dream_arguments  # noqa: E402
+
 
 def actions_for(policy: str, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return rng.uniform(-1.0, 1.0, shape).astype(np.float32) if policy == "uniform" else np.zeros(shape, np.float32)
@@ -58,13 +60,7 @@ def dream_lengths(scene: str, checkpoint: str | None, policy: str, episodes: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scene", default="cartpole")
-    parser.add_argument("--checkpoint", default=None, help="dream bundle; default: the scene's shipped one")
-    parser.add_argument("--model", default=None, help="bundle component that dreams; default: the bundle's serving choice")
-    parser.add_argument("--sampling-steps", type=int, default=None)
-    parser.add_argument("--action-guidance", type=float, default=None)
-    parser.add_argument("--commit", choices=["latent", "frame"], default=None,
-                        help="what each dreamed frame leaves in the cache; default: the bundle's serving choice")
+    add_dream_arguments(parser)
     parser.add_argument("--policy", choices=["uniform", "zero"], default="uniform")
     parser.add_argument("--episodes", type=int, default=8)
     parser.add_argument("--max-steps", type=int, default=200)

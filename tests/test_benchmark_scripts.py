@@ -261,3 +261,18 @@ def test_add_component_copies_a_backbone_under_a_new_name_and_refuses_other_toke
     update_bundle(other, components={"tokenizer": (retrained, load_bundle(other).config("tokenizer"))})
     foreign = subprocess.run(command[:3] + [str(other)] + command[4:], capture_output=True, text=True, timeout=300)
     assert foreign.returncode == 2 and "different tokenizers" in foreign.stderr
+
+
+def test_dream_spread_compares_noise_seeds_of_one_start(tmp_path):
+    bundle = tiny_dream_bundle(tmp_path / "cartpole", scene="cartpole", probe_outputs=3)
+    report = tmp_path / "spread.json"
+    command = [sys.executable, str(BENCHMARKS / "dream_spread.py"), "--scene", "cartpole", "--checkpoint", str(bundle),
+               "--samples", "3", "--starts", "2", "--steps", "3", "--threads", "1"]
+    result = subprocess.run([*command, "--json", str(report)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    spread = json.loads(report.read_text())["spread"]
+    assert set(spread) == {"pole_angle", "cart_x"}
+    assert all(len(values) == 3 and min(values) >= 0 for values in spread.values())
+    assert max(spread["pole_angle"]) > 0  # different noise seeds dream different frames
+    bad = subprocess.run([*command[:-8], "--samples", "1"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "--samples: expected at least 2" in bad.stderr
