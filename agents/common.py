@@ -53,6 +53,19 @@ def dtype_field():
         "help": "the networks' dtype: auto (float32 on the CPU), or bfloat16, about 2x faster on a CPU with AMX"})
 
 
+@dataclasses.dataclass
+class ServingArgs:
+    """How a script's dream is served; every agent script's arguments extend it."""
+
+    model: str | None = dataclasses.field(default=None, metadata={"help": "bundle component that dreams; unset: the bundle's serving choice"})
+    sampling_steps: int | None = dataclasses.field(default=None, metadata={"help": "network evaluations per dreamed frame"})
+    action_guidance: float | None = dataclasses.field(default=None, metadata={
+        "help": "scale of the action's effect in the dream (1: as trained); unset: the bundle's serving choice"})
+    commit: str | None = dataclasses.field(default=None, metadata={
+        "help": "what each dreamed frame leaves in the cache: latent or frame (re-encoded); unset: the bundle's serving choice"})
+    dtype: Dtype = dtype_field()
+
+
 def dream_kwargs(args) -> dict:
     """How ``args`` asks the dream to be served (the fields of ``SERVING_FIELDS`` it has; unset
     ones fall back to the bundle's serving choice): keyword arguments of every dream env."""

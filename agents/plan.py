@@ -45,21 +45,16 @@ import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from common import Dtype, RunLog, dream_kwargs, dtype_field, exit_with  # noqa: E402
+from common import RunLog, ServingArgs, dream_kwargs, exit_with  # noqa: E402
 
 logger = logging.getLogger("plan")
 
 
 @dataclass
-class Args:
+class Args(ServingArgs):
     scene: str = field(default="reacher", metadata={"help": "scene: reacher, cartpole or panorama"})
     imagine: Literal["dream", "mujoco"] = field(default="dream", metadata={"help": "the model the candidates are rolled in: the dream, or MuJoCo itself (the planner's ceiling)"})
     checkpoint: str | None = field(default=None, metadata={"help": "dream bundle; unset: the scene's shipped one"})
-    model: str | None = field(default=None, metadata={"help": "bundle component that dreams; unset: its serving choice"})
-    sampling_steps: int | None = field(default=None, metadata={"help": "network evaluations per imagined frame"})
-    action_guidance: float | None = field(default=None, metadata={"help": "scale of the action's effect in the dream (1: as trained); unset: the bundle's serving choice"})
-    commit: str | None = field(default=None, metadata={"help": "what each dreamed frame leaves in the cache: latent or frame (re-encoded); unset: the bundle's serving choice"})
-    dtype: Dtype = dtype_field()
     candidates: int = field(default=16, metadata={"help": "action sequences imagined per CEM iteration (one batch)"})
     horizon: int = field(default=4, metadata={"help": "imagined steps per sequence"})
     iterations: int = field(default=2, metadata={"help": "CEM iterations per real step"})

@@ -34,21 +34,16 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor  # noqa: E402
 
-from common import Dtype, RunLog, ScoreEvery, dream_kwargs, dtype_field, exit_with  # noqa: E402
+from common import RunLog, ScoreEvery, ServingArgs, dream_kwargs, exit_with  # noqa: E402
 from observations import Observation, frames_of, observed, policy_kind  # noqa: E402
 
 
 @dataclass
-class Args:
+class Args(ServingArgs):
     scene: str = field(default="reacher", metadata={"help": "scene: reacher, cartpole, panorama or duo"})
     world: Literal["dream", "mujoco", "random", "still"] = field(
         default="dream", metadata={"help": "where PPO trains; random / still: no training, scores uniform random / zero actions"})
     checkpoint: str | None = field(default=None, metadata={"help": "dream bundle (and its probe); unset: the scene's shipped one"})
-    model: str | None = field(default=None, metadata={"help": "bundle component that dreams; unset: the bundle's serving choice"})
-    sampling_steps: int | None = field(default=None, metadata={"help": "network evaluations per dreamed frame"})
-    action_guidance: float | None = field(default=None, metadata={"help": "scale of the action's effect in the dream (1: as trained); unset: the bundle's serving choice"})
-    commit: str | None = field(default=None, metadata={"help": "what each dreamed frame leaves in the cache: latent or frame (re-encoded); unset: the bundle's serving choice"})
-    dtype: Dtype = dtype_field()
     observation: Observation = field(default="probe", metadata={"help": "what the policy sees: probe (the state read off the frames) or pixels"})
     stack: int = field(default=2, metadata={"help": "probe readings of the last frames side by side (velocities)"})
     env_steps: int = field(default=100_000, metadata={"help": "training budget in env steps (all envs together)"})

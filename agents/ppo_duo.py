@@ -25,22 +25,17 @@ import torch  # noqa: E402
 from gymnasium import spaces  # noqa: E402
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv  # noqa: E402
 
-from common import Dtype, RunLog, ScoreEvery, dream_kwargs, dtype_field, exit_with  # noqa: E402
+from common import RunLog, ScoreEvery, ServingArgs, dream_kwargs, exit_with  # noqa: E402
 from observations import Observation, ProbeReadout, policy_kind  # noqa: E402
 
 AGENTS = 2
 
 
 @dataclass
-class Args:
+class Args(ServingArgs):
     world: Literal["dream", "mujoco", "random"] = field(
         default="dream", metadata={"help": "where PPO trains (random: no training, the random-policy baseline)"})
     checkpoint: str | None = field(default=None, metadata={"help": "duo dream bundle; unset: the shipped one"})
-    model: str | None = field(default=None, metadata={"help": "bundle component that dreams; unset: the bundle's serving choice"})
-    sampling_steps: int | None = field(default=None, metadata={"help": "network evaluations per dreamed frame"})
-    action_guidance: float | None = field(default=None, metadata={"help": "scale of the action's effect in the dream (1: as trained); unset: the bundle's serving choice"})
-    commit: str | None = field(default=None, metadata={"help": "what each dreamed frame leaves in the cache: latent or frame (re-encoded); unset: the bundle's serving choice"})
-    dtype: Dtype = dtype_field()
     start_contexts: int | None = field(default=None, metadata={
         "help": "real starts the training dream draws from, recorded in the MuJoCo scene when it is made; unset: the "
                 "bundle's bank (32 for the duo: too few layouts to learn from)"})

@@ -33,7 +33,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from common import Dtype, dream_kwargs, dtype_field, exit_with  # noqa: E402
+from common import ServingArgs, dream_kwargs, exit_with  # noqa: E402
 from observations import frames_of, observed  # noqa: E402
 from ppo_dream import Args as PPOArgs  # noqa: E402
 from ppo_dream import frames_env  # noqa: E402
@@ -42,15 +42,10 @@ PARTS = ("return", "control", "distance_seen", "head_residual")
 
 
 @dataclass
-class Args:
+class Args(ServingArgs):
     policies: list[str] = field(default_factory=lambda: ["still", "random"],
                                 metadata={"help": "still, random, or paths of SB3 policy.zip files trained on probe readings"})
     checkpoint: str | None = field(default=None, metadata={"help": "dream bundle (and its probe); unset: the shipped reacher bundle"})
-    model: str | None = field(default=None, metadata={"help": "bundle component that dreams; unset: the bundle's serving choice"})
-    sampling_steps: int | None = field(default=None, metadata={"help": "network evaluations per dreamed frame"})
-    action_guidance: float | None = field(default=None, metadata={"help": "scale of the action's effect in the dream (1: as trained); unset: the bundle's serving choice"})
-    commit: str | None = field(default=None, metadata={"help": "what each dreamed frame leaves in the cache: latent or frame (re-encoded); unset: the bundle's serving choice"})
-    dtype: Dtype = dtype_field()
     paired: bool = field(default=True, metadata={"help": "start each dream from its MuJoCo episode's first frame"})
     context: int = field(default=4, metadata={"help": "frames of the held first frame that prime a paired dream"})
     stack: int = field(default=2, metadata={"help": "probe readings side by side, as the policies were trained"})

@@ -26,21 +26,16 @@ from pathlib import Path
 
 import numpy as np
 
-from common import Dtype, dream_kwargs, dtype_field, main
+from common import ServingArgs, dream_kwargs, main
 
 logger = logging.getLogger("agents")
 WORLDS = ("dream", "mujoco")
 
 
 @dataclass
-class Args:
+class Args(ServingArgs):
     scene: str = field(default="reacher", metadata={"help": "scene: reacher, cartpole, panorama or duo"})
     checkpoint: str | None = field(default=None, metadata={"help": "dream bundle (and its probe); unset: the scene's shipped one"})
-    model: str | None = field(default=None, metadata={"help": "bundle component that dreams; unset: the bundle's serving choice"})
-    sampling_steps: int | None = field(default=None, metadata={"help": "network evaluations per dreamed frame"})
-    action_guidance: float | None = field(default=None, metadata={"help": "scale of the action's effect in the dream; unset: the bundle's serving choice"})
-    commit: str | None = field(default=None, metadata={"help": "what each dreamed frame leaves in the cache: latent or frame; unset: the bundle's serving choice"})
-    dtype: Dtype = dtype_field()
     num_envs: list[int] = field(default_factory=lambda: [16, 64], metadata={"help": "batch sizes tried in each world"})
     env_steps: int = field(default=16384, metadata={"help": "training budget of each run in env steps"})
     rounds: int = field(default=2, metadata={"help": "interleaved rounds over every world and batch size"})
