@@ -3,9 +3,9 @@
 MuJoCo is deterministic: one start and one action sequence give one future. A dream
 samples each frame from noise, so the same start and actions give a spread of futures,
 and a policy trained in the dream must do well across it. A dream with almost no
-spread (a one-step model lands near the mean) can be exploited exactly. For each of
-``--starts`` start contexts of the bundle's bank, ``--samples`` dreams (noise seeds
-0, 1, ...) follow the same actions (zero, or uniform random shared by every sample),
+spread (a one-step Euler step of the teacher lands on the conditional mean) could be
+exploited exactly. For each of ``--starts`` start contexts of the bundle's bank,
+``--samples`` dreams (their own noise seeds) follow the same actions (zero, or uniform random shared by every sample),
 and the state probe reads every frame. The spread at a step is the mean probe
 difference between two samples, over all pairs and starts, in task units.
 
@@ -36,7 +36,7 @@ def spreads(dream: Dream, probe, policy: str, samples: int, starts: int, steps: 
     model, rng = dream.model, np.random.default_rng(seed)
     action_shape = dream.contexts.actions.shape[-1:]
     totals: dict[str, np.ndarray] = {}
-    pairs = list(itertools.combinations(range(samples), 2))
+    first, second = (list(side) for side in zip(*itertools.combinations(range(samples), 2)))  # every pair of samples
     for start in range(starts):
         frames = np.repeat(np.asarray(dream.contexts.frames[start : start + 1]), samples, 0)
         actions = np.repeat(np.asarray(dream.contexts.actions[start : start + 1]), samples, 0)
@@ -45,8 +45,7 @@ def spreads(dream: Dream, probe, policy: str, samples: int, starts: int, steps: 
             action = np.zeros(action_shape, np.float32) if policy == "zero" else rng.uniform(-1, 1, action_shape).astype(np.float32)
             dreamed, _, _ = model.step(np.repeat(action[None], samples, 0))
             readings = probe.predict(dreamed.cpu().numpy())
-            first, second = zip(*pairs)
-            for name, error in probe_errors(dream.scene, readings[list(first)], readings[list(second)]).items():
+            for name, error in probe_errors(dream.scene, readings[first], readings[second]).items():
                 totals.setdefault(name, np.zeros(steps))[step] += error.mean() / starts
     return {name: [round(float(v), 5) for v in values] for name, values in totals.items()}
 
