@@ -167,6 +167,50 @@ def test_return_audit_starts_each_dream_from_its_mujoco_episode(reacher_dream_wi
     assert not np.array_equal(closed_loop(still, args, "dream", probe, args.seed)["first_frames"], real["first_frames"])
 
 
+def test_cartpole_audit_finds_when_each_world_shows_the_fall():
+    """A synthetic episode: the frames show the pole past the fall angle at step 3, the
+    world ended the episode after step 5: two steps unseen; nothing after the end counts."""
+    audit = import_agent("return_audit")
+    angles = np.array([[0.0, 0.1, 0.25, 0.1, 0.3, 0.5, 0.6], [0.0] * 7])
+    readings = np.stack([np.cos(angles), np.sin(angles), np.zeros_like(angles)], axis=-1)
+    running = np.array([[True] * 5 + [False] * 2, [True] * 7])
+    episode = {"rewards": running.astype(float), "actions": np.ones((2, 7, 1)), "readings": readings, "running": running}
+    per_episode, per_step = audit.cartpole_parts(episode)
+    assert per_episode["length"].tolist() == [5, 7]
+    assert per_episode["length_seen"].tolist() == [3, 7]  # the second pole never falls: seen to the end
+    assert per_episode["ends_unseen"].tolist() == [2, 0]
+    assert np.isnan(per_step["pole_angle"][0, 5:]).all() and per_step["pole_angle"][0, 2] == pytest.approx(0.25)
+    summary = audit.summarize(per_episode, per_step)
+    assert summary["per_step"]["running"] == [1.0] * 5 + [0.5] * 2
+    assert summary["per_step"]["pole_angle"][5] == 0.0  # the mean over the episodes still running
+    assert summary["first_episode"]["pole_angle"][5] is None
+
+
+def test_cartpole_return_audit_runs_paired_episodes_in_both_worlds(tmp_path):
+    import gymnasium as gym
+
+    import worldenv  # noqa: F401
+    from dream_bundles import tiny_dream_bundle
+
+    bundle = tiny_dream_bundle(tmp_path / "cartpole", "cartpole", probe_outputs=3)
+    summary = run_script("return_audit.py", "--scene", "cartpole", "--checkpoint", str(bundle), "--policies", "still",
+                         "--episodes", "2", "--out", str(tmp_path / "audit"))
+    still = summary["policies"]["still"]
+    lengths = []
+    for episode in range(2):
+        env, done, steps = gym.make("worldenv/Cartpole-v0"), False, 0
+        env.reset(seed=1_000_000 + episode)  # the audit's episode seeds
+        while not done:
+            _, _, terminated, truncated, _ = env.step(np.zeros(1, np.float32))
+            steps, done = steps + 1, terminated or truncated
+        lengths.append(steps)
+    assert still["mujoco"]["length"] == pytest.approx(np.mean(lengths))
+    assert still["dream"]["length"] == 1000  # the tiny dream never terminates: the time limit ends it
+    saved = json.loads((tmp_path / "audit" / "summary.json").read_text())
+    assert len(saved["policies"]["still"]["dream"]["first_episode"]["pole_angle"]) == 1000
+    assert (tmp_path / "audit" / "per_step.png").stat().st_size > 5000
+
+
 @pytest.mark.parametrize("observation", ["probe", "pixels"])
 def test_shared_ppo_on_the_duo_dream_is_scored_in_mujoco(duo_dream_with_probe, observation, tmp_path):
     summary = run_script("ppo_duo.py", "--checkpoint", str(duo_dream_with_probe), "--observation", observation,
