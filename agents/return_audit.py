@@ -187,12 +187,21 @@ def plot(results: dict, scene: str, path: Path) -> None:
     plt.close(figure)
 
 
-def short_name(policy: str) -> str:
-    """``still``, ``random``; ``RUN/policy.zip`` -> ``RUN``; ``DIR/NAME.policy.zip`` -> ``NAME``."""
-    if policy in ("still", "random"):
-        return policy
-    path = Path(policy)
-    return path.parent.name if path.name == "policy.zip" else path.name.removesuffix(".zip").removesuffix(".policy")
+def short_names(policies: list[str]) -> list[str]:
+    """``still``, ``random``; ``RUN/policy.zip`` -> ``RUN``; ``DIR/NAME.policy.zip`` -> ``NAME``;
+    a name that two policies would share gets its folder in front (``OUT/RUN``)."""
+    def name(policy: str, parts: int) -> str:
+        if policy in ("still", "random"):
+            return policy
+        path = Path(policy)
+        if path.name == "policy.zip":
+            path = path.parent
+        else:
+            path = path.with_name(path.name.removesuffix(".zip").removesuffix(".policy"))
+        return "/".join(path.parts[-parts:])
+
+    names = [name(policy, 1) for policy in policies]
+    return [name(policy, 2) if names.count(short) > 1 else short for policy, short in zip(policies, names)]
 
 
 def run(args: Args) -> dict:
@@ -212,11 +221,11 @@ def run(args: Args) -> dict:
     split = SCENES[args.scene][0]
     action_dim = gym.make(scene_info(args.scene).env_id).action_space.shape[0]
     results = {}
-    for name in args.policies:
+    for name, short in zip(args.policies, short_names(args.policies)):
         policy = policy_from(name, action_dim)
         real = closed_loop(policy, args, "mujoco", probe, args.seed)
         dreamed = closed_loop(policy, args, "dream", probe, args.seed, real["first_frames"] if args.paired else None)
-        results[short_name(name)] = {"mujoco": summarize(*split(real)), "dream": summarize(*split(dreamed))}
+        results[short] = {"mujoco": summarize(*split(real)), "dream": summarize(*split(dreamed))}
     plot(results, args.scene, out / "per_step.png")
     summary = {"args": vars(args), "policies": results}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -167,6 +167,13 @@ def test_return_audit_starts_each_dream_from_its_mujoco_episode(reacher_dream_wi
     assert not np.array_equal(closed_loop(still, args, "dream", probe, args.seed)["first_frames"], real["first_frames"])
 
 
+def test_audit_names_each_policy_once():
+    audit = import_agent("return_audit")
+    assert audit.short_names(["still", "a/reacher-200k/mujoco-seed0.policy.zip", "runs/s16/cartpole-dream-seed0/policy.zip",
+                              "runs/s17/cartpole-dream-seed0/policy.zip"]) == \
+        ["still", "mujoco-seed0", "s16/cartpole-dream-seed0", "s17/cartpole-dream-seed0"]
+
+
 def test_cartpole_audit_finds_when_each_world_shows_the_fall():
     """A synthetic episode: the frames show the pole past the fall angle at step 3, the
     world ended the episode after step 5: two steps unseen; nothing after the end counts."""
@@ -209,6 +216,43 @@ def test_cartpole_return_audit_runs_paired_episodes_in_both_worlds(tmp_path):
     saved = json.loads((tmp_path / "audit" / "summary.json").read_text())
     assert len(saved["policies"]["still"]["dream"]["first_episode"]["pole_angle"]) == 1000
     assert (tmp_path / "audit" / "per_step.png").stat().st_size > 5000
+
+
+def test_policy_replay_primes_each_dream_with_the_actions_that_made_its_frames():
+    replay = import_agent("policy_replay")
+    actions = np.arange(1, 8, dtype=np.float32)[:, None]  # action t turns frame t into t + 1
+    assert replay.padded(actions, -1, 3)[:, 0].tolist() == [0, 1, 2, 3]  # the reset frame: no action made it
+    assert replay.padded(actions, -6, -2)[:, 0].tolist() == [0, 0, 0, 0]  # all before the episode began
+    assert replay.padded(actions, 2, 5)[:, 0].tolist() == [3, 4, 5]
+    args = replay.Args(context=4, horizon=2, every=3)
+    episodes = [(np.zeros((9, 1)), actions[:8]), (np.zeros((6, 1)), actions[:5])]  # 8 and 5 steps
+    # frames t - 3 .. t prime it, t + 1 .. t + 2 are dreamed: t from 3 to 6 in 3s; the short episode fits t = 3 only
+    assert replay.replay_starts(episodes, args) == [(0, 3), (0, 6), (1, 3)]
+
+
+def test_policy_replay_carry_is_one_for_a_faithful_dream_and_zero_for_a_frozen_one():
+    replay = import_agent("policy_replay")
+    start = {"pole_angle": np.array([0.0, 0.1, -0.1]), "cart_x": np.array([0.0, 0.2, 0.4])}
+    real = {"pole_angle": np.array([0.05, 0.0, -0.2]), "cart_x": np.array([0.1, 0.1, 0.5])}
+    faithful = replay.carry("cartpole", start, real, real)
+    assert faithful["cart_x"] == {"error": 0.0, "real_change": 0.1, "carry": 1.0}
+    frozen = replay.carry("cartpole", start, real, start)
+    assert frozen["pole_angle"]["carry"] == 0.0 and frozen["pole_angle"]["error"] == pytest.approx(0.0833, abs=1e-4)
+    wrapped = replay.carry("cartpole", {"pole_angle": np.array([3.1])}, {"pole_angle": np.array([-3.1])},
+                           {"pole_angle": np.array([-3.1])})
+    assert wrapped["pole_angle"]["real_change"] == pytest.approx(2 * np.pi - 6.2, abs=1e-4)  # across the wrap, not around
+
+
+def test_policy_replay_runs_on_a_policys_real_episodes(tmp_path):
+    from dream_bundles import tiny_dream_bundle
+
+    bundle = tiny_dream_bundle(tmp_path / "cartpole", "cartpole", probe_outputs=3)
+    summary = run_script("policy_replay.py", "--checkpoint", str(bundle), "--policy", "random", "--episodes", "2",
+                         "--horizon", "2", "--every", "1", "--json", str(tmp_path / "replay.json"))
+    lengths = summary["episode_lengths"]
+    assert summary["replays"] == sum(max(0, length - 4) for length in lengths)  # t from 3 while t + 2 <= length
+    assert set(summary["quantities"]) == {"pole_angle", "cart_x"}
+    assert json.loads((tmp_path / "replay.json").read_text())["replays"] == summary["replays"]
 
 
 @pytest.mark.parametrize("observation", ["probe", "pixels"])
