@@ -102,14 +102,17 @@ def replays(args: Args, episodes, starts) -> np.ndarray:
     return np.stack(dreamed, 1)
 
 
-def carry(scene: str, start: dict, real: dict, dreamed: dict) -> dict[str, dict[str, float]]:
+def wrapped_change(name: str, change: np.ndarray) -> np.ndarray:
+    """Angles' changes the short way round."""
+    return (change + np.pi) % (2 * np.pi) - np.pi if name.endswith("angle") or name == "joint_angles" else change
+
+
+def carry(start: dict, real: dict, dreamed: dict) -> dict[str, dict[str, float]]:
     """Per quantity: the mean absolute error at the horizon, the mean absolute real change,
     and the least-squares factor from the real change to the dream's."""
     result = {}
     for name in real:
-        real_change, dream_change = real[name] - start[name], dreamed[name] - start[name]
-        if name.endswith("angle") or name == "joint_angles":
-            real_change, dream_change = ((c + np.pi) % (2 * np.pi) - np.pi for c in (real_change, dream_change))
+        real_change, dream_change = (wrapped_change(name, world[name] - start[name]) for world in (real, dreamed))
         error = dream_change - real_change
         result[name] = {"error": round(float(np.abs(error).mean()), 4),
                         "real_change": round(float(np.abs(real_change).mean()), 4),
@@ -125,6 +128,8 @@ def run(args: Args) -> dict:
     from worldenv.envs.dream import shipped_checkpoint
     from worldenv.probe import load_probe, probe_readings
 
+    if args.context < 1 or args.horizon < 1 or args.every < 1:
+        raise ValueError(f"expected --context, --horizon and --every of at least 1, got {args.context}, {args.horizon}, {args.every}")
     torch.set_num_threads(args.threads)
     probe = load_probe(load_bundle(args.checkpoint or shipped_checkpoint(args.scene)))
     episodes = real_episodes(args, probe)
@@ -139,7 +144,7 @@ def run(args: Args) -> dict:
     start = read(np.stack([episodes[e][0][t] for e, t in starts]))
     real = read(np.stack([episodes[e][0][t + args.horizon] for e, t in starts]))
     summary = {"replays": len(starts), "episode_lengths": [len(actions) for _, actions in episodes],
-               "quantities": carry(args.scene, start, real, read(dreamed[:, -1]))}
+               "quantities": carry(start, real, read(dreamed[:, -1]))}
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"args": vars(args), **summary}, indent=2))

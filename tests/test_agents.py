@@ -234,11 +234,11 @@ def test_policy_replay_carry_is_one_for_a_faithful_dream_and_zero_for_a_frozen_o
     replay = import_agent("policy_replay")
     start = {"pole_angle": np.array([0.0, 0.1, -0.1]), "cart_x": np.array([0.0, 0.2, 0.4])}
     real = {"pole_angle": np.array([0.05, 0.0, -0.2]), "cart_x": np.array([0.1, 0.1, 0.5])}
-    faithful = replay.carry("cartpole", start, real, real)
+    faithful = replay.carry(start, real, real)
     assert faithful["cart_x"] == {"error": 0.0, "real_change": 0.1, "carry": 1.0}
-    frozen = replay.carry("cartpole", start, real, start)
+    frozen = replay.carry(start, real, start)
     assert frozen["pole_angle"]["carry"] == 0.0 and frozen["pole_angle"]["error"] == pytest.approx(0.0833, abs=1e-4)
-    wrapped = replay.carry("cartpole", {"pole_angle": np.array([3.1])}, {"pole_angle": np.array([-3.1])},
+    wrapped = replay.carry({"pole_angle": np.array([3.1])}, {"pole_angle": np.array([-3.1])},
                            {"pole_angle": np.array([-3.1])})
     assert wrapped["pole_angle"]["real_change"] == pytest.approx(2 * np.pi - 6.2, abs=1e-4)  # across the wrap, not around
 
