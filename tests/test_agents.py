@@ -306,7 +306,7 @@ def test_train_speed_times_both_worlds_at_each_batch_and_takes_each_at_its_best(
 
 
 def test_agent_scripts_explain_themselves():
-    for name in ("ppo_dream.py", "plan.py", "ppo_duo.py", "return_audit.py", "train_speed.py"):
+    for name in ("ppo_dream.py", "plan.py", "ppo_duo.py", "return_audit.py", "train_speed.py", "policy_replay.py"):
         result = subprocess.run([sys.executable, str(AGENTS / name), "--help"], env=ENV, capture_output=True, text=True)
         assert result.returncode == 0 and "--seed" in result.stdout
     bad = subprocess.run([sys.executable, str(AGENTS / "ppo_dream.py"), "--world", "moon"], env=ENV, capture_output=True,
