@@ -16,8 +16,10 @@ that can be checked one by one, per scene:
   ``length_seen``, the steps until the world's own frames, read by the probe, first show
   the pole past the fall angle; ``ends_unseen = length - length_seen``, the termination
   head's residual (positive: the dream kept an episode going whose pole its frames showed
-  fallen). The per-step traces (the pole angle, the cart, the action; the first episode
-  as it went, and the mean over running episodes) show where the two worlds' poles part.
+  fallen); ``cart_reach``, the farthest the frames show the cart from the rail's middle
+  (the rail ends at 1 m: a cart that gets there drops the pole). The per-step traces
+  (the pole angle, the cart, the action; the first episode as it went, and the mean over
+  running episodes) show where the two worlds part.
 
 Each policy (``still``, ``random``, or an SB3 ``policy.zip`` from ``ppo_dream.py``)
 acts closed loop in both worlds, through the same probe observations it was trained
@@ -132,10 +134,11 @@ def cartpole_parts(episode: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray
     fallen = (np.abs(angle) > FALL_ANGLE) & running
     length = running.sum(1)
     length_seen = np.where(fallen.any(1), fallen.argmax(1) + 1, length)
+    cart = reading["cart_x"][..., 0]
     per_episode = {"return": episode["rewards"].sum(1), "length": length, "length_seen": length_seen,
-                   "ends_unseen": length - length_seen}
+                   "ends_unseen": length - length_seen, "cart_reach": np.where(running, np.abs(cart), 0.0).max(1)}
     per_step = {name: np.where(running, value, np.nan) for name, value in
-                (("pole_angle", angle), ("cart_x", reading["cart_x"][..., 0]), ("action", episode["actions"][..., 0]))}
+                (("pole_angle", angle), ("cart_x", cart), ("action", episode["actions"][..., 0]))}
     per_step["running"] = running.astype(float)
     return per_episode, per_step
 

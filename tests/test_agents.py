@@ -179,13 +179,15 @@ def test_cartpole_audit_finds_when_each_world_shows_the_fall():
     world ended the episode after step 5: two steps unseen; nothing after the end counts."""
     audit = import_agent("return_audit")
     angles = np.array([[0.0, 0.1, 0.25, 0.1, 0.3, 0.5, 0.6], [0.0] * 7])
-    readings = np.stack([np.cos(angles), np.sin(angles), np.zeros_like(angles)], axis=-1)
+    cart = np.array([[0.0, 0.1, -0.3, 0.2, 0.1, 0.9, 0.9], [0.0] * 7])
+    readings = np.stack([np.cos(angles), np.sin(angles), cart], axis=-1)
     running = np.array([[True] * 5 + [False] * 2, [True] * 7])
     episode = {"rewards": running.astype(float), "actions": np.ones((2, 7, 1)), "readings": readings, "running": running}
     per_episode, per_step = audit.cartpole_parts(episode)
     assert per_episode["length"].tolist() == [5, 7]
     assert per_episode["length_seen"].tolist() == [3, 7]  # the second pole never falls: seen to the end
     assert per_episode["ends_unseen"].tolist() == [2, 0]
+    assert per_episode["cart_reach"].tolist() == [0.3, 0.0]  # the 0.9 after the episode's end does not count
     assert np.isnan(per_step["pole_angle"][0, 5:]).all() and per_step["pole_angle"][0, 2] == pytest.approx(0.25)
     summary = audit.summarize(per_episode, per_step)
     assert summary["per_step"]["running"] == [1.0] * 5 + [0.5] * 2
