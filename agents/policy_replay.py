@@ -75,7 +75,7 @@ def real_episodes(args: Args, probe) -> list[tuple[np.ndarray, np.ndarray]]:
 def replay_starts(episodes: list[tuple[np.ndarray, np.ndarray]], args: Args) -> list[tuple[int, int]]:
     """(episode, t): a replay primed with frames t - context + 1 .. t, dreaming t + 1 .. t + horizon."""
     return [(e, t) for e, (frames, _) in enumerate(episodes)
-            for t in range(args.context - 1, len(frames) - 1 - args.horizon + 1, args.every)]
+            for t in range(args.context - 1, len(frames) - args.horizon, args.every)]
 
 
 def padded(actions: np.ndarray, first: int, last: int) -> np.ndarray:
