@@ -62,8 +62,9 @@ def real_episodes(args: Args, probe) -> list[tuple[np.ndarray, np.ndarray]]:
     for _ in range(args.max_steps):
         action = rng.uniform(low, high, (args.episodes, *low.shape)).astype(np.float32) if policy is None else policy(observations)
         observations, _, dones, _ = venv.step(action)
+        produced = frames_of(venv, observations)
         for env in np.flatnonzero(running & ~dones):
-            frames[env].append(frames_of(venv, observations)[env].copy())
+            frames[env].append(produced[env].copy())
             actions[env].append(np.asarray(action[env], np.float32))
         running &= ~dones
         if not running.any():
