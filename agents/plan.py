@@ -5,8 +5,12 @@ At each real step the dream is primed on the last ``--context`` real frames (and
 the actions that led to them), then ``--candidates`` action sequences of
 ``--horizon`` steps are imagined in one batch: every candidate starts from the
 same cache and the same noise (common random numbers), so they differ only by
-their actions. Each sequence is scored by the reward head (summed while the
-termination head says alive); the best ``--elites`` refit the Gaussian over
+their actions. Each sequence is scored by the reward head, summed while the
+termination head says alive (``--survival hard``) or weighted by the probability it
+gives that the episode still runs (``soft``, Dreamer's continuation weighting). Where
+the reward is 1 per step alive (the cartpole), hard scores tell plans apart only by
+when the dream ends them, and within a short horizon none ends; soft scores rank them
+by how near they bring the pole to falling. The best ``--elites`` refit the Gaussian over
 sequences, ``--iterations`` times; the first action of the mean is executed in
 MuJoCo and the rest warm-starts the next step. Frames are never decoded: only
 rewards are needed.
@@ -62,6 +66,7 @@ class Args(ServingArgs):
     spread: float = field(default=1.0, metadata={"help": "first iteration's standard deviation, as a fraction of half the action range"})
     noise_color: float = field(default=0.0, metadata={"help": "exponent beta of the action noise's 1/f^beta power spectrum over the horizon (0: white, 2: smooth)"})
     keep_elites: bool = field(default=False, metadata={"help": "elites compete again in the next iteration (scores kept) and, shifted one step, at the next real step"})
+    survival: Literal["hard", "soft"] = field(default="hard", metadata={"help": "imagined rewards count while the termination head says alive (hard) or weighted by its probability of alive (soft)"})
     context: int = field(default=4, metadata={"help": "real frames that prime the dream at each real step"})
     episodes: int = field(default=3, metadata={"help": "real episodes scored"})
     max_steps: int | None = field(default=None, metadata={"help": "cut each real episode at this many steps"})
@@ -91,6 +96,7 @@ class DreamImagination:
 
         self.dream = Dream.load(args.candidates, scene=args.scene, checkpoint=args.checkpoint, **dream_kwargs(args))
         self.action_space = self.dream.action_space
+        self.survival = args.survival
 
     def returns(self, present: Present, plans: np.ndarray, seed: int) -> np.ndarray:
         """Imagined return of each plan (N, H, A) from the same real context."""
@@ -98,13 +104,21 @@ class DreamImagination:
         # One context, broadcast to every candidate; the actions before it matter to a model
         # conditioned on more actions than the context holds (the reacher's 16).
         model.reset(present.frames[None], present.actions[None], seeds=[seed], past_actions=present.past_actions[None])
-        returns = torch.zeros(len(plans))
-        alive = torch.ones(len(plans))
-        for h in range(plans.shape[1]):
-            _, rewards, terminated = model.step(plans[:, h], decode=False)
-            returns += alive * rewards.sum(-1)
-            alive *= (~terminated).float()
-        return returns.numpy()
+        steps = [model.advance(plans[:, h], decode=False) for h in range(plans.shape[1])]
+        rewards = torch.stack([rewards.sum(-1) for _, rewards, _ in steps])
+        return imagined_returns(rewards, torch.stack([logit for *_, logit in steps]), self.survival).numpy()
+
+
+def imagined_returns(rewards: torch.Tensor, termination_logits: torch.Tensor, survival: str) -> torch.Tensor:
+    """Each plan's return from its imagined rewards and termination logits (H, N): a step's
+    reward counts as far as the episode is still running before it, by the termination
+    head's decisions (``hard``) or its probabilities (``soft``)."""
+    if survival == "soft":
+        running = torch.sigmoid(-termination_logits)
+    else:
+        running = (termination_logits <= 0).float()
+    before = torch.cumprod(torch.cat([torch.ones_like(running[:1]), running[:-1]]), dim=0)
+    return (before * rewards).sum(0)
 
 
 class MujocoImagination:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 AGENTS = Path(__file__).parent.parent / "agents"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -364,3 +365,17 @@ def test_kept_elites_compete_again_unimagined_and_carry_to_the_next_step(keep):
     planner.act(present, step=1)
     carried_now = world.calls[2][1:3]  # after the current mean, the shifted elites are candidates
     assert np.array_equal(carried_now, plan.shifted(best_of_first)) == keep
+
+
+def test_imagined_returns_count_rewards_while_the_episode_runs():
+    """Hard: rewards up to and including the step the termination head ends (a reward of the
+    ending step counts, as in MuJoCo); soft: each reward weighed by the probability that no
+    earlier step ended the episode."""
+    plan = import_agent("plan")
+    rewards = torch.ones(3, 2)
+    logits = torch.tensor([[-20.0, 0.0], [3.0, 0.0], [-20.0, 0.0]])  # plan 0 ends at step 2; plan 1 at even odds
+    hard = plan.imagined_returns(rewards, logits, "hard")
+    soft = plan.imagined_returns(rewards, logits, "soft")
+    assert torch.allclose(hard, torch.tensor([2.0, 3.0]))
+    running = torch.sigmoid(torch.tensor(-3.0))
+    assert torch.allclose(soft, torch.tensor([2.0 + running, 1.0 + 0.5 + 0.25]), atol=1e-6)

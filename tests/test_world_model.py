@@ -217,3 +217,16 @@ def test_step_never_syncs_with_the_host_on_cuda():
         model.step(step_actions)
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+def test_advance_gives_the_termination_logit_that_step_decides_on():
+    frames, actions = context(2)
+    push = np.full((2, 2), 0.5, np.float32)
+    stepped, advanced = tiny_world_model(2), tiny_world_model(2)
+    for model in (stepped, advanced):
+        model.reset(frames, actions, [5, 6])
+    shown, reward, terminated = stepped.step(push)
+    shown_too, reward_too, logit = advanced.advance(push)
+    assert logit.dtype == torch.float32 and logit.shape == (2,)
+    assert torch.equal(shown, shown_too) and torch.equal(reward, reward_too)
+    assert torch.equal(terminated, logit > 0)

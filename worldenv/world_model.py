@@ -172,12 +172,19 @@ class WorldModel:
         self.cache.replace_rows(rows, cache)
         self.seeds[rows] = torch.as_tensor(seeds, device=self.device, dtype=torch.long)
 
-    @torch.inference_mode()
     def step(self, actions, decode: bool = True) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
         """Advance every dream by one frame under ``actions`` (B, A).
         Returns frames (B, H, W, 3) uint8, rewards (B, K) (K: one per agent) and terminated (B,) bool.
         ``decode=False`` skips the tokenizer's decoder (frames None): a planner that only
         scores imagined rewards does not need pixels (a ``frame`` commit decodes anyway)."""
+        frames, rewards, termination_logit = self.advance(actions, decode)
+        return frames, rewards, termination_logit > 0
+
+    @torch.inference_mode()
+    def advance(self, actions, decode: bool = True) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """``step``, with the termination head's logit (B,) float32 in place of its decision:
+        a planner weighs each imagined reward by the probability that the episode is still
+        running (``sigmoid(-logit)``), which ranks plans long before any of them ends."""
         actions = torch.as_tensor(actions, device=self.device, dtype=self.dtype)[:, None]  # (B, 1, A)
         # The sampler integrates in float32 whatever the networks' dtype: a bfloat16 state
         # would round every Euler step to 3 significant digits.
@@ -196,5 +203,5 @@ class WorldModel:
         latent = frames_to_latents(self.tokenizer, frames, self.dtype) if self.commit == "frame" else latent.to(self.dtype)
         clean = torch.zeros(self.batch, 1, device=self.device, dtype=self.dtype)
         out = self.backbone.commit(latent[:, None], clean, actions, self.cache)
-        return frames if decode else None, out.reward[:, 0].float(), out.termination_logit[:, 0] > 0
+        return frames if decode else None, out.reward[:, 0].float(), out.termination_logit[:, 0].float()
 
