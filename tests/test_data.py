@@ -149,6 +149,58 @@ def test_cartpole_mix_covers_long_balancing_and_falls(tmp_path):
     assert manifest.complete
 
 
+def test_roam_drives_the_cartpole_into_its_end_stops_where_the_pole_falls():
+    """The default expert holds the rail's middle; steered to setpoints past the rail's
+    ends, it balances the pole to a stop, where the impact drops it: the ending the
+    dream-trained policies meet in MuJoCo."""
+    scene = make_scene("cartpole").unwrapped
+    reach = {}
+    for name in ("goal", "roam"):
+        reach[name] = []
+        for episode in range(4):
+            scene.reset(seed=episode)
+            policy = make_policy(name)
+            policy.reset(scene, np.random.default_rng(episode))
+            farthest = 0.0
+            for _ in range(250):
+                scene.apply_action(policy(scene))
+                farthest = max(farthest, abs(scene.data.qpos[0]))
+                if scene.is_terminated():
+                    break
+            reach[name].append((farthest, scene.is_terminated()))
+    scene.close()
+    assert all(farthest < 0.9 and not fell for farthest, fell in reach["goal"]), reach
+    assert sum(farthest > 0.99 and fell for farthest, fell in reach["roam"]) >= 3, reach
+
+
+def test_the_cartpole_expert_is_steered_at_a_steady_pace():
+    """Without a setpoint the expert is the one the shipped data was collected with; with one,
+    the cart error it feeds back is capped, so a far setpoint is no single shove."""
+    from worldenv.scenes.cartpole import SETPOINT_PULL
+
+    scene = make_scene("cartpole").unwrapped
+    scene.reset(seed=0)
+    scene.data.qpos[:], scene.data.qvel[:] = [0.3, 0.01], [0.1, -0.05]
+    held = 1.0 * 0.3 + 10.0 * 0.01 + 1.5 * 0.1 + 2.0 * -0.05
+    assert np.isclose(scene.goal_action()[0], held / 3.0)
+    assert np.isclose(scene.goal_action(setpoint=0.0)[0], scene.goal_action()[0])
+    far = scene.goal_action(setpoint=-5.0)[0]
+    assert np.isclose(far, (held - 0.3 + SETPOINT_PULL) / 3.0)
+    scene.close()
+
+
+def test_roam_names_what_a_scene_lacks():
+    for settings in ({"policy": "roam"}, {"exploration_mix": {"goal": 0.5, "roam": 0.5}}):
+        with pytest.raises(ConfigError, match="'roam' steers the scene's expert.*'reacher' has no setpoint_range"):
+            CollectConfig(**{**TINY, **settings}).validate()
+    CollectConfig(**{**TINY, "scene": "cartpole", "policy": "roam"}).validate()
+    scene = make_scene("reacher").unwrapped
+    scene.reset(seed=0)
+    with pytest.raises(ValueError, match="'roam' expects a scene whose expert can be steered"):
+        make_policy("roam").reset(scene, np.random.default_rng(0))
+    scene.close()
+
+
 def _shoulder_turn_per_frame(policy_name: str, episodes: int = 6, steps: int = 120) -> np.ndarray:
     """|change of the shoulder angle| per step under one policy (physics only, no frames)."""
     scene = make_scene("reacher").unwrapped

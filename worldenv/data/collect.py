@@ -65,6 +65,10 @@ class CollectConfig:
                 raise ConfigError(f"exploration_mix: expected positive weights of {components}, got {self.exploration_mix!r}")
         if self.frames_after_termination < 0:
             raise ConfigError(f"frames_after_termination: expected an integer >= 0, got {self.frames_after_termination}")
+        roams = self.policy == "roam" or "roam" in (self.exploration_mix or {})
+        if roams and load_env_creator(SCENES[self.scene].entry_point).setpoint_range is None:
+            raise ConfigError(f"policy: 'roam' steers the scene's expert to setpoints, and scene {self.scene!r} "
+                              "has no setpoint_range; expected a scene that has one (cartpole)")
 
     @property
     def scene_kwargs(self) -> dict:

@@ -10,7 +10,9 @@ goal-directed expert (``goal_action``) perturbed by correlated noise, in
 proportions each scene sets (``exploration_mix``): a cartpole under noise falls
 within ten steps, so its expert balances it until a noisy segment makes it fall,
 and gentle pushes let it fall under its own weight; a reacher under correlated
-noise spins faster than its frames can show.
+noise spins faster than its frames can show. ``roam`` steers the expert to setpoints
+across (and past) the scene's range, where a scene defines one: a cartpole balanced
+into its rail's end stops.
 """
 
 from collections.abc import Callable
@@ -98,6 +100,33 @@ class GoalDirected:
         return np.clip(scene.goal_action() + self.noise(scene), -1.0, 1.0).astype(np.float32)
 
 
+class Roam:
+    """The scene's expert steered to a setpoint redrawn every ``hold`` steps from the
+    scene's ``setpoint_range``, plus a little correlated noise. The default mix's expert
+    holds the middle, so the data rarely shows what happens far from it; roaming shows the
+    task done well across the whole range, and at its ends (a cartpole's end stops)."""
+
+    name = "roam"
+
+    def __init__(self, hold: tuple[int, int] = (40, 120), noise_scale: float = 0.15):
+        self.hold = hold
+        self.noise = SmoothNoise(correlation=(0.8, 0.95), scale=(noise_scale, noise_scale))
+
+    def reset(self, scene: MujocoScene, rng: np.random.Generator) -> None:
+        if scene.setpoint_range is None:
+            raise ValueError(f"exploration policy 'roam' expects a scene whose expert can be steered "
+                             f"(a setpoint_range); {type(scene).__name__} has none")
+        self.rng, self.remaining = rng, 0
+        self.noise.reset(scene, rng)
+
+    def __call__(self, scene: MujocoScene) -> np.ndarray:
+        if self.remaining == 0:
+            self.setpoint = float(self.rng.uniform(*scene.setpoint_range))
+            self.remaining = int(self.rng.integers(self.hold[0], self.hold[1] + 1))
+        self.remaining -= 1
+        return np.clip(scene.goal_action(self.setpoint) + self.noise(scene), -1.0, 1.0).astype(np.float32)
+
+
 class Mixture:
     """Switch between component policies at random segment boundaries, with the
     weights the scene asks for (``scene.exploration_mix``)."""
@@ -131,6 +160,7 @@ POLICIES: dict[str, Callable] = {
     "smooth": SmoothNoise,
     "gentle": GentleNoise,
     "goal": GoalDirected,
+    "roam": Roam,
     "mix": Mixture,
 }
 

@@ -120,6 +120,10 @@ class MujocoScene(gymnasium.Env[np.ndarray, np.ndarray]):
         """An expert's action in the current state, for goal-directed exploration."""
         raise NotImplementedError
 
+    # Where a scene's expert can be steered (``goal_action(setpoint)``) by the ``roam``
+    # exploration policy; None where it cannot.
+    setpoint_range: tuple[float, float] | None = None
+
     def is_terminated(self) -> bool:
         return False
 

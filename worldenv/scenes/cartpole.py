@@ -20,6 +20,7 @@ FALL_ANGLE = 0.2  # radians; InvertedPendulum-v5 terminates beyond it
 VIEW_EXTENT = 1.0  # metres shown: the 0.6 m pole spans most of the frame's height
 PANEL_WIDTH = 0.25
 RAIL_HALF_LENGTH = 1.0
+SETPOINT_PULL = 0.6  # metres of cart error the roaming expert feeds back at most
 
 
 class CartpoleScene(MujocoScene):
@@ -78,11 +79,21 @@ class CartpoleScene(MujocoScene):
     def task_state(self) -> np.ndarray:
         return self.data.qpos[:2].copy()
 
-    def goal_action(self) -> np.ndarray:
-        """A balancing controller: state feedback on (x, angle, velocities)."""
+    # Roaming setpoints reach past the rail's end stops, so the data shows the cart hitting
+    # a stop and the pole falling from the impact: how a policy that lets its cart wander
+    # ends in MuJoCo (agents/README.md, "Cartpole").
+    setpoint_range = (-1.4 * RAIL_HALF_LENGTH, 1.4 * RAIL_HALF_LENGTH)
+
+    def goal_action(self, setpoint: float | None = None) -> np.ndarray:
+        """A balancing controller: state feedback on (x, angle, velocities), holding the
+        cart at the rail's middle, or steering it to ``setpoint`` at a steady pace (the cart
+        error it feeds back is at most ``SETPOINT_PULL``: a far setpoint taken at once would
+        shove the cart out from under its pole)."""
         x, angle = self.data.qpos
         velocity, angular_velocity = self.data.qvel
-        force = 1.0 * x + 10.0 * angle + 1.5 * velocity + 2.0 * angular_velocity
+        # None keeps the original expert exactly, so datasets collected with it reproduce.
+        error = x if setpoint is None else np.clip(x - setpoint, -SETPOINT_PULL, SETPOINT_PULL)
+        force = 1.0 * error + 10.0 * angle + 1.5 * velocity + 2.0 * angular_velocity
         return np.clip([force / 3.0], -1.0, 1.0).astype(np.float32)
 
 
