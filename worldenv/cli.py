@@ -45,7 +45,7 @@ def _add_collect(commands) -> None:
     p.add_argument("--scene", help="reacher, cartpole, panorama or duo")
     p.add_argument("--episodes", type=int, help="number of episodes")
     p.add_argument("--steps", dest="steps_per_episode", type=int, help="maximum steps per episode (default 200)")
-    p.add_argument("--policy", help="exploration policy: mix (default), uniform, jitter, smooth, gentle or goal")
+    p.add_argument("--policy", help="exploration policy: mix (default), uniform, jitter, smooth, gentle, goal or roam (the expert steered into the ends of its range; cartpole)")
     p.add_argument("--seed", type=int, help="base seed; episode i uses a seed derived from (seed, i)")
     p.add_argument("--shard-size", type=int, help="episodes per shard file (default 20)")
     p.add_argument("--width", type=int, help="frame width in pixels (default 64)")
