@@ -410,3 +410,23 @@ def test_collection_presets_name_their_scene(preset):
     # At least 100k frames of budget; cartpole's episodes end when the pole falls, so
     # its 400 x 250 came to 55k frames and 277 falls.
     assert cfg.scene == preset.stem and cfg.episodes * cfg.steps_per_episode >= 100_000
+
+
+def test_extra_datasets_train_beside_the_main_one_which_alone_holds_out(reacher_dataset, tmp_path):
+    from worldenv.training.data import DataConfig
+
+    extra = tmp_path / "extra"
+    collect(CollectConfig(**{**TINY, "episodes": 2, "seed": 11}), extra, progress=False)
+    alone = DataConfig(path=str(reacher_dataset), held_out_episodes=1)
+    both = DataConfig(path=str(reacher_dataset), held_out_episodes=1, extra_paths=[str(extra)])
+    own, added, joined = alone.load_training(), load_dataset(extra), both.load_training()
+    assert joined.num_episodes == own.num_episodes + added.num_episodes == 4 + 2
+    np.testing.assert_array_equal(joined.frames[own.num_frames:], added.frames)
+    second = joined.episode_frames(own.num_episodes)  # the extra dataset's first episode
+    np.testing.assert_array_equal(joined.actions[second], added.actions[added.episode_frames(0)])
+    np.testing.assert_array_equal(both.load_held_out().frames, alone.load_held_out().frames)
+
+    other = tmp_path / "cartpole"
+    collect(CollectConfig(scene="cartpole", episodes=1, steps_per_episode=4, shard_size=1), other, progress=False)
+    with pytest.raises(DatasetError, match="different scenes or shapes.*reacher.*cartpole"):
+        DataConfig(path=str(reacher_dataset), held_out_episodes=1, extra_paths=[str(other)]).load_training()

@@ -429,3 +429,22 @@ def test_teacher_with_an_action_history_and_action_flow_trains_distils_and_dream
         return model.step(torch.zeros(1, 2))[0]
 
     assert torch.equal(dream(1.0), dream(1.0)) and not torch.equal(dream(1.0), dream(-1.0))
+
+
+def test_a_teacher_trains_on_extra_datasets_and_records_them(tmp_path, dataset):
+    from worldenv.data.dataset import load_dataset
+    from worldenv.data.format import MANIFEST
+    from worldenv.io import sha256_file
+    from worldenv.state_io import load_tree
+
+    config = tiny_config(tmp_path, dataset, tok_steps=4, teacher_steps=4)
+    settings = yaml.safe_load(config.read_text())
+    settings["teacher"]["data"]["extra_paths"] = [str(dataset)]  # the same episodes twice
+    config.write_text(yaml.safe_dump(settings))
+    assert train_main(["tokenizer", "--config", str(config), "--no-progress"]) == 0
+    assert train_main(["teacher", "--config", str(config), "--no-progress"]) == 0
+    recorded = load_bundle(tmp_path / "bundle").metadata["teacher_training"]["dataset"]
+    assert recorded["extra"] == [{"path": str(dataset), "manifest_sha256": sha256_file(dataset / MANIFEST)}]
+    encoded = load_tree(tmp_path / "runs" / "teacher" / "latents.safetensors")["frames"]
+    held_out = load_dataset(dataset, episodes=slice(3, 4)).num_frames
+    assert encoded == 2 * load_dataset(dataset).num_frames - held_out

@@ -62,7 +62,9 @@ def run(args: argparse.Namespace, command: list[str]) -> int:
         "command": shlex.join(command),
         "config": args.config,
         "dataset": {"path": cfg.data.path, "manifest_sha256": sha256_file(manifest),
-                    "held_out_episodes": cfg.data.held_out_episodes},
+                    "held_out_episodes": cfg.data.held_out_episodes,
+                    **({"extra": [{"path": extra, "manifest_sha256": sha256_file(Path(extra) / MANIFEST)}
+                                  for extra in cfg.data.extra_paths]} if cfg.data.extra_paths else {})},
         "hardware": hardware_description(),
         "threads": torch.get_num_threads(),
     }

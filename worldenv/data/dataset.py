@@ -73,6 +73,29 @@ def load_dataset(directory: Path, episodes: slice | None = None) -> FrameDataset
     )
 
 
+def concatenate(datasets: list[FrameDataset]) -> FrameDataset:
+    """Datasets of one scene as one, back to back; the first's manifest stands for all."""
+    first = datasets[0]
+    for other in datasets[1:]:
+        if (other.manifest.scene, other.frames.shape[1:], other.actions.shape[1:]) != (
+                first.manifest.scene, first.frames.shape[1:], first.actions.shape[1:]):
+            raise DatasetError(f"cannot train on datasets of different scenes or shapes together: "
+                               f"{first.manifest.scene} {first.frames.shape[1:]} frames with {first.actions.shape[1]} actions, "
+                               f"{other.manifest.scene} {other.frames.shape[1:]} frames with {other.actions.shape[1]} actions")
+    offsets = np.cumsum([0] + [d.num_frames for d in datasets[:-1]])
+    return FrameDataset(
+        manifest=first.manifest,
+        frames=np.concatenate([d.frames for d in datasets]),
+        actions=np.concatenate([d.actions for d in datasets]),
+        rewards=np.concatenate([d.rewards for d in datasets]),
+        terminated=np.concatenate([d.terminated for d in datasets]),
+        states={k: np.concatenate([d.states[k] for d in datasets]) for k in first.states},
+        episode_starts=np.concatenate([d.episode_starts + offset for d, offset in zip(datasets, offsets)]),
+        episode_lengths=np.concatenate([d.episode_lengths for d in datasets]),
+        episode_index=np.concatenate([d.episode_index for d in datasets]),
+    )
+
+
 def _aligned_to_frames(per_step: list[np.ndarray]) -> np.ndarray:
     """One zero in front of each episode's steps: the reset frame has no action,
     reward or termination leading to it."""

@@ -1,13 +1,13 @@
 """Training-side data: a dataset split into training and held-out episodes, and
 batches drawn with a step's torch generator (so a resumed run draws the same)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from worldenv.data.dataset import FrameDataset, load_dataset
+from worldenv.data.dataset import FrameDataset, concatenate, load_dataset
 from worldenv.data.format import Manifest
 from worldenv.data.sampler import WindowSampler
 
@@ -16,6 +16,10 @@ from worldenv.data.sampler import WindowSampler
 class DataConfig:
     path: str  # dataset directory made by `worldenv collect`
     held_out_episodes: int = 50  # the last episodes, never trained on (evaluation uses them)
+    # More datasets of the scene, trained on in full beside ``path``'s training episodes:
+    # data collected for what ``path`` lacks (a cartpole's end stops: ``--policy roam``).
+    # The held-out episodes are ``path``'s alone, so evaluations stay comparable.
+    extra_paths: list[str] = field(default_factory=list)
 
     def split(self) -> tuple[slice, slice]:
         total = Manifest.load(Path(self.path)).episodes
@@ -26,7 +30,8 @@ class DataConfig:
         return slice(0, total - self.held_out_episodes), slice(total - self.held_out_episodes, total)
 
     def load_training(self) -> FrameDataset:
-        return load_dataset(Path(self.path), episodes=self.split()[0])
+        own = load_dataset(Path(self.path), episodes=self.split()[0])
+        return concatenate([own, *(load_dataset(Path(extra)) for extra in self.extra_paths)]) if self.extra_paths else own
 
     def load_held_out(self) -> FrameDataset:
         return load_dataset(Path(self.path), episodes=self.split()[1])
