@@ -436,6 +436,9 @@ def test_a_teacher_trains_on_extra_datasets_and_records_them(tmp_path, dataset):
     from worldenv.data.format import MANIFEST
     from worldenv.io import sha256_file
     from worldenv.state_io import load_tree
+    from dataclasses import replace
+
+    from worldenv.training.data import DataConfig
 
     config = tiny_config(tmp_path, dataset, tok_steps=4, teacher_steps=4)
     settings = yaml.safe_load(config.read_text())
@@ -445,6 +448,11 @@ def test_a_teacher_trains_on_extra_datasets_and_records_them(tmp_path, dataset):
     assert train_main(["teacher", "--config", str(config), "--no-progress"]) == 0
     recorded = load_bundle(tmp_path / "bundle").metadata["teacher_training"]["dataset"]
     assert recorded["extra"] == [{"path": str(dataset), "manifest_sha256": sha256_file(dataset / MANIFEST)}]
-    encoded = load_tree(tmp_path / "runs" / "teacher" / "latents.safetensors")["frames"]
+    cache = load_tree(tmp_path / "runs" / "teacher" / "latents.safetensors")
     held_out = load_dataset(dataset, episodes=slice(3, 4)).num_frames
-    assert encoded == 2 * load_dataset(dataset).num_frames - held_out
+    assert cache["frames"] == 2 * load_dataset(dataset).num_frames - held_out
+    # The cache names the data it holds: other extra datasets, or another split, are other data.
+    data = DataConfig(path=str(dataset), held_out_episodes=1, extra_paths=[str(dataset)])
+    assert cache["data"] == data.fingerprint()
+    assert len({data.fingerprint(), replace(data, extra_paths=[]).fingerprint(),
+                replace(data, held_out_episodes=2).fingerprint()}) == 3

@@ -1,6 +1,7 @@
 """Training-side data: a dataset split into training and held-out episodes, and
 batches drawn with a step's torch generator (so a resumed run draws the same)."""
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -8,8 +9,9 @@ import numpy as np
 import torch
 
 from worldenv.data.dataset import FrameDataset, concatenate, load_dataset
-from worldenv.data.format import Manifest
+from worldenv.data.format import MANIFEST, Manifest
 from worldenv.data.sampler import WindowSampler
+from worldenv.io import sha256_file
 
 
 @dataclass
@@ -28,6 +30,15 @@ class DataConfig:
 
             raise ConfigError(f"held_out_episodes: expected 0 <= value < {total} (the dataset's episodes), got {self.held_out_episodes}")
         return slice(0, total - self.held_out_episodes), slice(total - self.held_out_episodes, total)
+
+    def fingerprint(self) -> str:
+        """A short digest of which episodes train: every dataset's manifest and the split. A
+        cache of the training frames' latents is valid for these only (a swapped extra
+        dataset may well have as many frames as the one it replaced)."""
+        digest = hashlib.sha256(str(self.held_out_episodes).encode())
+        for directory in (self.path, *self.extra_paths):
+            digest.update(sha256_file(Path(directory) / MANIFEST).encode())
+        return digest.hexdigest()[:16]
 
     def load_training(self) -> FrameDataset:
         own = load_dataset(Path(self.path), episodes=self.split()[0])

@@ -75,7 +75,7 @@ class LatentWindows:
         self.scene = dataset.manifest.scene
         self.model = model
         self.sampler = WindowSampler(dataset, length=model.context_frames)
-        self.latents = self._encode(dataset, Path(run), device)
+        self.latents = self._encode(dataset, data.fingerprint(), Path(run), device)
         if model.memory_frames:
             self.episode_start = np.repeat(dataset.episode_starts, dataset.episode_lengths)  # of each frame's episode
             logger.info("replaying the memory rule over %d episodes", dataset.num_episodes)
@@ -86,17 +86,17 @@ class LatentWindows:
     def length(self) -> int:
         return self.sampler.length
 
-    def _encode(self, dataset: FrameDataset, run: Path, device: str) -> torch.Tensor:
+    def _encode(self, dataset: FrameDataset, data_key: str, run: Path, device: str) -> torch.Tensor:
         path = run / "latents.safetensors"
         key = _fingerprint(self.tokenizer)
         if path.exists():
             cached = load_tree(path)
-            if cached["tokenizer"] == key and cached["frames"] == dataset.num_frames:
+            if cached["tokenizer"] == key and cached.get("data") == data_key and cached["frames"] == dataset.num_frames:
                 return cached["latents"]
         logger.info("encoding %d frames with the tokenizer (cached in %s)", dataset.num_frames, path)
         target = Distributed.from_environment().device(device)
         latents = encode_frames(self.tokenizer, dataset.frames, batch=256 if target.type == "cpu" else 4096, device=target)
-        save_tree(path, {"tokenizer": key, "frames": dataset.num_frames, "latents": latents})
+        save_tree(path, {"tokenizer": key, "data": data_key, "frames": dataset.num_frames, "latents": latents})
         return latents
 
     def draw(self, batch: int, generator: torch.Generator, device: torch.device) -> tuple[LatentBatch, torch.Tensor]:
