@@ -456,3 +456,50 @@ def test_a_teacher_trains_on_extra_datasets_and_records_them(tmp_path, dataset):
     assert cache["data"] == data.fingerprint()
     assert len({data.fingerprint(), replace(data, extra_paths=[]).fingerprint(),
                 replace(data, held_out_episodes=2).fingerprint()}) == 3
+
+
+def test_a_teacher_fine_tunes_from_the_bundle_named_by_init_from(tmp_path, dataset):
+    """``teacher.init_from``: training starts from that bundle's teacher, not fresh weights,
+    and the bundle records which; a teacher of another architecture or of another
+    tokenizer's latents is refused by name."""
+    import shutil
+
+    from worldenv import config as configs
+    from worldenv.training.teacher_task import TeacherTask, TeacherTrainingConfig
+    from worldenv.world_model import load_backbone
+
+    config = tiny_config(tmp_path, dataset, tok_steps=4, teacher_steps=4)
+    assert train_main(["tokenizer", "--config", str(config), "--no-progress"]) == 0
+    assert train_main(["teacher", "--config", str(config), "--no-progress"]) == 0
+    start = tmp_path / "start"
+    shutil.copytree(tmp_path / "bundle", start)
+    trained = load_backbone(load_bundle(start)).state_dict()
+
+    task = TeacherTask(configs.load(config, "teacher", TeacherTrainingConfig, {"init_from": str(start)}))
+    for name, value in task.model.state_dict().items():
+        assert torch.equal(value, trained[name]), name
+    fresh = TeacherTask(configs.load(config, "teacher", TeacherTrainingConfig)).model.state_dict()
+    assert any(not torch.equal(value, trained[name]) for name, value in fresh.items())
+
+    assert train_main(["teacher", "--config", str(_with_init_from(config, start)),
+                       "--run", str(tmp_path / "runs" / "tuned"), "--no-progress"]) == 0
+    recorded = load_bundle(tmp_path / "bundle").metadata["teacher_training"]["init_from"]
+    assert recorded == {"path": str(start), "teacher_sha256": load_bundle(start).records["teacher"]["sha256"]}
+
+    wider = {**yaml.safe_load(config.read_text())["teacher"]["model"], "width": 64}
+    with pytest.raises(ConfigError, match=r"init_from: .*start: its teacher's model config .*width=32.* differs from teacher.model .*width=64"):
+        TeacherTask(configs.load(config, "teacher", TeacherTrainingConfig, {"init_from": str(start), "model": wider}))
+    assert train_main(["tokenizer", "--config", str(config), "--steps", "5", "--bundle", str(tmp_path / "other"),
+                       "--run", str(tmp_path / "runs" / "other-tokenizer"), "--no-progress"]) == 0
+    with pytest.raises(ConfigError, match=r"init_from: .*start: its tokenizer differs from .*other's"):
+        TeacherTask(configs.load(config, "teacher", TeacherTrainingConfig,
+                                 {"init_from": str(start), "bundle": str(tmp_path / "other"),
+                                  "run": str(tmp_path / "runs" / "other-teacher")}))
+
+
+def _with_init_from(config: Path, start: Path) -> Path:
+    settings = yaml.safe_load(config.read_text())
+    settings["teacher"]["init_from"] = str(start)
+    tuned = config.with_name("tuned.yaml")
+    tuned.write_text(yaml.safe_dump(settings))
+    return tuned

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import torch
 
-from worldenv.checkpoint import load_bundle, update_bundle
+from worldenv.checkpoint import Bundle, load_bundle, update_bundle
+from worldenv import config as configs
 from worldenv.config import ConfigError
 from worldenv.diffusion.flow import add_noise, flow_matching_loss, sample_training_times
 from worldenv.nn.backbone import Backbone, BackboneConfig
 from worldenv.training.data import DataConfig
 from worldenv.training.latent_windows import LatentWindows, head_losses
 from worldenv.training.loop import TrainConfig
-
 
 
 @dataclass
@@ -40,6 +40,9 @@ class TeacherTrainingConfig:
     reward_weight: float = 1.0
     termination_weight: float = 0.2
     termination_pos_weight: float = 1.0  # weight of terminal frames in the termination loss
+    # A bundle whose teacher the training starts from (fine-tuning, e.g. on more data)
+    # instead of fresh weights; it must have this model config and this bundle's tokenizer.
+    init_from: str | None = None
 
     def validate(self) -> None:
         if self.time_distribution not in ("uniform", "logit_normal"):
@@ -49,10 +52,28 @@ class TeacherTrainingConfig:
 class TeacherTask:
     def __init__(self, config: TeacherTrainingConfig):
         self.config = config
-        self.windows = LatentWindows(config.data, load_bundle(Path(config.bundle)), Path(config.run), config.model,
+        bundle = load_bundle(Path(config.bundle))
+        self.windows = LatentWindows(config.data, bundle, Path(config.run), config.model,
                                      config.train.device, "teacher.model")
         self.scene = self.windows.scene
         self.model = Backbone(config.model)
+        if config.init_from is not None:
+            self._start_from(load_bundle(Path(config.init_from)), bundle)
+
+    def _start_from(self, start: Bundle, bundle: Bundle) -> None:
+        """Load ``init_from``'s teacher, refusing one that denoises another tokenizer's
+        latents or has another architecture (its weights would load but mean nothing)."""
+        where = f"init_from: {start.path}"
+        if "teacher" not in start.components:
+            raise ConfigError(f"{where}: expected a bundle with a teacher, it has {start.components}")
+        if start.records.get("tokenizer", {}).get("sha256") != bundle.records["tokenizer"]["sha256"]:
+            raise ConfigError(f"{where}: its tokenizer differs from {bundle.path}'s, so its teacher's "
+                              "latents are not this run's; expected a bundle made from the same tokenizer")
+        model = configs.build(BackboneConfig, start.config("teacher")["model"], f"{where}: teacher")
+        if model != self.config.model:
+            raise ConfigError(f"{where}: its teacher's model config {model} differs from teacher.model {self.config.model}")
+        start.load_into("teacher", self.model)
+        self.init_sha256 = start.records["teacher"]["sha256"]
 
     def loss(self, model, batch: int, generator: torch.Generator):
         c = self.config
@@ -81,5 +102,7 @@ class TeacherTask:
         update_bundle(
             c.bundle,
             components={"teacher": (ema_model, {"model": asdict(c.model), "context_noise": c.context_noise})},
-            metadata={"scene": self.scene, "teacher_training": metadata},
+            metadata={"scene": self.scene, "teacher_training": {
+                **metadata, **({"init_from": {"path": c.init_from, "teacher_sha256": self.init_sha256}}
+                               if c.init_from is not None else {})}},
         )
