@@ -12,6 +12,7 @@ import pytest
 import torch
 import yaml
 
+from worldenv.card import render_card
 from worldenv.checkpoint import load_bundle
 from worldenv.config import ConfigError
 from worldenv.data.collect import CollectConfig, collect
@@ -448,6 +449,7 @@ def test_a_teacher_trains_on_extra_datasets_and_records_them(tmp_path, dataset):
     assert train_main(["teacher", "--config", str(config), "--no-progress"]) == 0
     recorded = load_bundle(tmp_path / "bundle").metadata["teacher_training"]["dataset"]
     assert recorded["extra"] == [{"path": str(dataset), "manifest_sha256": sha256_file(dataset / MANIFEST)}]
+    assert f"- more training data: `{dataset}`" in render_card(load_bundle(tmp_path / "bundle").metadata)
     cache = load_tree(tmp_path / "runs" / "teacher" / "latents.safetensors")
     held_out = load_dataset(dataset, episodes=slice(3, 4)).num_frames
     assert cache["frames"] == 2 * load_dataset(dataset).num_frames - held_out
@@ -485,6 +487,7 @@ def test_a_teacher_fine_tunes_from_the_bundle_named_by_init_from(tmp_path, datas
                        "--run", str(tmp_path / "runs" / "tuned"), "--no-progress"]) == 0
     recorded = load_bundle(tmp_path / "bundle").metadata["teacher_training"]["init_from"]
     assert recorded == {"path": str(start), "teacher_sha256": load_bundle(start).records["teacher"]["sha256"]}
+    assert f"- started from: the teacher of `{start}`" in render_card(load_bundle(tmp_path / "bundle").metadata)
 
     wider = {**yaml.safe_load(config.read_text())["teacher"]["model"], "width": 64}
     with pytest.raises(ConfigError, match=r"init_from: .*start: its teacher's model config .*width=32.* differs from teacher.model .*width=64"):

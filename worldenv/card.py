@@ -19,6 +19,10 @@ def render_card(metadata: dict) -> str:
                   f"- command: `{info.get('command', '?')}`",
                   f"- dataset: `{dataset.get('path', '?')}` (manifest sha256 {dataset.get('manifest_sha256', '?')[:16]}..., "
                   f"last {dataset.get('held_out_episodes', '?')} episodes held out)",
+                  *(f"- more training data: `{extra['path']}` (manifest sha256 {extra['manifest_sha256'][:16]}..., all episodes)"
+                    for extra in dataset.get("extra", [])),
+                  *([f"- started from: the teacher of `{info['init_from']['path']}` "
+                     f"(sha256 {info['init_from']['teacher_sha256'][:16]}...)"] if "init_from" in info else []),
                   f"- steps: {info.get('steps', '?')}, wall time {info.get('train_seconds', '?')} s, "
                   f"{info.get('processes', 1)} process(es) x {info.get('threads', '?')} threads",
                   f"- hardware: {info.get('hardware', '?')}"]

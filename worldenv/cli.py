@@ -45,7 +45,13 @@ def _add_collect(commands) -> None:
     p.add_argument("--scene", help="reacher, cartpole, panorama or duo")
     p.add_argument("--episodes", type=int, help="number of episodes")
     p.add_argument("--steps", dest="steps_per_episode", type=int, help="maximum steps per episode (default 200)")
-    p.add_argument("--policy", help="exploration policy: mix (default), uniform, jitter, smooth, gentle, goal or roam (the expert steered into the ends of its range; cartpole)")
+    p.add_argument("--policy", help="exploration policy: mix (default), uniform, jitter, smooth, gentle, goal, roam (the expert steered into the ends of its range; cartpole), or trained (an agent's policy.zip, --agent)")
+    p.add_argument("--agent", type=Path, help="with --policy trained: the SB3 policy.zip that acts (agents/ppo_dream.py's)")
+    p.add_argument("--agent-checkpoint", type=Path,
+                   help="with --policy trained: the bundle whose state probe the agent observes through (default: the scene's shipped one)")
+    p.add_argument("--agent-stack", type=int, default=2, help="with --policy trained: probe readings stacked (default 2)")
+    p.add_argument("--agent-deterministic", action="store_true",
+                   help="with --policy trained: the policy's mean action (default: sampled, as in PPO's training episodes)")
     p.add_argument("--seed", type=int, help="base seed; episode i uses a seed derived from (seed, i)")
     p.add_argument("--shard-size", type=int, help="episodes per shard file (default 20)")
     p.add_argument("--width", type=int, help="frame width in pixels (default 64)")
@@ -57,15 +63,29 @@ def _add_collect(commands) -> None:
 
 
 def _collect(args) -> int:
+    from dataclasses import replace
+
     from worldenv import config
+    from worldenv.config import ConfigError
     from worldenv.data.collect import CollectConfig, collect
+    from worldenv.data.trained_policy import TrainedPolicy
+    from worldenv.envs.dream import shipped_checkpoint
+    from worldenv.io import sha256_file
 
     flags = ("scene", "episodes", "steps_per_episode", "policy", "seed", "shard_size", "width", "height")
     overrides = {key: getattr(args, key) for key in flags if getattr(args, key) is not None}
+    if args.agent is not None:  # the agent's settings need the scene: they are added to the built config
+        if overrides.pop("policy", TrainedPolicy.name) != TrainedPolicy.name:
+            raise ConfigError(f"--agent: acts under --policy trained, not {args.policy!r}")
     if args.config:
         cfg = config.load(args.config, "collect", CollectConfig, overrides)
     else:
         cfg = config.build(CollectConfig, overrides, "collect")
+    if args.agent is not None:
+        cfg = replace(cfg, policy=TrainedPolicy.name, exploration_mix=None, trained_policy={
+            "path": str(args.agent), "checkpoint": str(args.agent_checkpoint or shipped_checkpoint(cfg.scene)),
+            "stack": args.agent_stack, "deterministic": args.agent_deterministic, "sha256": sha256_file(args.agent)})
+        cfg.validate()
     manifest = collect(cfg, args.out, workers=args.workers, progress=not args.no_progress)
     print(f"{args.out}: {manifest.episodes} {cfg.scene} episodes, {manifest.steps} steps")
     return 0

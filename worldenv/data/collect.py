@@ -24,6 +24,7 @@ from worldenv import __version__
 from worldenv.config import ConfigError
 from worldenv.data.format import DatasetError, Episode, Manifest, read_shard, record_shard, shard_name, write_shard
 from worldenv.data.policies import POLICIES, make_policy
+from worldenv.data.trained_policy import SETTINGS as TRAINED_SETTINGS, TrainedPolicy
 from worldenv.io import sha256_file
 from worldenv.scenes import SCENES, make_scene
 
@@ -47,12 +48,26 @@ class CollectConfig:
     # Proportions of the ``mix`` policy's components; None: the scene's own
     # (``exploration_mix`` in its class).
     exploration_mix: dict[str, float] | None = None
+    # Under policy 'trained': the agent that acts (``trained_policy.py``), as
+    # {path: policy.zip, checkpoint: the bundle whose probe it observes through, stack,
+    # deterministic, sha256: the zip's, so that a resumed collection uses the same agent}.
+    trained_policy: dict | None = None
 
     def validate(self) -> None:
         if self.scene not in SCENES:
             raise ConfigError(f"scene: unknown scene {self.scene!r}; expected one of {sorted(SCENES)}")
-        if self.policy not in POLICIES:
-            raise ConfigError(f"policy: unknown policy {self.policy!r}; expected one of {sorted(POLICIES)}")
+        if self.policy not in POLICIES and self.policy != TrainedPolicy.name:
+            raise ConfigError(f"policy: unknown policy {self.policy!r}; expected one of "
+                              f"{sorted([*POLICIES, TrainedPolicy.name])}")
+        if (self.policy == TrainedPolicy.name) != (self.trained_policy is not None):
+            raise ConfigError(f"trained_policy: expected settings exactly when policy is 'trained', got "
+                              f"policy {self.policy!r} and trained_policy {self.trained_policy!r}")
+        if self.trained_policy is not None:
+            unknown = sorted(set(self.trained_policy) - {*TRAINED_SETTINGS, "sha256"})
+            missing = sorted({"path", "checkpoint"} - set(self.trained_policy))
+            if unknown or missing:
+                raise ConfigError(f"trained_policy: expected keys {list(TRAINED_SETTINGS)} (path and checkpoint "
+                                  f"required) and sha256; unknown {unknown}, missing {missing}")
         for key in ("episodes", "steps_per_episode", "shard_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: expected a positive integer, got {getattr(self, key)}")
@@ -131,7 +146,11 @@ def _collect_shard(job: tuple[CollectConfig, Path, int, int, int]):
     key = (config.scene, config.steps_per_episode, config.width, config.height)
     if key not in _worker_envs:
         _worker_envs[key] = make_scene(config.scene, max_episode_steps=config.steps_per_episode, **config.scene_kwargs)
-    env, policy = _worker_envs[key], make_policy(config.policy)
+    env = _worker_envs[key]
+    if config.policy == TrainedPolicy.name:
+        policy = TrainedPolicy(**{k: v for k, v in config.trained_policy.items() if k != "sha256"})
+    else:
+        policy = make_policy(config.policy)
     if config.policy == "mix":
         env.unwrapped.exploration_mix = exploration_mix(config)
     episodes = [run_episode(env, policy, config, e) for e in range(first, first + count)]
