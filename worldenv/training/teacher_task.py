@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from worldenv.checkpoint import Bundle, load_bundle, update_bundle
 from worldenv import config as configs
+from worldenv.checkpoint import Bundle, load_bundle, update_bundle
 from worldenv.config import ConfigError
 from worldenv.diffusion.flow import add_noise, flow_matching_loss, sample_training_times
 from worldenv.nn.backbone import Backbone, BackboneConfig
