@@ -84,6 +84,9 @@ def test_the_command_records_the_agent_and_errors_name_what_is_expected(tmp_path
         cli_main(["collect", "--scene", "cartpole", "--episodes", "1", "--policy", "goal", "--agent", str(path),
                   "--out", str(tmp_path / "bad")])
     assert "--agent: acts under --policy trained, not 'goal'" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="2"):
+        cli_main(["collect", "--scene", "cartpole", "--episodes", "1", "--agent-deterministic", "--out", str(tmp_path / "bad")])
+    assert "describe an agent: expected --agent PATH" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="trained_policy: expected settings exactly when policy is 'trained'"):
         CollectConfig(scene="cartpole", episodes=1, policy="trained").validate()
     with pytest.raises(ConfigError, match=r"trained_policy: expected keys .*unknown \['temperature'\], missing \['checkpoint'\]"):

@@ -49,7 +49,7 @@ def _add_collect(commands) -> None:
     p.add_argument("--agent", type=Path, help="with --policy trained: the SB3 policy.zip that acts (agents/ppo_dream.py's)")
     p.add_argument("--agent-checkpoint", type=Path,
                    help="with --policy trained: the bundle whose state probe the agent observes through (default: the scene's shipped one)")
-    p.add_argument("--agent-stack", type=int, default=2, help="with --policy trained: probe readings stacked (default 2)")
+    p.add_argument("--agent-stack", type=int, help="with --policy trained: probe readings stacked (default 2)")
     p.add_argument("--agent-deterministic", action="store_true",
                    help="with --policy trained: the policy's mean action (default: sampled, as in PPO's training episodes)")
     p.add_argument("--seed", type=int, help="base seed; episode i uses a seed derived from (seed, i)")
@@ -74,6 +74,8 @@ def _collect(args) -> int:
 
     flags = ("scene", "episodes", "steps_per_episode", "policy", "seed", "shard_size", "width", "height")
     overrides = {key: getattr(args, key) for key in flags if getattr(args, key) is not None}
+    if args.agent is None and (args.agent_checkpoint or args.agent_stack or args.agent_deterministic):
+        raise ConfigError("--agent-checkpoint, --agent-stack and --agent-deterministic describe an agent: expected --agent PATH")
     if args.agent is not None:  # the agent's settings need the scene: they are added to the built config
         if overrides.pop("policy", TrainedPolicy.name) != TrainedPolicy.name:
             raise ConfigError(f"--agent: acts under --policy trained, not {args.policy!r}")
@@ -84,7 +86,7 @@ def _collect(args) -> int:
     if args.agent is not None:
         cfg = replace(cfg, policy=TrainedPolicy.name, exploration_mix=None, trained_policy={
             "path": str(args.agent), "checkpoint": str(args.agent_checkpoint or shipped_checkpoint(cfg.scene)),
-            "stack": args.agent_stack, "deterministic": args.agent_deterministic, "sha256": sha256_file(args.agent)})
+            "stack": args.agent_stack or 2, "deterministic": args.agent_deterministic, "sha256": sha256_file(args.agent)})
         cfg.validate()
     manifest = collect(cfg, args.out, workers=args.workers, progress=not args.no_progress)
     print(f"{args.out}: {manifest.episodes} {cfg.scene} episodes, {manifest.steps} steps")
