@@ -10,6 +10,15 @@ for the same env-step budget, ``--world random`` scores a uniform random policy
 and ``--world still`` zero actions (a reacher arm that never moves): the
 baselines, from the same script.
 
+``--dream-steps H`` ends each training dream after H steps (truncated: PPO bootstraps
+from its value there), and ``--start-contexts N --start-within W [--start-policy P]`` starts
+them from N real MuJoCo windows that begin anywhere in the first W steps of episodes
+of the exploration policy P:
+short imagined episodes from the states a real episode passes through, as DIAMOND
+and Dreamer imagine 15 steps from their replay buffer's states, so the policy leans
+on the dream only as far as it stays right. Scores in the dream still run whole
+episodes from the bundle's bank.
+
 The policy sees frames, through ``--observation`` (``observations.py``): ``probe``
 (default), the task state the bundle's frozen state probe reads off the last
 ``--stack`` frames; or ``pixels``, the frame itself (``CnnPolicy``).
@@ -46,6 +55,15 @@ class Args(ServingArgs):
     checkpoint: str | None = field(default=None, metadata={"help": "dream bundle (and its probe); unset: the scene's shipped one"})
     observation: Observation = field(default="probe", metadata={"help": "what the policy sees: probe (the state read off the frames) or pixels"})
     stack: int = field(default=2, metadata={"help": "probe readings of the last frames side by side (velocities)"})
+    dream_steps: int | None = field(default=None, metadata={
+        "help": "steps per training episode in the dream before it is truncated and PPO bootstraps from its value (an "
+                "imagination horizon); unset: the scene's episode length"})
+    start_contexts: int | None = field(default=None, metadata={
+        "help": "training dreams start from this many real windows recorded in MuJoCo; unset: the bundle's bank"})
+    start_within: int = field(default=0, metadata={
+        "help": "with --start-contexts: each window begins at a step drawn from the first this-many of its episode"})
+    start_policy: str = field(default="mix", metadata={
+        "help": "with --start-contexts: the exploration policy whose episodes the windows come from (mix, roam, ...)"})
     env_steps: int = field(default=100_000, metadata={"help": "training budget in env steps (all envs together)"})
     num_envs: int = field(default=16, metadata={"help": "parallel envs (one batched dream, or MuJoCo envs in one process)"})
     n_steps: int = field(default=128, metadata={"help": "PPO rollout length per env and update"})
@@ -61,17 +79,21 @@ class Args(ServingArgs):
     out: str = field(default="runs/agents", metadata={"help": "output directory"})
 
 
-def frames_env(args: Args, world: str, num_envs: int, seed: int) -> VecEnv:
+def frames_env(args: Args, world: str, num_envs: int, seed: int, training: bool = False) -> VecEnv:
     """``num_envs`` episodes of ``world`` (dream or mujoco) as an SB3 VecEnv of frames; env i
-    resets with seed ``seed + i``."""
+    resets with seed ``seed + i``. ``training``: the dream PPO learns in, with ``--dream-steps``
+    and ``--start-*``; otherwise whole episodes from the bundle's bank, as scored."""
     from stable_baselines3.common.env_util import make_vec_env
 
     from worldenv.envs.sb3 import DreamVecEnv
     from worldenv.scenes import scene_info
 
     if world == "dream":
+        starts = {"start_contexts": args.start_contexts, "start_within": args.start_within,
+                  "start_policy": args.start_policy} if training else {}
+        limit = args.dream_steps if training and args.dream_steps is not None else scene_info(args.scene).max_episode_steps
         venv = VecMonitor(DreamVecEnv(num_envs, scene=args.scene, checkpoint=args.checkpoint, **dream_kwargs(args),
-                                      max_episode_steps=scene_info(args.scene).max_episode_steps))
+                                      max_episode_steps=limit, **starts))
         venv.seed(seed)
         return venv
     return make_vec_env(scene_info(args.scene).env_id, n_envs=num_envs, seed=seed)  # Monitor per env
@@ -139,6 +161,9 @@ def run(args: Args) -> dict:
     from worldenv.envs.dream import shipped_checkpoint
     from worldenv.probe import load_probe
 
+    if args.world != "dream" and (args.dream_steps is not None or args.start_contexts is not None or args.start_within
+                                 or args.start_policy != "mix"):
+        raise ValueError(f"--dream-steps and --start-* shape the dream's training episodes; --world {args.world} has none")
     torch.set_num_threads(args.threads)
     log = RunLog(Path(args.out) / f"{args.scene}-{args.world}-seed{args.seed}")
     probe = None if args.observation == "pixels" else load_probe(load_bundle(args.checkpoint or shipped_checkpoint(args.scene)))
@@ -158,7 +183,7 @@ def run(args: Args) -> dict:
 
         action_shape = gym.make(scene_info(args.scene).env_id).action_space.shape
         return log.summarize(args, record(0, lambda observations: np.zeros((len(observations), *action_shape), np.float32), None))
-    venv = observed(frames_env(args, args.world, args.num_envs, args.seed), args.observation, probe, args.stack)
+    venv = observed(frames_env(args, args.world, args.num_envs, args.seed, training=True), args.observation, probe, args.stack)
     agent = PPO(policy_kind(args.observation), venv, n_steps=args.n_steps, batch_size=args.batch_size,
                 n_epochs=args.n_epochs, learning_rate=args.learning_rate, gamma=args.gamma, seed=args.seed,
                 device="cpu", verbose=0)

@@ -276,20 +276,35 @@ def test_shared_ppo_on_the_duo_dream_is_scored_in_mujoco(duo_dream_with_probe, o
         assert strip.exists() and strip.stat().st_size > 0
 
 
+def first_episode_length(venv, action_dim: int) -> int:
+    """Steps of a one-env SB3 ``venv``'s first episode under zero actions; closes it."""
+    venv.reset()
+    steps, done = 0, False
+    while not done:
+        done = bool(venv.step(np.zeros((1, action_dim), np.float32))[2][0])
+        steps += 1
+    venv.close()
+    return steps
+
+
 def test_duo_dream_training_episodes_end_at_the_imagination_horizon(duo_dream_with_probe):
     duo = import_agent("ppo_duo")
     lengths = {}
     for dream_cycles in (None, 3):
         args = duo.Args(checkpoint=str(duo_dream_with_probe), num_envs=1, max_cycles=5, dream_cycles=dream_cycles)
-        env = duo.joint_env(args)
-        env.reset()
-        steps, done = 0, False
-        while not done:
-            done = bool(env.step(np.zeros((1, 4), np.float32))[2][0])
-            steps += 1
-        env.close()
-        lengths[dream_cycles] = steps
+        lengths[dream_cycles] = first_episode_length(duo.joint_env(args), 4)
     assert lengths == {None: 5, 3: 3}
+
+
+def test_ppo_dream_training_episodes_start_mid_episode_and_end_at_the_imagination_horizon(reacher_dream):
+    ppo = import_agent("ppo_dream")
+    args = ppo.Args(checkpoint=str(reacher_dream), observation="pixels", dream_steps=3, start_contexts=4, start_within=20)
+    training, scored = ppo.frames_env(args, "dream", 1, 0, training=True), ppo.frames_env(args, "dream", 1, 0)
+    assert training.venv.venv.dream.contexts.offsets.max() > 0  # windows from inside their episodes
+    assert scored.venv.venv.dream.contexts.count == 6  # scores start from the bundle's own bank
+    assert [first_episode_length(venv, 2) for venv in (training, scored)] == [3, 50]  # scored: the reacher's own length
+    with pytest.raises(ValueError, match="--world mujoco"):
+        ppo.run(ppo.Args(world="mujoco", dream_steps=3))
 
 
 def test_train_speed_times_both_worlds_at_each_batch_and_takes_each_at_its_best(reacher_dream_with_probe, tmp_path):

@@ -235,3 +235,40 @@ def test_a_bank_of_starts_recorded_in_the_scene_begins_with_the_shipped_one(reac
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match="start_contexts"):
             DiffusionWorldEnv(checkpoint=reacher_dream, start_contexts=bad)
+
+
+def test_starts_recorded_within_w_steps_are_windows_of_real_episodes():
+    from worldenv.contexts import record_start_contexts
+    from worldenv.data.collect import CollectConfig, run_episode
+    from worldenv.data.policies import make_policy
+    from worldenv.scenes import make_scene
+
+    length, within = 3, 12
+    first, _ = record_start_contexts("reacher", 4, length, 64, seed=7)
+    anywhere, config = record_start_contexts("reacher", 4, length, 64, seed=7, within=within)
+    assert config["within"] == within and first.offsets.tolist() == [0, 0, 0, 0]
+    # The same episodes, run further (the reacher never ends early), with their windows placed by their own draws.
+    assert torch.equal(anywhere.episode_seeds, first.episode_seeds)
+    offsets = anywhere.offsets.tolist()
+    assert all(0 <= offset <= within for offset in offsets) and any(offset > 0 for offset in offsets)
+    env = make_scene("reacher", width=64, height=64)
+    replay = CollectConfig(scene="reacher", episodes=4, steps_per_episode=within + length - 1, seed=7)
+    for i, offset in enumerate(offsets):
+        episode = run_episode(env, make_policy("mix"), replay, i)
+        assert np.array_equal(anywhere.frames[i].numpy(), episode.frames[offset : offset + length])
+        # Each frame's action is the one that led to it; only an episode's first frame has none.
+        led_to = np.concatenate([np.zeros((1, 2), np.float32), episode.actions])[offset : offset + length]
+        assert np.array_equal(anywhere.actions[i].numpy(), led_to)
+    env.close()
+    with pytest.raises(ValueError, match="within"):
+        record_start_contexts("reacher", 1, length, 64, within=-1)
+
+
+def test_placing_the_starts_needs_a_recorded_bank(reacher_dream):
+    with pytest.raises(ValueError, match="start_contexts=N"):
+        DiffusionWorldEnv(checkpoint=reacher_dream, start_within=10)
+    with pytest.raises(ValueError, match="start_contexts=N"):
+        DiffusionWorldEnv(checkpoint=reacher_dream, start_policy="roam")
+    env = DiffusionWorldEnv(checkpoint=reacher_dream, start_contexts=3, start_within=10)
+    observation, info = env.reset(seed=0)
+    assert np.array_equal(observation, env.dream.contexts.frames[info["context_index"], -1].numpy())

@@ -7,7 +7,16 @@ in the checkpoint bundle (component ``contexts``), so that
 picks one context. Each is the start of a MuJoCo episode under the scene's
 exploration mix, from seeds disjoint from training data and evaluation, and its
 episode seed is kept so the ground truth can be replayed.
+
+A bank recorded with ``within=W`` holds windows that begin anywhere in the first W
+steps of their episodes (``offsets``): the states an episode passes through, not
+only its start, and ``policy`` picks whose episodes (the scene's exploration mix,
+or ``roam``, the expert steered across the scene), as DIAMOND's and Dreamer's imagination starts from any state of
+the replay buffer. An agent that learns in short dreams from such starts needs the
+dream to be right for a few steps at a time, not for a whole episode.
 """
+
+import numpy as np
 
 import torch
 from torch import nn
@@ -30,6 +39,9 @@ class StartContexts(nn.Module):
         self.register_buffer("frames", torch.zeros(count, length, height, width, 3, dtype=torch.uint8))
         self.register_buffer("actions", torch.zeros(count, length, action_dim))
         self.register_buffer("episode_seeds", torch.zeros(count, dtype=torch.int64))
+        # The step of its episode at which each context begins. Not stored: a shipped bank's
+        # contexts all begin at their episode's first frame, and its file stays as it was.
+        self.register_buffer("offsets", torch.zeros(count, dtype=torch.int64), persistent=False)
 
     @property
     def count(self) -> int:
@@ -40,30 +52,44 @@ class StartContexts(nn.Module):
         return self.frames.shape[1]
 
 
-def record_start_contexts(scene: str, count: int, length: int, size: int, seed: int = DEFAULT_SEED) -> tuple[StartContexts, dict]:
-    """Run ``count`` MuJoCo episodes of ``length`` frames; returns the bank and its config.
-    Episodes that end before ``length`` frames (a pole that fell) are skipped."""
+def record_start_contexts(scene: str, count: int, length: int, size: int, seed: int = DEFAULT_SEED,
+                          within: int = 0, policy: str = "mix") -> tuple[StartContexts, dict]:
+    """Run ``count`` MuJoCo episodes under the exploration ``policy`` and keep a window of ``length`` frames of each, beginning
+    at a step drawn uniformly from those of the episode's first ``within`` + 1 (0: its first
+    frame); returns the bank and its config. Episodes that end before a window fits (a pole
+    that fell) are skipped. The windows' draws have their own generator, so the episodes are
+    those of ``within=0``: that bank's starts, run further."""
     if count < 1 or length < 2:
         raise ValueError(f"expected count >= 1 contexts of length >= 2 frames, got {count} and {length}")
-    config = CollectConfig(scene=scene, episodes=count, steps_per_episode=length - 1, seed=seed, width=size, height=size)
+    if isinstance(within, bool) or not isinstance(within, (int, np.integer)) or within < 0:
+        raise ValueError(f"expected within to be a number of steps >= 0, got {within!r}")
+    config = CollectConfig(scene=scene, episodes=count, steps_per_episode=int(within) + length - 1, seed=seed,
+                           policy=policy, width=size, height=size)
     env = make_scene(scene, width=size, height=size)
-    policy = make_policy(config.policy)
-    episodes, attempt = [], 0
+    actor = make_policy(config.policy)
+    offset_rng = np.random.default_rng([seed, int(within)])
+    episodes, offsets, attempt = [], [], 0
     while len(episodes) < count:
-        episode = run_episode(env, policy, config, attempt)
+        episode = run_episode(env, actor, config, attempt)
         attempt += 1
-        if len(episode.frames) == length:
+        if len(episode.frames) >= length:
             episodes.append(episode)
+            offsets.append(int(offset_rng.integers(len(episode.frames) - length + 1)))
         elif attempt > 10 * count:
             raise RuntimeError(f"{scene}: fewer than {count} of {attempt} episodes lasted {length} frames")
     env.close()
     bank = StartContexts(count, length, size, size, episodes[0].actions.shape[-1])
-    for i, episode in enumerate(episodes):
-        bank.frames[i] = torch.from_numpy(episode.frames)
-        bank.actions[i, 1:] = torch.from_numpy(episode.actions)
+    for i, (episode, offset) in enumerate(zip(episodes, offsets)):
+        window = slice(offset, offset + length)
+        bank.frames[i] = torch.from_numpy(episode.frames[window])
+        # Each frame's action is the one that led to it: the first frame's is the step before
+        # the window (none at an episode's first frame).
+        led_to = episode.actions[max(offset - 1, 0) : offset + length - 1]
+        bank.actions[i, length - len(led_to):] = torch.from_numpy(led_to)
         bank.episode_seeds[i] = episode.seed
+        bank.offsets[i] = offset
     bank_config = {"count": count, "length": length, "size": size, "action_dim": bank.actions.shape[-1],
-                   "policy": config.policy, "seed": seed}
+                   "policy": config.policy, "seed": seed, "within": int(within)}
     return bank, bank_config
 
 

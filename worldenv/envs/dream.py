@@ -72,6 +72,8 @@ class Dream:
         action_guidance: float | None = None,
         commit: str | None = None,
         start_contexts: int | None = None,
+        start_within: int = 0,
+        start_policy: str = "mix",
     ) -> "Dream":
         """``model``, ``sampling_steps``, ``action_guidance``, ``commit``: the bundle's serving
         choice where None (``worldenv/serving.py``). ``dtype``: the networks' (None: ``auto``,
@@ -81,12 +83,19 @@ class Dream:
         here from the MuJoCo scene, as ``worldenv contexts --count N`` records it (its first
         starts are the shipped bank's; tens of milliseconds each). A policy trained in the
         dream sees only the layouts its starts hold: the duo's 32 are too few to learn from
-        (agents/README.md, "Duo"), and a bank of hundreds is too large to ship."""
+        (agents/README.md, "Duo"), and a bank of hundreds is too large to ship. ``start_within``:
+        with ``start_contexts``, each recorded start begins at a step drawn from the first
+        ``start_within`` of its episode (``contexts.py``): mid-episode starts, for short
+        imagined episodes (``max_episode_steps``) that still cover where an episode goes;
+        ``start_policy``: the exploration policy whose episodes they are."""
         if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
             raise ValueError(f"expected a positive integer number of envs, got {batch!r}")
         if start_contexts is not None and (isinstance(start_contexts, bool) or not isinstance(start_contexts, (int, np.integer))
                                            or start_contexts < 1):
             raise ValueError(f"expected start_contexts to be None (the bundle's bank) or a positive integer, got {start_contexts!r}")
+        if (start_within or start_policy != "mix") and start_contexts is None:
+            raise ValueError(f"start_within={start_within!r} and start_policy={start_policy!r} shape a recorded bank of starts; "
+                             "give start_contexts=N too (the bundle's own bank is fixed)")
         if scene is not None:
             scene_info(scene)  # an unknown name fails here, listing the known ones
         path = Path(checkpoint) if checkpoint is not None else shipped_checkpoint(scene or DEFAULT_SCENE)
@@ -116,8 +125,9 @@ class Dream:
         contexts = load_start_contexts(bundle)
         if start_contexts is not None:
             seed = bundle.config(CONTEXTS).get("seed", CONTEXT_SEED)
-            logger.info("recording %d start contexts of %d frames in the MuJoCo scene %r", start_contexts, contexts.length, scene)
-            contexts, _ = record_start_contexts(scene, int(start_contexts), contexts.length, size, seed)
+            logger.info("recording %d start contexts of %d frames in the MuJoCo scene %r (within %d steps of their "
+                        "episodes' starts, under %r)", start_contexts, contexts.length, scene, start_within, start_policy)
+            contexts, _ = record_start_contexts(scene, int(start_contexts), contexts.length, size, seed, start_within, start_policy)
         if contexts.frames.shape[2:] != (size, size, 3) or contexts.actions.shape[-1] != action_dim:
             raise CheckpointError(f"{path}: start contexts do not fit the model ({tuple(contexts.frames.shape)})")
         return cls(scene, path, serving.model, world, contexts, observation_space, action_space, render_fps, agents)

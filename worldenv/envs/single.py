@@ -7,8 +7,9 @@ termination come from the model's heads; the time limit is Gymnasium's
 
 ``reset(seed=s)`` starts from a real MuJoCo context from the checkpoint's bank
 (or, with ``start_contexts=N``, from a bank of N recorded in the scene when the env
-is made), chosen by ``s``; ``reset(options={"context_frames": f, "context_actions": a})``
-starts from the caller's real frames ``(T, H, W, 3)`` and the actions that led
+is made; with ``start_within=W`` too, its windows begin anywhere in the first W steps of
+their episodes, run by the exploration policy ``start_policy``), chosen by ``s``;
+``reset(options={"context_frames": f, "context_actions": a})`` starts from the caller's real frames ``(T, H, W, 3)`` and the actions that led
 to them ``(T, A)``: how a dream continues a real observation, and how evaluation
 pairs the dream with MuJoCo. All sampling noise derives from ``np_random``, so a
 seeded reset reproduces the rollout exactly.
@@ -39,12 +40,15 @@ class DiffusionWorldEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         action_guidance: float | None = None,
         commit: str | None = None,
         start_contexts: int | None = None,
+        start_within: int = 0,
+        start_policy: str = "mix",
         render_mode: str | None = "rgb_array",
     ):
         if render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"DiffusionWorldEnv: expected render_mode in {self.metadata['render_modes']}, got {render_mode!r}")
         self.dream = Dream.load(1, scene, checkpoint, model, sampler, sampling_steps, device, dtype,
-                                action_guidance=action_guidance, commit=commit, start_contexts=start_contexts)
+                                action_guidance=action_guidance, commit=commit, start_contexts=start_contexts,
+                                start_within=start_within, start_policy=start_policy)
         self.render_mode = render_mode
         self.observation_space, self.action_space = self.dream.observation_space, self.dream.action_space
         self.metadata = {**self.metadata, "render_fps": self.dream.render_fps}

@@ -41,6 +41,8 @@ class DiffusionWorldVectorEnv(VectorEnv):
         action_guidance: float | None = None,
         commit: str | None = None,
         start_contexts: int | None = None,
+        start_within: int = 0,
+        start_policy: str = "mix",
         max_episode_steps: int | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = "rgb_array",
@@ -53,7 +55,8 @@ class DiffusionWorldVectorEnv(VectorEnv):
             raise ValueError(f"DiffusionWorldVectorEnv: expected autoreset_mode in {[m.value for m in AutoresetMode]}, "
                              f"got {autoreset_mode!r}") from None
         self.dream = Dream.load(num_envs, scene, checkpoint, model, sampler, sampling_steps, device, dtype,
-                                action_guidance=action_guidance, commit=commit, start_contexts=start_contexts)
+                                action_guidance=action_guidance, commit=commit, start_contexts=start_contexts,
+                                start_within=start_within, start_policy=start_policy)
         limit = scene_info(self.dream.scene).max_episode_steps if max_episode_steps is None else max_episode_steps
         if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
             raise ValueError(f"DiffusionWorldVectorEnv: expected max_episode_steps to be a positive integer, got {limit!r}")
