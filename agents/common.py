@@ -2,14 +2,18 @@
 log and summary, scoring a policy every K env steps during SB3 training, and ``main``."""
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
+import random
 import sys
 import time
 import typing
 from pathlib import Path
 
+import numpy as np
+import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
 logger = logging.getLogger("agents")
@@ -99,9 +103,22 @@ class RunLog:
         return summary
 
 
+@contextlib.contextmanager
+def global_random_state_kept():
+    """Whatever runs inside leaves Python's, NumPy's and torch's global generators as it found
+    them: building a scoring env initialises networks from torch's generator, and SB3 draws
+    its actions and minibatches from the same ones."""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        yield
+    random.setstate(python_state)
+    np.random.set_state(numpy_state)
+
+
 class ScoreEvery(BaseCallback):
     """Calls ``score(env_steps)`` each time training passes another ``every`` env steps;
-    ``per_env_step``: SB3 timesteps per env step (2 when each agent is an SB3 env)."""
+    ``per_env_step``: SB3 timesteps per env step (2 when each agent is an SB3 env). Scoring
+    does not change what is trained: a run reaches the same policy whatever ``every`` is."""
 
     def __init__(self, every: int, score, per_env_step: int = 1):
         super().__init__()
@@ -112,7 +129,8 @@ class ScoreEvery(BaseCallback):
         env_steps = self.num_timesteps // self.per_env_step
         if env_steps >= self.next_score:
             self.next_score += self.every
-            self.score(env_steps)
+            with global_random_state_kept():
+                self.score(env_steps)
         return True
 
 

@@ -3,6 +3,7 @@ on a tiny dream bundle: they run, score in MuJoCo and write what they promise.""
 
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -321,6 +322,27 @@ def test_train_speed_times_both_worlds_at_each_batch_and_takes_each_at_its_best(
     bad = subprocess.run([sys.executable, str(AGENTS / "train_speed.py"), "--rounds", "0"], env=ENV, capture_output=True,
                          text=True)
     assert bad.returncode != 0 and "--rounds >= 1" in bad.stderr
+
+
+def test_scoring_during_training_does_not_change_the_policy_trained():
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    common = import_agent("common")
+    torch.set_num_threads(1)
+
+    def draw_everything(steps):  # what building a scoring env and scoring may draw
+        random.random(), np.random.rand(), torch.nn.Linear(4, 4), torch.rand(3)
+
+    def trained(callback) -> torch.Tensor:
+        agent = PPO("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2, seed=0), n_steps=32, batch_size=32, n_epochs=2,
+                    seed=0, device="cpu")
+        agent.learn(total_timesteps=192, callback=callback)
+        return torch.nn.utils.parameters_to_vector(agent.policy.parameters()).detach()
+
+    quiet = trained(common.ScoreEvery(10**9, draw_everything))
+    scored = trained(common.ScoreEvery(64, draw_everything))
+    assert torch.equal(quiet, scored)
 
 
 def test_agent_scripts_explain_themselves():
