@@ -27,6 +27,12 @@ def main() -> None:
             world = summary["args"]["world"]
             if world == "dream" and summary["args"].get("dtype") == "bfloat16":  # the default (auto) is float32 on the CPU
                 world = "dream (bfloat16)"
+            if world == "dream" and summary["args"].get("dream_steps") is not None:  # short dreams (ppo_dream.py --dream-steps)
+                world = f"dream, {summary['args']['dream_steps']}-step episodes"
+                if summary["args"].get("start_contexts") is not None:
+                    world += f" from {summary['args']['start_contexts']} starts within {summary['args']['start_within']} steps"
+                    if summary["args"].get("start_policy", "mix") != "mix":
+                        world += f" of {summary['args']['start_policy']}"
             groups[(summary["args"]["scene"], world)].append(summary)
     head = ["scene", "trained in", "seeds", "env steps", "real return", "dream-predicted return", "share of MuJoCo PPO's gain",
             "train env-steps/s", "wall clock per run (s)"]
