@@ -10,14 +10,14 @@ episode seed is kept so the ground truth can be replayed.
 
 A bank recorded with ``within=W`` holds windows that begin anywhere in the first W
 steps of their episodes (``offsets``): the states an episode passes through, not
-only its start, and ``policy`` picks whose episodes (the scene's exploration mix,
-or ``roam``, the expert steered across the scene), as DIAMOND's and Dreamer's imagination starts from any state of
-the replay buffer. An agent that learns in short dreams from such starts needs the
-dream to be right for a few steps at a time, not for a whole episode.
+only its start, as DIAMOND's and Dreamer's imagination starts from any state of the
+replay buffer; ``policy`` picks whose episodes (the scene's exploration mix, or
+``roam``, the expert steered across the scene). An agent that learns in short dreams
+from such starts needs the dream to be right for a few steps at a time, not for a
+whole episode.
 """
 
 import numpy as np
-
 import torch
 from torch import nn
 
@@ -54,11 +54,12 @@ class StartContexts(nn.Module):
 
 def record_start_contexts(scene: str, count: int, length: int, size: int, seed: int = DEFAULT_SEED,
                           within: int = 0, policy: str = "mix") -> tuple[StartContexts, dict]:
-    """Run ``count`` MuJoCo episodes under the exploration ``policy`` and keep a window of ``length`` frames of each, beginning
-    at a step drawn uniformly from those of the episode's first ``within`` + 1 (0: its first
-    frame); returns the bank and its config. Episodes that end before a window fits (a pole
-    that fell) are skipped. The windows' draws have their own generator, so the episodes are
-    those of ``within=0``: that bank's starts, run further."""
+    """Run ``count`` MuJoCo episodes under the exploration ``policy`` and keep a window of
+    ``length`` frames of each, beginning at a step drawn uniformly from those of the
+    episode's first ``within`` + 1 (0: its first frame); returns the bank and its config.
+    Episodes that end before a window fits (a pole that fell) are skipped. The windows'
+    draws have their own generator, so the episodes are those of the same policy's bank
+    with ``within=0``, run further."""
     if count < 1 or length < 2:
         raise ValueError(f"expected count >= 1 contexts of length >= 2 frames, got {count} and {length}")
     if isinstance(within, bool) or not isinstance(within, (int, np.integer)) or within < 0:
