@@ -11,13 +11,12 @@ and ``--world still`` zero actions (a reacher arm that never moves): the
 baselines, from the same script.
 
 ``--dream-steps H`` ends each training dream after H steps (truncated: PPO bootstraps
-from its value there), and ``--start-contexts N --start-within W [--start-policy P]`` starts
-them from N real MuJoCo windows that begin anywhere in the first W steps of episodes
-of the exploration policy P:
-short imagined episodes from the states a real episode passes through, as DIAMOND
-and Dreamer imagine 15 steps from their replay buffer's states, so the policy leans
-on the dream only as far as it stays right. Scores in the dream still run whole
-episodes from the bundle's bank.
+from its value there), and ``--start-contexts N --start-within W [--start-policy P]``
+starts them from N real MuJoCo windows that begin anywhere in the first W steps of
+episodes of the exploration policy P: short imagined episodes from the states a real
+episode passes through, as DIAMOND and Dreamer imagine 15 steps from their replay
+buffer's states, so the policy leans on the dream only as far as it stays right.
+Scores in the dream still run whole episodes from the bundle's bank.
 
 The policy sees frames, through ``--observation`` (``observations.py``): ``probe``
 (default), the task state the bundle's frozen state probe reads off the last
