@@ -9,9 +9,10 @@ termination come from the model's heads; the time limit is Gymnasium's
 (or, with ``start_contexts=N``, from a bank of N recorded in the scene when the env
 is made; with ``start_within=W`` too, its windows begin anywhere in the first W steps of
 their episodes, run by the exploration policy ``start_policy``), chosen by ``s``;
-``reset(options={"context_frames": f, "context_actions": a})`` starts from the caller's real frames ``(T, H, W, 3)`` and the actions that led
-to them ``(T, A)``: how a dream continues a real observation, and how evaluation
-pairs the dream with MuJoCo. All sampling noise derives from ``np_random``, so a
+``reset(options={"context_frames": f, "context_actions": a})`` starts from the
+caller's real frames ``(T, H, W, 3)`` and the actions that led to them ``(T, A)``:
+how a dream continues a real observation, and how evaluation pairs the dream with
+MuJoCo. All sampling noise derives from ``np_random``, so a
 seeded reset reproduces the rollout exactly.
 """
 
