@@ -326,6 +326,51 @@ def test_self_forcing_starts_from_the_student_named_by_student_init(tmp_path, da
     assert record["distillation"]["student_init"] == "student_consistency" and record["distillation"]["commit"] == "frame"
 
 
+def test_self_forcing_starts_from_a_shallower_student(tmp_path, dataset):
+    """The shipped reacher student has 4 of its teacher's 6 blocks: Self-Forcing started from
+    it keeps its depth and weights (its fake score is still the teacher), and writes a student
+    that dreams; a start that differs in more than depth is refused, naming both configs."""
+    from dataclasses import asdict, replace
+
+    from worldenv import config as configs
+    from worldenv.checkpoint import update_bundle
+    from worldenv.cli import main as cli_main
+    from worldenv.distill.self_forcing import SelfForcingConfig, SelfForcingDistillation
+    from worldenv.nn.backbone import Backbone
+    from worldenv.world_model import WorldModel, load_backbone
+
+    config = tiny_config(tmp_path, dataset, tok_steps=10, teacher_steps=10)
+    document = yaml.safe_load(config.read_text())
+    document["teacher"]["model"]["depth"] = 2
+    document["consistency"]["student_layers"] = [1]
+    document["self-forcing"]["student_init"] = "student_consistency"
+    config.write_text(yaml.safe_dump(document))
+    assert train_main(["tokenizer", "--config", str(config), "--no-progress"]) == 0
+    assert train_main(["teacher", "--config", str(config), "--no-progress"]) == 0
+    assert cli_main(["distill", "--method", "consistency", "--config", str(config), "--steps", "4", "--no-progress"]) == 0
+    bundle = load_bundle(tmp_path / "bundle")
+    shallow, teacher = load_backbone(bundle, "student_consistency"), load_backbone(bundle, "teacher")
+
+    task = SelfForcingDistillation(configs.load(config, "self-forcing", SelfForcingConfig))
+    assert task.model.student.config.depth == 1
+    for name, value in task.model.student.state_dict().items():
+        assert torch.equal(value, shallow.state_dict()[name]), name
+    for name, value in task.model.fake.state_dict().items():
+        assert torch.equal(value, teacher.state_dict()[name]), name
+
+    assert cli_main(["distill", "--method", "self-forcing", "--config", str(config), "--steps", "4", "--no-progress"]) == 0
+    assert load_bundle(tmp_path / "bundle").config("student_self-forcing")["model"]["depth"] == 1
+    model = WorldModel.from_bundle(tmp_path / "bundle", batch=2, model="student_self-forcing", sampling_steps=1)
+    model.reset(torch.zeros(2, 3, 64, 64, 3, dtype=torch.uint8), torch.zeros(2, 3, 2), seeds=[1, 2])
+    assert model.step(torch.ones(2, 2))[0].shape == (2, 64, 64, 3)
+
+    wide = Backbone(replace(teacher.config, width=2 * teacher.config.width))
+    update_bundle(tmp_path / "bundle",
+                  components={"student_wide": (wide, {**bundle.config("teacher"), "model": asdict(wide.config)})})
+    with pytest.raises(ConfigError, match=r"student_init: 'student_wide' must have the teacher's architecture up to its depth"):
+        SelfForcingDistillation(configs.load(config, "self-forcing", SelfForcingConfig, {"student_init": "student_wide"}))
+
+
 @pytest.mark.parametrize("method", ["consistency", "dmd"])
 def test_student_keeps_the_teacher_blocks_named_by_student_layers(tmp_path, dataset, method):
     """``student_layers: [1]``: a 1-block student of a 2-block teacher starts with the teacher's

@@ -46,7 +46,7 @@ class DistillConfig:
         if self.sampling_steps not in (1, 2, 4):
             raise ConfigError(f"sampling_steps: expected 1, 2 or 4, got {self.sampling_steps}")
         if self.student_layers is not None and not self.student_layers:
-            raise ConfigError("student_layers: expected a list of the teacher's block indices, got an empty list")
+            raise ConfigError("student_layers: expected a list of block indices (of the teacher, or of student_init), got an empty list")
         if not self.teacher_guidance > 0:
             raise ConfigError(f"teacher_guidance: expected a positive number (1: none), got {self.teacher_guidance}")
 
@@ -87,8 +87,10 @@ class DistillTask:
             raise ConfigError(f"student_init: {name!r} is a {bundle.class_name(name)}, expected a "
                               f"{bundle.class_name(self.config.teacher)} like the teacher")
         start = load_backbone(bundle, name)
-        if start.config != self.teacher.config:
-            raise ConfigError(f"student_init: {name!r} must have the teacher's architecture; "
+        # A shallower start (a student distilled with ``student_layers``) is welcome: the
+        # student keeps its depth; everything a block reads or writes must match the teacher's.
+        if replace(start.config, depth=self.teacher.config.depth) != self.teacher.config:
+            raise ConfigError(f"student_init: {name!r} must have the teacher's architecture up to its depth; "
                               f"its model config {start.config} differs from {self.teacher.config}")
         return start
 
@@ -150,7 +152,8 @@ def keep_blocks(model: Backbone, layers: list[int] | None) -> Backbone:
         return copy.deepcopy(model)
     depth = model.config.depth
     if not all(0 <= layer < depth for layer in layers):
-        raise ConfigError(f"student_layers: expected block indices in 0..{depth - 1} (the teacher's depth {depth}), got {layers}")
+        raise ConfigError(f"student_layers: expected block indices in 0..{depth - 1} (the depth {depth} of the model "
+                          f"the student starts from: the teacher, or student_init), got {layers}")
     student = Backbone(replace(model.config, depth=len(layers)))
     student.load_state_dict({**{k: v for k, v in model.state_dict().items() if not k.startswith("blocks.")},
                              **{f"blocks.{new}.{k}": v for new, old in enumerate(layers)
