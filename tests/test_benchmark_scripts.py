@@ -276,3 +276,29 @@ def test_dream_spread_compares_noise_seeds_of_one_start(tmp_path):
     assert max(spread["pole_angle"]) > 0  # different noise seeds dream different frames
     bad = subprocess.run([*command[:-8], "--samples", "1"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "--samples: expected at least 2" in bad.stderr
+
+
+def test_step_anatomy_splits_each_step_and_bounds_the_speedup(tmp_path):
+    """Each model's parts are timed at the same batch; the network share is its evaluations
+    times one evaluation, the tokenizer share counts the encode only for a frame commit,
+    and the reference is 1x itself."""
+    bundle = tiny_dream_bundle(tmp_path / "reacher")
+    report = tmp_path / "anatomy.json"
+    command = [sys.executable, str(BENCHMARKS / "step_anatomy.py"), "--checkpoint", str(bundle),
+               "--models", "teacher@4", "teacher@1+frame", "--reference", "teacher@4", "--envs", "2",
+               "--rounds", "2", "--calls", "2", "--threads", "1", "--json", str(report)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    data = json.loads(report.read_text())
+    rows = data["models"]
+    assert list(rows) == ["teacher@4", "teacher@1+frame"] and data["envs"] == 2
+    assert rows["teacher@4"]["evaluations"] == 5 and rows["teacher@1+frame"]["evaluations"] == 2
+    for row in rows.values():
+        assert all(row[part] > 0 for part in ("step", "evaluation", "decode", "encode"))
+        assert np.isclose(row["networks"], row["evaluations"] * row["evaluation"])
+    assert rows["teacher@4"]["tokenizer"] == rows["teacher@4"]["decode"]
+    assert np.isclose(rows["teacher@1+frame"]["tokenizer"], rows["teacher@1+frame"]["decode"] + rows["teacher@1+frame"]["encode"])
+    assert rows["teacher@4"]["speedup"] == 1.0
+    assert "| teacher@1+frame | 1 | 2 |" in result.stdout
+    bad = subprocess.run(command[:-2] + ["--envs", "0"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "expected positive integers" in bad.stderr
