@@ -76,7 +76,7 @@ class Anatomy:
 
 def anatomy_report(checkpoint: Path, models: list[Serving], reference: Serving, envs: int, dtype: str,
                    rounds: int, calls: int) -> dict:
-    served = {s.name: Anatomy(checkpoint, s, envs, dtype) for s in {*models, reference}}
+    served = {s.name: Anatomy(checkpoint, s, envs, dtype) for s in dict.fromkeys([*models, reference])}  # in order, once each
     samples = {name: {part: [] for part in PARTS} for name in served}
     for _ in range(rounds):
         for name, anatomy in served.items():
