@@ -27,36 +27,14 @@ import imageio.v3 as imageio  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from worldenv.action_response import response_gain, responses  # noqa: E402
 from worldenv.checkpoint import load_bundle  # noqa: E402
 from worldenv.envs.dream import shipped_checkpoint  # noqa: E402
 from worldenv.envs.single import DiffusionWorldEnv  # noqa: E402
-from worldenv.probe import QUANTITIES, load_probe, probe_readings  # noqa: E402
+from worldenv.probe import QUANTITIES, load_probe  # noqa: E402
 from worldenv.scenes import make_scene  # noqa: E402
 
 from dream_arguments import add_dream_arguments  # noqa: E402
-
-
-def responses(dream: DiffusionWorldEnv, truth, probe, scene: str, action: float, starts: int, context: int,
-              steps: int, hold: int | None = None) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
-    """{world: {quantity: (starts, steps + 1, k) readings}} and {world: (starts, steps + 1,
-    H, W, 3) frames}; step 0 is the last context frame. The push lasts ``hold`` steps (all
-    if None), then the action is zero: the arm coasts."""
-    still = np.zeros(truth.action_space.shape, np.float32)
-    pushes = [np.full(truth.action_space.shape, action, np.float32)] * (steps if hold is None else hold)
-    plan = (pushes + [still] * steps)[:steps]
-    frames = {"mujoco": [], "dream": []}
-    for start in range(starts):
-        real = [truth.reset(seed=start)[0]]
-        real += [truth.step(still)[0] for _ in range(context - 1)]
-        dreamed = [dream.reset(seed=start, options={"context_frames": np.stack(real), "context_actions": np.stack([still] * context)})[0]]
-        real = real[-1:]
-        for push in plan:
-            real.append(truth.step(push)[0])
-            dreamed.append(dream.step(push)[0])
-        frames["mujoco"].append(np.stack(real))
-        frames["dream"].append(np.stack(dreamed))
-    frames = {world: np.stack(f) for world, f in frames.items()}
-    return {world: probe_readings(scene, probe.predict(f)) for world, f in frames.items()}, frames
 
 
 def strip_image(rows: list[np.ndarray], scale: int = 2) -> np.ndarray:
@@ -65,13 +43,6 @@ def strip_image(rows: list[np.ndarray], scale: int = 2) -> np.ndarray:
     gap = np.full((4, rows[0].shape[0] * rows[0].shape[2], 3), 255, np.uint8)
     lines = [part for row in rows for part in (np.concatenate(list(row), axis=1), gap)][:-1]
     return np.concatenate(lines, axis=0).repeat(scale, 0).repeat(scale, 1)
-
-
-def response_gain(pairs: list[tuple[np.ndarray, np.ndarray]]) -> float:
-    """Least-squares g in dream ~ g * mujoco over all (mujoco, dream) displacement pairs."""
-    real = np.concatenate([p[0] for p in pairs])
-    dreamed = np.concatenate([p[1] for p in pairs])
-    return float(real @ dreamed / max(real @ real, 1e-12))
 
 
 def main() -> None:

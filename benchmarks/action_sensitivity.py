@@ -26,7 +26,7 @@ import mujoco
 import numpy as np
 import torch
 
-from action_response import response_gain
+from worldenv.action_response import response_gain
 from worldenv.checkpoint import load_bundle
 from worldenv.data.dataset import load_dataset
 from worldenv.nn.tokenizer import to_uint8

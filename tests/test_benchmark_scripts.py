@@ -14,11 +14,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def test_action_response_gain_is_the_least_squares_factor():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        from action_response import response_gain
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    from worldenv.action_response import response_gain
+
     real = np.array([0.1, -0.2, 0.4])
     assert response_gain([(real, 0.5 * real)]) == 0.5
     assert response_gain([(real, np.zeros(3))]) == 0.0
@@ -45,11 +42,7 @@ def test_action_response_reads_both_worlds(tmp_path):
 
 def test_action_response_holds_the_push_then_lets_go():
     """--hold K: K steps of the push, then zero actions, the same in both worlds."""
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        from action_response import responses
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    from worldenv.action_response import responses
 
     class World:  # records the actions it is stepped with
         action_space = gymnasium.spaces.Box(-1, 1, (1,), np.float32)

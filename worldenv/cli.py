@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_collect, _add_inspect, _add_train, _add_distill, _add_contexts, _add_eval, _add_compare, _add_record, _add_bench, _add_demo):
+    for add in (_add_collect, _add_inspect, _add_train, _add_distill, _add_contexts, _add_eval, _add_compare, _add_record, _add_bench, _add_recipes, _add_demo):
         add(commands)
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
@@ -45,7 +45,7 @@ def _add_collect(commands) -> None:
     p.add_argument("--scene", help="reacher, cartpole, panorama or duo")
     p.add_argument("--episodes", type=int, help="number of episodes")
     p.add_argument("--steps", dest="steps_per_episode", type=int, help="maximum steps per episode (default 200)")
-    p.add_argument("--policy", help="exploration policy: mix (default), uniform, jitter, smooth, gentle, goal, roam (the expert steered into the ends of its range; cartpole), or trained (an agent's policy.zip, --agent)")
+    p.add_argument("--policy", help="exploration policy: mix (default), uniform, jitter, smooth, gentle, goal, roam (the expert steered into the ends of its range; cartpole), push (held pushes, often at a bound), or trained (an agent's policy.zip, --agent)")
     p.add_argument("--agent", type=Path, help="with --policy trained: the SB3 policy.zip that acts (agents/ppo_dream.py's)")
     p.add_argument("--agent-checkpoint", type=Path,
                    help="with --policy trained: the bundle whose state probe the agent observes through (default: the scene's shipped one)")
@@ -449,6 +449,19 @@ def _bench_long(args) -> None:
                                       "reports": reports})
     print(f"machine: {bench.machine()}, {reports[0]['threads']} threads\n")
     print(long_rollout_table(reports))
+
+
+# ---- recipes -----------------------------------------------------------------
+def _add_recipes(commands) -> None:
+    from worldenv.recipes import run
+
+    p = commands.add_parser(
+        "recipes",
+        help="train teacher variants for one CPU budget and score them side by side (the recipe table)",
+        description=run.__doc__,
+    )
+    run.add_arguments(p)
+    p.set_defaults(run=run.run)
 
 
 # ---- demo --------------------------------------------------------------------

@@ -12,7 +12,8 @@ within ten steps, so its expert balances it until a noisy segment makes it fall,
 and gentle pushes let it fall under its own weight; a reacher under correlated
 noise spins faster than its frames can show. ``roam`` steers the expert to setpoints
 across (and past) the scene's range, where a scene defines one: a cartpole balanced
-into its rail's end stops.
+into its rail's end stops. ``push`` holds each action for a run of steps, often at a
+bound, as controllers and planners do.
 """
 
 from collections.abc import Callable
@@ -127,6 +128,34 @@ class Roam:
         return np.clip(scene.goal_action(self.setpoint) + self.noise(scene), -1.0, 1.0).astype(np.float32)
 
 
+class Push:
+    """Piecewise-constant pushes: each action entry holds a value for a run of steps
+    (log-uniform in ``hold``, so short taps and long sweeps alike), half the time at a
+    bound and otherwise uniform. A bang-bang controller, a planner at the action bounds
+    or a PPO policy with saturated actions holds a push for many steps and drives the
+    system to speeds that white noise never reaches; a world model shown only white
+    noise predicts the effect of the average action there (DIAMOND issue #33)."""
+
+    name = "push"
+
+    def __init__(self, hold: tuple[int, int] = (1, 12), saturated_share: float = 0.5):
+        self.hold, self.saturated_share = hold, saturated_share
+
+    def reset(self, scene: MujocoScene, rng: np.random.Generator) -> None:
+        self.rng, self.dim = rng, scene.action_space.shape[0]
+        self.value = np.zeros(self.dim)
+        self.remaining = np.zeros(self.dim, int)
+
+    def __call__(self, scene: MujocoScene) -> np.ndarray:
+        for entry in np.flatnonzero(self.remaining == 0):
+            saturated = self.rng.random() < self.saturated_share
+            self.value[entry] = self.rng.choice([-1.0, 1.0]) if saturated else self.rng.uniform(-1.0, 1.0)
+            low, high = np.log(self.hold[0]), np.log(self.hold[1] + 1)
+            self.remaining[entry] = int(np.exp(self.rng.uniform(low, high)))
+        self.remaining -= 1
+        return self.value.astype(np.float32)
+
+
 class Mixture:
     """Switch between component policies at random segment boundaries, with the
     weights the scene asks for (``scene.exploration_mix``)."""
@@ -161,6 +190,7 @@ POLICIES: dict[str, Callable] = {
     "gentle": GentleNoise,
     "goal": GoalDirected,
     "roam": Roam,
+    "push": Push,
     "mix": Mixture,
 }
 

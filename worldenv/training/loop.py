@@ -48,6 +48,12 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # "auto": this process's CUDA device if there is one, else the CPU
     precision: str = "fp32"  # "bf16": autocast the forward and loss to bfloat16 (weights stay float32)
+    # Train until the process has used this much CPU time (all its threads), with the
+    # cosine schedule spread over the budget instead of ``steps`` (then an upper bound):
+    # recipes compared for the same compute, whatever else shares the machine. A budget
+    # run resumes where it stopped, but its learning rate follows CPU time, so it is not
+    # the same computation bit for bit as an uninterrupted one.
+    budget_cpu_minutes: float | None = None
 
     def validate(self) -> None:
         from worldenv.config import ConfigError
@@ -57,6 +63,8 @@ class TrainConfig:
                 raise ConfigError(f"{key}: expected a positive integer, got {getattr(self, key)}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay: expected a value in [0, 1), got {self.ema_decay}")
+        if self.budget_cpu_minutes is not None and not self.budget_cpu_minutes > 0:
+            raise ConfigError(f"budget_cpu_minutes: expected a positive number of minutes or null, got {self.budget_cpu_minutes}")
         if self.precision not in ("fp32", "bf16"):
             raise ConfigError(f"precision: expected 'fp32' or 'bf16', got {self.precision!r}")
         if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
@@ -106,10 +114,15 @@ def step_generator(seed: int, rank: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state >> np.uint64(1)))
 
 
-def learning_rate(config: TrainConfig, step: int) -> float:
+def learning_rate(config: TrainConfig, step: int, cpu_seconds: float = 0.0) -> float:
+    """Linear warm-up over ``config.warmup`` steps, then a cosine decay to a tenth over the
+    remaining steps, or over the CPU budget when there is one."""
     if step < config.warmup:
         return config.lr * (step + 1) / config.warmup
-    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    if config.budget_cpu_minutes is not None:
+        progress = cpu_seconds / (60.0 * config.budget_cpu_minutes)
+    else:
+        progress = (step - config.warmup) / max(1, config.steps - config.warmup)
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
@@ -122,7 +135,7 @@ def train(task: Task, config: TrainConfig, run_dir: Path, resume: bool, metadata
     model = task.model.to(device)
     ema = EMA(model, config.ema_decay)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    step, seconds = 0, 0.0
+    step, seconds, cpu_seconds = 0, 0.0, 0.0
     if (run_dir / STATE).exists():
         if not resume:
             raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or choose another run directory")
@@ -130,7 +143,7 @@ def train(task: Task, config: TrainConfig, run_dir: Path, resume: bool, metadata
         model.load_state_dict(state["model"])
         ema.model.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
-        step, seconds = state["step"], state["seconds"]
+        step, seconds, cpu_seconds = state["step"], state["seconds"], state.get("cpu_seconds", 0.0)
         logger.info("resuming %s at step %d", run_dir, step)
     elif resume:
         logger.info("%s holds no checkpoint yet; starting from step 0", run_dir)
@@ -145,9 +158,18 @@ def train(task: Task, config: TrainConfig, run_dir: Path, resume: bool, metadata
     last: dict = {}
     bar = tqdm(total=config.steps, initial=step, disable=not (progress and group.main), unit="step")
     started = time.perf_counter() - seconds
-    while step < config.steps:
+    cpu_started = time.process_time() - cpu_seconds
+
+    def cpu_used() -> float:
+        return time.process_time() - cpu_started
+
+    def within_budget() -> bool:
+        return config.budget_cpu_minutes is None or cpu_used() < 60.0 * config.budget_cpu_minutes
+
+    while step < config.steps and within_budget():
+        lr = learning_rate(config, step, cpu_used())
         for group_ in optimizer.param_groups:
-            group_["lr"] = learning_rate(config, step)
+            group_["lr"] = lr
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
             loss, metrics = task.loss(wrapped, config.batch, step_generator(config.seed, group.rank, step))
         optimizer.zero_grad(set_to_none=True)
@@ -157,21 +179,24 @@ def train(task: Task, config: TrainConfig, run_dir: Path, resume: bool, metadata
         ema.update(model, step)
         step += 1
         bar.update(1)
-        if group.main and (step % config.log_every == 0 or step == config.steps):
+        finished = step == config.steps or not within_budget()
+        if group.main and (step % config.log_every == 0 or finished):
             elapsed = time.perf_counter() - started
-            last = {"step": step, "loss": float(loss.detach()), "grad_norm": float(grad_norm), "lr": learning_rate(config, step - 1),
-                    "seconds": round(elapsed, 2), **{key: float(value) for key, value in metrics.items()}}
+            last = {"step": step, "loss": float(loss.detach()), "grad_norm": float(grad_norm), "lr": lr,
+                    "seconds": round(elapsed, 2), "cpu_seconds": round(cpu_used(), 2),
+                    **{key: float(value) for key, value in metrics.items()}}
             with open(run_dir / METRICS, "a") as log:
                 log.write(json.dumps(last) + "\n")
             bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
-        if group.main and (step % config.checkpoint_every == 0 or step == config.steps):
+        if group.main and (step % config.checkpoint_every == 0 or finished):
             state = {"model": model.state_dict(), "ema": ema.model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "step": step, "seconds": time.perf_counter() - started}
+                     "step": step, "seconds": time.perf_counter() - started, "cpu_seconds": cpu_used()}
             save_tree(run_dir / STATE, state)
             plot_training_curve(run_dir / METRICS, run_dir / CURVE)
     bar.close()
     if group.main:
         task.export(ema.model.cpu(), {**metadata, "steps": step, "train_seconds": round(time.perf_counter() - started, 1),
+                                      "train_cpu_seconds": round(cpu_used(), 1),
                                       "processes": group.world, "device": str(device), "precision": config.precision,
                                       "final_metrics": last})
     if group.world > 1:

@@ -31,6 +31,17 @@ class TeacherTrainingConfig:
     # must see many windows whose past is (nearly) clean.
     clean_context_share: float = 0.5
     context_noise: float = 0.05
+    # Context corruption (GameNGen, DIAMOND): this share of the context frames is noised
+    # to a level drawn in [0, context_corruption] (the level is the frame's embedded t),
+    # so the next frame cannot be had by continuing the motion already on screen and a
+    # dream's own imperfect frames look like a context it has seen. 0: off.
+    context_corruption: float = 0.0
+    corruption_share: float = 0.5
+    # A loss that weights what moves (Delta-IRIS, DWS's motion-reinforced loss): each
+    # token's weight is 1 + motion_weight * (its latent change from the frame before,
+    # over the batch's mean change), so a thin moving arm is not outweighed by the
+    # still background. 0: every token alike.
+    motion_weight: float = 0.0
     # Noise levels of the other frames. Uniform, not SD3's logit-normal: a few-step
     # sampler starts at t = 1, where the velocity is the model's whole prediction of
     # the next frame (the dynamics are nearly deterministic); logit-normal almost never
@@ -45,8 +56,25 @@ class TeacherTrainingConfig:
     init_from: str | None = None
 
     def validate(self) -> None:
+        if not 0.0 <= self.context_corruption < 1.0:
+            raise ConfigError(f"context_corruption: expected a level in [0, 1), got {self.context_corruption}")
+        if not 0.0 <= self.corruption_share <= 1.0:
+            raise ConfigError(f"corruption_share: expected a share in [0, 1], got {self.corruption_share}")
+        if self.motion_weight < 0.0:
+            raise ConfigError(f"motion_weight: expected a weight >= 0, got {self.motion_weight}")
         if self.time_distribution not in ("uniform", "logit_normal"):
             raise ConfigError(f"time_distribution: expected 'uniform' or 'logit_normal', got {self.time_distribution!r}")
+
+
+def motion_weights(x0: torch.Tensor, strength: float) -> torch.Tensor:
+    """Per-token loss weights (B, L, N) for clean latents ``x0`` (B, L, N, C): 1 plus
+    ``strength`` times each token's squared change from the frame before, over the batch's
+    mean change (the first frame, which has none before it, gets the mean)."""
+    if strength == 0:
+        return torch.ones(x0.shape[:3], device=x0.device)
+    change = (x0[:, 1:] - x0[:, :-1]).float().square().mean(-1)  # (B, L - 1, N)
+    change = torch.cat([change.mean(1, keepdim=True), change], dim=1)
+    return 1.0 + strength * change / change.mean().clamp_min(1e-8)
 
 
 class TeacherTask:
@@ -84,15 +112,21 @@ class TeacherTask:
         t = sample_training_times(tuple(index.shape), generator, logit_normal=logit_normal)
         clean = torch.rand(index.shape, generator=generator) < c.clean_context_share
         clean[:, : data.context] = True  # sinks and memory are context only, as in the cache
-        t = torch.where(clean, c.context_noise * torch.rand(index.shape, generator=generator), t).to(device)
+        context_level = c.context_noise * torch.rand(index.shape, generator=generator)
+        if c.context_corruption > 0:  # drawn only then: runs without it keep their batches
+            corrupted = torch.rand(index.shape, generator=generator) < c.corruption_share
+            corrupted[:, : data.context] = False  # sinks and memory stay as the cache keeps them
+            context_level = torch.where(corrupted, c.context_corruption * torch.rand(index.shape, generator=generator), context_level)
+        t = torch.where(clean, context_level, t).to(device)
         noise = torch.randn(data.x0.shape, generator=generator).to(device)
         out = model(add_noise(data.x0, noise, t), t, data.actions, segments=data.segments, past_actions=data.past_actions)
         # Context frames carry no denoising loss: at t <= context_noise the velocity's noise
         # part is all but invisible in x_t, so its loss is irreducible and only adds
         # gradient noise; they are there to be attended to.
         denoised = (~clean).float().to(device)  # (B, L)
+        weight = denoised[..., None] * motion_weights(data.x0, c.motion_weight)  # (B, L, N)
         # Losses in float32 also under bf16 autocast.
-        diffusion = flow_matching_loss(out.velocity.float(), data.x0, noise, weight=denoised) / denoised.mean().clamp_min(1e-6)
+        diffusion = flow_matching_loss(out.velocity.float(), data.x0, noise, weight=weight) / weight.mean().clamp_min(1e-6)
         reward, termination = head_losses(out, data, c.termination_pos_weight)
         loss = diffusion + c.reward_weight * reward + c.termination_weight * termination
         return loss, {"diffusion": diffusion.detach(), "reward_mse": reward.detach(), "termination_bce": termination.detach()}

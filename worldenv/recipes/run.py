@@ -1,0 +1,59 @@
+"""``worldenv recipes --table configs/recipes/<scene>.yaml``: train the variants that
+have no bundle yet, score those that have no row, and write the table and its PNG."""
+
+import argparse
+import logging
+import os
+
+from worldenv.recipes.table import RecipeTable, load_table, prepare_variant
+
+logger = logging.getLogger(__name__)
+STAGES = ("train", "score", "report")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--table", required=True, help="recipe table YAML (configs/recipes/<scene>.yaml)")
+    parser.add_argument("--variants", nargs="+", help="only these variants (default: all of the table's)")
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
+                        help="what to do (default: all; each skips what is already done)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    table = load_table(args.table)
+    names = args.variants or list(table.variants)
+    for name in names:
+        if name not in table.variants:
+            raise SystemExit(f"--variants: unknown variant {name!r}; {args.table} has {sorted(table.variants)}")
+    # The same threads for every variant: a row's budget and speed mean the same thing.
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = str(table.threads)
+    torch.set_num_threads(table.threads)
+    for name in names:
+        if "train" in args.stages:
+            train_variant(table, name, progress=not args.no_progress)
+        if "score" in args.stages and not table.row_path(name).exists():
+            from worldenv.recipes.score import score_variant
+
+            score_variant(table, name)
+    if "report" in args.stages:
+        from worldenv.recipes.report import write_report
+
+        write_report(table, args.table)
+    return 0
+
+
+def train_variant(table: RecipeTable, name: str, progress: bool) -> None:
+    """Train variant ``name`` into its bundle, resuming an interrupted run; nothing to do
+    once its bundle's teacher was exported by this run."""
+    from worldenv import train
+
+    directory = table.variant_dir(name)
+    if (directory / "trained").exists():
+        return
+    preset = prepare_variant(table, name)
+    logger.info("variant %s: training for %.0f CPU-minutes (%s)", name, table.budget_cpu_minutes, preset)
+    argv = ["teacher", "--config", str(preset), "--resume", *([] if progress else ["--no-progress"])]
+    train.run(train.build_parser().parse_args(argv), ["worldenv", "train", *argv])
+    (directory / "trained").write_text("the teacher in bundle/ is this variant's\n")
