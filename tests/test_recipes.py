@@ -80,7 +80,11 @@ def test_recipe_table_trains_scores_and_tabulates_every_variant(start):
         assert preset["init_from"] == str(start / "bundle") and preset["train"]["budget_cpu_minutes"] == 0.02
     assert yaml.safe_load((start / "variants" / "levers" / "teacher.yaml").read_text())["teacher"]["context_corruption"] == 0.7
     table = (start / "results" / "table.md").read_text()
-    assert "| today |" in table and "| levers |" in table and "gain joint_angles @3" in table
+    assert "| start |" in table and "| today |" in table and "| levers |" in table and "gain joint_angles @3" in table
+    start_row = json.loads((start / "results" / "start.json").read_text())
+    assert start_row["bundle"] == str(start / "bundle") and start_row["training"]["steps"] == 0
+    today = json.loads((start / "results" / "today.json").read_text())["training"]
+    assert today["campaign_cpu_hours"] == pytest.approx(start_row["training"]["campaign_cpu_hours"] + today["cpu_seconds"] / 3600)
     assert (start / "results" / "table.png").stat().st_size > 5000
     # Done rows are kept: the same command only redraws the table.
     before = (start / "results" / "today.json").read_text()
@@ -157,3 +161,25 @@ def test_every_shipped_recipe_table_builds(path, monkeypatch):
     table = load_table(path)
     for name in table.variants:
         configs.build(TeacherTrainingConfig, variant_teacher_section(table, name), f"variants.{name}")
+
+
+def test_own_rollouts_replace_the_last_context_frames_with_the_models_own(start):
+    """``own_rollout_frames``: in the rows drawn, the frames before the last are the
+    model's one-evaluation predictions, made one after another; other rows and frames
+    keep the data, and the loss still trains."""
+    from worldenv import config as configs
+    from worldenv.training.teacher_task import TeacherTask, TeacherTrainingConfig
+
+    task = TeacherTask(configs.load(start / "tiny.yaml", "teacher", TeacherTrainingConfig,
+                                    {"own_rollout_frames": 2, "run": str(start / "rollout-run")}))
+    data, _ = task.windows.draw(4, torch.Generator().manual_seed(0), torch.device("cpu"))
+    rows = torch.tensor([True, False, True, False])
+    rolled = task._roll_out(task.model, data, rows, torch.Generator().manual_seed(1))
+    L = data.x0.shape[1]
+    changed = (rolled != data.x0).flatten(2).any(-1)  # (B, L)
+    assert changed[~rows].sum() == 0
+    assert changed[rows][:, L - 3 : L - 1].all() and not changed[rows][:, : L - 3].any() and not changed[rows][:, -1].any()
+    loss, metrics = task.loss(task.model, 4, torch.Generator().manual_seed(2))
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(v) for v in metrics.values())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in task.model.parameters())

@@ -31,6 +31,14 @@ def render_card(metadata: dict) -> str:
             lines.append("- last logged: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                                                       for k, v in final.items() if k != "lr"))
         lines.append("")
+    from worldenv import campaign
+
+    ledger = campaign.stages(metadata)
+    if ledger:
+        lines += ["## Training campaign", "",
+                  f"Every stage that trained a component of this bundle or of the bundles it was fine-tuned from, "
+                  f"in order: {campaign.total_cpu_hours(ledger):.2f} CPU-hours in all (est.: wall time x threads, "
+                  "recorded before CPU time was).", "", campaign.ledger_table(ledger), ""]
     serving = metadata.get("serving")
     if serving:
         lines += ["## What the dream uses", "",

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 TASKS = ("tokenizer", "teacher", "probe", "consistency", "dmd", "self-forcing")  # the last three: worldenv distill
+PARTS = {"tokenizer": "tokenizer_training", "teacher": "teacher_training"}  # students: by component
 
 
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -34,7 +35,7 @@ def add_run_options(parser: argparse.ArgumentParser, section: str) -> None:
 
 def run(args: argparse.Namespace, command: list[str]) -> int:
     """Train as ``args`` say; ``command`` is the command line, recorded in the bundle."""
-    from worldenv import config as configs
+    from worldenv import campaign, config as configs
     from worldenv.checkpoint import hardware_description
     from worldenv.data.format import MANIFEST
     from worldenv.io import sha256_file
@@ -68,13 +69,18 @@ def run(args: argparse.Namespace, command: list[str]) -> int:
         "hardware": hardware_description(),
         "threads": torch.get_num_threads(),
     }
+    earlier = campaign.stages_before(cfg.bundle)
     if args.task == "probe":
         train_probe_into_bundle(cfg, metadata, progress=not args.no_progress)
-        return 0
-    cfg.train.validate()
-    torch.manual_seed(cfg.train.seed)  # the model's initial weights
-    task = Task(cfg)
-    train(task, cfg.train, cfg.run, args.resume, metadata, progress=not args.no_progress)
+        part = "probe_training"
+    else:
+        cfg.train.validate()
+        torch.manual_seed(cfg.train.seed)  # the model's initial weights
+        task = Task(cfg)
+        train(task, cfg.train, cfg.run, args.resume, metadata, progress=not args.no_progress)
+        part = PARTS.get(args.task) or f"{task.component}_training"
+    if int(os.environ.get("RANK", "0")) == 0:
+        campaign.record_stage(cfg.bundle, part, earlier)
     return 0
 
 

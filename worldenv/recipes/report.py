@@ -14,8 +14,11 @@ GAIN_QUANTITIES = ("joint_angles", "fingertip")
 
 
 def load_rows(table: RecipeTable) -> list[dict]:
-    """The rows written so far, in the table's order of variants."""
-    return [json.loads(table.row_path(name).read_text()) for name in table.variants if table.row_path(name).exists()]
+    """The rows written so far: the start bundle's, then the variants' in the table's order."""
+    from worldenv.recipes.score import START
+
+    names = [START, *table.variants]
+    return [json.loads(table.row_path(name).read_text()) for name in names if table.row_path(name).exists()]
 
 
 def _columns(row: dict) -> dict[str, str]:
@@ -23,6 +26,7 @@ def _columns(row: dict) -> dict[str, str]:
     cells = {"variant": row["variant"]}
     training = row["training"]
     cells["steps"] = str(training["steps"])
+    cells["CPU-h in all"] = f"{training['campaign_cpu_hours']:.2f}"
     cells["windows/s"] = f"{training['windows_per_second']:.1f}" if training["windows_per_second"] else "-"
     cells["one-step error (/copy)"] = f"{row['one_step']['model']:.4f} ({row['one_step']['ratio']:.2f})"
     for step, gains in sorted(row["gains"].items(), key=lambda item: int(item[0])):

@@ -30,12 +30,14 @@ def run(args: argparse.Namespace) -> int:
 
     os.environ["OMP_NUM_THREADS"] = str(table.threads)
     torch.set_num_threads(table.threads)
+    from worldenv.recipes.score import START, score_variant
+
+    if "score" in args.stages and not table.row_path(START).exists():
+        score_variant(table, START)  # the reference every variant's row is read against
     for name in names:
         if "train" in args.stages:
             train_variant(table, name, progress=not args.no_progress)
         if "score" in args.stages and not table.row_path(name).exists():
-            from worldenv.recipes.score import score_variant
-
             score_variant(table, name)
     if "report" in args.stages:
         from worldenv.recipes.report import write_report

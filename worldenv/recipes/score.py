@@ -26,22 +26,28 @@ PUSHES = (1.0, -1.0)
 MARGIN_HORIZONS = (1, 5, 15)
 
 
+START = "start"  # the row of the bundle every variant starts from, untrained further
+
+
 def score_variant(table: RecipeTable, name: str) -> dict:
-    """Score variant ``name``'s bundle and write its row (``table.row_path``)."""
+    """Score variant ``name``'s bundle (``START``: the table's start bundle) and write its
+    row (``table.row_path``)."""
     from worldenv import config as configs
     from worldenv.training.teacher_task import TeacherTrainingConfig
 
-    teacher = configs.build(TeacherTrainingConfig, variant_teacher_section(table, name), f"variants.{name}")
-    bundle = Path(teacher.bundle)
+    section = variant_teacher_section(table, next(iter(table.variants)) if name == START else name)
+    teacher = configs.build(TeacherTrainingConfig, section, f"variants.{name}")
+    bundle = Path(table.start) if name == START else Path(teacher.bundle)
     logger.info("variant %s: scoring %s", name, bundle)
+    training = start_record(table) if name == START else training_record(Path(teacher.run), teacher.train.batch, bundle, table)
     row = {
         "variant": name,
-        "overrides": table.variants[name],
+        "overrides": {} if name == START else table.variants[name],
         "bundle": str(bundle),
         "threads": table.threads,
-        "budget_cpu_minutes": table.budget_cpu_minutes,
+        "budget_cpu_minutes": 0.0 if name == START else table.budget_cpu_minutes,
         "score": asdict(table.score),
-        "training": training_record(Path(teacher.run), teacher.train.batch, bundle),
+        "training": training,
         "one_step": one_step_error(bundle, teacher),
         "gains": push_gains_of(bundle, table),
         "eval": eval_scores(bundle, table),
@@ -50,7 +56,24 @@ def score_variant(table: RecipeTable, name: str) -> dict:
     return row
 
 
-def training_record(run: Path, batch: int, bundle: Path) -> dict:
+def start_cpu_hours(table: RecipeTable) -> float:
+    """The campaign's CPU-hours behind a variant before its own training: the start
+    bundle's stages that a variant's teacher builds on (its students are not; nor its
+    teacher, for variants trained from fresh weights)."""
+    from worldenv import campaign
+    from worldenv.checkpoint import load_bundle
+
+    kept = [s for s in campaign.stages(load_bundle(table.start).metadata) if not s["component"].startswith("student_")
+            and (table.fine_tune or s["component"] != "teacher")]
+    return campaign.total_cpu_hours(kept)
+
+
+def start_record(table: RecipeTable) -> dict:
+    return {"steps": 0, "cpu_seconds": 0.0, "seconds": 0.0, "windows_per_second": None, "last_diffusion_loss": None,
+            "campaign_cpu_hours": start_cpu_hours(table)}
+
+
+def training_record(run: Path, batch: int, bundle: Path, table: RecipeTable) -> dict:
     """Steps, time and speed of the variant's run: the totals as its bundle recorded them,
     the speed between its first and last logged steps."""
     from worldenv.checkpoint import load_bundle
@@ -61,7 +84,8 @@ def training_record(run: Path, batch: int, bundle: Path) -> dict:
     recorded = load_bundle(bundle).metadata["teacher_training"]
     return {"steps": recorded["steps"], "cpu_seconds": recorded["train_cpu_seconds"], "seconds": recorded["train_seconds"],
             "windows_per_second": (last["step"] - first["step"]) * batch / span if span > 0 else None,
-            "last_diffusion_loss": last.get("diffusion")}
+            "last_diffusion_loss": last.get("diffusion"),
+            "campaign_cpu_hours": start_cpu_hours(table) + recorded["train_cpu_seconds"] / 3600.0}
 
 
 @torch.inference_mode()

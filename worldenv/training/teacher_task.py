@@ -42,6 +42,13 @@ class TeacherTrainingConfig:
     # over the batch's mean change), so a thin moving arm is not outweighed by the
     # still background. 0: every token alike.
     motion_weight: float = 0.0
+    # Training on the model's own short rollouts (DIAMOND unrolls on its own frames): in
+    # this share of the windows the last ``own_rollout_frames`` context frames are replaced,
+    # one after another, by the model's own one-evaluation predictions of them (no
+    # gradient), and only the window's last frame, the real one, is denoised: the model
+    # learns to carry on from frames like the ones it will have drawn. 0: off.
+    own_rollout_frames: int = 0
+    own_rollout_share: float = 0.5
     # Noise levels of the other frames. Uniform, not SD3's logit-normal: a few-step
     # sampler starts at t = 1, where the velocity is the model's whole prediction of
     # the next frame (the dynamics are nearly deterministic); logit-normal almost never
@@ -60,6 +67,10 @@ class TeacherTrainingConfig:
             raise ConfigError(f"context_corruption: expected a level in [0, 1), got {self.context_corruption}")
         if not 0.0 <= self.corruption_share <= 1.0:
             raise ConfigError(f"corruption_share: expected a share in [0, 1], got {self.corruption_share}")
+        if self.own_rollout_frames < 0:
+            raise ConfigError(f"own_rollout_frames: expected a count >= 0, got {self.own_rollout_frames}")
+        if not 0.0 <= self.own_rollout_share <= 1.0:
+            raise ConfigError(f"own_rollout_share: expected a share in [0, 1], got {self.own_rollout_share}")
         if self.motion_weight < 0.0:
             raise ConfigError(f"motion_weight: expected a weight >= 0, got {self.motion_weight}")
         if self.time_distribution not in ("uniform", "logit_normal"):
@@ -117,6 +128,11 @@ class TeacherTask:
             corrupted = torch.rand(index.shape, generator=generator) < c.corruption_share
             corrupted[:, : data.context] = False  # sinks and memory stay as the cache keeps them
             context_level = torch.where(corrupted, c.context_corruption * torch.rand(index.shape, generator=generator), context_level)
+        if c.own_rollout_frames:
+            rolled = torch.rand(index.shape[0], generator=generator) < c.own_rollout_share
+            clean[rolled] = True
+            clean[rolled, -1] = False  # the real last frame is the one denoised
+            data.x0 = self._roll_out(model, data, rolled.to(device), generator)
         t = torch.where(clean, context_level, t).to(device)
         noise = torch.randn(data.x0.shape, generator=generator).to(device)
         out = model(add_noise(data.x0, noise, t), t, data.actions, segments=data.segments, past_actions=data.past_actions)
@@ -130,6 +146,26 @@ class TeacherTask:
         reward, termination = head_losses(out, data, c.termination_pos_weight)
         loss = diffusion + c.reward_weight * reward + c.termination_weight * termination
         return loss, {"diffusion": diffusion.detach(), "reward_mse": reward.detach(), "termination_bce": termination.detach()}
+
+    @torch.no_grad()
+    def _roll_out(self, model, data, rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """``data.x0`` with, in ``rows``, each of the last ``own_rollout_frames`` frames
+        before the window's last replaced by the model's prediction of it from pure noise
+        in one evaluation, given the frames before it (real, then its own). Block-causal
+        attention lets one pass over the whole window predict any one frame."""
+        x0 = data.x0.clone()
+        L = x0.shape[1]
+        first = max(data.context + 1, L - 1 - self.config.own_rollout_frames)
+        for frame in range(first, L - 1):
+            noise = torch.randn(x0[:, frame].shape, generator=generator).to(x0.device)
+            x = x0.clone()
+            x[:, frame] = noise
+            t = torch.zeros(x0.shape[:2], device=x0.device)
+            t[:, frame] = 1.0
+            velocity = model(x, t, data.actions, segments=data.segments, past_actions=data.past_actions).velocity[:, frame]
+            predicted = (noise - velocity.float()).to(x0.dtype)  # x0 = x_1 - v at t = 1
+            x0[:, frame] = torch.where(rows[:, None, None], predicted, x0[:, frame])
+        return x0
 
     def export(self, ema_model: Backbone, metadata: dict) -> None:
         c = self.config

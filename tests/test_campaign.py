@@ -1,0 +1,58 @@
+"""The training campaign's ledger: each training command appends its stage with its CPU
+time, a fine-tuned bundle carries the stages before it, and the card shows the total."""
+
+import shutil
+
+import pytest
+import yaml
+
+from test_training import tiny_config
+from worldenv import campaign
+from worldenv.card import render_card
+from worldenv.checkpoint import load_bundle
+from worldenv.data.collect import CollectConfig, collect
+from worldenv.train import main as train_main
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data")
+    collect(CollectConfig(scene="reacher", episodes=3, steps_per_episode=12, shard_size=3), out, progress=False)
+    return out
+
+
+def test_each_stage_is_recorded_and_a_fine_tune_carries_the_ones_before(tmp_path, dataset):
+    config = tiny_config(tmp_path, dataset, tok_steps=4, teacher_steps=4)
+    assert train_main(["tokenizer", "--config", str(config), "--no-progress"]) == 0
+    assert train_main(["teacher", "--config", str(config), "--no-progress"]) == 0
+    first = campaign.stages(load_bundle(tmp_path / "bundle").metadata)
+    assert [s["component"] for s in first] == ["tokenizer", "teacher"]
+    assert all(s["measured"] and s["cpu_hours"] > 0 for s in first)
+
+    shutil.copytree(tmp_path / "bundle", tmp_path / "tuned")
+    settings = yaml.safe_load(config.read_text())
+    settings["teacher"].update(init_from=str(tmp_path / "bundle"), bundle=str(tmp_path / "tuned"), run=str(tmp_path / "run2"))
+    settings["teacher"]["train"]["budget_cpu_minutes"] = 0.01
+    tuned_config = tmp_path / "tuned.yaml"
+    tuned_config.write_text(yaml.safe_dump(settings))
+    assert train_main(["teacher", "--config", str(tuned_config), "--no-progress"]) == 0
+    metadata = load_bundle(tmp_path / "tuned").metadata
+    ledger = campaign.stages(metadata)
+    assert ledger[:2] == first  # the start's teacher stage survives its record being replaced
+    assert ledger[2]["component"] == "teacher" and ledger[2]["command"].endswith(f"--config {tuned_config} --no-progress")
+    assert campaign.total_cpu_hours(ledger) == pytest.approx(sum(s["cpu_hours"] for s in ledger), abs=1e-3)
+    card = render_card(metadata)
+    assert "## Training campaign" in card and f"| 3 | teacher | `{ledger[2]['command']}`" in card
+
+
+def test_a_bundle_from_before_the_ledger_gets_estimated_stages():
+    metadata = {"tokenizer_training": {"command": "a", "steps": 10, "train_seconds": 1800.0, "threads": 2},
+                "teacher_training": {"command": "b", "steps": 20, "train_seconds": 3600.0, "threads": 2, "processes": 1},
+                "student_consistency_training": {"command": "c", "steps": 5, "train_cpu_seconds": 360.0},
+                "probe_training": {"command": "d", "steps": 3}}
+    ledger = campaign.stages(metadata)
+    assert [s["component"] for s in ledger] == ["tokenizer", "teacher", "probe", "student_consistency"]
+    assert [s["cpu_hours"] for s in ledger] == [1.0, 2.0, None, 0.1]
+    assert [s["measured"] for s in ledger] == [False, False, False, True]
+    assert campaign.total_cpu_hours(ledger) == 3.1
+    assert "| 3 | probe | `d` | 3 | not recorded | 3.00 |" in campaign.ledger_table(ledger)
