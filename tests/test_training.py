@@ -94,7 +94,7 @@ def test_tokenizer_then_teacher_train_into_one_bundle(tmp_path, dataset):
     assert bundle.metadata["teacher_training"]["steps"] == 60
     assert bundle.metadata["tokenizer_training"]["command"] == f"python -m worldenv.train tokenizer --config {config} --no-progress"
     assert len(bundle.metadata["teacher_training"]["dataset"]["manifest_sha256"]) == 64
-    assert (tmp_path / "runs" / "teacher" / "latents.safetensors").exists()
+    assert len(list((dataset / ".latents").glob("*.safetensors"))) >= 1  # beside the data, for every run on it
     assert (tmp_path / "runs" / "teacher" / "curve.png").stat().st_size > 5000
 
 
@@ -495,11 +495,12 @@ def test_a_teacher_trains_on_extra_datasets_and_records_them(tmp_path, dataset):
     recorded = load_bundle(tmp_path / "bundle").metadata["teacher_training"]["dataset"]
     assert recorded["extra"] == [{"path": str(dataset), "manifest_sha256": sha256_file(dataset / MANIFEST)}]
     assert f"- more training data: `{dataset}`" in render_card(load_bundle(tmp_path / "bundle").metadata)
-    cache = load_tree(tmp_path / "runs" / "teacher" / "latents.safetensors")
+    data = DataConfig(path=str(dataset), held_out_episodes=1, extra_paths=[str(dataset)])
+    (cache_path,) = (dataset / ".latents").glob(f"*-{data.fingerprint()}.safetensors")
+    cache = load_tree(cache_path)
     held_out = load_dataset(dataset, episodes=slice(3, 4)).num_frames
     assert cache["frames"] == 2 * load_dataset(dataset).num_frames - held_out
     # The cache names the data it holds: other extra datasets, or another split, are other data.
-    data = DataConfig(path=str(dataset), held_out_episodes=1, extra_paths=[str(dataset)])
     assert cache["data"] == data.fingerprint()
     assert len({data.fingerprint(), replace(data, extra_paths=[]).fingerprint(),
                 replace(data, held_out_episodes=2).fingerprint()}) == 3
@@ -551,3 +552,21 @@ def _with_init_from(config: Path, start: Path) -> Path:
     tuned = config.with_name("tuned.yaml")
     tuned.write_text(yaml.safe_dump(settings))
     return tuned
+
+
+def test_runs_on_the_same_data_and_tokenizer_encode_it_once(tmp_path, dataset, caplog):
+    """The latent cache lives beside the data: a second run (a fine-tune, a recipe variant)
+    in another run directory reads it instead of encoding every frame again."""
+    import logging
+
+    from worldenv.training.latent_windows import latent_cache_path
+
+    config = tiny_config(tmp_path, dataset, tok_steps=3, teacher_steps=2)
+    assert train_main(["tokenizer", "--config", str(config), "--no-progress"]) == 0
+    with caplog.at_level(logging.INFO, logger="worldenv.training.latent_windows"):
+        assert train_main(["teacher", "--config", str(config), "--no-progress"]) == 0
+        assert sum("encoding" in r.message for r in caplog.records) == 1
+        assert train_main(["teacher", "--config", str(config), "--run", str(tmp_path / "second"), "--no-progress"]) == 0
+        assert sum("encoding" in r.message for r in caplog.records) == 1
+    run = tmp_path / "run"
+    assert latent_cache_path(tmp_path / "missing" / "data", "tok", "data", run) == run / "latents.safetensors"

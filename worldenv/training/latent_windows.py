@@ -1,14 +1,16 @@
 """Windows of tokenizer latents for training the backbone (teacher and students).
 
 Frames are encoded once by the bundle's tokenizer and kept in memory (moved to
-the model's device on first use); the latents are cached in the run directory,
-keyed by the tokenizer's weights, so a resumed or repeated run does not encode
-again. Every random draw uses the step's CPU generator, so a batch is the same
+the model's device on first use); the latents are cached beside the data
+(``<data>/.latents/``, or in the run directory where the data is read-only), named by
+the tokenizer's weights and the training data, so a resumed run, a repeated one and
+every fine-tune or recipe variant on the same data and tokenizer encode only once. Every random draw uses the step's CPU generator, so a batch is the same
 on any device and after a resume.
 """
 
 import hashlib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +77,7 @@ class LatentWindows:
         self.scene = dataset.manifest.scene
         self.model = model
         self.sampler = WindowSampler(dataset, length=model.context_frames)
+        self.data_path = data.path
         self.latents = self._encode(dataset, data.fingerprint(), Path(run), device)
         if model.memory_frames:
             self.episode_start = np.repeat(dataset.episode_starts, dataset.episode_lengths)  # of each frame's episode
@@ -87,8 +90,8 @@ class LatentWindows:
         return self.sampler.length
 
     def _encode(self, dataset: FrameDataset, data_key: str, run: Path, device: str) -> torch.Tensor:
-        path = run / "latents.safetensors"
         key = _fingerprint(self.tokenizer)
+        path = latent_cache_path(Path(self.data_path), key, data_key, run)
         if path.exists():
             cached = load_tree(path)
             if cached["tokenizer"] == key and cached.get("data") == data_key and cached["frames"] == dataset.num_frames:
@@ -159,6 +162,19 @@ class LatentWindows:
             segments=Segments(torch.from_numpy(valid).to(device), starts.to(device), previous),
         )
         return batch_, torch.from_numpy(index)
+
+
+def latent_cache_path(data: Path, tokenizer_key: str, data_key: str, run: Path) -> Path:
+    """Where the latents of ``data`` (with its extra datasets and split: ``data_key``) under
+    tokenizer ``tokenizer_key`` are kept: beside the data, else in the run directory."""
+    shared = data / ".latents"
+    try:
+        shared.mkdir(exist_ok=True)
+    except OSError:
+        return run / "latents.safetensors"
+    if not os.access(shared, os.W_OK):
+        return run / "latents.safetensors"
+    return shared / f"{tokenizer_key}-{data_key}.safetensors"
 
 
 def actions_before(actions: np.ndarray, episode_starts: np.ndarray, start: np.ndarray, count: int) -> np.ndarray:
