@@ -56,3 +56,18 @@ def test_a_bundle_from_before_the_ledger_gets_estimated_stages():
     assert [s["measured"] for s in ledger] == [False, False, False, True]
     assert campaign.total_cpu_hours(ledger) == 3.1
     assert "| 3 | probe | `d` | 3 | not recorded | 3.00 |" in campaign.ledger_table(ledger)
+
+
+def test_the_curve_takes_each_scored_stage_at_its_cumulative_cpu_hours(tmp_path):
+    entries = [{"component": "tokenizer", "cpu_hours": 1.0},
+               {"component": "teacher", "cpu_hours": 2.0, "scores": {"gain_joint_angles_3": 0.3}},
+               {"component": "teacher", "cpu_hours": 0.5, "scores": {"gain_joint_angles_3": 0.6, "psnr_margin_5": 2.0}}]
+    row = {"gains": {"3": {"joint_angles": 0.25}, "10": {"fingertip": 0.5}},
+           "eval": {"horizons": {"5": {"psnr_margin": 1.5}, "15": {"joint_angles_ratio": 0.8}}}}
+    assert campaign.curve_point(row) == {"gain_joint_angles_3": 0.25, "gain_fingertip_10": 0.5, "psnr_margin_5": 1.5,
+                                         "joint_angles_ratio_15": 0.8}
+    series = campaign.curve_series(entries)
+    assert series["gain_joint_angles_3"] == ([3.0, 3.5], [0.3, 0.6])
+    assert series["psnr_margin_5"] == ([3.5], [2.0]) and series["gain_fingertip_10"] == ([], [])
+    campaign.plot_curve(entries, tmp_path / "curve.png", "reacher")
+    assert (tmp_path / "curve.png").stat().st_size > 5000

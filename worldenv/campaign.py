@@ -77,3 +77,67 @@ def ledger_table(entries: list[dict]) -> str:
         lines.append(f"| {number} | {entry['component']} | `{entry['command']}` | {entry.get('steps') or '-'} | "
                      f"{spent} | {total:.2f} |")
     return "\n".join(lines)
+
+
+CURVE_METRICS = {  # name -> (label, where in a recipe row's scores, the target)
+    "gain_joint_angles_3": ("push gain, joint angles, step 3", ("gains", "3", "joint_angles"), 1.0),
+    "gain_fingertip_10": ("push gain, fingertip, step 10", ("gains", "10", "fingertip"), 1.0),
+    "psnr_margin_5": ("PSNR over copy-last at h5 (dB)", ("eval", "horizons", "5", "psnr_margin"), 4.0),
+    "joint_angles_ratio_15": ("joint-angle error / copy-last's at h15", ("eval", "horizons", "15", "joint_angles_ratio"), 0.5),
+}
+
+
+def curve_point(row: dict) -> dict:
+    """The campaign curve's values of one scored bundle (a recipe table's row)."""
+    point = {}
+    for name, (_, where, _) in CURVE_METRICS.items():
+        value = row
+        for key in where:
+            value = value.get(key, {}) if isinstance(value, dict) else {}
+        if isinstance(value, float):
+            point[name] = value
+    return point
+
+
+def attach_scores(bundle_path, row: dict, command: str) -> None:
+    """Record a scored bundle's curve point on its ledger's last stage (done when a
+    bundle is shipped, with the recipe-table row that chose it)."""
+    entries = stages(load_bundle(bundle_path).metadata)
+    entries[-1] = {**entries[-1], "scores": {**curve_point(row), "command": command}}
+    update_bundle(bundle_path, metadata={KEY: entries})
+
+
+def curve_series(entries: list[dict]) -> dict[str, tuple[list[float], list[float]]]:
+    """Per metric: the cumulative CPU-hours of each stage that was scored on it, and its value."""
+    series: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in CURVE_METRICS}
+    total = 0.0
+    for entry in entries:
+        total += entry["cpu_hours"] or 0.0
+        for name, value in entry.get("scores", {}).items():
+            if name in series:
+                series[name][0].append(total)
+                series[name][1].append(value)
+    return series
+
+
+def plot_curve(entries: list[dict], path, title: str) -> None:
+    """Quality against cumulative CPU-hours: one point per scored stage, a panel per metric."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from worldenv.io import atomic_write
+
+    series = curve_series(entries)
+    figure, axes = plt.subplots(1, len(CURVE_METRICS), figsize=(4 * len(CURVE_METRICS), 3.5))
+    for ax, (name, (label, _, target)) in zip(axes, CURVE_METRICS.items()):
+        ax.plot(*series[name], "o-")
+        ax.axhline(target, color="green", linewidth=0.8, linestyle="--", label="target")
+        ax.set_xlabel("cumulative CPU-hours")
+        ax.set_title(label, fontsize=9)
+    axes[0].legend(fontsize=7)
+    figure.suptitle(title)
+    figure.tight_layout()
+    atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=100, format="png"))
+    plt.close(figure)
