@@ -272,3 +272,82 @@ def test_placing_the_starts_needs_a_recorded_bank(reacher_dream):
     env = DiffusionWorldEnv(checkpoint=reacher_dream, start_contexts=3, start_within=10)
     observation, info = env.reset(seed=0)
     assert np.array_equal(observation, env.dream.contexts.frames[info["context_index"], -1].numpy())
+
+
+@pytest.mark.parametrize("device, available", [("cuda", False), ("cuda:3", True), ("mps", False), ("tpu", False)])
+def test_a_device_this_torch_cannot_use_is_refused_before_anything_loads(tmp_path, monkeypatch, device, available):
+    """Not an AssertionError or a RuntimeError from deep inside torch: the device asked for and
+    the ones there are, before the checkpoint (here: none) is even read."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: int(available))
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    expected = "'cpu', 'cuda', 'cuda:0'" if available else "'cpu'"
+    with pytest.raises(ValueError, match=rf"expected device to be one of \[{expected}\].*got '{device}'"):
+        DiffusionWorldEnv(checkpoint=tmp_path, device=device)
+
+
+def test_torch_actions_are_accepted_and_ragged_ones_refused(reacher_dream):
+    """A policy's output as it comes: a tensor still in the autograd graph, or bfloat16."""
+    env = DiffusionWorldEnv(checkpoint=reacher_dream)
+    action = np.array([0.5, -0.25], np.float32)
+    env.reset(seed=0)
+    expected = env.step(action)
+    for tensor in (torch.tensor(action, requires_grad=True), torch.tensor(action, dtype=torch.bfloat16)):
+        env.reset(seed=0)
+        assert data_equivalence(env.step(tensor), expected)
+    with pytest.raises(ValueError, match=r"expected an action of shape \(2,\) and a real dtype, got a ragged sequence"):
+        env.step([[1.0], [1.0, 2.0]])
+
+
+def test_unknown_reset_options_are_refused(reacher_dream):
+    env = DiffusionWorldEnv(checkpoint=reacher_dream)
+    frames = env.dream.contexts.frames[0].numpy()
+    known = r"\['context_frames', 'context_actions'\]"
+    with pytest.raises(ValueError, match=rf"unknown options \['context_frame'\]; expected keys from {known}"):
+        env.reset(seed=0, options={"context_frame": frames})
+    with pytest.raises(TypeError, match=rf"expected options to be None or a dict with keys from {known}, got list"):
+        env.reset(seed=0, options=[1, 2])
+
+
+def test_context_actions_are_clipped_as_step_clips_actions(reacher_dream):
+    env = make(reacher_dream)
+    frames = env.unwrapped.dream.contexts.frames[0].numpy()
+    actions = np.tile(np.array([1.0, -1.0], np.float32), (len(frames), 1))
+    clipped, _ = rollout(env, seed=5, options={"context_frames": frames, "context_actions": actions})
+    wild, _ = rollout(env, seed=5, options={"context_frames": frames, "context_actions": actions * 10.0})
+    assert np.array_equal(clipped, wild)
+
+
+def test_the_generic_id_takes_its_scene_and_time_limit_from_the_checkpoint(duo_dream, panorama_dream):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        env = make(duo_dream)  # no scene=: the bundle's
+        check_env(env.unwrapped)
+    assert env.unwrapped.dream.scene == "duo"
+    assert env.spec.max_episode_steps == gym.spec("worldenv/DuoDream-v0").max_episode_steps == 200
+    env.reset(seed=0)
+    assert not any(env.step(np.zeros(4, np.float32))[3] for _ in range(50))  # not the reacher's 50
+    panorama = make(panorama_dream, scene="panorama")
+    assert panorama.spec.max_episode_steps == gym.spec("worldenv/PanoramaDream-v0").max_episode_steps
+    assert make(duo_dream, max_episode_steps=3).spec.max_episode_steps == 3
+
+
+def test_a_closed_env_refuses_to_go_on(reacher_dream):
+    env = make(reacher_dream)
+    env.reset(seed=0)
+    env.close()
+    env.close()  # harmless
+    assert env.unwrapped.dream is None  # the model is freed
+    for call in (lambda: env.step(np.zeros(2, np.float32)), lambda: env.reset(seed=0), env.render):
+        with pytest.raises(RuntimeError, match="DiffusionWorldEnv.* the env is closed; make a new env"):
+            call()
+
+
+def test_no_render_mode_is_accepted_and_render_warns(reacher_dream):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        env = make(reacher_dream, render_mode=None)
+        check_env(env.unwrapped)
+    env.reset(seed=0)
+    with pytest.warns(UserWarning, match="render_mode"):
+        assert env.unwrapped.render() is None

@@ -1,9 +1,12 @@
 """The native vector dream: make_vec, vector == single (bit for bit, across autoresets),
 the three autoreset modes, bad input."""
 
+import warnings
+
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from gymnasium.vector import AutoresetMode
 from gymnasium.wrappers.vector import RecordEpisodeStatistics
 
@@ -132,3 +135,54 @@ def test_vector_bad_input_raises(reacher_dream):
         DiffusionWorldVectorEnv(2, checkpoint=reacher_dream, max_episode_steps=0)
     with pytest.raises(ValueError, match="positive integer number of envs"):
         DiffusionWorldVectorEnv(0, checkpoint=reacher_dream)
+
+
+def test_vector_device_is_checked_in_the_same_place(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"expected device to be one of \['cpu'\].*got 'cuda'"):
+        DiffusionWorldVectorEnv(2, checkpoint=tmp_path, device="cuda")
+
+
+def test_vector_takes_torch_actions_and_refuses_ragged_ones_and_unknown_options(reacher_dream):
+    envs = DiffusionWorldVectorEnv(2, checkpoint=reacher_dream)
+    actions = plan(1, 2)[0]
+    rounded = torch.tensor(actions, dtype=torch.bfloat16)
+    for tensor, array in ((torch.tensor(actions, requires_grad=True), actions), (rounded, rounded.float().numpy())):
+        envs.reset(seed=0)
+        expected = envs.step(array)
+        envs.reset(seed=0)
+        observations, rewards, *_ = envs.step(tensor)
+        assert np.array_equal(observations, expected[0]) and np.array_equal(rewards, expected[1])
+    with pytest.raises(ValueError, match=r"expected an action of shape \(2, 2\) and a real dtype, got a ragged sequence"):
+        envs.step([[1.0], [1.0, 2.0]])
+    with pytest.raises(ValueError, match=r"unknown options \['reset_masks'\]; expected keys from \['reset_mask', "):
+        envs.reset(options={"reset_masks": np.ones(2, bool)})
+    with pytest.raises(TypeError, match="expected options to be None or a dict"):
+        envs.reset(options=[1, 2])
+
+
+def test_make_vec_takes_the_time_limit_of_the_checkpoint_scene(duo_dream):
+    envs = gym.make_vec("DiffusionWorld-v0", num_envs=2, checkpoint=duo_dream)
+    assert envs.dream.scene == "duo" and envs.max_episode_steps == gym.spec("worldenv/DuoDream-v0").max_episode_steps
+    assert gym.make_vec("DiffusionWorld-v0", num_envs=2, checkpoint=duo_dream, max_episode_steps=500).max_episode_steps == 500
+
+
+def test_a_closed_vector_env_refuses_to_go_on(reacher_dream):
+    envs = DiffusionWorldVectorEnv(2, checkpoint=reacher_dream)
+    envs.reset(seed=0)
+    envs.close()
+    envs.close()  # harmless
+    assert envs.dream is None
+    for call in (lambda: envs.step(plan(1, 2)[0]), lambda: envs.reset(seed=0), envs.render):
+        with pytest.raises(RuntimeError, match="DiffusionWorldVectorEnv.* the env is closed; make a new env"):
+            call()
+
+
+def test_vector_env_without_render_mode(reacher_dream):
+    envs = DiffusionWorldVectorEnv(2, checkpoint=reacher_dream, render_mode=None)
+    envs.reset(seed=0)
+    with pytest.warns(UserWarning, match="render_mode"):
+        assert envs.render() is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        envs.step(plan(1, 2)[0])

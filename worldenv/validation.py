@@ -1,7 +1,23 @@
 """Input checks shared by the ground-truth scenes and the dream: bad input fails
 loudly with what was expected, never as a silently wrong rollout."""
 
+import sys
+
 import numpy as np
+
+
+def as_array(value, expected: str, where: str) -> np.ndarray:
+    """``value`` as a numpy array. A torch tensor (a policy's output as it comes) is detached and
+    moved to the CPU, and a floating one made float32, since numpy has no bfloat16. A ragged
+    nested sequence raises naming ``expected``; numpy's own error names nothing."""
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is loaded: the scenes never load it
+    if torch is not None and isinstance(value, torch.Tensor):
+        value = value.detach()
+        return (value.float() if value.is_floating_point() else value).numpy(force=True)
+    try:
+        return np.asarray(value)
+    except ValueError:  # numpy >= 1.24 refuses to build an array from a ragged sequence
+        raise ValueError(f"{where}: expected {expected}, got a ragged sequence {value!r}") from None
 
 
 def check_action(action, low: np.ndarray, high: np.ndarray, where: str) -> np.ndarray:
@@ -10,8 +26,9 @@ def check_action(action, low: np.ndarray, high: np.ndarray, where: str) -> np.nd
     Policy: out-of-range actions are clipped (as MuJoCo's ``ctrlrange`` would clip
     them, and as SB3 clips its Gaussian policies' samples); wrong shape, a
     non-numeric dtype, NaN or inf raise, since no clip makes those meaningful.
+    Torch tensors are taken as ``as_array`` takes them.
     """
-    array = np.asarray(action)
+    array = as_array(action, f"an action of shape {low.shape} and a real dtype", where)
     if array.dtype.kind not in "fiu":
         raise TypeError(
             f"{where}: expected a real-valued action of shape {low.shape}, got dtype {array.dtype}"

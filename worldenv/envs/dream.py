@@ -7,6 +7,7 @@ layers over :class:`Dream`, so they agree on spaces, seeding and errors.
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from worldenv.contexts import DEFAULT_SEED as CONTEXT_SEED
 from worldenv.contexts import StartContexts, load_start_contexts, record_start_contexts
 from worldenv.scenes import make_scene, scene_info
 from worldenv.serving import serving_choice
-from worldenv.validation import check_action
+from worldenv.validation import as_array, check_action
 from worldenv.world_model import WorldModel, load_backbone, load_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,46 @@ def shipped_checkpoint(scene: str) -> Path:
             f"`worldenv train`) or set {CHECKPOINTS_VARIABLE}"
         )
     return path
+
+
+def check_device(device) -> torch.device:
+    """``device`` as a torch device this torch can run on, refused before anything loads: torch's
+    own refusal comes from deep inside the first ``.to()`` (for CUDA on a CPU-only build, an
+    AssertionError) and names no device that would do."""
+    available = ["cpu"]
+    if torch.cuda.is_available():
+        available += ["cuda", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
+    if torch.backends.mps.is_available():
+        available.append("mps")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):  # a type torch does not know ("tpu"), or not a device at all
+        resolved = None
+    if resolved is None or (resolved.type != "cpu" and str(resolved) not in available):
+        raise ValueError(f"expected device to be one of {available} (what torch {torch.__version__} can use here), "
+                         f"got {device!r}")
+    return resolved
+
+
+def check_options(options, known: tuple[str, ...], where: str) -> dict:
+    """``reset``'s options as a dict of ``known`` keys: a misspelt key (``context_frame``) would
+    otherwise be ignored, and the dream would start from its bank, not from the caller's frames."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise TypeError(f"{where}: expected options to be None or a dict with keys from {list(known)}, "
+                        f"got {type(options).__name__}")
+    unknown = [key for key in options if key not in known]
+    if unknown:
+        raise ValueError(f"{where}: unknown options {unknown}; expected keys from {list(known)}")
+    return dict(options)
+
+
+def require_open(dream: "Dream | None", where: str) -> "Dream":
+    """The dream of an env that ``close()`` has not freed; a closed env says so."""
+    if dream is None:
+        raise RuntimeError(f"{where}: the env is closed; make a new env")
+    return dream
 
 
 @dataclass
@@ -88,6 +129,7 @@ class Dream:
         ``start_within`` of its episode (``contexts.py``): mid-episode starts, for short
         imagined episodes (``max_episode_steps``) that still cover where an episode goes;
         ``start_policy``: the exploration policy whose episodes they are."""
+        device = check_device(device)
         if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
             raise ValueError(f"expected a positive integer number of envs, got {batch!r}")
         if start_contexts is not None and (isinstance(start_contexts, bool) or not isinstance(start_contexts, (int, np.integer))
@@ -119,7 +161,6 @@ class Dream:
             )
         if backbone.config.rewards != max(1, len(agents)):
             raise CheckpointError(f"{path}: {backbone.config.rewards} reward heads for the {len(agents) or 1} agent(s) of {scene!r}")
-        device = torch.device(device)
         world = WorldModel(tokenizer, backbone, batch, sampler=sampler, device=device, dtype=dtype,
                            **serving.world_model_kwargs())
         contexts = load_start_contexts(bundle)
@@ -137,17 +178,19 @@ class Dream:
         reset reproduces the whole rollout."""
         return int(rng.integers(self.contexts.count)), int(rng.integers(2**63 - 1))
 
-    def check_actions(self, actions, batch: int, where: str) -> np.ndarray:
-        """(batch, A) float32, clipped to the action space (see ``validation.check_action``)."""
-        shape = (batch, *self.action_space.shape)
+    def check_actions(self, actions, lead: tuple[int, ...], where: str) -> np.ndarray:
+        """``(*lead, A)`` float32, clipped to the action space (see ``validation.check_action``)."""
+        shape = (*lead, *self.action_space.shape)
         low, high = np.broadcast_to(self.action_space.low, shape), np.broadcast_to(self.action_space.high, shape)
         return check_action(actions, low, high, where)
 
     def check_context(self, frames, actions, batch: int | None, where: str) -> tuple[np.ndarray, np.ndarray]:
-        """Caller-given context: frames ([batch,] T, H, W, 3) uint8, actions ([batch,] T, A) finite."""
+        """Caller-given context: frames ([batch,] T, H, W, 3) uint8, actions ([batch,] T, A) finite,
+        clipped to the action space as ``step`` clips its actions."""
         lead = () if batch is None else (batch,)
-        frames, actions = np.asarray(frames), np.asarray(actions)
         image = self.observation_space.shape
+        frames = as_array(frames, f"context_frames of shape {(*lead, 'T', *image)} and dtype uint8", where)
+        actions = as_array(actions, f"context_actions of shape {(*lead, 'T', *self.action_space.shape)}", where)
         if frames.dtype != np.uint8 or frames.ndim != len(lead) + 4 or frames.shape[: len(lead)] != lead or frames.shape[-3:] != image or frames.shape[len(lead)] < 1:
             raise ValueError(f"{where}: expected context_frames of shape {(*lead, 'T', *image)} and dtype uint8 (T >= 1), "
                              f"got shape {frames.shape} and dtype {frames.dtype}")
@@ -155,7 +198,7 @@ class Dream:
         if actions.shape != expected or actions.dtype.kind not in "fiu" or not np.all(np.isfinite(actions)):
             raise ValueError(f"{where}: expected finite context_actions of shape {expected} (one per context frame, the "
                              f"action that led to it), got shape {actions.shape} and dtype {actions.dtype}")
-        return frames, actions.astype(np.float32)
+        return frames, self.check_actions(actions, expected[:-1], where)
 
     def step_info(self, rewards: np.ndarray) -> dict[str, np.ndarray]:
         """Per-agent rewards under the ground truth's info keys (``reward_<agent>``)."""

@@ -5,15 +5,31 @@ model's per-agent reward heads, exactly as in the ground truth's
 ``worldenv.scenes.duo.parallel_env()`` (both are ``multi_agent.SplitParallelEnv``).
 """
 
+import warnings
+from collections.abc import Mapping
+
 from pettingzoo import AECEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 
-from worldenv.envs.single import DiffusionWorldEnv
+from worldenv.envs.single import RESET_OPTIONS, DiffusionWorldEnv
 from worldenv.multi_agent import SplitParallelEnv
 from worldenv.scenes import scene_info
 
 
-def parallel_env(scene: str = "duo", max_cycles: int | None = None, **dream_kwargs) -> SplitParallelEnv:
+class DreamParallelEnv(SplitParallelEnv):
+    """PettingZoo's API test resets with ``options={"options": 1}``: a PettingZoo env takes any
+    options. The dream passes on its own (``RESET_OPTIONS``) and warns about the others, which
+    it does not use, where the Gymnasium dream refuses them."""
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        ignored = [key for key in options if key not in RESET_OPTIONS] if isinstance(options, Mapping) else []
+        if ignored:
+            warnings.warn(f"{self.name}.reset: ignoring options {ignored}; the dream's are {list(RESET_OPTIONS)}", stacklevel=2)
+            options = {key: value for key, value in options.items() if key in RESET_OPTIONS}
+        return super().reset(seed=seed, options=options)
+
+
+def parallel_env(scene: str = "duo", max_cycles: int | None = None, **dream_kwargs) -> DreamParallelEnv:
     """``max_cycles``: steps before every agent is truncated (the scene's time limit by default);
     ``dream_kwargs``: as for ``DiffusionWorldEnv`` (checkpoint, sampling_steps, device, ...)."""
     joint = DiffusionWorldEnv(scene=scene, **dream_kwargs)
@@ -21,7 +37,7 @@ def parallel_env(scene: str = "duo", max_cycles: int | None = None, **dream_kwar
         joint.close()
         raise ValueError(f"scene {scene!r} has one agent; a PettingZoo dream needs a multi-agent scene such as 'duo'")
     limit = scene_info(scene).max_episode_steps if max_cycles is None else max_cycles
-    return SplitParallelEnv(joint, joint.dream.agents, f"{scene}_dream_v0", limit)
+    return DreamParallelEnv(joint, joint.dream.agents, f"{scene}_dream_v0", limit)
 
 
 def env(**kwargs) -> AECEnv:

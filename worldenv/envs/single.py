@@ -3,7 +3,7 @@
 Observation and action spaces are the ground-truth scene's, so a policy moves
 between ``gym.make("worldenv/Reacher-v0")`` and the dream unchanged. Reward and
 termination come from the model's heads; the time limit is Gymnasium's
-``TimeLimit`` (``max_episode_steps`` of ``gym.make``), as for Gymnasium's own envs.
+``TimeLimit``: the scene's (``make_dream``), or ``max_episode_steps`` of ``gym.make``.
 
 ``reset(seed=s)`` starts from a real MuJoCo context from the checkpoint's bank
 (or, with ``start_contexts=N``, from a bank of N recorded in the scene when the env
@@ -21,9 +21,12 @@ from pathlib import Path
 import gymnasium
 import numpy as np
 import torch
+from gymnasium.wrappers import TimeLimit
 
-from worldenv.envs.dream import Dream
-from worldenv.validation import check_action
+from worldenv.envs.dream import Dream, check_options, require_open
+from worldenv.scenes import scene_info
+
+RESET_OPTIONS = ("context_frames", "context_actions")
 
 
 class DiffusionWorldEnv(gymnasium.Env[np.ndarray, np.ndarray]):
@@ -45,43 +48,69 @@ class DiffusionWorldEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         start_policy: str = "mix",
         render_mode: str | None = "rgb_array",
     ):
-        if render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"DiffusionWorldEnv: expected render_mode in {self.metadata['render_modes']}, got {render_mode!r}")
-        self.dream = Dream.load(1, scene, checkpoint, model, sampler, sampling_steps, device, dtype,
-                                action_guidance=action_guidance, commit=commit, start_contexts=start_contexts,
-                                start_within=start_within, start_policy=start_policy)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"DiffusionWorldEnv: expected render_mode None or one of {self.metadata['render_modes']}, "
+                             f"got {render_mode!r}")
+        self.dream: Dream | None = Dream.load(1, scene, checkpoint, model, sampler, sampling_steps, device, dtype,
+                                              action_guidance=action_guidance, commit=commit, start_contexts=start_contexts,
+                                              start_within=start_within, start_policy=start_policy)
         self.render_mode = render_mode
         self.observation_space, self.action_space = self.dream.observation_space, self.dream.action_space
         self.metadata = {**self.metadata, "render_fps": self.dream.render_fps}
         self._frame: np.ndarray | None = None
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        dream = require_open(self.dream, "DiffusionWorldEnv.reset")
+        options = check_options(options, RESET_OPTIONS, "DiffusionWorldEnv.reset")
         super().reset(seed=seed)
-        index, noise_seed = self.dream.draw_start(self.np_random)
-        options = options or {}
-        if "context_frames" in options or "context_actions" in options:
-            frames, actions = self.dream.check_context(options.get("context_frames"), options.get("context_actions"),
-                                                       None, "DiffusionWorldEnv.reset")
+        index, noise_seed = dream.draw_start(self.np_random)
+        if options:
+            frames, actions = dream.check_context(options.get("context_frames"), options.get("context_actions"),
+                                                  None, "DiffusionWorldEnv.reset")
             info = {}
         else:
-            frames, actions = self.dream.contexts.frames[index].numpy(), self.dream.contexts.actions[index].numpy()
+            frames, actions = dream.contexts.frames[index].numpy(), dream.contexts.actions[index].numpy()
             info = {"context_index": index}
-        self.dream.model.reset(frames[None], actions[None], seeds=[noise_seed])
+        dream.model.reset(frames[None], actions[None], seeds=[noise_seed])
         self._frame = frames[-1].copy()
         return self._frame.copy(), info
 
     def step(self, action) -> tuple[np.ndarray, float, bool, bool, dict]:
+        dream = require_open(self.dream, "DiffusionWorldEnv.step")
         if self._frame is None:
             raise RuntimeError("DiffusionWorldEnv: call reset() before step()")
-        space = self.action_space
-        action = check_action(action, space.low, space.high, "DiffusionWorldEnv.step")
-        frames, rewards, terminated = self.dream.model.step(action[None])
+        action = dream.check_actions(action, (), "DiffusionWorldEnv.step")
+        frames, rewards, terminated = dream.model.step(action[None])
         self._frame = frames[0].cpu().numpy()
         rewards = rewards[0].cpu().numpy().astype(np.float64)  # (K,): one per agent
-        info = {key: float(value) for key, value in self.dream.step_info(rewards).items()}
+        info = {key: float(value) for key, value in dream.step_info(rewards).items()}
         return self._frame.copy(), float(rewards.sum()), bool(terminated[0]), False, info
 
-    def render(self) -> np.ndarray:
+    def render(self) -> np.ndarray | None:
+        if self.render_mode is None:  # as Gymnasium's own envs answer render() without a render mode
+            gymnasium.logger.warn("DiffusionWorldEnv.render: the env was made with render_mode=None; "
+                                  "make it with render_mode='rgb_array' to render")
+            return None
+        require_open(self.dream, "DiffusionWorldEnv.render")
         if self._frame is None:
             raise RuntimeError("DiffusionWorldEnv: call reset() before render()")
         return self._frame.copy()
+
+    def close(self) -> None:
+        # Frees the model (and its accelerator memory) now, not whenever the env is collected;
+        # from here on every call says the env is closed. A second close finds nothing to free.
+        self.dream, self._frame = None, None
+
+
+def make_dream(**kwargs) -> gymnasium.Env:
+    """``DiffusionWorld-v0``'s entry point: the dream under its scene's time limit. The scene is
+    known only once the checkpoint is read (without ``scene=``, from its metadata), so the id
+    cannot register the limit as ``worldenv/<Scene>Dream-v0`` does. ``gym.make(...,
+    max_episode_steps=N)`` wraps Gymnasium's own ``TimeLimit`` around this one, which Gymnasium
+    does not tell the entry point about: N shortens episodes, never lengthens them past the
+    scene's limit. For longer ones, ``worldenv/<Scene>Dream-v0``, whose registered limit N replaces."""
+    env = DiffusionWorldEnv(**kwargs)
+    return TimeLimit(env, scene_info(env.dream.scene).max_episode_steps)
+
+
+make_dream.metadata = DiffusionWorldEnv.metadata  # gym.make reads the render modes off the entry point

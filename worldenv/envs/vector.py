@@ -17,12 +17,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from gymnasium import logger
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from worldenv.envs.dream import Dream
+from worldenv.envs.dream import Dream, check_options, require_open
 from worldenv.scenes import scene_info
+
+RESET_OPTIONS = ("reset_mask", "context_frames", "context_actions")
 
 
 class DiffusionWorldVectorEnv(VectorEnv):
@@ -47,16 +50,17 @@ class DiffusionWorldVectorEnv(VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = "rgb_array",
     ):
-        if render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"DiffusionWorldVectorEnv: expected render_mode in {self.metadata['render_modes']}, got {render_mode!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"DiffusionWorldVectorEnv: expected render_mode None or one of {self.metadata['render_modes']}, "
+                             f"got {render_mode!r}")
         try:
             autoreset_mode = AutoresetMode(autoreset_mode)
         except ValueError:
             raise ValueError(f"DiffusionWorldVectorEnv: expected autoreset_mode in {[m.value for m in AutoresetMode]}, "
                              f"got {autoreset_mode!r}") from None
-        self.dream = Dream.load(num_envs, scene, checkpoint, model, sampler, sampling_steps, device, dtype,
-                                action_guidance=action_guidance, commit=commit, start_contexts=start_contexts,
-                                start_within=start_within, start_policy=start_policy)
+        self.dream: Dream | None = Dream.load(num_envs, scene, checkpoint, model, sampler, sampling_steps, device, dtype,
+                                              action_guidance=action_guidance, commit=commit, start_contexts=start_contexts,
+                                              start_within=start_within, start_policy=start_policy)
         limit = scene_info(self.dream.scene).max_episode_steps if max_episode_steps is None else max_episode_steps
         if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
             raise ValueError(f"DiffusionWorldVectorEnv: expected max_episode_steps to be a positive integer, got {limit!r}")
@@ -72,9 +76,10 @@ class DiffusionWorldVectorEnv(VectorEnv):
         self._needs_reset = np.ones(self.num_envs, bool)  # every env, until the first reset
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
+        dream = require_open(self.dream, "DiffusionWorldVectorEnv.reset")
+        options = check_options(options, RESET_OPTIONS, "DiffusionWorldVectorEnv.reset")
         # The batch generator takes an int only; per-env seeds (a list) seed the envs alone.
         super().reset(seed=seed if seed is None or isinstance(seed, (int, np.integer)) else None)
-        options = dict(options or {})
         mask = np.asarray(options.pop("reset_mask", np.ones(self.num_envs, bool)))
         if mask.shape != (self.num_envs,) or mask.dtype != bool:
             raise ValueError(f"DiffusionWorldVectorEnv.reset: expected reset_mask of shape ({self.num_envs},) and dtype bool, "
@@ -82,27 +87,28 @@ class DiffusionWorldVectorEnv(VectorEnv):
         self._seed_envs(seed)
         context = None
         if "context_frames" in options or "context_actions" in options:
-            context = self.dream.check_context(options.get("context_frames"), options.get("context_actions"), int(mask.sum()),
-                                               "DiffusionWorldVectorEnv.reset")
+            context = dream.check_context(options.get("context_frames"), options.get("context_actions"), int(mask.sum()),
+                                          "DiffusionWorldVectorEnv.reset")
         info = self._reset_envs(mask, context)
         return self._frames.copy(), info
 
     def step(self, actions):
+        dream = require_open(self.dream, "DiffusionWorldVectorEnv.step")
         if self._env_rngs is None:
             raise RuntimeError("DiffusionWorldVectorEnv: call reset() before step()")
         if self.autoreset_mode == AutoresetMode.DISABLED and self._needs_reset.any():
             raise RuntimeError(f"DiffusionWorldVectorEnv: envs {np.flatnonzero(self._needs_reset).tolist()} ended; "
                                "reset them with reset(options={'reset_mask': ...}) before stepping (autoreset is disabled)")
-        actions = self.dream.check_actions(actions, self.num_envs, "DiffusionWorldVectorEnv.step")
+        actions = dream.check_actions(actions, (self.num_envs,), "DiffusionWorldVectorEnv.step")
         starting = self._needs_reset.copy() if self.autoreset_mode == AutoresetMode.NEXT_STEP else np.zeros(self.num_envs, bool)
-        frames, rewards, terminated = self.dream.model.step(actions)
+        frames, rewards, terminated = dream.model.step(actions)
         self._frames = frames.cpu().numpy()
         rewards = rewards.cpu().numpy().astype(np.float64)  # (N, K)
         terminated = terminated.cpu().numpy()
         self._elapsed += 1
         truncated = self._elapsed >= self.max_episode_steps  # as TimeLimit: also when terminated at the limit
         info = {}
-        for key, value in self.dream.step_info(rewards).items():
+        for key, value in dream.step_info(rewards).items():
             info[key], info[f"_{key}"] = value, ~starting
         reward = rewards.sum(axis=1)
         ended = terminated | truncated
@@ -119,8 +125,18 @@ class DiffusionWorldVectorEnv(VectorEnv):
         self._needs_reset = (terminated | truncated) if self.autoreset_mode != AutoresetMode.SAME_STEP else np.zeros(self.num_envs, bool)
         return self._frames.copy(), reward, terminated, truncated, info
 
-    def render(self) -> tuple[np.ndarray, ...]:
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        if self.render_mode is None:  # as Gymnasium's own envs answer render() without a render mode
+            logger.warn("DiffusionWorldVectorEnv.render: the env was made with render_mode=None; "
+                        "make it with render_mode='rgb_array' to render")
+            return None
+        require_open(self.dream, "DiffusionWorldVectorEnv.render")
         return tuple(frame.copy() for frame in self._frames)
+
+    def close_extras(self, **kwargs) -> None:
+        # Frees the model (and its accelerator memory) now; VectorEnv.close runs this once, and
+        # from here on every call says the env is closed.
+        self.dream = None
 
     def _seed_envs(self, seed) -> None:
         """One generator per env, as ``SyncVectorEnv`` seeds its envs: ``seed + i`` (or a list)."""
