@@ -330,6 +330,12 @@ def test_the_generic_id_takes_its_scene_and_time_limit_from_the_checkpoint(duo_d
     panorama = make(panorama_dream, scene="panorama")
     assert panorama.spec.max_episode_steps == gym.spec("worldenv/PanoramaDream-v0").max_episode_steps
     assert make(duo_dream, max_episode_steps=3).spec.max_episode_steps == 3
+    longer = make(duo_dream, episode_steps=230)  # the way past the scene's limit on this id
+    longer.reset(seed=0)
+    truncated = [longer.step(np.zeros(4, np.float32))[3] for _ in range(230)]
+    assert not any(truncated[:229]) and truncated[229]
+    with pytest.raises(ValueError, match="expected episode_steps to be a positive int"):
+        make(duo_dream, episode_steps=0)
 
 
 def test_a_closed_env_refuses_to_go_on(reacher_dream):

@@ -102,15 +102,17 @@ class DiffusionWorldEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         self.dream, self._frame = None, None
 
 
-def make_dream(**kwargs) -> gymnasium.Env:
-    """``DiffusionWorld-v0``'s entry point: the dream under its scene's time limit. The scene is
-    known only once the checkpoint is read (without ``scene=``, from its metadata), so the id
-    cannot register the limit as ``worldenv/<Scene>Dream-v0`` does. ``gym.make(...,
-    max_episode_steps=N)`` wraps Gymnasium's own ``TimeLimit`` around this one, which Gymnasium
-    does not tell the entry point about: N shortens episodes, never lengthens them past the
-    scene's limit. For longer ones, ``worldenv/<Scene>Dream-v0``, whose registered limit N replaces."""
+def make_dream(episode_steps: int | None = None, **kwargs) -> gymnasium.Env:
+    """``DiffusionWorld-v0``'s entry point: the dream under its scene's time limit, or under
+    ``episode_steps`` when given. The scene is known only once the checkpoint is read (without
+    ``scene=``, from its metadata), so the id cannot register the limit as
+    ``worldenv/<Scene>Dream-v0`` does. ``gym.make(..., max_episode_steps=N)`` wraps Gymnasium's
+    own ``TimeLimit`` around this one, which Gymnasium does not tell the entry point about: N
+    shortens episodes, never lengthens them; ``episode_steps=N`` sets the limit itself."""
+    if episode_steps is not None and (isinstance(episode_steps, bool) or not isinstance(episode_steps, int) or episode_steps < 1):
+        raise ValueError(f"expected episode_steps to be a positive int (the episode's time limit), got {episode_steps!r}")
     env = DiffusionWorldEnv(**kwargs)
-    return TimeLimit(env, scene_info(env.dream.scene).max_episode_steps)
+    return TimeLimit(env, episode_steps or scene_info(env.dream.scene).max_episode_steps)
 
 
 make_dream.metadata = DiffusionWorldEnv.metadata  # gym.make reads the render modes off the entry point
