@@ -183,3 +183,25 @@ def test_own_rollouts_replace_the_last_context_frames_with_the_models_own(start)
     loss.backward()
     assert torch.isfinite(loss) and all(torch.isfinite(v) for v in metrics.values())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in task.model.parameters())
+
+
+def test_push_gains_are_read_per_quantity_and_per_entry(monkeypatch):
+    """A dream whose shoulder follows MuJoCo and whose elbow stays still has a joint gain
+    of about a half, and its entries' gains say which joint is at fault."""
+    from worldenv import action_response
+
+    steps = np.arange(4)[None, :, None]
+
+    def fake_responses(dream, truth, probe, scene, action, starts, context, count):
+        real = action * 0.1 * np.concatenate([steps, steps], axis=-1).repeat(2, 0)  # (2 starts, 4, 2)
+        dreamed = real.copy()
+        dreamed[..., 1] = 0.0
+        tip = action * 0.01 * np.concatenate([steps, steps], axis=-1).repeat(2, 0)
+        return {"mujoco": {"joint_angles": real, "fingertip": tip},
+                "dream": {"joint_angles": dreamed, "fingertip": tip}}, {}
+
+    monkeypatch.setattr(action_response, "responses", fake_responses)
+    gains = action_response.push_gains(None, None, None, "reacher", (1.0, -1.0), 2, 4, (3,))
+    assert gains[3]["joint_angles"] == pytest.approx(0.5)
+    assert gains[3]["joint_angles[0]"] == pytest.approx(1.0) and gains[3]["joint_angles[1]"] == 0.0
+    assert gains[3]["fingertip"] == pytest.approx(1.0)

@@ -54,12 +54,18 @@ def response_gain(pairs: list[tuple[np.ndarray, np.ndarray]]) -> float:
 
 def push_gains(dream, truth, probe, scene: str, actions: tuple[float, ...], starts: int, context: int,
                gain_steps: tuple[int, ...]) -> dict[int, dict[str, float]]:
-    """{step: {quantity: gain}} under constant pushes of each value in ``actions``."""
+    """{step: {quantity: gain}} under constant pushes of each value in ``actions``; a
+    quantity of several entries also has each entry's gain (``joint_angles[1]``: the
+    elbow alone), since one entry that ignores the push halves the joint gain."""
     pairs: dict[int, dict[str, list]] = {s: {} for s in gain_steps}
     for action in actions:
         worlds, _ = responses(dream, truth, probe, scene, action, starts, context, max(gain_steps))
         for step in gain_steps:
             moved = {world: displacements(scene, worlds[world], step) for world in worlds}
             for name in moved["mujoco"]:
-                pairs[step].setdefault(name, []).append((moved["mujoco"][name], moved["dream"][name]))
+                real, dreamed = moved["mujoco"][name], moved["dream"][name]
+                pairs[step].setdefault(name, []).append((real, dreamed))
+                if real.shape[-1] > 1:
+                    for entry in range(real.shape[-1]):
+                        pairs[step].setdefault(f"{name}[{entry}]", []).append((real[..., entry], dreamed[..., entry]))
     return {step: {name: response_gain(p) for name, p in by_name.items()} for step, by_name in pairs.items()}

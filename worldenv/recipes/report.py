@@ -11,6 +11,7 @@ logger = logging.getLogger(__name__)
 TABLE = "table.md"
 PLOT = "table.png"
 GAIN_QUANTITIES = ("joint_angles", "fingertip")
+GAIN_COLUMNS = ("joint_angles", "joint_angles[0]", "joint_angles[1]", "fingertip")  # entries: shoulder, elbow
 
 
 def load_rows(table: RecipeTable) -> list[dict]:
@@ -30,7 +31,7 @@ def _columns(row: dict) -> dict[str, str]:
     cells["windows/s"] = f"{training['windows_per_second']:.1f}" if training["windows_per_second"] else "-"
     cells["one-step error (/copy)"] = f"{row['one_step']['model']:.4f} ({row['one_step']['ratio']:.2f})"
     for step, gains in sorted(row["gains"].items(), key=lambda item: int(item[0])):
-        for quantity in GAIN_QUANTITIES:
+        for quantity in GAIN_COLUMNS:
             if quantity in gains:
                 cells[f"gain {quantity} @{step}"] = f"{gains[quantity]:.2f}"
     horizons = row["eval"]["horizons"]
