@@ -38,3 +38,29 @@ def tiny_dream_bundle(directory: Path, scene: str = "reacher", contexts: int = 6
     if probe_outputs:
         components["probe"] = (StateProbe(probe_outputs), {"outputs": probe_outputs, "scene": scene})
     return save_bundle(directory, components, {"scene": scene})
+
+
+def tiny_trained_bundle(root: Path, steps_per_episode: int = 12, **teacher_model) -> Path:
+    """A reacher bundle trained here for a few steps (tokenizer, teacher, probe) on 3
+    episodes collected in ``root / "data"`` (the last held out), from the preset it writes
+    to ``root / "tiny.yaml"``; ``teacher_model`` overrides the teacher's model config."""
+    import yaml
+
+    from worldenv.data.collect import CollectConfig, collect
+    from worldenv.train import main as train_main
+
+    collect(CollectConfig(scene="reacher", episodes=3, steps_per_episode=steps_per_episode, shard_size=3),
+            root / "data", progress=False)
+    common = {"data": {"path": str(root / "data"), "held_out_episodes": 1}, "bundle": str(root / "bundle")}
+    train = {"steps": 4, "batch": 2, "warmup": 1, "log_every": 2, "checkpoint_every": 4}
+    model = {"latent_channels": 4, "grid": 8, "action_dim": 2, "width": 16, "depth": 1, "heads": 2,
+             "sink_frames": 1, "window_frames": 2, **teacher_model}
+    config = {
+        "tokenizer": {**common, "run": str(root / "tok"), "model": {"channels": [8, 8, 16], "latent_channels": 4}, "train": train},
+        "teacher": {**common, "run": str(root / "teacher"), "train": train, "model": model},
+        "probe": {**common, "steps": 5, "batch": 8},
+    }
+    (root / "tiny.yaml").write_text(yaml.safe_dump(config))
+    for task in ("tokenizer", "teacher", "probe"):
+        assert train_main([task, "--config", str(root / "tiny.yaml"), "--no-progress"]) == 0
+    return root / "bundle"

@@ -10,12 +10,12 @@ import pytest
 import torch
 import yaml
 
+from dream_bundles import tiny_trained_bundle
 from worldenv.config import ConfigError
 from worldenv.data.collect import CollectConfig, collect
 from worldenv.data.policies import make_policy
 from worldenv.recipes.table import load_table, merge, variant_teacher_section
 from worldenv.scenes import make_scene
-from worldenv.train import main as train_main
 from worldenv.training.loop import TrainConfig, learning_rate
 from worldenv.training.teacher_task import motion_weights
 
@@ -24,21 +24,9 @@ from worldenv.training.teacher_task import motion_weights
 def start(tmp_path_factory):
     """A tiny trained bundle (tokenizer, teacher, probe) and the preset that made it."""
     root = tmp_path_factory.mktemp("recipes")
-    collect(CollectConfig(scene="reacher", episodes=3, steps_per_episode=16, shard_size=3), root / "data", progress=False)
+    tiny_trained_bundle(root, steps_per_episode=16, action_history=2)
     collect(CollectConfig(scene="reacher", episodes=1, steps_per_episode=16, shard_size=1, policy="push", seed=5),
             root / "push", progress=False)
-    common = {"data": {"path": str(root / "data"), "held_out_episodes": 1}, "bundle": str(root / "bundle")}
-    train = {"steps": 4, "batch": 2, "warmup": 1, "log_every": 2, "checkpoint_every": 4}
-    config = {
-        "tokenizer": {**common, "run": str(root / "tok"), "model": {"channels": [8, 8, 16], "latent_channels": 4}, "train": train},
-        "teacher": {**common, "run": str(root / "teacher"), "train": train,
-                    "model": {"latent_channels": 4, "grid": 8, "action_dim": 2, "width": 16, "depth": 1, "heads": 2,
-                              "sink_frames": 1, "window_frames": 2, "action_history": 2}},
-        "probe": {**common, "steps": 5, "batch": 8},
-    }
-    (root / "tiny.yaml").write_text(yaml.safe_dump(config))
-    for task in ("tokenizer", "teacher", "probe"):
-        assert train_main([task, "--config", str(root / "tiny.yaml"), "--no-progress"]) == 0
     from worldenv.cli import main
 
     assert main(["contexts", "--checkpoint", str(root / "bundle"), "--count", "2", "--length", "4"]) == 0
