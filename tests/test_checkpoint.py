@@ -101,7 +101,11 @@ def test_truncated_or_corrupted_weights_are_refused_naming_the_file(tmp_path):
     with pytest.raises(CheckpointError, match=f"{file}.*truncated"):
         load_bundle(directory)
     file.write_bytes(data[:-40] + bytes(40))  # same size, wrong bytes
+    with pytest.raises(CheckpointError, match=f"{file}.*sha256"):
+        load_bundle(directory)
+    file.write_bytes(data)
     bundle = load_bundle(directory)
+    file.write_bytes(data[:-40] + bytes(40))  # damaged after loading: reading the weights checks again
     with pytest.raises(CheckpointError, match=f"{file}.*sha256"):
         bundle.load_into("teacher", _tiny(0))
     file.unlink()
@@ -121,6 +125,83 @@ def test_missing_index_and_newer_format_are_refused(tmp_path):
     index.write_text("{not json")
     with pytest.raises(CheckpointError, match="not valid JSON"):
         load_bundle(directory)
+
+
+def _edit_json(path, edit) -> None:
+    raw = json.loads(path.read_text())
+    edit(raw)
+    path.write_text(json.dumps(raw))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda raw: raw["components"]["teacher"].update(config={}),
+     r"bundle.json: components.teacher.config.model: missing; expected a mapping of BackboneConfig fields"),
+    (lambda raw: raw["components"]["teacher"].update(config="tiny"),
+     r"bundle.json: components.teacher.config: expected the component's config \(a JSON object\), found str 'tiny'"),
+    (lambda raw: raw["components"]["tokenizer"]["config"]["model"].update(channels="wide"),
+     r"bundle.json: components.tokenizer.config.model.channels: expected a list, got 'wide'"),
+    (lambda raw: raw["components"]["contexts"].update(config={"count": 6}),
+     r"bundle.json: components.contexts.config.length: missing; expected keys \['count', 'length', 'size', 'action_dim'\]"),
+    (lambda raw: raw["components"]["teacher"].pop("sha256"),
+     r"bundle.json: components.teacher.sha256: expected the file's sha256 \(a hex string\), found nothing"),
+], ids=["empty-config", "string-config", "bad-model-field", "contexts-config", "no-sha256"])
+def test_a_replaced_config_is_refused_naming_the_file_key_and_expectation(reacher_dream, tmp_path, edit, message):
+    import shutil
+
+    from worldenv.envs import DiffusionWorldEnv
+
+    broken = tmp_path / "broken"
+    shutil.copytree(reacher_dream, broken)
+    _edit_json(broken / "bundle.json", edit)
+    with pytest.raises(CheckpointError, match=f"{broken}/{message}"):
+        DiffusionWorldEnv(checkpoint=broken)
+
+
+def test_missing_metadata_or_scene_is_refused_naming_the_file(reacher_dream, tmp_path):
+    import shutil
+
+    from worldenv.envs import DiffusionWorldEnv
+
+    broken = tmp_path / "broken"
+    shutil.copytree(reacher_dream, broken)
+    (broken / "metadata.json").write_text("{}")
+    with pytest.raises(CheckpointError, match=f'{broken}/metadata.json: "scene": expected the name of the scene'):
+        DiffusionWorldEnv(checkpoint=broken)
+    (broken / "metadata.json").unlink()
+    with pytest.raises(CheckpointError, match=f"{broken}/metadata.json: missing; expected the bundle's metadata"):
+        DiffusionWorldEnv(checkpoint=broken)
+
+
+def test_a_damaged_teacher_is_refused_while_a_student_is_served(reacher_dream, tmp_path):
+    """Loading checks every component, not only those the dream uses."""
+    import shutil
+
+    from worldenv.envs import DiffusionWorldEnv
+    from worldenv.world_model import load_backbone
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(reacher_dream, bundle)
+    student = load_backbone(load_bundle(bundle))
+    update_bundle(bundle, {"student_consistency": (student, load_bundle(bundle).config("teacher"))})
+    DiffusionWorldEnv(checkpoint=bundle, model="student_consistency").close()
+    teacher = bundle / "teacher.safetensors"
+    data = bytearray(teacher.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    teacher.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=f"{teacher}: sha256 mismatch"):
+        DiffusionWorldEnv(checkpoint=bundle, model="student_consistency")
+
+
+def test_updating_a_read_only_bundle_is_refused_naming_it(tmp_path, monkeypatch):
+    import os
+
+    directory = save_bundle(tmp_path / "b", {"teacher": (_tiny(0), {})}, {"scene": "reacher"})
+    access = os.access
+    # Tests run as root, whom chmod does not stop: os.access is what a read-only directory answers.
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: path != directory and access(path, mode, **kw))
+    with pytest.raises(CheckpointError, match=f"{directory}: cannot update the bundle, {directory} is not writable"):
+        update_bundle(directory, metadata={"note": "x"})
+    assert load_bundle(directory).metadata == {"scene": "reacher"}
 
 
 def test_atomic_replace_leaves_no_temporary_directories(tmp_path):

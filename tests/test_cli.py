@@ -31,6 +31,63 @@ def test_subcommand_help(command, capsys):
     assert f"usage: worldenv {command}" in capsys.readouterr().out
 
 
+def _commands() -> dict:
+    """name -> (its line in ``worldenv --help``, its own parser)."""
+    import argparse
+
+    from worldenv.cli import build_parser
+
+    (commands,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return {line.dest: (line.help, commands.choices[line.dest]) for line in commands._choices_actions}
+
+
+def test_each_help_names_what_its_command_does():
+    """A command's line in ``worldenv --help`` names every choice of what it does (a positional
+    or required option with choices), and its own ``--help`` has a description."""
+    commands = _commands()
+    assert set(SUBCOMMANDS) <= set(commands)
+    for name, (line, parser) in commands.items():
+        assert parser.description, f"worldenv {name} --help has no description"
+        for action in parser._actions:
+            if action.choices and (not action.option_strings or action.required):
+                missing = [choice for choice in action.choices if choice not in line]
+                assert not missing, f"worldenv --help: {name!r} accepts {missing} but its line does not say so: {line!r}"
+    assert "memory" in commands["eval"][0] and "probe" in commands["train"][0] and "long" in commands["bench"][0]
+
+
+def test_contexts_refuses_a_read_only_bundle_before_any_work(reacher_dream, tmp_path, monkeypatch, capsys):
+    import os
+    import shutil
+
+    import worldenv.contexts
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(reacher_dream, bundle)
+    access = os.access
+    # Tests run as root, whom chmod does not stop: os.access is what a read-only directory answers.
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: path != bundle and access(path, mode, **kw))
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("contexts recorded episodes for a bundle it cannot write")
+
+    monkeypatch.setattr(worldenv.contexts, "record_start_contexts", no_work)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["contexts", "--checkpoint", str(bundle), "--count", "2"])
+    assert exit_info.value.code == 2
+    assert f"{bundle}: cannot update the bundle, {bundle} is not writable" in capsys.readouterr().err
+
+
+def test_collect_refuses_an_unusable_out_or_worker_count(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    for flags, message in [(["--out", str(tmp_path / "file" / "data")], "is a file; expected a directory path"),
+                           (["--out", str(tmp_path / "w"), "--workers", "0"], "expected a positive number of worker processes"),
+                           (["--out", str(tmp_path / "w"), "--width", "17"], "expected an even width >= 16 pixels, got 17")]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["collect", "--scene", "reacher", "--episodes", "1", "--steps", "2", "--workers", "1", *flags])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing left behind
+
+
 def test_console_script_is_installed():
     import shutil
     from pathlib import Path

@@ -270,6 +270,34 @@ def test_frames_after_termination_record_the_fall_past_the_terminal_state():
         CollectConfig(scene="cartpole", episodes=1, frames_after_termination=-1).validate()
 
 
+def test_collect_refuses_an_unusable_out_before_any_work_and_leaves_nothing(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DatasetError, match=f"{tmp_path / 'file' / 'data'}: cannot create the dataset directory, .*is a file"):
+        collect(CollectConfig(**TINY), tmp_path / "file" / "data", progress=False)
+    with pytest.raises(ValueError, match="expected an even width >= 16 pixels, got 17"):
+        collect(CollectConfig(**{**TINY, "width": 17}), tmp_path / "w17" / "data", progress=False)
+    with pytest.raises(ConfigError, match="workers: expected a positive number of worker processes .*got 0"):
+        collect(CollectConfig(**TINY), tmp_path / "w0", workers=0, progress=False)
+    access = os.access
+    # Tests run as root, whom chmod does not stop: os.access is what a read-only directory answers.
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: path != tmp_path and access(path, mode, **kw))
+    with pytest.raises(DatasetError, match=f"{tmp_path / 'new'}: cannot write the dataset, {tmp_path} is not writable"):
+        collect(CollectConfig(**TINY), tmp_path / "new", progress=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_inspect_counts_only_the_episodes_that_verified(reacher_dataset, tmp_path):
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(reacher_dataset, damaged)
+    (damaged / "shard-00001.npz").unlink()  # episodes 2 and 3 of 5
+    report, problems = summarize(damaged)
+    assert problems == [f"{damaged / 'shard-00001.npz'}: missing"]
+    assert "episodes  3 (INCOMPLETE, 5 recorded, 3 verified)  steps 36  frames 39" in report
+    assert "shards    2 of 3 verified" in report and "1 problem(s)" in report
+
+
 def test_corrupted_and_truncated_shards_are_named(reacher_dataset, tmp_path):
     import shutil
 

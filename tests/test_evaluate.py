@@ -56,6 +56,30 @@ def test_eval_cli_writes_report_and_plot(tiny_bundle, tmp_path):
     assert "`python -m worldenv.train tokenizer --config" in card and "--update-card" in card
 
 
+def test_eval_on_a_read_only_bundle_writes_and_shows_the_report_then_names_the_directory(tiny_bundle, tmp_path,
+                                                                                      monkeypatch, capsys):
+    import os
+    import shutil
+
+    from worldenv.cli import main
+
+    bundle, report_path = tmp_path / "bundle", tmp_path / "report.json"
+    shutil.copytree(tiny_bundle, bundle)
+    before = {f.name: f.read_bytes() for f in bundle.iterdir()}
+    access = os.access
+    # Tests run as root, whom chmod does not stop: os.access is what a read-only directory answers.
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: path != bundle and access(path, mode, **kw))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", "--checkpoint", str(bundle), "--episodes", "1", "--horizon", "2", "--steps", "1",
+              "--json", str(report_path), "--update-card"])
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == 2
+    assert f"--update-card: could not record the evaluation in {bundle}" in err and f"{bundle} is not writable" in err
+    assert f"the report is in {report_path}" in err
+    assert json.loads(report_path.read_text())["horizons"] == [1] and "| 1 |" in out  # the work is kept
+    assert {f.name: f.read_bytes() for f in bundle.iterdir()} == before
+
+
 def test_eval_refuses_a_bundle_without_probe(tmp_path, tiny_bundle):
     import shutil
 

@@ -157,7 +157,7 @@ def dream_report(checkpoint: Path | None = None, batches=(1, 16, 64, 256), sampl
 
     if rounds < 1:
         raise ValueError(f"rounds: expected a positive integer, got {rounds}")
-    scene = load_bundle(checkpoint or shipped_checkpoint(DEFAULT_SCENE)).metadata["scene"]
+    scene = load_bundle(checkpoint or shipped_checkpoint(DEFAULT_SCENE)).scene
     timers = []
     for k in sampling_steps:
         serving = Serving(model, k, commit=commit)

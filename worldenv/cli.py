@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="worldenv", description="Dream environments: MuJoCo ground truth, data, world models."
     )
@@ -16,6 +16,11 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_collect, _add_inspect, _add_train, _add_distill, _add_contexts, _add_eval, _add_compare, _add_record, _add_bench, _add_recipes, _add_demo):
         add(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     args.argv = argv
@@ -56,8 +61,9 @@ def _add_collect(commands) -> None:
     p.add_argument("--shard-size", type=int, help="episodes per shard file (default 20)")
     p.add_argument("--width", type=int, help="frame width in pixels (default 64)")
     p.add_argument("--height", type=int, help="frame height in pixels (default 64)")
-    p.add_argument("--workers", type=int, default=2, help="worker processes, each with its own renderer (default 2)")
-    p.add_argument("--out", type=Path, required=True, help="dataset directory")
+    p.add_argument("--workers", type=int, default=2,
+                   help="worker processes, each with its own renderer; 1 collects in this process (default 2)")
+    p.add_argument("--out", type=Path, required=True, help="dataset directory (created; its parent must be writable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=_collect)
 
@@ -120,7 +126,8 @@ def _add_train(commands) -> None:
 
     p = commands.add_parser(
         "train",
-        help="train the tokenizer or the teacher from a YAML preset (resumable; torchrun for several processes)",
+        help="train the tokenizer, the teacher or the state probe (or a student: consistency, dmd or self-forcing, as "
+        "distill does) from a YAML preset (resumable; torchrun for several processes)",
         description="Train a model into a checkpoint bundle. Data-parallel: "
         "torchrun --nproc_per_node=N -m worldenv.train TASK --config ...",
     )
@@ -173,13 +180,15 @@ def _add_contexts(commands) -> None:
 
 def _contexts(args) -> int:
     from worldenv.card import render_card
-    from worldenv.checkpoint import load_bundle, update_bundle
+    from worldenv.checkpoint import check_writable, load_bundle, update_bundle
     from worldenv.contexts import COMPONENT, DEFAULT_SEED, record_start_contexts
+    from worldenv.nn.tokenizer import TokenizerConfig
 
     bundle = load_bundle(args.checkpoint)
-    size = bundle.config("tokenizer")["model"]["image_size"]
+    check_writable(args.checkpoint)  # before the episodes are run, not after
+    size = bundle.model_config("tokenizer", TokenizerConfig).image_size
     seed = DEFAULT_SEED if args.seed is None else args.seed
-    bank, config = record_start_contexts(bundle.metadata["scene"], args.count, args.length, size, seed)
+    bank, config = record_start_contexts(bundle.scene, args.count, args.length, size, seed)
     command = shlex.join(["worldenv", *args.argv])
     metadata = {**bundle.metadata, "contexts": {**config, "command": command}}
     update_bundle(args.checkpoint, components={COMPONENT: (bank, config)}, metadata=metadata, card=render_card(metadata))
@@ -191,9 +200,12 @@ def _contexts(args) -> int:
 def _add_eval(commands) -> None:
     p = commands.add_parser(
         "eval",
-        help="score a checkpoint's dreams against MuJoCo per horizon, beside the copy-last-frame baseline",
+        help="score a checkpoint's dreams against MuJoCo: per horizon beside the copy-last-frame baseline (horizons), "
+        "or panorama revisits (memory)",
         description="Same start frames and actions in MuJoCo and in the model (open loop), for uniform, smooth "
-        "and goal-directed actions: PSNR, SSIM, foreground IoU, state-probe error, reward and termination error.",
+        "and goal-directed actions: PSNR, SSIM, foreground IoU, state-probe error, reward and termination error. "
+        "--suite memory: a panorama dream's revisits of a view after turning away. The report is written (--json) and "
+        "shown before --update-card touches the bundle.",
     )
     p.add_argument("--checkpoint", type=Path, required=True, help="bundle directory (tokenizer, teacher, probe)")
     p.add_argument("--suite", choices=["horizons", "memory"], default="horizons",
@@ -239,10 +251,10 @@ def _eval(args) -> int:
         atomic_write_json(args.json, report)
     if args.plot:
         plot_horizon_curves(report, args.plot)
-    table = summary_table(report)
+    print(summary_table(report), flush=True)  # shown before the bundle is touched: a failed update loses nothing
     if args.update_card:
-        _record_in_bundle(args.checkpoint, "evaluation", {"command": shlex.join(["worldenv", *args.argv]), "report": report})
-    print(table)
+        _record_in_bundle(args.checkpoint, "evaluation", {"command": shlex.join(["worldenv", *args.argv]), "report": report},
+                          args.json)
     return 0
 
 
@@ -262,21 +274,26 @@ def _eval_memory(args) -> int:
     if args.plot:
         plot_revisits(report, args.plot)
     table = revisit_table(report)
+    print(table, flush=True)
     if args.update_card:
-        _record_in_bundle(args.checkpoint, "memory_evaluation", {"command": report["command"], "table": table})
-    print(table)
+        _record_in_bundle(args.checkpoint, "memory_evaluation", {"command": report["command"], "table": table}, args.json)
     return 0
 
 
-def _record_in_bundle(checkpoint: Path, key: str, evaluation: dict) -> None:
-    """Store an evaluation (with today's date) in the bundle's metadata and re-render its card."""
+def _record_in_bundle(checkpoint: Path, key: str, evaluation: dict, report: Path | None) -> None:
+    """Store an evaluation (with today's date) in the bundle's metadata and re-render its card.
+    Called after the report is written and shown; a failure says where the report is."""
     from datetime import date
 
     from worldenv.card import render_card
-    from worldenv.checkpoint import load_bundle, update_bundle
+    from worldenv.checkpoint import CheckpointError, load_bundle, update_bundle
 
-    metadata = {**load_bundle(checkpoint).metadata, key: {**evaluation, "date": date.today().isoformat()}}
-    update_bundle(checkpoint, metadata=metadata, card=render_card(metadata))
+    kept = f"the report is in {report}" if report else "the table above is the report (--json keeps it whole)"
+    try:
+        metadata = {**load_bundle(checkpoint).metadata, key: {**evaluation, "date": date.today().isoformat()}}
+        update_bundle(checkpoint, metadata=metadata, card=render_card(metadata))
+    except (CheckpointError, OSError) as error:
+        raise CheckpointError(f"--update-card: could not record the evaluation in {checkpoint} ({error}); {kept}") from error
 
 
 # ---- compare -----------------------------------------------------------------
@@ -379,8 +396,11 @@ def _record(args) -> int:
 def _add_bench(commands) -> None:
     p = commands.add_parser(
         "bench",
-        help="measure speeds (MuJoCo step+render per scene, window sampling, the dream per batch size)",
-        description="Print a markdown table of speeds measured in this run.",
+        help="measure speeds: scenes (MuJoCo step+render per scene), sampler (windows/s), dream (per batch size), "
+        "long (5000-step dreams)",
+        description="Print a markdown table of speeds measured in this run: scenes, MuJoCo step+render per scene; "
+        "sampler, training windows per second; dream, the dream env per batch size beside MuJoCo; long, long dreams "
+        "(ms/step, memory, frame range).",
     )
     p.add_argument("what", choices=["scenes", "sampler", "dream", "long"], help="what to measure")
     p.add_argument("--steps", type=int, default=2000, help="steps per scene measurement (scenes)")
@@ -469,6 +489,9 @@ def _add_demo(commands) -> None:
     p = commands.add_parser(
         "demo",
         help="dream beside MuJoCo with the shipped checkpoints (videos, speed, PSNR), and every scene's ground truth",
+        description="What `make demo` runs: for each shipped checkpoint, one real start and the same actions in the dream "
+        "and in MuJoCo (a dream | MuJoCo | difference video, both worlds' frames per second, PSNR per horizon); then a "
+        "small verified dataset, a video and a contact sheet of every scene's ground truth, all under --out.",
     )
     p.add_argument("--out", type=Path, default=Path("demo"), help="output directory (default demo/)")
     p.add_argument("--steps", type=int, default=200, help="dreamed frames per shipped checkpoint (default 200)")

@@ -36,7 +36,7 @@ REPORTED_HORIZONS = (1, 10, 50, 200)
 def compare(bundle_path: Path, entries: list[Serving], config: EvalConfig, speed_envs: tuple[int, ...] = (1, 16),
             speed_seconds: float = 3.0) -> dict:
     bundle = load_bundle(Path(bundle_path))
-    scene = bundle.metadata["scene"]
+    scene = bundle.scene
     for entry in entries:
         bundle.config(entry.model)  # a missing component fails now, naming what the bundle has
     probe = load_probe(bundle)

@@ -99,7 +99,7 @@ def load_start_contexts(bundle: Bundle) -> StartContexts:
         raise CheckpointError(
             f"{bundle.path}: has no start contexts; add them with `worldenv contexts --checkpoint {bundle.path}`"
         )
-    c = bundle.config(COMPONENT)
+    c = bundle.config(COMPONENT, "count", "length", "size", "action_dim")
     bank = StartContexts(c["count"], c["length"], c["size"], c["size"], c["action_dim"])
     bundle.load_into(COMPONENT, bank)
     return bank

@@ -22,7 +22,7 @@ from worldenv.checkpoint import load_bundle
 from worldenv.data.collect import CollectConfig, run_episode
 from worldenv.data.policies import make_policy
 from worldenv.metrics import foreground_iou, psnr, ssim
-from worldenv.nn.tokenizer import to_uint8
+from worldenv.nn.tokenizer import TokenizerConfig, to_uint8
 from worldenv.probe import load_probe, probe_errors, probe_targets
 from worldenv.scenes import make_scene
 from worldenv.serving import Serving
@@ -103,7 +103,7 @@ def frame_scores(predicted: np.ndarray, real: np.ndarray, background: np.ndarray
 
 def evaluate(bundle_path: Path, config: EvalConfig, device: str = "cpu") -> dict:
     bundle = load_bundle(Path(bundle_path))
-    scene = bundle.metadata["scene"]
+    scene = bundle.scene
     probe = load_probe(bundle)
     horizons = [h for h in HORIZONS if h <= config.horizon]
     report = {"bundle": str(bundle_path), "scene": scene, "config": asdict(config), "horizons": horizons, "policies": {}}
@@ -123,7 +123,7 @@ def evaluate(bundle_path: Path, config: EvalConfig, device: str = "cpu") -> dict
 
 
 def frame_size(bundle) -> tuple[int, int]:
-    size = bundle.config("tokenizer")["model"]["image_size"]
+    size = bundle.model_config("tokenizer", TokenizerConfig).image_size
     return size, size
 
 

@@ -84,7 +84,7 @@ def _resident_mb() -> float:
 @torch.inference_mode()
 def long_rollout(bundle_path, config: LongRolloutConfig, device: str = "cpu") -> dict:
     config.validate()
-    scene = load_bundle(bundle_path).metadata["scene"]
+    scene = load_bundle(bundle_path).scene
     context, actions, real = real_actions(scene, config)
     model = WorldModel.from_bundle(bundle_path, batch=1, model=config.model, device=device, dtype=config.dtype,
                                    **config.serving.world_model_kwargs())

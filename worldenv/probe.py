@@ -130,7 +130,7 @@ def load_probe(bundle) -> StateProbe:
     """The bundle's state probe, built from its recorded config."""
     if "probe" not in bundle.components:
         raise ValueError(f"{bundle.path} has no state probe; train it with `worldenv train probe --config ...`")
-    record = bundle.config("probe")
+    record = bundle.config("probe", "outputs")
     probe = StateProbe(record["outputs"], width=record.get("width", 32))
     bundle.load_into("probe", probe)
     return probe.eval()

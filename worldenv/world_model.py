@@ -15,7 +15,6 @@ from pathlib import Path
 
 import torch
 
-from worldenv import config as configs
 from worldenv.checkpoint import Bundle, load_bundle
 from worldenv.diffusion.flow import guide, timesteps
 from worldenv.diffusion.noise import counter_noise
@@ -46,13 +45,13 @@ def resolve_dtype(dtype: "str | torch.dtype | None", device: "str | torch.device
 
 def load_tokenizer(bundle: Bundle) -> Tokenizer:
     """The bundle's tokenizer, built from its recorded config, frozen."""
-    tokenizer = Tokenizer(configs.build(TokenizerConfig, bundle.config("tokenizer")["model"], f"{bundle.path}: tokenizer"))
+    tokenizer = Tokenizer(bundle.model_config("tokenizer", TokenizerConfig))
     bundle.load_into("tokenizer", tokenizer)
     return tokenizer.eval().requires_grad_(False)
 
 
 def load_backbone(bundle: Bundle, name: str = "teacher") -> Backbone:
-    backbone = Backbone(configs.build(BackboneConfig, bundle.config(name)["model"], f"{bundle.path}: {name}"))
+    backbone = Backbone(bundle.model_config(name, BackboneConfig))
     bundle.load_into(name, backbone)
     return backbone
 

@@ -10,6 +10,7 @@ whole are kept, the rest are made again.
 
 import logging
 import multiprocessing
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -159,10 +160,20 @@ def _collect_shard(job: tuple[CollectConfig, Path, int, int, int]):
 
 
 def collect(config: CollectConfig, out: Path, workers: int = 1, progress: bool = True) -> Manifest:
-    """Collect (or finish collecting) ``config`` into directory ``out``."""
+    """Collect (or finish collecting) ``config`` into directory ``out``. ``workers``: processes,
+    each with its own renderer; 1 collects in this process."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers: expected a positive number of worker processes (1 collects in this process), "
+                          f"got {workers!r}")
+    _check_out(out)
+    # The manifest (and the scene, which checks the frame size) before the directory: a
+    # refused setting leaves nothing behind.
     manifest = _open_manifest(config, out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DatasetError(f"{out}: cannot create the dataset directory ({error.strerror})") from error
     plan = shard_plan(config)
     manifest.shards = _whole_shards(manifest, plan, out)
     manifest.complete = False
@@ -188,6 +199,17 @@ def collect(config: CollectConfig, out: Path, workers: int = 1, progress: bool =
             "collected %d steps in %.1f s: %.0f frames/s with %d worker(s)", new_steps, seconds, new_steps / seconds, workers
         )
     return manifest
+
+
+def _check_out(out: Path) -> None:
+    """Refuse, before any episode is run, an ``out`` that cannot become a dataset directory."""
+    if out.exists() and not out.is_dir():
+        raise DatasetError(f"{out}: exists and is not a directory; expected a dataset directory or a new path")
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        raise DatasetError(f"{out}: cannot create the dataset directory, {existing} is a file; expected a directory path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DatasetError(f"{out}: cannot write the dataset, {existing} is not writable; expected a writable --out")
 
 
 def _run(jobs, workers: int):

@@ -17,10 +17,11 @@ def summarize(directory: Path) -> tuple[str, list[str]]:
     except DatasetError:
         return f"dataset  {directory}: unreadable", problems
     bad = {Path(p.split(":")[0]).name for p in problems}
+    # Counts are of what verified: a missing or damaged shard's episodes are not in the dataset.
+    sound = [shard for shard in manifest.shards if shard.file not in bad]
+    episodes, total_steps = sum(s.episodes for s in sound), sum(s.steps for s in sound)
     lengths, returns, terminated = [], [], 0
-    for shard in manifest.shards:
-        if shard.file in bad:
-            continue
+    for shard in sound:
         # Only the small per-step arrays are decompressed, not the frames.
         with np.load(directory / shard.file, allow_pickle=False) as npz:
             steps, rewards = npz["episode_steps"], npz["rewards"]
@@ -37,8 +38,9 @@ def summarize(directory: Path) -> tuple[str, list[str]]:
         f"scene     {manifest.scene}  frames {height}x{width}x{channels}  action dim {manifest.action_dim}",
         "versions  " + "  ".join(f"{k} {v}" for k, v in sorted(manifest.versions.items())),
         "collected " + "  ".join(f"{k}={v}" for k, v in sorted(manifest.collection.items())),
-        f"episodes  {manifest.episodes} ({'complete' if manifest.complete else 'INCOMPLETE'})"
-        f"  steps {manifest.steps}  frames {manifest.steps + manifest.episodes}",
+        f"episodes  {episodes} ({'complete' if manifest.complete and not problems else 'INCOMPLETE'}"
+        f"{'' if episodes == manifest.episodes else f', {manifest.episodes} recorded, {episodes} verified'})"
+        f"  steps {total_steps}  frames {total_steps + episodes}",
     ]
     if lengths:
         lengths, returns = np.concatenate(lengths), np.concatenate(returns)
@@ -48,5 +50,6 @@ def summarize(directory: Path) -> tuple[str, list[str]]:
             f"return    mean {returns.mean():.3f}  std {returns.std():.3f}  min {returns.min():.3f}  max {returns.max():.3f}",
         ]
     verdict = "all checksums verified" if not problems else f"{len(problems)} problem(s)"
-    lines.append(f"shards    {len(manifest.shards)}  {size:.1f} MiB  {verdict}")
+    shards = f"{len(sound)} of {len(manifest.shards)} verified" if len(sound) != len(manifest.shards) else len(sound)
+    lines.append(f"shards    {shards}  {size:.1f} MiB  {verdict}")
     return "\n".join(lines), problems

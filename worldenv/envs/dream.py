@@ -142,7 +142,7 @@ class Dream:
             scene_info(scene)  # an unknown name fails here, listing the known ones
         path = Path(checkpoint) if checkpoint is not None else shipped_checkpoint(scene or DEFAULT_SCENE)
         bundle = load_bundle(path)
-        trained_on = bundle.metadata.get("scene")
+        trained_on = bundle.scene
         if scene is not None and trained_on != scene:
             raise CheckpointError(f"{path}: a checkpoint of scene {trained_on!r}, but scene={scene!r} was asked for")
         scene = trained_on
