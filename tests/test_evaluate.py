@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
+from dream_bundles import tiny_trained_bundle
 from worldenv.data.collect import CollectConfig, collect
 from worldenv.evaluate import EvalConfig, real_rollouts
 from worldenv.probe import probe_errors, probe_readings, probe_targets
@@ -16,21 +17,7 @@ from worldenv.train import main as train_main
 
 @pytest.fixture(scope="module")
 def tiny_bundle(tmp_path_factory):
-    root = tmp_path_factory.mktemp("eval")
-    collect(CollectConfig(scene="reacher", episodes=3, steps_per_episode=12, shard_size=3), root / "data", progress=False)
-    common = {"data": {"path": str(root / "data"), "held_out_episodes": 1}, "bundle": str(root / "bundle")}
-    train = {"steps": 4, "batch": 2, "warmup": 1, "log_every": 2, "checkpoint_every": 4}
-    config = {
-        "tokenizer": {**common, "run": str(root / "tok"), "model": {"channels": [8, 8, 16], "latent_channels": 4}, "train": train},
-        "teacher": {**common, "run": str(root / "teacher"), "train": train,
-                    "model": {"latent_channels": 4, "grid": 8, "action_dim": 2, "width": 16, "depth": 1, "heads": 2,
-                              "sink_frames": 1, "window_frames": 2}},
-        "probe": {**common, "steps": 5, "batch": 8},
-    }
-    (root / "tiny.yaml").write_text(yaml.safe_dump(config))
-    for task in ("tokenizer", "teacher", "probe"):
-        assert train_main([task, "--config", str(root / "tiny.yaml"), "--no-progress"]) == 0
-    return root / "bundle"
+    return tiny_trained_bundle(tmp_path_factory.mktemp("eval"))
 
 
 def test_eval_cli_writes_report_and_plot(tiny_bundle, tmp_path):
