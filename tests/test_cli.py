@@ -189,3 +189,31 @@ def test_record_plays_a_trained_sb3_policy(reacher_dream, tmp_path):
                      str(out))
     assert result.returncode == 0, result.stderr
     assert iio.imread(out).shape[0] == 4 + 4
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["inspect", "nowhere"], []),  # computes nothing with torch: left alone
+    (["eval", "--checkpoint", "nowhere"], [1]),  # dreams: one thread unless told
+    (["--threads", "2", "record", "out.mp4", "--checkpoint", "nowhere"], [2]),
+    (["--threads", "2", "train", "teacher", "--config", "nowhere.yaml"], [2]),
+])
+def test_threads_default_to_one_for_dreams_and_follow_the_flag(argv, expected, monkeypatch):
+    import os
+
+    import torch
+
+    chosen = []
+    monkeypatch.setattr(torch, "set_num_threads", chosen.append)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    try:
+        main(argv)
+    except SystemExit:  # each command then fails on its missing input
+        pass
+    assert chosen[:1] == expected
+    assert os.environ["OMP_NUM_THREADS"] == ("2" if "--threads" in argv else "1")  # what training reads
+
+
+def test_threads_must_be_positive(capsys):
+    with pytest.raises(SystemExit):
+        main(["--threads", "0", "inspect", "nowhere"])
+    assert "--threads: expected a positive number of threads, got 0" in capsys.readouterr().err

@@ -3,6 +3,7 @@ on each) and imports what it needs only when it runs, so ``--help`` is instant."
 
 import argparse
 import logging
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -13,6 +14,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="worldenv", description="Dream environments: MuJoCo ground truth, data, world models."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="torch threads of this process; default 1 for the commands that dream or score (eval, "
+                        "compare, record, bench, contexts, demo): their small batches gain little from more, and on a "
+                        "busy 2-core machine more ran them 10-20x slower; train and distill take every core (their "
+                        "share under torchrun), recipes the threads its table names")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_add_collect, _add_inspect, _add_train, _add_distill, _add_contexts, _add_eval, _add_compare, _add_record, _add_bench, _add_recipes, _add_demo):
         add(commands)
@@ -24,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     args.argv = argv
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads: expected a positive number of threads, got {args.threads}")
+    _set_threads(args.threads or getattr(args, "default_threads", None), given=args.threads is not None)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -36,6 +45,18 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except (ConfigError, DatasetError, CheckpointError, ValueError) as error:
         parser.exit(2, f"worldenv {args.command}: error: {error}\n")
+
+
+def _set_threads(threads: int | None, given: bool) -> None:
+    """Set this process's torch threads (and, when the user chose them, OMP_NUM_THREADS,
+    which the training entry point reads); None leaves torch's default."""
+    if threads is None:
+        return
+    if given:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 # ---- collect -----------------------------------------------------------------
@@ -175,7 +196,7 @@ def _add_contexts(commands) -> None:
     p.add_argument("--count", type=int, default=128, help="number of start contexts (default 128)")
     p.add_argument("--length", type=int, default=4, help="frames per context (default 4)")
     p.add_argument("--seed", type=int, help="base episode seed (default: disjoint from collection and eval)")
-    p.set_defaults(run=_contexts)
+    p.set_defaults(run=_contexts, default_threads=1)
 
 
 def _contexts(args) -> int:
@@ -231,7 +252,7 @@ def _add_eval(commands) -> None:
     p.add_argument("--plot", type=Path, help="write the horizon curves here (PNG)")
     p.add_argument("--update-card", action="store_true",
                    help="record the results in the bundle: metadata['evaluation'] and the model card")
-    p.set_defaults(run=_eval)
+    p.set_defaults(run=_eval, default_threads=1)
 
 
 def _eval(args) -> int:
@@ -317,7 +338,7 @@ def _add_compare(commands) -> None:
     p.add_argument("--plot", type=Path, help="write the quality-speed frontier here (PNG)")
     p.add_argument("--serve", help="one of --models (component@steps[gG][+frame]): record it in the bundle as what its dreams use "
                    "by default, with this comparison as the evidence")
-    p.set_defaults(run=_compare)
+    p.set_defaults(run=_compare, default_threads=1)
 
 
 def parse_model(text: str, flag: str):
@@ -375,7 +396,7 @@ def _add_record(commands) -> None:
     p.add_argument("--model", help="bundle component that dreams (default: the bundle's serving choice)")
     p.add_argument("--sampling-steps", type=int, help="sampling steps per frame (default: the bundle's serving choice)")
     p.add_argument("--seed", type=int, default=0, help="episode seed (default 0)")
-    p.set_defaults(run=_record)
+    p.set_defaults(run=_record, default_threads=1)
 
 
 def _record(args) -> int:
@@ -423,7 +444,7 @@ def _add_bench(commands) -> None:
     p.add_argument("--bundles", type=Path, nargs="+", help="bundles dreamed for --steps frames each, with the model "
                    "they serve by default (long; default the shipped reacher and panorama)")
     p.add_argument("--json", type=Path, help="write the report here (dream, long)")
-    p.set_defaults(run=_bench)
+    p.set_defaults(run=_bench, default_threads=1)
 
 
 def _bench(args) -> int:
@@ -499,7 +520,7 @@ def _add_demo(commands) -> None:
     p.add_argument("--episodes", type=int, default=4, help="ground-truth episodes per scene (default 4)")
     p.add_argument("--episode-steps", type=int, default=100, help="steps per ground-truth episode (default 100)")
     p.add_argument("--workers", type=int, default=2, help="worker processes for the ground truth (default 2)")
-    p.set_defaults(run=_demo)
+    p.set_defaults(run=_demo, default_threads=1)
 
 
 def _demo(args) -> int:
