@@ -37,12 +37,13 @@ def test_sb3_wrappers_and_evaluation_accept_it(reacher_dream):
     assert lengths == [4, 4] and all(np.isfinite(rewards))
 
 
+@pytest.mark.filterwarnings("ignore::tqdm.TqdmExperimentalWarning")  # SB3's own bar is tqdm.rich, "experimental"
 def test_ppo_cnn_policy_trains_on_the_dream(reacher_dream):
     venv = VecMonitor(DreamVecEnv(4, checkpoint=reacher_dream, max_episode_steps=16))
     model = PPO("CnnPolicy", venv, n_steps=64, batch_size=64, n_epochs=2, seed=0, device="cpu")
     before = [p.detach().clone() for p in model.policy.parameters()]
-    model.learn(total_timesteps=256)
-    assert model.num_timesteps == 256
+    model.learn(total_timesteps=256, progress_bar=True)  # as the README's snippet (rich is a dependency)
+    assert model.num_timesteps == 256  # a whole number of rollouts: no more steps than asked
     assert any(not np.allclose(a, b.detach()) for a, b in zip(before, model.policy.parameters()))
     assert len(model.ep_info_buffer) == 256 // 16
 
