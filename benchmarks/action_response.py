@@ -27,11 +27,11 @@ import imageio.v3 as imageio  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from worldenv.action_response import response_gain, responses  # noqa: E402
+from worldenv.action_response import displacements, response_gain, responses  # noqa: E402
 from worldenv.checkpoint import load_bundle  # noqa: E402
 from worldenv.envs.dream import shipped_checkpoint  # noqa: E402
 from worldenv.envs.single import DiffusionWorldEnv  # noqa: E402
-from worldenv.probe import QUANTITIES, load_probe  # noqa: E402
+from worldenv.probe import load_probe  # noqa: E402
 from worldenv.scenes import make_scene  # noqa: E402
 
 from dream_arguments import add_dream_arguments  # noqa: E402
@@ -61,8 +61,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     checkpoint = args.checkpoint or shipped_checkpoint(args.scene)
-    report, displacements = {}, {}
-    kinds = {q.name: q.kind for q in QUANTITIES[args.scene]}
+    report, pairs = {}, {}
     probe = load_probe(load_bundle(checkpoint))
     dream = DiffusionWorldEnv(scene=args.scene, checkpoint=checkpoint, model=args.model,
                               sampling_steps=args.sampling_steps, action_guidance=args.action_guidance, commit=args.commit)
@@ -77,10 +76,9 @@ def main() -> None:
         report[str(action)] = {world: {name: r.mean(0).tolist() for name, r in readings.items()}
                                for world, readings in worlds.items()}
         for name in worlds["mujoco"]:
-            moved = {world: worlds[world][name][:, args.gain_step] - worlds[world][name][:, 0] for world in worlds}
-            if kinds[name] == "angle":
-                moved = {world: (d + np.pi) % (2 * np.pi) - np.pi for world, d in moved.items()}
-            displacements.setdefault(name, []).append((moved["mujoco"].ravel(), moved["dream"].ravel()))
+            # Angles unwrapped along the steps: a joint pushed for 10 steps turns past half a turn.
+            moved = {world: displacements(args.scene, worlds[world], args.gain_step)[name] for world in worlds}
+            pairs.setdefault(name, []).append((moved["mujoco"].ravel(), moved["dream"].ravel()))
             for world in ("mujoco", "dream"):
                 mean = worlds[world][name].mean(0)  # (steps + 1, k)
                 for k in range(mean.shape[1]):
@@ -88,7 +86,7 @@ def main() -> None:
                     print(f"a={action:+.2f} {name}[{k}] {world:<6s} {values}")
     dream.close()
     truth.close()
-    gains = {name: response_gain(pairs) for name, pairs in displacements.items()}
+    gains = {name: response_gain(by_name) for name, by_name in pairs.items()}
     print(f"gain at step {args.gain_step} (dream displacement / MuJoCo's): "
           + ", ".join(f"{name} {gain:.2f}" for name, gain in gains.items()))
     if args.strip:
