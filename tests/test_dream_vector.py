@@ -81,6 +81,35 @@ def test_each_vector_env_reproduces_the_single_env_exactly(request, mode, scene)
     assert sum(s[3].sum() for s in steps) >= 6  # the time limit did fire, twice per env
 
 
+TEACHER = {"model": "teacher", "sampling_steps": 2, "commit": "latent"}
+
+
+@pytest.mark.parametrize("serving, threads", [({}, 1), (TEACHER, 1), ({}, 2)],
+                         ids=["served-student-frame-commit", "teacher-latent-commit", "served-2-threads"])
+def test_vector_equals_single_on_the_shipped_reacher_bundle(serving, threads):
+    """The README's promise on the shipped weights, at 1 and 2 threads: the tiny bundle above
+    has no ActionFlow, whose einsum (a batched matmul) changed the last bits of the shipped
+    reacher's dreams with the batch, 1 level by step 2, 18 by step 30 (issue 32). Three envs:
+    an odd count, which is what 2 threads split unevenly."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        envs = gym.make_vec("DiffusionWorld-v0", num_envs=3, **serving)
+        actions = plan(4, 3)
+        first, _ = envs.reset(seed=3)
+        steps = [envs.step(a) for a in actions]
+        for i in range(3):
+            env = gym.make("DiffusionWorld-v0", **serving)
+            observation, _ = env.reset(seed=3 + i)
+            assert np.array_equal(observation, first[i])
+            for t, (observations, rewards, terminated, truncated, _) in enumerate(steps):
+                observation, reward, *flags, _ = env.step(actions[t, i])
+                assert np.array_equal(observation, observations[i]), (i, t)
+                assert reward == rewards[i] and flags == [terminated[i], truncated[i]], (i, t)
+    finally:
+        torch.set_num_threads(previous)
+
+
 def test_next_step_autoreset_ignores_the_action_and_resets_only_finished_envs(reacher_dream):
     envs = DiffusionWorldVectorEnv(2, checkpoint=reacher_dream, max_episode_steps=LIMIT)
     envs.reset(seed=0)

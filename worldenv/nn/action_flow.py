@@ -53,5 +53,11 @@ class ActionFlow(nn.Module):
         neighbourhood = torch.cat([padded[:, :, i : i + g, j : j + g] for i in range(3) for j in range(3)], dim=1)
         neighbourhood = neighbourhood.permute(0, 2, 3, 1).reshape(B, T, N, 9 * 3 * C)
         per_action = self.displacement(neighbourhood).reshape(B, T, N, self.actions, C)
-        moved = torch.einsum("btnac,bta->btnc", per_action, actions.to(per_action.dtype))
+        # Summed one action entry at a time, not by einsum: einsum becomes a batched matmul whose
+        # CPU kernel, and so its last bits, change with the batch (nn/batch_invariant.py), while
+        # an elementwise product and sum round alike in every batch. No slower on the CPU.
+        weights = actions.to(per_action.dtype)[:, :, None, :, None]  # (B, T, 1, actions, 1)
+        moved = per_action[:, :, :, 0] * weights[:, :, :, 0]
+        for entry in range(1, self.actions):
+            moved = moved + per_action[:, :, :, entry] * weights[:, :, :, entry]
         return self.embed(moved)

@@ -20,6 +20,15 @@ All of this is float32 on the CPU. bfloat16 kernels (oneDNN's AMX) change their
 blocking with the row count for small inner dimensions, so a bfloat16 dream makes no
 such promise, as on a GPU (``world_model.resolve_dtype``).
 
+Batched matrix products (``einsum``, ``@`` over batch dimensions) are no safer:
+ActionFlow's contraction over its action entries, an einsum, gave other last bits for
+a 4-frame pass (a dream's start, priming its context) of one dream than of 2 to 64, and
+the shipped reacher's dreams drifted apart from there, by 18 levels within 30 steps
+(issue 32); it now sums entry by entry, elementwise. The rotary product
+(``attention.rotary``) is bit-identical for 1 to 64 dreams at 1-2 threads (checked).
+The tiny test bundles have no ActionFlow, so tests/test_dream_vector.py also runs the
+vector env against the single env on the shipped reacher bundle.
+
 Elementwise kernels (SiLU, GELU) run in SIMD chunks of 32 floats with a scalar
 tail that rounds differently, so a row must be a whole number of chunks: the
 backbone's width must be a multiple of 32 (``BackboneConfig`` says so).
