@@ -48,7 +48,7 @@ def score_variant(table: RecipeTable, name: str) -> dict:
         "budget_cpu_minutes": 0.0 if name == START else table.budget_cpu_minutes,
         "score": asdict(table.score),
         "training": training,
-        "one_step": one_step_error(bundle, teacher),
+        "one_step": one_step_error(bundle, teacher, table.score.one_step_windows),
         "gains": push_gains_of(bundle, table),
         "eval": eval_scores(bundle, table),
     }
