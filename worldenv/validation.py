@@ -7,17 +7,39 @@ import numpy as np
 
 
 def as_array(value, expected: str, where: str) -> np.ndarray:
-    """``value`` as a numpy array. A torch tensor (a policy's output as it comes) is detached and
-    moved to the CPU, and a floating one made float32, since numpy has no bfloat16. A ragged
-    nested sequence raises naming ``expected``; numpy's own error names nothing."""
-    torch = sys.modules.get("torch")  # a tensor exists only once torch is loaded: the scenes never load it
-    if torch is not None and isinstance(value, torch.Tensor):
-        value = value.detach()
-        return (value.float() if value.is_floating_point() else value).numpy(force=True)
+    """``value`` as a numpy array. A torch tensor (a policy's output as it comes), alone or inside
+    a list or tuple, is detached, made dense and moved to the CPU, and a floating one made
+    float32, since numpy has no bfloat16. Whatever numpy cannot take (a ragged nested sequence,
+    a tensor without data) raises naming ``expected``; numpy's and torch's own errors name nothing."""
     try:
-        return np.asarray(value)
-    except ValueError:  # numpy >= 1.24 refuses to build an array from a ragged sequence
-        raise ValueError(f"{where}: expected {expected}, got a ragged sequence {value!r}") from None
+        return np.asarray(_untorch(value))
+    except (ValueError, TypeError, RuntimeError, NotImplementedError) as error:
+        # numpy >= 1.24 refuses a ragged sequence with a ValueError; a meta tensor has no data.
+        what = "a ragged sequence" if isinstance(error, ValueError) else f"what numpy cannot take ({error})"
+        raise (ValueError if isinstance(error, ValueError) else TypeError)(
+            f"{where}: expected {expected}, got {what} {_short(value)}") from None
+
+
+def _untorch(value):
+    """``value`` with every torch tensor in it (at any depth of lists and tuples) as numpy: numpy
+    would otherwise call each tensor's ``numpy()``, which refuses requires_grad and bfloat16."""
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is loaded: the scenes never load it
+    if torch is None:
+        return value
+    if isinstance(value, torch.Tensor):
+        value = value.detach()
+        if value.layout != torch.strided:
+            value = value.to_dense()
+        return (value.float() if value.is_floating_point() else value).numpy(force=True)
+    if isinstance(value, (list, tuple)):
+        return [_untorch(item) for item in value]
+    return value
+
+
+def _short(value) -> str:
+    """``repr(value)``, cut short: a ragged context of frames would print thousands of numbers."""
+    text = repr(value)
+    return text if len(text) <= 200 else f"{text[:200]}..."
 
 
 def check_action(action, low: np.ndarray, high: np.ndarray, where: str) -> np.ndarray:

@@ -20,7 +20,8 @@ from worldenv.checkpoint import CheckpointError, load_bundle
 from worldenv.contexts import COMPONENT as CONTEXTS
 from worldenv.contexts import DEFAULT_SEED as CONTEXT_SEED
 from worldenv.contexts import StartContexts, load_start_contexts, record_start_contexts
-from worldenv.scenes import make_scene, scene_info
+from worldenv.diffusion.samplers import SAMPLERS
+from worldenv.scenes import SCENES, make_scene, scene_info
 from worldenv.serving import serving_choice
 from worldenv.validation import as_array, check_action
 from worldenv.world_model import WorldModel, load_backbone, load_tokenizer
@@ -76,6 +77,23 @@ def check_options(options, known: tuple[str, ...], where: str) -> dict:
     if unknown:
         raise ValueError(f"{where}: unknown options {unknown}; expected keys from {list(known)}")
     return dict(options)
+
+
+def check_seed(seed, where: str) -> int | None:
+    """``reset``'s seed: None or a non-negative integer (numpy's too). Gymnasium's own refusal is a
+    ``gymnasium.error.Error``, which no ``except ValueError`` catches, and it refuses numpy integers."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"{where}: expected seed to be None or a non-negative integer, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"{where}: expected seed to be None or a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+class SceneMismatchError(CheckpointError, ValueError):
+    """``scene=`` names another scene than the checkpoint models: a CheckpointError, as it always
+    was, and a ValueError, as every other pair of keyword arguments that cannot both hold."""
 
 
 def require_open(dream: "Dream | None", where: str) -> "Dream":
@@ -135,17 +153,29 @@ class Dream:
         if start_contexts is not None and (isinstance(start_contexts, bool) or not isinstance(start_contexts, (int, np.integer))
                                            or start_contexts < 1):
             raise ValueError(f"expected start_contexts to be None (the bundle's bank) or a positive integer, got {start_contexts!r}")
+        if isinstance(start_within, bool) or not isinstance(start_within, (int, np.integer)) or start_within < 0:
+            raise ValueError(f"expected start_within to be a number of steps >= 0, got {start_within!r}")
         if (start_within or start_policy != "mix") and start_contexts is None:
-            raise ValueError(f"start_within={start_within!r} and start_policy={start_policy!r} shape a recorded bank of starts; "
-                             "give start_contexts=N too (the bundle's own bank is fixed)")
+            raise ValueError(f"expected start_contexts=N with start_within={start_within!r} and start_policy={start_policy!r}: "
+                             "they shape a bank of starts recorded when the env is made (the bundle's own bank is fixed)")
+        if not isinstance(sampler, str) or sampler not in SAMPLERS:
+            raise ValueError(f"expected sampler to be one of {sorted(SAMPLERS)}, got {sampler!r}")
+        if scene is not None and not isinstance(scene, str):  # a list would fail as unhashable, naming nothing
+            raise TypeError(f"expected scene to be None or one of {sorted(SCENES)}, got {scene!r}")
         if scene is not None:
             scene_info(scene)  # an unknown name fails here, listing the known ones
         path = Path(checkpoint) if checkpoint is not None else shipped_checkpoint(scene or DEFAULT_SCENE)
         bundle = load_bundle(path)
         trained_on = bundle.scene
         if scene is not None and trained_on != scene:
-            raise CheckpointError(f"{path}: a checkpoint of scene {trained_on!r}, but scene={scene!r} was asked for")
+            raise SceneMismatchError(f"{path}: a checkpoint of scene {trained_on!r}, but scene={scene!r} was asked for; "
+                                     f"expected scene=None or {trained_on!r}")
         scene = trained_on
+        dreamers = [name for name in bundle.components if bundle.class_name(name) == "Backbone"]
+        if model is not None and (not isinstance(model, str) or model not in dreamers):
+            # Else the bundle's own error (no component, or a tokenizer's config read as a backbone's).
+            raise ValueError(f"{path}: expected model to be None (the bundle's choice) or one of {dreamers}, "
+                             f"the networks that dream, got {model!r}")
         ground_truth = make_scene(scene).unwrapped  # spaces and metadata only: nothing is rendered
         observation_space, action_space = ground_truth.observation_space, ground_truth.action_space
         render_fps, agents = ground_truth.metadata["render_fps"], ground_truth.agents

@@ -19,6 +19,10 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 
 from worldenv.envs.vector import DiffusionWorldVectorEnv
 
+# What step_wait finds when no step_async came before it: not None, which is an action the vector
+# env must see (and refuse, naming what it expected).
+_NO_ACTIONS = object()
+
 
 class DreamVecEnv(VecEnv):
     def __init__(self, num_envs: int = 1, **dream_kwargs):
@@ -29,7 +33,7 @@ class DreamVecEnv(VecEnv):
         self.venv = DiffusionWorldVectorEnv(num_envs, autoreset_mode=AutoresetMode.SAME_STEP, **dream_kwargs)
         self.render_mode = self.venv.render_mode
         super().__init__(num_envs, self.venv.single_observation_space, self.venv.single_action_space)
-        self._actions: np.ndarray | None = None
+        self._actions = _NO_ACTIONS
 
     def reset(self) -> np.ndarray:
         # SB3's seed()/set_options() take effect here, once: [seed, seed + 1, ...] as the vector env expects.
@@ -44,10 +48,11 @@ class DreamVecEnv(VecEnv):
         self._actions = actions
 
     def step_wait(self) -> VecEnvStepReturn:
-        if self._actions is None:
+        if self._actions is _NO_ACTIONS:
             raise RuntimeError("DreamVecEnv: step_wait() without step_async()")
-        observations, rewards, terminated, truncated, info = self.venv.step(self._actions)
-        self._actions = None
+        # Taken before stepping: actions the vector env refuses are not stepped again by the next step_wait.
+        actions, self._actions = self._actions, _NO_ACTIONS
+        observations, rewards, terminated, truncated, info = self.venv.step(actions)
         dones = terminated | truncated
         infos: list[dict] = [{} for _ in range(self.num_envs)]
         for key in (f"reward_{agent}" for agent in self.venv.dream.agents):

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from gymnasium.wrappers import TimeLimit
 
-from worldenv.envs.dream import Dream, check_options, require_open
+from worldenv.envs.dream import Dream, check_options, check_seed, require_open
 from worldenv.scenes import scene_info
 
 RESET_OPTIONS = ("context_frames", "context_actions")
@@ -62,11 +62,13 @@ class DiffusionWorldEnv(gymnasium.Env[np.ndarray, np.ndarray]):
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         dream = require_open(self.dream, "DiffusionWorldEnv.reset")
         options = check_options(options, RESET_OPTIONS, "DiffusionWorldEnv.reset")
-        super().reset(seed=seed)
-        index, noise_seed = dream.draw_start(self.np_random)
-        if options:
+        seed = check_seed(seed, "DiffusionWorldEnv.reset")
+        if options:  # checked before seeding: a refused reset leaves the env as it was
             frames, actions = dream.check_context(options.get("context_frames"), options.get("context_actions"),
                                                   None, "DiffusionWorldEnv.reset")
+        super().reset(seed=seed)
+        index, noise_seed = dream.draw_start(self.np_random)  # drawn with a context too: the noise seed
+        if options:
             info = {}
         else:
             frames, actions = dream.contexts.frames[index].numpy(), dream.contexts.actions[index].numpy()
@@ -109,10 +111,11 @@ def make_dream(episode_steps: int | None = None, **kwargs) -> gymnasium.Env:
     ``worldenv/<Scene>Dream-v0`` does. ``gym.make(..., max_episode_steps=N)`` wraps Gymnasium's
     own ``TimeLimit`` around this one, which Gymnasium does not tell the entry point about: N
     shortens episodes, never lengthens them; ``episode_steps=N`` sets the limit itself."""
-    if episode_steps is not None and (isinstance(episode_steps, bool) or not isinstance(episode_steps, int) or episode_steps < 1):
+    if episode_steps is not None and (isinstance(episode_steps, bool) or not isinstance(episode_steps, (int, np.integer))
+                                      or episode_steps < 1):
         raise ValueError(f"expected episode_steps to be a positive int (the episode's time limit), got {episode_steps!r}")
     env = DiffusionWorldEnv(**kwargs)
-    return TimeLimit(env, episode_steps or scene_info(env.dream.scene).max_episode_steps)
+    return TimeLimit(env, int(episode_steps or scene_info(env.dream.scene).max_episode_steps))
 
 
 make_dream.metadata = DiffusionWorldEnv.metadata  # gym.make reads the render modes off the entry point

@@ -22,8 +22,9 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from worldenv.envs.dream import Dream, check_options, require_open
+from worldenv.envs.dream import Dream, check_options, check_seed, require_open
 from worldenv.scenes import scene_info
+from worldenv.validation import as_array
 
 RESET_OPTIONS = ("reset_mask", "context_frames", "context_actions")
 
@@ -77,18 +78,20 @@ class DiffusionWorldVectorEnv(VectorEnv):
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
         dream = require_open(self.dream, "DiffusionWorldVectorEnv.reset")
-        options = check_options(options, RESET_OPTIONS, "DiffusionWorldVectorEnv.reset")
-        # The batch generator takes an int only; per-env seeds (a list) seed the envs alone.
-        super().reset(seed=seed if seed is None or isinstance(seed, (int, np.integer)) else None)
-        mask = np.asarray(options.pop("reset_mask", np.ones(self.num_envs, bool)))
+        where = "DiffusionWorldVectorEnv.reset"
+        options = check_options(options, RESET_OPTIONS, where)
+        seeds = self._check_seeds(seed)
+        expected_mask = f"reset_mask of shape ({self.num_envs},) and dtype bool"
+        mask = as_array(options.pop("reset_mask", np.ones(self.num_envs, bool)), expected_mask, where)
         if mask.shape != (self.num_envs,) or mask.dtype != bool:
-            raise ValueError(f"DiffusionWorldVectorEnv.reset: expected reset_mask of shape ({self.num_envs},) and dtype bool, "
-                             f"got shape {mask.shape} and dtype {mask.dtype}")
-        self._seed_envs(seed)
+            raise ValueError(f"{where}: expected {expected_mask}, got shape {mask.shape} and dtype {mask.dtype}")
         context = None
         if "context_frames" in options or "context_actions" in options:
-            context = dream.check_context(options.get("context_frames"), options.get("context_actions"), int(mask.sum()),
-                                          "DiffusionWorldVectorEnv.reset")
+            context = dream.check_context(options.get("context_frames"), options.get("context_actions"), int(mask.sum()), where)
+        # Seeded only now: a refused reset leaves the env as it was. The batch generator takes an
+        # int only; per-env seeds (a list) seed the envs alone.
+        super().reset(seed=seeds[0] if seeds is not None and isinstance(seed, (int, np.integer)) else None)
+        self._seed_envs(seeds)
         info = self._reset_envs(mask, context)
         return self._frames.copy(), info
 
@@ -138,17 +141,27 @@ class DiffusionWorldVectorEnv(VectorEnv):
         # from here on every call says the env is closed.
         self.dream = None
 
-    def _seed_envs(self, seed) -> None:
-        """One generator per env, as ``SyncVectorEnv`` seeds its envs: ``seed + i`` (or a list)."""
-        if seed is None and self._env_rngs is not None:
+    def _check_seeds(self, seed) -> list[int | None] | None:
+        """Each env's seed, as ``SyncVectorEnv`` seeds its envs: ``seed + i``, or a list of one seed
+        (or None) per env; None for no seed."""
+        where = "DiffusionWorldVectorEnv.reset"
+        if seed is None:
+            return None
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            seed = check_seed(seed, where)
+            return [seed + i for i in range(self.num_envs)]
+        if not isinstance(seed, (list, tuple, np.ndarray)):  # a string is a sequence too, of characters
+            raise TypeError(f"{where}: expected seed to be None, a non-negative integer or a list of "
+                            f"{self.num_envs} of them (or None), got {seed!r}")
+        if len(seed) != self.num_envs:
+            raise ValueError(f"{where}: expected {self.num_envs} seeds, got {len(seed)}")
+        return [check_seed(s, where) for s in seed]
+
+    def _seed_envs(self, seeds: list[int | None] | None) -> None:
+        """One generator per env, from ``_check_seeds``."""
+        if seeds is None and self._env_rngs is not None:
             return  # continue every env's stream, as an unseeded Env.reset does
-        if seed is None or isinstance(seed, (int, np.integer)):
-            seeds = [None if seed is None else int(seed) + i for i in range(self.num_envs)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != self.num_envs:
-                raise ValueError(f"DiffusionWorldVectorEnv.reset: expected {self.num_envs} seeds, got {len(seeds)}")
-        self._env_rngs = [seeding.np_random(s)[0] for s in seeds]
+        self._env_rngs = [seeding.np_random(s)[0] for s in seeds or [None] * self.num_envs]
 
     def _reset_envs(self, mask: np.ndarray, context: tuple[np.ndarray, np.ndarray] | None) -> dict:
         """Prime the envs in ``mask`` (from ``context`` or their next bank draw) in one batched call."""
