@@ -47,9 +47,22 @@ def _columns(row: dict) -> dict[str, str]:
     return cells
 
 
+def _column_order(name: str) -> tuple:
+    """Training columns first, then gains by step and quantity, then scores by horizon,
+    whatever columns the first row happens to lack (a row scored before one existed)."""
+    fixed = ["variant", "steps", "CPU-h in all", "windows/s", "one-step error (/copy)"]
+    if name in fixed:
+        return (0, fixed.index(name))
+    if name.startswith("gain "):
+        quantity, step = name.removeprefix("gain ").rsplit(" @", 1)
+        return (1, int(step), GAIN_COLUMNS.index(quantity) if quantity in GAIN_COLUMNS else len(GAIN_COLUMNS))
+    horizon = int(name.rsplit(" h", 1)[1])
+    return (2, horizon, name)
+
+
 def markdown(table: RecipeTable, rows: list[dict], command: str) -> str:
     per_row = [_columns(row) for row in rows]
-    head = list(dict.fromkeys(key for cells in per_row for key in cells))
+    head = sorted(dict.fromkeys(key for cells in per_row for key in cells), key=_column_order)
     lines = [
         f"Recipe table: `{command}`. Each variant trained {table.budget_cpu_minutes:g} CPU-minutes on "
         f"{table.threads} thread(s), {'fine-tuning' if table.fine_tune else 'from fresh weights, beside'} "
