@@ -458,3 +458,30 @@ def test_extra_datasets_train_beside_the_main_one_which_alone_holds_out(reacher_
     collect(CollectConfig(scene="cartpole", episodes=1, steps_per_episode=4, shard_size=1), other, progress=False)
     with pytest.raises(DatasetError, match="different scenes or shapes.*reacher.*cartpole"):
         DataConfig(path=str(reacher_dataset), held_out_episodes=1, extra_paths=[str(other)]).load_training()
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "killed"])
+def test_an_interrupted_collection_stops_cleanly(tmp_path, how):
+    """Ctrl-C: one line saying what was kept and how to finish, exit status 130; killed:
+    the workers end with the parent, silently. Neither prints a worker's traceback."""
+    out = tmp_path / "interrupted"
+    command = [sys.executable, "-m", "worldenv.cli", "collect", "--scene", "reacher", "--episodes", "8", "--steps", "12",
+               "--shard-size", "1", "--workers", "2", "--no-progress", "--out", str(out)]
+    # Its own process group, as a shell gives a command: Ctrl-C signals the whole group.
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not ((out / MANIFEST).exists() and Manifest.load(out).shards):
+        time.sleep(0.05)
+    if how == signal.SIGINT:
+        os.killpg(process.pid, signal.SIGINT)
+    else:
+        process.kill()
+    _, stderr = process.communicate(timeout=60)
+    time.sleep(1.0)  # the workers' own exit
+    assert "Traceback" not in stderr and "leaked" not in stderr, stderr
+    if how == signal.SIGINT:
+        assert process.returncode == 130
+        assert "collection interrupted with" in stderr and "rerun the same command to finish it" in stderr
+    assert not Manifest.load(out).complete
+    assert all("collection incomplete" in problem for problem in verify(out))  # the shards kept are whole

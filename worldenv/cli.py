@@ -94,7 +94,7 @@ def _collect(args) -> int:
 
     from worldenv import config
     from worldenv.config import ConfigError
-    from worldenv.data.collect import CollectConfig, collect
+    from worldenv.data.collect import CollectConfig, CollectionInterrupted, collect
     from worldenv.data.trained_policy import TrainedPolicy
     from worldenv.envs.dream import shipped_checkpoint
     from worldenv.io import sha256_file
@@ -115,7 +115,11 @@ def _collect(args) -> int:
             "path": str(args.agent), "checkpoint": str(args.agent_checkpoint or shipped_checkpoint(cfg.scene)),
             "stack": args.agent_stack or 2, "deterministic": args.agent_deterministic, "sha256": sha256_file(args.agent)})
         cfg.validate()
-    manifest = collect(cfg, args.out, workers=args.workers, progress=not args.no_progress)
+    try:
+        manifest = collect(cfg, args.out, workers=args.workers, progress=not args.no_progress)
+    except CollectionInterrupted as stopped:
+        print(f"worldenv collect: {stopped}", file=sys.stderr)
+        return 130  # the shell's code for a Ctrl-C
     print(f"{args.out}: {manifest.episodes} {cfg.scene} episodes, {manifest.steps} steps")
     return 0
 

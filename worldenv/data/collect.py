@@ -8,9 +8,12 @@ recorded in the manifest with their sha256 as they complete; shards already
 whole are kept, the rest are made again.
 """
 
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -185,12 +188,16 @@ def collect(config: CollectConfig, out: Path, workers: int = 1, progress: bool =
     started, new_steps = time.perf_counter(), 0
     bar = tqdm(total=config.episodes, initial=manifest.episodes, unit="episode", disable=not progress, desc=config.scene)
     with bar:
-        for record in _run(jobs, workers):
-            manifest.shards.append(record)
-            manifest.shards.sort(key=lambda s: s.first_episode)
-            manifest.save(out)
-            new_steps += record.steps
-            bar.update(record.episodes)
+        try:
+            for record in _run(jobs, workers):
+                manifest.shards.append(record)
+                manifest.shards.sort(key=lambda s: s.first_episode)
+                manifest.save(out)
+                new_steps += record.steps
+                bar.update(record.episodes)
+        except KeyboardInterrupt:
+            raise CollectionInterrupted(f"{out}: collection interrupted with {manifest.episodes} of {config.episodes} "
+                                        "episodes kept; rerun the same command to finish it") from None
     manifest.complete = True
     manifest.save(out)
     if jobs:
@@ -218,8 +225,35 @@ def _run(jobs, workers: int):
         return
     # spawn: each worker starts clean and makes its own OpenGL context (EGL
     # contexts do not survive a fork).
-    with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+    _quiet_resource_tracker()
+    with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs)), initializer=_quiet_worker) as pool:
         yield from pool.imap_unordered(_collect_shard, jobs)
+
+
+def _quiet_worker() -> None:
+    """A worker leaves interruptions to the parent: Ctrl-C reaches the whole process group,
+    and only the parent should answer it (with one line, not a traceback per worker); and
+    a worker whose parent was killed is ended with it (Linux), where it would otherwise
+    fail writing its shard's record to a closed pipe and print a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _quiet_resource_tracker() -> None:
+    """A killed collection leaves its pool's semaphores to multiprocessing's resource
+    tracker, which frees them and warns that they leaked; the shards are whole and the
+    rerun finishes the dataset, so the warning only alarms. The tracker is a child
+    interpreter started with this one's ``-W`` options: this filter reaches it alone."""
+    quiet = "ignore:resource_tracker:UserWarning"
+    if quiet not in sys.warnoptions:
+        sys.warnoptions.append(quiet)
+
+
+class CollectionInterrupted(RuntimeError):
+    """Collection stopped by the user; every whole shard written so far is kept."""
 
 
 def collection_settings(config: CollectConfig) -> dict:
