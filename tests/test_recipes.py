@@ -55,6 +55,7 @@ def test_recipe_table_trains_scores_and_tabulates_every_variant(start):
     assert main(["recipes", "--table", str(path), "--no-progress"]) == 0
     for name in variants:
         row = json.loads((start / "results" / f"{name}.json").read_text())
+        assert row["date"] and row["machine"]  # where and when the row was measured
         cpu = row["training"]["cpu_seconds"]
         assert 1.2 <= cpu < 1.2 + 30, cpu  # stopped by the budget, not by the 1000 steps
         assert row["training"]["steps"] < 1000

@@ -10,6 +10,7 @@
 - training speed: windows per second over the run (from its metrics log).
 """
 
+import datetime
 import json
 import logging
 from dataclasses import asdict
@@ -40,8 +41,12 @@ def score_variant(table: RecipeTable, name: str) -> dict:
     bundle = Path(table.start) if name == START else Path(teacher.bundle)
     logger.info("variant %s: scoring %s", name, bundle)
     training = start_record(table) if name == START else training_record(Path(teacher.run), teacher.train.batch, bundle, table)
+    from worldenv.checkpoint import hardware_description
+
     row = {
         "variant": name,
+        "date": datetime.date.today().isoformat(),
+        "machine": hardware_description(),
         "overrides": {} if name == START else table.variants[name],
         "bundle": str(bundle),
         "threads": table.threads,
