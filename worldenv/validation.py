@@ -8,7 +8,7 @@ import numpy as np
 
 def as_array(value, expected: str, where: str) -> np.ndarray:
     """``value`` as a numpy array. A torch tensor (a policy's output as it comes), alone or inside
-    a list or tuple, is detached, made dense and moved to the CPU, and a floating one made
+    a list or tuple, is detached, made dense and moved to the CPU, and a bfloat16 one made
     float32, since numpy has no bfloat16. Whatever numpy cannot take (a ragged nested sequence,
     a tensor without data) raises naming ``expected``; numpy's and torch's own errors name nothing."""
     try:
@@ -30,7 +30,9 @@ def _untorch(value):
         value = value.detach()
         if value.layout != torch.strided:
             value = value.to_dense()
-        return (value.float() if value.is_floating_point() else value).numpy(force=True)
+        # Only bfloat16, which numpy lacks, is widened: a float64 action beyond float32's range
+        # is finite and clips to a bound, where a float32 cast would make it inf.
+        return (value.float() if value.dtype == torch.bfloat16 else value).numpy(force=True)
     if isinstance(value, (list, tuple)):
         return [_untorch(item) for item in value]
     return value
