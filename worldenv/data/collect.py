@@ -234,8 +234,12 @@ def _quiet_worker() -> None:
     """A worker leaves interruptions to the parent: Ctrl-C reaches the whole process group,
     and only the parent should answer it (with one line, not a traceback per worker); and
     a worker whose parent was killed is ended with it (Linux), where it would otherwise
-    fail writing its shard's record to a closed pipe and print a traceback."""
+    fail writing its shard's record to a closed pipe and print a traceback. A worker that
+    writes to the closed pipe before that signal lands dies of SIGPIPE, as a Unix tool
+    does, rather than of Python's BrokenPipeError."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         PR_SET_PDEATHSIG = 1
