@@ -62,12 +62,34 @@ def test_the_curve_takes_each_scored_stage_at_its_cumulative_cpu_hours(tmp_path)
     entries = [{"component": "tokenizer", "cpu_hours": 1.0},
                {"component": "teacher", "cpu_hours": 2.0, "scores": {"gain_joint_angles_3": 0.3}},
                {"component": "teacher", "cpu_hours": 0.5, "scores": {"gain_joint_angles_3": 0.6, "psnr_margin_5": 2.0}}]
-    row = {"gains": {"3": {"joint_angles": 0.25}, "10": {"fingertip": 0.5}},
+    row = {"gains": {"3": {"joint_angles": 0.25}, "10": {"joint_angles": 0.5, "fingertip": 1.4}},
            "eval": {"horizons": {"5": {"psnr_margin": 1.5}, "15": {"joint_angles_ratio": 0.8}}}}
-    assert campaign.curve_point(row) == {"gain_joint_angles_3": 0.25, "gain_fingertip_10": 0.5, "psnr_margin_5": 1.5,
+    assert campaign.curve_point(row) == {"gain_joint_angles_3": 0.25, "gain_joint_angles_10": 0.5, "psnr_margin_5": 1.5,
                                          "joint_angles_ratio_15": 0.8}
     series = campaign.curve_series(entries)
     assert series["gain_joint_angles_3"] == ([3.0, 3.5], [0.3, 0.6])
-    assert series["psnr_margin_5"] == ([3.5], [2.0]) and series["gain_fingertip_10"] == ([], [])
+    assert series["psnr_margin_5"] == ([3.5], [2.0]) and series["gain_joint_angles_10"] == ([], [])
     campaign.plot_curve(entries, tmp_path / "curve.png", "reacher")
+    assert (tmp_path / "curve.png").stat().st_size > 5000
+
+
+def test_campaign_command_records_the_ledger_in_the_card_and_draws_the_curve(tmp_path):
+    """`worldenv campaign`: a bundle from before the ledger gets its stages written into its
+    metadata and card; a recipe row's scores become its last stage's curve point."""
+    import json
+
+    from dream_bundles import tiny_dream_bundle
+    from worldenv.checkpoint import update_bundle
+    from worldenv.cli import main
+
+    bundle = tiny_dream_bundle(tmp_path / "bundle")
+    update_bundle(bundle, metadata={"teacher_training": {"command": "worldenv train teacher", "steps": 4,
+                                                         "train_seconds": 360.0, "threads": 2}})
+    row = tmp_path / "row.json"
+    row.write_text(json.dumps({"gains": {"3": {"joint_angles": 0.3}}, "eval": {"horizons": {"5": {"psnr_margin": 1.5}}}}))
+    assert main(["campaign", "--checkpoint", str(bundle), "--scores", str(row), "--plot", str(tmp_path / "curve.png")]) == 0
+    metadata = load_bundle(bundle).metadata
+    (stage,) = metadata["campaign"]
+    assert stage["cpu_hours"] == pytest.approx(0.2) and stage["scores"]["gain_joint_angles_3"] == 0.3
+    assert "## Training campaign" in load_bundle(bundle).card and "| 1 | teacher | `worldenv train teacher`" in load_bundle(bundle).card
     assert (tmp_path / "curve.png").stat().st_size > 5000

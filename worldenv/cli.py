@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "busy 2-core machine more ran them 10-20x slower; train and distill take every core (their "
                         "share under torchrun), recipes the threads its table names")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_collect, _add_inspect, _add_train, _add_distill, _add_contexts, _add_eval, _add_compare, _add_record, _add_bench, _add_recipes, _add_demo):
+    for add in (_add_collect, _add_inspect, _add_train, _add_distill, _add_contexts, _add_eval, _add_compare, _add_record, _add_bench, _add_recipes, _add_campaign, _add_demo):
         add(commands)
     return parser
 
@@ -507,6 +507,43 @@ def _add_recipes(commands) -> None:
     )
     run.add_arguments(p)
     p.set_defaults(run=run.run)
+
+
+# ---- campaign ----------------------------------------------------------------
+def _add_campaign(commands) -> None:
+    p = commands.add_parser(
+        "campaign",
+        help="a bundle's training campaign: every stage with its CPU-hours, written into its card; the quality curve",
+        description="Print the stages that trained the bundle (and the bundles it was fine-tuned from) with their "
+        "commands and CPU-hours, record them in its metadata and card, optionally attach a recipe-table row's "
+        "scores to its last stage, and draw quality against cumulative CPU-hours.",
+    )
+    p.add_argument("--checkpoint", type=Path, required=True, help="bundle directory")
+    p.add_argument("--scores", type=Path, help="a recipe-table row (JSON) that scored this bundle: its curve point")
+    p.add_argument("--plot", type=Path, help="write the quality-against-CPU-hours curve here (PNG)")
+    p.set_defaults(run=_campaign)
+
+
+def _campaign(args) -> int:
+    import json
+
+    from worldenv import campaign
+    from worldenv.card import render_card
+    from worldenv.checkpoint import load_bundle, update_bundle
+
+    bundle = load_bundle(args.checkpoint)
+    update_bundle(args.checkpoint, metadata={campaign.KEY: campaign.stages(bundle.metadata)})
+    if args.scores:
+        campaign.attach_scores(args.checkpoint, json.loads(args.scores.read_text()),
+                               shlex.join(["worldenv", *args.argv]))
+    metadata = load_bundle(args.checkpoint).metadata
+    update_bundle(args.checkpoint, card=render_card(metadata))
+    entries = campaign.stages(metadata)
+    print(f"{args.checkpoint}: {campaign.total_cpu_hours(entries):.2f} CPU-hours in {len(entries)} stages\n")
+    print(campaign.ledger_table(entries))
+    if args.plot:
+        campaign.plot_curve(entries, args.plot, f"{metadata.get('scene', '?')}: quality against CPU-hours")
+    return 0
 
 
 # ---- demo --------------------------------------------------------------------
