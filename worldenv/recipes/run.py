@@ -4,6 +4,8 @@ have no bundle yet, score those that have no row, and write the table and its PN
 import argparse
 import logging
 import os
+import subprocess
+import sys
 
 from worldenv.recipes.table import RecipeTable, load_table, prepare_variant
 
@@ -48,14 +50,18 @@ def run(args: argparse.Namespace) -> int:
 
 def train_variant(table: RecipeTable, name: str, progress: bool) -> None:
     """Train variant ``name`` into its bundle, resuming an interrupted run; nothing to do
-    once its bundle's teacher was exported by this run."""
-    from worldenv import train
-
+    once its bundle's teacher was exported by this run. The training runs in a child
+    process: a table takes hours, the code it trains with may be edited meanwhile, and each
+    stage then runs the code as it is when the stage starts, not a mix of old and new."""
     directory = table.variant_dir(name)
     if (directory / "trained").exists():
         return
     preset = prepare_variant(table, name)
     logger.info("variant %s: training for %.0f CPU-minutes (%s)", name, table.budget_cpu_minutes, preset)
     argv = ["teacher", "--config", str(preset), "--resume", *([] if progress else ["--no-progress"])]
-    train.run(train.build_parser().parse_args(argv), ["worldenv", "train", *argv])
+    done = subprocess.run([sys.executable, "-m", "worldenv.train", *argv],
+                          env={**os.environ, "OMP_NUM_THREADS": str(table.threads)})
+    if done.returncode != 0:
+        raise SystemExit(f"worldenv recipes: variant {name}: training stopped with exit status {done.returncode} "
+                         "(its error is above); the same command resumes it")
     (directory / "trained").write_text("the teacher in bundle/ is this variant's\n")
