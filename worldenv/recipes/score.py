@@ -98,6 +98,7 @@ def one_step_error(bundle_path: Path, teacher, windows: int = 256, seed: int = 0
     """Held-out windows of the variant's own data (``path``'s last episodes): the last
     frame predicted in one evaluation at t = 1 under the recorded actions."""
     from worldenv.checkpoint import load_bundle
+    from worldenv.diffusion.flow import x0_from_velocity
     from worldenv.training.latent_windows import actions_before
     from worldenv.world_model import load_backbone, load_tokenizer
 
@@ -118,7 +119,7 @@ def one_step_error(bundle_path: Path, teacher, windows: int = 256, seed: int = 0
     noise = torch.randn(latents[:, -1].shape, generator=torch.Generator().manual_seed(seed))
     times = torch.cat([torch.zeros(W, L - 1), torch.ones(W, 1)], dim=1)
     x = torch.cat([latents[:, :-1], noise[:, None]], dim=1)
-    predicted = noise - backbone(x, times, actions, past_actions=past_actions).velocity[:, -1]  # x0 = x_1 - v
+    predicted = x0_from_velocity(noise, backbone(x, times, actions, past_actions=past_actions).velocity[:, -1], times[:, -1])
     truth = latents[:, -1]
     model = float((predicted - truth).square().mean())
     copy = float((latents[:, -2] - truth).square().mean())

@@ -12,7 +12,7 @@ import torch
 from worldenv import config as configs
 from worldenv.checkpoint import Bundle, load_bundle, update_bundle
 from worldenv.config import ConfigError
-from worldenv.diffusion.flow import add_noise, flow_matching_loss, sample_training_times
+from worldenv.diffusion.flow import add_noise, flow_matching_loss, sample_training_times, x0_from_velocity
 from worldenv.nn.backbone import Backbone, BackboneConfig
 from worldenv.training.data import DataConfig
 from worldenv.training.latent_windows import LatentWindows, head_losses
@@ -163,7 +163,7 @@ class TeacherTask:
             t = torch.zeros(x0.shape[:2], device=x0.device)
             t[:, frame] = 1.0
             velocity = model(x, t, data.actions, segments=data.segments, past_actions=data.past_actions).velocity[:, frame]
-            predicted = (noise - velocity.float()).to(x0.dtype)  # x0 = x_1 - v at t = 1
+            predicted = x0_from_velocity(noise, velocity.float(), t[:, frame]).to(x0.dtype)
             x0[:, frame] = torch.where(rows[:, None, None], predicted, x0[:, frame])
         return x0
 
