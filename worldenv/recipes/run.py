@@ -27,10 +27,10 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         if name not in table.variants:
             raise SystemExit(f"--variants: unknown variant {name!r}; {args.table} has {sorted(table.variants)}")
-    # The same threads for every variant: a row's budget and speed mean the same thing.
+    # The same threads for every variant (its training child gets them through
+    # OMP_NUM_THREADS): a row's budget and speed mean the same thing.
     import torch
 
-    os.environ["OMP_NUM_THREADS"] = str(table.threads)
     torch.set_num_threads(table.threads)
     from worldenv.recipes.score import START, score_variant
 
