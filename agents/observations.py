@@ -16,7 +16,7 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, VecFrameStack
 
-from worldenv.probe import StateProbe
+from worldenv.eval.probe import StateProbe
 
 Observation = Literal["probe", "pixels"]
 

@@ -126,8 +126,8 @@ def run(args: Args) -> dict:
     from pathlib import Path
 
     from worldenv.checkpoint import load_bundle
-    from worldenv.envs.dream import shipped_checkpoint
-    from worldenv.probe import load_probe, probe_readings
+    from worldenv.checkpoint import shipped_checkpoint
+    from worldenv.eval.probe import load_probe, probe_readings
 
     if args.context < 1 or args.horizon < 1 or args.every < 1:
         raise ValueError(f"expected --context, --horizon and --every of at least 1, got {args.context}, {args.horizon}, {args.every}")

@@ -126,7 +126,7 @@ def write_real_episode(agent, args: Args, probe, path: Path) -> None:
     """The policy acts in MuJoCo on the real frames; the dream, primed on the first real
     frames, receives the same actions: dream | MuJoCo | difference."""
     from worldenv.envs.single import DiffusionWorldEnv
-    from worldenv.record import PairedRollout, write_side_by_side
+    from worldenv.eval.record import PairedRollout, write_side_by_side
 
     context = 4
     truth = observed(frames_env(args, "mujoco", 1, args.seed + 10_000), args.observation, probe, args.stack)
@@ -157,8 +157,8 @@ def run(args: Args) -> dict:
     from stable_baselines3 import PPO
 
     from worldenv.checkpoint import load_bundle
-    from worldenv.envs.dream import shipped_checkpoint
-    from worldenv.probe import load_probe
+    from worldenv.checkpoint import shipped_checkpoint
+    from worldenv.eval.probe import load_probe
 
     if args.world != "dream" and (args.dream_steps is not None or args.start_contexts is not None or args.start_within
                                  or args.start_policy != "mix"):

@@ -184,8 +184,8 @@ def run(args: Args) -> dict:
 
     import worldenv.envs as dream_envs
     from worldenv.checkpoint import load_bundle
-    from worldenv.envs.dream import shipped_checkpoint
-    from worldenv.probe import load_probe
+    from worldenv.checkpoint import shipped_checkpoint
+    from worldenv.eval.probe import load_probe
     from worldenv.scenes import duo
 
     torch.set_num_threads(args.threads)

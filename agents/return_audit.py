@@ -111,7 +111,7 @@ def closed_loop(policy, args: Args, world: str, probe, seed: int, starts: np.nda
 def reacher_parts(episode: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Per-episode (N,) reward parts and per-step (N, T) quantities; every reacher episode
     has the same length."""
-    from worldenv.probe import probe_readings
+    from worldenv.eval.probe import probe_readings
 
     reading = probe_readings("reacher", episode["readings"])
     per_step = {"return": episode["rewards"], "control": -np.square(episode["actions"]).sum(-1),
@@ -126,7 +126,7 @@ def reacher_parts(episode: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray]
 def cartpole_parts(episode: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Per-episode (N,) length and when the world's own frames show the fall, and per-step
     (N, T) pole angle, cart position and action (NaN once an episode has ended)."""
-    from worldenv.probe import probe_readings
+    from worldenv.eval.probe import probe_readings
     from worldenv.scenes.cartpole import FALL_ANGLE
 
     reading, running = probe_readings("cartpole", episode["readings"]), episode["running"]
@@ -213,8 +213,8 @@ def run(args: Args) -> dict:
     import gymnasium as gym
 
     from worldenv.checkpoint import load_bundle
-    from worldenv.envs.dream import shipped_checkpoint
-    from worldenv.probe import load_probe
+    from worldenv.checkpoint import shipped_checkpoint
+    from worldenv.eval.probe import load_probe
     from worldenv.scenes import scene_info
 
     torch.set_num_threads(args.threads)

@@ -27,11 +27,11 @@ import imageio.v3 as imageio  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from worldenv.action_response import displacements, response_gain, responses  # noqa: E402
+from worldenv.eval.action_response import displacements, response_gain, responses  # noqa: E402
 from worldenv.checkpoint import load_bundle  # noqa: E402
-from worldenv.envs.dream import shipped_checkpoint  # noqa: E402
+from worldenv.checkpoint import shipped_checkpoint  # noqa: E402
 from worldenv.envs.single import DiffusionWorldEnv  # noqa: E402
-from worldenv.probe import load_probe  # noqa: E402
+from worldenv.eval.probe import load_probe  # noqa: E402
 from worldenv.scenes import make_scene  # noqa: E402
 
 from dream_arguments import add_dream_arguments  # noqa: E402

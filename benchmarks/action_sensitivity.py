@@ -26,11 +26,11 @@ import mujoco
 import numpy as np
 import torch
 
-from worldenv.action_response import response_gain
+from worldenv.eval.action_response import response_gain
 from worldenv.checkpoint import load_bundle
 from worldenv.data.dataset import load_dataset
 from worldenv.nn.tokenizer import to_uint8
-from worldenv.probe import QUANTITIES, load_probe, probe_readings
+from worldenv.eval.probe import QUANTITIES, load_probe, probe_readings
 from worldenv.scenes import make_scene
 from worldenv.world_model import load_backbone, load_tokenizer
 

@@ -24,8 +24,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from worldenv.checkpoint import load_bundle  # noqa: E402
-from worldenv.envs.dream import Dream, shipped_checkpoint  # noqa: E402
-from worldenv.probe import load_probe, probe_errors  # noqa: E402
+from worldenv.checkpoint import shipped_checkpoint  # noqa: E402
+from worldenv.envs.dream import Dream  # noqa: E402
+from worldenv.eval.probe import load_probe, probe_errors  # noqa: E402
 
 from dream_arguments import add_dream_arguments  # noqa: E402
 

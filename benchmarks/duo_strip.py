@@ -23,8 +23,8 @@ from ppo_duo import Seer, agent_actions  # noqa: E402
 
 import worldenv.envs as dream_envs  # noqa: E402
 from worldenv.checkpoint import load_bundle  # noqa: E402
-from worldenv.envs.dream import shipped_checkpoint  # noqa: E402
-from worldenv.probe import load_probe  # noqa: E402
+from worldenv.checkpoint import shipped_checkpoint  # noqa: E402
+from worldenv.eval.probe import load_probe  # noqa: E402
 
 
 def dream_strip(checkpoint, policy_path: str, seed: int, steps: list[int], stack: int = 2, **dream_kwargs) -> np.ndarray:

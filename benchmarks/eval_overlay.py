@@ -60,7 +60,7 @@ def table(reports: list[tuple[str, dict]], columns: list[tuple[str, int]]) -> st
 
 
 def plot(reports: list[tuple[str, dict]], metrics: list[str], path: Path) -> None:
-    from worldenv.probe import QUANTITIES
+    from worldenv.eval.probe import QUANTITIES
 
     units = {q.name: "rad" if q.kind == "angle" else "m" for q in QUANTITIES[reports[0][1]["scene"]]}
     units.update(psnr="dB")

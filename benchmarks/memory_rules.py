@@ -22,7 +22,7 @@ import torch  # noqa: E402
 
 from worldenv.checkpoint import load_bundle  # noqa: E402
 from worldenv.memory import frame_summary, memory_slot_for  # noqa: E402
-from worldenv.revisit import RevisitConfig, real_revisits  # noqa: E402
+from worldenv.eval.revisit import RevisitConfig, real_revisits  # noqa: E402
 from worldenv.scenes.panorama import wrap_angle  # noqa: E402
 from worldenv.training.latent_windows import encode_frames  # noqa: E402
 from worldenv.world_model import load_tokenizer  # noqa: E402

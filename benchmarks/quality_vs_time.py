@@ -19,9 +19,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from worldenv import config as configs  # noqa: E402
 from worldenv.checkpoint import load_bundle, save_bundle  # noqa: E402
-from worldenv.evaluate import EvalConfig, evaluate  # noqa: E402
+from worldenv.eval.evaluate import EvalConfig, evaluate  # noqa: E402
 from worldenv.nn.backbone import Backbone, BackboneConfig  # noqa: E402
-from worldenv.probe import QUANTITIES, StateProbe  # noqa: E402
+from worldenv.eval.probe import QUANTITIES, StateProbe  # noqa: E402
 from worldenv.state_io import load_tree  # noqa: E402
 from worldenv.training.teacher_task import TeacherTrainingConfig  # noqa: E402
 from worldenv.world_model import load_tokenizer  # noqa: E402

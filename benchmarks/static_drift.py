@@ -22,8 +22,8 @@ import torch
 
 from worldenv.checkpoint import load_bundle
 from worldenv.envs import DiffusionWorldVectorEnv
-from worldenv.envs.dream import shipped_checkpoint
-from worldenv.probe import load_probe, probe_errors
+from worldenv.checkpoint import shipped_checkpoint
+from worldenv.eval.probe import load_probe, probe_errors
 
 POLICIES = ("zero", "random", "constant")
 

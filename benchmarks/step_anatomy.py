@@ -24,7 +24,7 @@ from pathlib import Path
 import worldenv  # noqa: F401, I001  (sets MUJOCO_GL before mujoco is imported)
 import torch
 
-from worldenv.bench import machine
+from worldenv.eval.bench import machine
 from worldenv.serving import Serving
 from worldenv.world_model import WorldModel, frames_to_latents, latents_to_frames
 

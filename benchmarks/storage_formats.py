@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 import worldenv  # noqa: F401  (sets MUJOCO_GL before MuJoCo loads)
-from worldenv.bench import machine
+from worldenv.eval.bench import machine
 from worldenv.data.collect import CollectConfig, collect, episode_seeds
 from worldenv.data.dataset import load_dataset
 from worldenv.data.policies import make_policy

@@ -57,8 +57,8 @@ def policy_actions(policy: Path, scene: str, episodes: int, seed: int) -> list[n
     from ppo_dream import Args, frames_env
 
     from worldenv.checkpoint import load_bundle
-    from worldenv.envs.dream import shipped_checkpoint
-    from worldenv.probe import load_probe
+    from worldenv.checkpoint import shipped_checkpoint
+    from worldenv.eval.probe import load_probe
 
     agent = PPO.load(str(policy), device="cpu")
     probe = load_probe(load_bundle(shipped_checkpoint(scene)))

@@ -10,7 +10,7 @@ from worldenv.checkpoint import save_bundle
 from worldenv.contexts import COMPONENT, record_start_contexts
 from worldenv.nn.backbone import Backbone, BackboneConfig
 from worldenv.nn.tokenizer import Tokenizer, TokenizerConfig
-from worldenv.probe import StateProbe
+from worldenv.eval.probe import StateProbe
 
 ACTION_DIMS = {"reacher": 2, "duo": 4, "cartpole": 1, "panorama": 2}
 AGENTS = {"duo": 2}

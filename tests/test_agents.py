@@ -67,7 +67,7 @@ def test_probe_readout_is_what_the_policy_sees(reacher_dream_with_probe):
 
     import worldenv  # noqa: F401
     from worldenv.checkpoint import load_bundle
-    from worldenv.probe import load_probe
+    from worldenv.eval.probe import load_probe
 
     observations_module = import_agent("observations")
     frames_of, observed = observations_module.frames_of, observations_module.observed
@@ -157,7 +157,7 @@ def test_return_audit_splits_each_world_return_from_paired_starts(reacher_dream_
 
 def test_return_audit_starts_each_dream_from_its_mujoco_episode(reacher_dream_with_probe):
     from worldenv.checkpoint import load_bundle
-    from worldenv.probe import load_probe
+    from worldenv.eval.probe import load_probe
 
     audit = import_agent("return_audit")
     Args, closed_loop, policy_from = audit.Args, audit.closed_loop, audit.policy_from

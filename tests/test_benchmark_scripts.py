@@ -14,7 +14,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def test_action_response_gain_is_the_least_squares_factor():
-    from worldenv.action_response import response_gain
+    from worldenv.eval.action_response import response_gain
 
     real = np.array([0.1, -0.2, 0.4])
     assert response_gain([(real, 0.5 * real)]) == 0.5
@@ -42,7 +42,7 @@ def test_action_response_reads_both_worlds(tmp_path):
 
 def test_action_response_holds_the_push_then_lets_go():
     """--hold K: K steps of the push, then zero actions, the same in both worlds."""
-    from worldenv.action_response import responses
+    from worldenv.eval.action_response import responses
 
     class World:  # records the actions it is stepped with
         action_space = gymnasium.spaces.Box(-1, 1, (1,), np.float32)

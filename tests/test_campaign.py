@@ -8,7 +8,7 @@ import yaml
 
 from test_training import tiny_config
 from worldenv import campaign
-from worldenv.card import render_card
+from worldenv.eval.card import render_card
 from worldenv.checkpoint import load_bundle
 from worldenv.data.collect import CollectConfig, collect
 from worldenv.train import main as train_main

@@ -6,13 +6,10 @@ import sys
 
 import numpy as np
 import pytest
-import yaml
 
 from dream_bundles import tiny_trained_bundle
-from worldenv.data.collect import CollectConfig, collect
-from worldenv.evaluate import EvalConfig, real_rollouts
-from worldenv.probe import probe_errors, probe_readings, probe_targets
-from worldenv.train import main as train_main
+from worldenv.eval.evaluate import EvalConfig, real_rollouts
+from worldenv.eval.probe import probe_errors, probe_readings, probe_targets
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +68,7 @@ def test_eval_refuses_a_bundle_without_probe(tmp_path, tiny_bundle):
     import shutil
 
     from worldenv.checkpoint import load_bundle
-    from worldenv.evaluate import evaluate
+    from worldenv.eval.evaluate import evaluate
 
     bundle = load_bundle(tiny_bundle)
     assert "probe" in bundle.components
@@ -188,7 +185,7 @@ def test_compare_serve_sets_what_the_dream_uses_by_default(tiny_bundle):
 def test_horizons_past_every_episode_are_scored_on_the_policies_that_reach_them():
     """A cartpole under uniform actions falls within ten steps; the balancing policy goes on:
     horizon 10 is the balancing policy's alone, not NaN."""
-    from worldenv.evaluate import average_policies, scored_horizons
+    from worldenv.eval.evaluate import average_policies, scored_horizons
 
     def scores(**by_horizon):
         return {name: {h.lstrip("h"): {"psnr": v} for h, v in by_horizon.items()} for name in ("model", "copy_last")}

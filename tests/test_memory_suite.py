@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from worldenv.long_rollout import LongRolloutConfig, long_rollout, long_rollout_table
-from worldenv.revisit import RevisitConfig, real_revisits, revisit_actions, revisit_suite, revisit_table
+from worldenv.eval.long_rollout import LongRolloutConfig, long_rollout, long_rollout_table
+from worldenv.eval.revisit import RevisitConfig, real_revisits, revisit_actions, revisit_suite, revisit_table
 
 
 def test_revisit_actions_turn_out_hold_and_undo_exactly():
@@ -91,7 +91,7 @@ def test_bench_long_dreams_each_bundle_with_what_it_serves(panorama_dream, tmp_p
 
 
 def test_the_panorama_probe_reads_what_the_camera_sees():
-    from worldenv.probe import objects_in_view
+    from worldenv.eval.probe import objects_in_view
 
     task = np.zeros(22)
     task[:4] = [0.5, 0.0, 0.0, 1.0]  # at (0.5, 0), looking along +y

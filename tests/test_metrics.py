@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from worldenv.metrics import foreground_iou, psnr, ssim
+from worldenv.eval.metrics import foreground_iou, psnr, ssim
 
 torch.set_num_threads(1)
 

@@ -177,7 +177,7 @@ def test_own_rollouts_replace_the_last_context_frames_with_the_models_own(start)
 def test_push_gains_are_read_per_quantity_and_per_entry(monkeypatch):
     """A dream whose shoulder follows MuJoCo and whose elbow stays still has a joint gain
     of about a half, and its entries' gains say which joint is at fault."""
-    from worldenv import action_response
+    from worldenv.eval import action_response
 
     steps = np.arange(4)[None, :, None]
 

@@ -1,4 +1,4 @@
-from worldenv.record import paired_rollout, report_lines
+from worldenv.eval.record import paired_rollout, report_lines
 
 from dream_bundles import tiny_dream_bundle
 

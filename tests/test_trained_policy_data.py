@@ -14,7 +14,7 @@ from worldenv.config import ConfigError
 from worldenv.data.collect import CollectConfig, collect
 from worldenv.data.format import Manifest, read_shard
 from worldenv.data.trained_policy import TrainedPolicy
-from worldenv.probe import load_probe
+from worldenv.eval.probe import load_probe
 from worldenv.scenes import make_scene
 
 STACK, READINGS = 2, 3

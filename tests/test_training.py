@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from worldenv.card import render_card
+from worldenv.eval.card import render_card
 from worldenv.checkpoint import load_bundle
 from worldenv.config import ConfigError
 from worldenv.data.collect import CollectConfig, collect

@@ -36,6 +36,7 @@ from torch import nn
 import worldenv
 from worldenv import config as configs
 from worldenv.io import atomic_write, atomic_write_json, sha256_file
+from worldenv.scenes import scene_info
 
 logger = logging.getLogger(__name__)
 
@@ -319,3 +320,20 @@ def _commit(directory: Path, fill: Callable[[Path], None]) -> None:
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+CHECKPOINTS_VARIABLE = "WORLDENV_CHECKPOINTS"
+
+
+def shipped_checkpoint(scene: str) -> Path:
+    """The checkpoint shipped for ``scene``: under ``$WORLDENV_CHECKPOINTS`` if set, else in
+    the ``checkpoints/`` directory beside the installed package (not the working directory)."""
+    root = os.environ.get(CHECKPOINTS_VARIABLE)
+    base = Path(root) if root else Path(worldenv.__file__).resolve().parent.parent / "checkpoints"
+    path = base / scene_info(scene).name
+    if not path.is_dir():
+        raise CheckpointError(
+            f"no shipped checkpoint for scene {scene!r} at {path}; pass checkpoint=DIR (a bundle made by "
+            f"`worldenv train`) or set {CHECKPOINTS_VARIABLE}"
+        )
+    return path

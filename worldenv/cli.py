@@ -96,7 +96,7 @@ def _collect(args) -> int:
     from worldenv.config import ConfigError
     from worldenv.data.collect import CollectConfig, CollectionInterrupted, collect
     from worldenv.data.trained_policy import TrainedPolicy
-    from worldenv.envs.dream import shipped_checkpoint
+    from worldenv.checkpoint import shipped_checkpoint
     from worldenv.io import sha256_file
 
     flags = ("scene", "episodes", "steps_per_episode", "policy", "seed", "shard_size", "width", "height")
@@ -204,7 +204,7 @@ def _add_contexts(commands) -> None:
 
 
 def _contexts(args) -> int:
-    from worldenv.card import render_card
+    from worldenv.eval.card import render_card
     from worldenv.checkpoint import check_writable, load_bundle, update_bundle
     from worldenv.contexts import COMPONENT, DEFAULT_SEED, record_start_contexts
     from worldenv.nn.tokenizer import TokenizerConfig
@@ -260,9 +260,9 @@ def _add_eval(commands) -> None:
 
 
 def _eval(args) -> int:
-    from worldenv.evaluate import EvalConfig, evaluate, summary_table
+    from worldenv.eval.evaluate import EvalConfig, evaluate, summary_table
     from worldenv.io import atomic_write_json
-    from worldenv.plots import plot_horizon_curves
+    from worldenv.eval.plots import plot_horizon_curves
     from worldenv.serving import Serving
 
     if args.suite == "memory":
@@ -285,8 +285,8 @@ def _eval(args) -> int:
 
 def _eval_memory(args) -> int:
     from worldenv.io import atomic_write_json
-    from worldenv.plots import plot_revisits
-    from worldenv.revisit import RevisitConfig, revisit_suite, revisit_table
+    from worldenv.eval.plots import plot_revisits
+    from worldenv.eval.revisit import RevisitConfig, revisit_suite, revisit_table
 
     if args.sampler != "euler":
         raise ValueError("--suite memory dreams with Euler steps: it takes no --sampler")
@@ -310,7 +310,7 @@ def _record_in_bundle(checkpoint: Path, key: str, evaluation: dict, report: Path
     Called after the report is written and shown; a failure says where the report is."""
     from datetime import date
 
-    from worldenv.card import render_card
+    from worldenv.eval.card import render_card
     from worldenv.checkpoint import CheckpointError, load_bundle, update_bundle
 
     kept = f"the report is in {report}" if report else "the table above is the report (--json keeps it whole)"
@@ -356,8 +356,8 @@ def parse_model(text: str, flag: str):
 
 
 def _compare(args) -> int:
-    from worldenv.compare import compare, comparison_table, plot_frontier
-    from worldenv.evaluate import EvalConfig
+    from worldenv.eval.compare import compare, comparison_table, plot_frontier
+    from worldenv.eval.evaluate import EvalConfig
     from worldenv.io import atomic_write_json
 
     entries = [parse_model(text, "--models") for text in args.models]
@@ -372,7 +372,7 @@ def _compare(args) -> int:
         plot_frontier(report, args.plot)
     table = comparison_table(report)
     if args.serve is not None:
-        from worldenv.card import render_card
+        from worldenv.eval.card import render_card
         from worldenv.checkpoint import load_bundle, update_bundle
 
         serving = {**parse_model(args.serve, "--serve").record(), "command": report["command"], "comparison": table}
@@ -404,7 +404,7 @@ def _add_record(commands) -> None:
 
 
 def _record(args) -> int:
-    from worldenv.record import paired_rollout, report_lines, write_side_by_side
+    from worldenv.eval.record import paired_rollout, report_lines, write_side_by_side
 
     if args.out.suffix.lower() not in (".mp4", ".gif"):
         raise ValueError(f"OUT: expected a .mp4 or .gif path, got {args.out}")
@@ -452,7 +452,7 @@ def _add_bench(commands) -> None:
 
 
 def _bench(args) -> int:
-    from worldenv import bench
+    from worldenv.eval import bench
     from worldenv.io import atomic_write_json
 
     if args.what == "scenes":
@@ -474,11 +474,11 @@ def _bench(args) -> int:
 
 
 def _bench_long(args) -> None:
-    from worldenv import bench
+    from worldenv.eval import bench
     from worldenv.checkpoint import load_bundle
-    from worldenv.envs.dream import shipped_checkpoint
+    from worldenv.checkpoint import shipped_checkpoint
     from worldenv.io import atomic_write_json
-    from worldenv.long_rollout import LongRolloutConfig, long_rollout, long_rollout_table
+    from worldenv.eval.long_rollout import LongRolloutConfig, long_rollout, long_rollout_table
     from worldenv.serving import serving_choice
 
     bundles = args.bundles or [shipped_checkpoint("reacher"), shipped_checkpoint("panorama")]
@@ -528,7 +528,7 @@ def _campaign(args) -> int:
     import json
 
     from worldenv import campaign
-    from worldenv.card import render_card
+    from worldenv.eval.card import render_card
     from worldenv.checkpoint import load_bundle, update_bundle
 
     bundle = load_bundle(args.checkpoint)
@@ -565,7 +565,7 @@ def _add_demo(commands) -> None:
 
 
 def _demo(args) -> int:
-    from worldenv.demo import run_demo
+    from worldenv.eval.demo import run_demo
 
     for line in run_demo(args.out, steps=args.steps, policy=args.policy, gallery_episodes=args.episodes,
                          gallery_steps=args.episode_steps, workers=args.workers):

@@ -36,7 +36,7 @@ class TrainedPolicy:
         from stable_baselines3 import PPO
 
         from worldenv.checkpoint import load_bundle
-        from worldenv.probe import load_probe
+        from worldenv.eval.probe import load_probe
 
         self.probe = load_probe(load_bundle(self.checkpoint))
         self.readings = self.probe.head[-1].out_features

@@ -5,7 +5,8 @@ All of them are thin layers over ``Dream`` (``dream.py``): a checkpoint's world
 model, its bank of real start contexts and its scene's spaces.
 """
 
-from worldenv.envs.dream import Dream, shipped_checkpoint
+from worldenv.checkpoint import shipped_checkpoint
+from worldenv.envs.dream import Dream
 from worldenv.envs.multi_agent import env, parallel_env
 from worldenv.envs.single import DiffusionWorldEnv
 from worldenv.envs.vector import DiffusionWorldVectorEnv

@@ -6,7 +6,6 @@ layers over :class:`Dream`, so they agree on spaces, seeding and errors.
 """
 
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +14,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-import worldenv
-from worldenv.checkpoint import CheckpointError, load_bundle
+from worldenv.checkpoint import CheckpointError, load_bundle, shipped_checkpoint
 from worldenv.contexts import COMPONENT as CONTEXTS
 from worldenv.contexts import DEFAULT_SEED as CONTEXT_SEED
 from worldenv.contexts import StartContexts, load_start_contexts, record_start_contexts
@@ -29,23 +27,6 @@ from worldenv.world_model import WorldModel, load_backbone, load_tokenizer
 logger = logging.getLogger(__name__)
 
 DEFAULT_SCENE = "reacher"
-CHECKPOINTS_VARIABLE = "WORLDENV_CHECKPOINTS"
-
-
-def shipped_checkpoint(scene: str) -> Path:
-    """The checkpoint shipped for ``scene``: under ``$WORLDENV_CHECKPOINTS`` if set, else in
-    the ``checkpoints/`` directory beside the installed package (not the working directory)."""
-    root = os.environ.get(CHECKPOINTS_VARIABLE)
-    base = Path(root) if root else Path(worldenv.__file__).resolve().parent.parent / "checkpoints"
-    path = base / scene_info(scene).name
-    if not path.is_dir():
-        raise CheckpointError(
-            f"no shipped checkpoint for scene {scene!r} at {path}; pass checkpoint=DIR (a bundle made by "
-            f"`worldenv train`) or set {CHECKPOINTS_VARIABLE}"
-        )
-    return path
-
-
 def check_device(device) -> torch.device:
     """``device`` as a torch device this torch can run on, refused before anything loads: torch's
     own refusal comes from deep inside the first ``.to()`` (for CUDA on a CPU-only build, an

@@ -2,7 +2,7 @@
 
 - one-step error: latent MSE of the teacher's prediction of a held-out window's last
   frame in one evaluation from pure noise, with its clean context, over copy-last's;
-- push gains at the table's steps (``worldenv.action_response``) under constant pushes
+- push gains at the table's steps (``worldenv.eval.action_response``) under constant pushes
   of +1 and -1 from rest;
 - `worldenv eval`'s scores: PSNR margin over copy-last and the probe's error over
   copy-last's at each horizon, and the fade (the dream's pixel std over the real
@@ -127,10 +127,10 @@ def one_step_error(bundle_path: Path, teacher, windows: int = 256, seed: int = 0
 
 
 def push_gains_of(bundle_path: Path, table: RecipeTable) -> dict:
-    from worldenv.action_response import push_gains
+    from worldenv.eval.action_response import push_gains
     from worldenv.checkpoint import load_bundle
     from worldenv.envs.single import DiffusionWorldEnv
-    from worldenv.probe import load_probe
+    from worldenv.eval.probe import load_probe
     from worldenv.scenes import make_scene
 
     bundle = load_bundle(bundle_path)
@@ -148,7 +148,7 @@ def push_gains_of(bundle_path: Path, table: RecipeTable) -> dict:
 
 
 def eval_scores(bundle_path: Path, table: RecipeTable) -> dict:
-    from worldenv.evaluate import EvalConfig, evaluate
+    from worldenv.eval.evaluate import EvalConfig, evaluate
 
     s = table.score
     report = evaluate(bundle_path, EvalConfig(episodes=s.episodes, horizon=s.horizon, sampling_steps=s.sampling_steps,

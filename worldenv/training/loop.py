@@ -24,7 +24,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from worldenv.plots import plot_training_curve
+from worldenv.eval.plots import plot_training_curve
 from worldenv.state_io import load_tree, save_tree
 from worldenv.training.ema import EMA
 

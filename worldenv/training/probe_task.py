@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from worldenv.checkpoint import update_bundle
-from worldenv.probe import QUANTITIES, train_probe
+from worldenv.eval.probe import QUANTITIES, train_probe
 from worldenv.training.data import DataConfig
 
 

@@ -20,9 +20,9 @@ import torch
 from worldenv.data.collect import episode_seeds
 from worldenv.data.policies import POLICIES, make_policy
 from worldenv.envs.single import DiffusionWorldEnv
-from worldenv.metrics import psnr
+from worldenv.eval.metrics import psnr
 from worldenv.scenes import make_scene
-from worldenv.video import write_video
+from worldenv.eval.video import write_video
 
 HORIZONS = (1, 5, 10, 25, 50, 100, 200, 500, 1000)
 DIFFERENCE_GAIN = 3  # |dream - truth| is faint at 64x64; amplified so drift is visible

@@ -55,7 +55,7 @@ def render_card(metadata: dict) -> str:
                   f"`DiffusionWorld-v0`'s `reset(seed=...)` draws from: `{contexts.get('command', '?')}`", ""]
     evaluation = metadata.get("evaluation")
     if evaluation:
-        from worldenv.evaluate import summary_table
+        from worldenv.eval.evaluate import summary_table
 
         lines += ["## Evaluation against MuJoCo", "", f"`{evaluation['command']}` ({evaluation.get('date', '?')}):", "",
                   summary_table(evaluation["report"]), ""]

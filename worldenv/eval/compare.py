@@ -14,9 +14,9 @@ import logging
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from worldenv.bench import dream_speed
+from worldenv.eval.bench import dream_speed
 from worldenv.checkpoint import load_bundle
-from worldenv.evaluate import (
+from worldenv.eval.evaluate import (
     EvalConfig,
     average_policies,
     dream_rollouts,
@@ -25,7 +25,7 @@ from worldenv.evaluate import (
     score_policy,
     scored_horizons,
 )
-from worldenv.probe import QUANTITIES, load_probe
+from worldenv.eval.probe import QUANTITIES, load_probe
 from worldenv.serving import Serving
 from worldenv.world_model import WorldModel
 

@@ -12,13 +12,13 @@ from worldenv.io import atomic_write  # noqa: E402
 
 def plot_horizon_curves(report: dict, path: Path) -> None:
     """One panel per metric: model vs copy-last-frame against horizon, per action policy."""
-    from worldenv.evaluate import scored_horizons
+    from worldenv.eval.evaluate import scored_horizons
 
     policies = report["policies"]
     first = next(iter(policies.values()))
     metrics = [key for key in first["model"][str(report["horizons"][0])] if key in first["copy_last"][str(report["horizons"][0])]]
     metrics = [m for m in metrics if not m.startswith("frame_")]
-    from worldenv.probe import QUANTITIES
+    from worldenv.eval.probe import QUANTITIES
 
     units = {q.name: "rad" if q.kind == "angle" else "m" for q in QUANTITIES[report["scene"]]}
     units.update(psnr="dB")

@@ -6,7 +6,7 @@ draws it; the recipe table scores every variant with it."""
 
 import numpy as np
 
-from worldenv.probe import QUANTITIES, probe_readings
+from worldenv.eval.probe import QUANTITIES, probe_readings
 
 
 def responses(dream, truth, probe, scene: str, action: float, starts: int, context: int,

@@ -21,9 +21,9 @@ import torch
 from worldenv.checkpoint import load_bundle
 from worldenv.data.collect import CollectConfig, run_episode
 from worldenv.data.policies import make_policy
-from worldenv.metrics import foreground_iou, psnr, ssim
+from worldenv.eval.metrics import foreground_iou, psnr, ssim
 from worldenv.nn.tokenizer import TokenizerConfig, to_uint8
-from worldenv.probe import load_probe, probe_errors, probe_targets
+from worldenv.eval.probe import load_probe, probe_errors, probe_targets
 from worldenv.scenes import make_scene
 from worldenv.serving import Serving
 from worldenv.world_model import WorldModel
@@ -193,7 +193,7 @@ def scored_horizons(horizons: list[int], scores: dict) -> list[int]:
 def summary_table(report: dict) -> str:
     """Markdown: all policies averaged, model beside copy-last-frame at each horizon."""
     scene = report["scene"]
-    from worldenv.probe import QUANTITIES
+    from worldenv.eval.probe import QUANTITIES
 
     probes = [q.name for q in QUANTITIES[scene]]
     head = ["horizon", "PSNR model", "PSNR copy", "SSIM model", "SSIM copy", "IoU model", "IoU copy"]

@@ -9,7 +9,7 @@ restores the pose exactly, so the view after the return is the one before it; T
 counts the frames from the first turn away to the last turn back. The dream gets
 the same actions, and its frames after the return (``settle`` still frames) are
 scored against MuJoCo's: PSNR and the state probe's error on where the objects in
-view stand (metres; ``worldenv.probe.objects_in_view``).
+view stand (metres; ``worldenv.eval.probe.objects_in_view``).
 The same bundle dreams with three caches: the window alone, window and sinks, and
 window, sinks and long-term memory (``worldenv.memory``).
 """
@@ -21,8 +21,8 @@ import torch
 
 from worldenv.checkpoint import load_bundle
 from worldenv.data.collect import episode_seeds
-from worldenv.metrics import psnr
-from worldenv.probe import load_probe, probe_errors, probe_targets
+from worldenv.eval.metrics import psnr
+from worldenv.eval.probe import load_probe, probe_errors, probe_targets
 from worldenv.scenes import make_scene
 from worldenv.scenes.panorama import MAX_TURN, wrap_angle
 from worldenv.world_model import WorldModel, resolve_dtype

@@ -15,10 +15,10 @@ import numpy as np
 
 from worldenv.data.collect import CollectConfig, collect
 from worldenv.data.dataset import load_dataset
-from worldenv.envs.dream import shipped_checkpoint
-from worldenv.record import paired_rollout, report_lines, write_side_by_side
+from worldenv.checkpoint import shipped_checkpoint
+from worldenv.eval.record import paired_rollout, report_lines, write_side_by_side
 from worldenv.scenes import SCENES, make_scene
-from worldenv.video import contact_sheet, write_png, write_video
+from worldenv.eval.video import contact_sheet, write_png, write_video
 
 FRAMES_PER_ROW = 10
 DREAM_SCENES = ("reacher", "cartpole", "duo", "panorama")

@@ -152,7 +152,8 @@ def dream_report(checkpoint: Path | None = None, batches=(1, 16, 64, 256), sampl
     import torch
 
     from worldenv.checkpoint import load_bundle
-    from worldenv.envs.dream import DEFAULT_SCENE, shipped_checkpoint
+    from worldenv.checkpoint import shipped_checkpoint
+    from worldenv.envs.dream import DEFAULT_SCENE
     from worldenv.world_model import resolve_dtype
 
     if rounds < 1:
