@@ -14,7 +14,7 @@ from dream_bundles import tiny_trained_bundle
 from worldenv.config import ConfigError
 from worldenv.data.collect import CollectConfig, collect
 from worldenv.data.policies import make_policy
-from worldenv.recipes.table import load_table, merge, variant_teacher_section
+from worldenv.recipes.table import load_table, variant_teacher_section
 from worldenv.scenes import make_scene
 from worldenv.training.loop import TrainConfig, learning_rate
 from worldenv.training.teacher_task import motion_weights
@@ -96,13 +96,6 @@ def test_a_bad_variant_is_refused_by_name_before_any_work(start, tmp_path):
     (tmp_path / "empty.yaml").write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), "variants": {}}))
     with pytest.raises(ConfigError, match="variants: expected at least one variant"):
         load_table(tmp_path / "empty.yaml")
-
-
-def test_merge_lays_overrides_over_nested_sections():
-    base = {"data": {"path": "a", "held_out_episodes": 5}, "train": {"lr": 1.0}}
-    assert merge(base, {"data": {"extra_paths": ["b"]}, "train": {"lr": 2.0}}) == {
-        "data": {"path": "a", "held_out_episodes": 5, "extra_paths": ["b"]}, "train": {"lr": 2.0}}
-    assert base == {"data": {"path": "a", "held_out_episodes": 5}, "train": {"lr": 1.0}}
 
 
 def test_the_learning_rate_follows_the_cpu_budget():

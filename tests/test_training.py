@@ -237,7 +237,7 @@ def test_every_shipped_preset_builds(preset):
     sections = {"collect": CollectConfig, "tokenizer": TokenizerTrainingConfig, "teacher": TeacherTrainingConfig,
                 "probe": ProbeTrainingConfig, "consistency": ConsistencyConfig, "dmd": DMDConfig,
                 "self-forcing": SelfForcingConfig}
-    document = yaml.safe_load(preset.read_text())
+    document = configs.read_document(preset)
     assert document and set(document) <= set(sections)
     for section in document:
         built = configs.load(preset, section, sections[section])

@@ -1,8 +1,13 @@
 """Typed configs: dataclasses next to the component they configure, YAML files in
 ``configs/`` only as named presets. Building a dataclass from a mapping checks
 every key and type, and errors name the key (``configs/reacher.yaml: collect.episodes:
-expected int, got 'many'``)."""
+expected int, got 'many'``).
 
+Presets compose: a top-level ``base: other.yaml`` (relative to the file that names it)
+is read first and the file's own keys are laid over it, mappings merged key by key, so
+a variant states only what it changes (``benchmarks/configs/`` are such variants)."""
+
+import copy
 import dataclasses
 import types
 import typing
@@ -44,13 +49,45 @@ def build(cls: type[T], data: Mapping[str, Any], where: str) -> T:
     return config
 
 
-def load(path: Path, section: str, cls: type[T], overrides: Mapping[str, Any] | None = None) -> T:
-    """Build ``cls`` from one section of a YAML preset, with ``overrides`` on top."""
+BASE_KEY = "base"
+
+
+def merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict:
+    """``base`` with ``overrides`` laid over it, mappings merged key by key."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def read_document(path: str | Path, what: str = "config", _seen: tuple[Path, ...] = ()) -> dict:
+    """A YAML file as a mapping, its ``base:`` chain resolved (see the module docstring)."""
     path = Path(path)
     try:
         document = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"{path}: cannot read config ({error})") from error
+        raise ConfigError(f"{path}: cannot read {what} ({error})") from error
+    if not isinstance(document, Mapping):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(document).__name__}")
+    base = document.pop(BASE_KEY, None)
+    if base is None:
+        return document
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: {BASE_KEY}: expected the path of another YAML file, got {base!r}")
+    base_path = (path.parent / base).resolve()
+    if base_path in _seen or base_path == path.resolve():
+        raise ConfigError(f"{path}: {BASE_KEY}: {base} leads back to itself")
+    return merge(read_document(base_path, what, (*_seen, path.resolve())), document)
+
+
+def load(path: Path, section: str, cls: type[T], overrides: Mapping[str, Any] | None = None) -> T:
+    """Build ``cls`` from one section of a YAML preset (its ``base:`` chain resolved), with
+    ``overrides`` on top."""
+    path = Path(path)
+    document = read_document(path)
     if section not in document:
         raise ConfigError(f"{path}: no {section!r} section; found {sorted(document)}")
     data = {**document[section], **(overrides or {})}

@@ -77,11 +77,19 @@ def run(args: argparse.Namespace, command: list[str]) -> int:
         cfg.train.validate()
         torch.manual_seed(cfg.train.seed)  # the model's initial weights
         task = Task(cfg)
-        train(task, cfg.train, cfg.run, args.resume, metadata, progress=not args.no_progress)
+        train(task, cfg.train, cfg.run, args.resume, metadata, progress=not args.no_progress, on_checkpoint=_draw_curve)
         part = PARTS.get(args.task) or f"{task.component}_training"
     if int(os.environ.get("RANK", "0")) == 0:
         campaign.record_stage(cfg.bundle, part, earlier)
     return 0
+
+
+def _draw_curve(run_dir: Path) -> None:
+    """The run's training curve beside its metrics log, redrawn at every checkpoint."""
+    from worldenv.eval.plots import plot_training_curve
+    from worldenv.training.loop import METRICS
+
+    plot_training_curve(run_dir / METRICS, run_dir / "curve.png")
 
 
 def _set_threads() -> None:

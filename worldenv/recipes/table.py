@@ -12,7 +12,6 @@ skipped when its output exists, and an interrupted training resumes, so the same
 command finishes a table that was stopped, and a table grows a row at a time.
 """
 
-import copy
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -68,22 +67,7 @@ class RecipeTable:
 
 def load_table(path: str | Path) -> RecipeTable:
     path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"{path}: cannot read recipe table ({error})") from error
-    return configs.build(RecipeTable, document, str(path))
-
-
-def merge(base: dict, overrides: dict) -> dict:
-    """``base`` with ``overrides`` laid over it, mappings merged key by key."""
-    merged = copy.deepcopy(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
+    return configs.build(RecipeTable, configs.read_document(path, "recipe table"), str(path))
 
 
 def variant_teacher_section(table: RecipeTable, name: str) -> dict:
@@ -92,7 +76,7 @@ def variant_teacher_section(table: RecipeTable, name: str) -> dict:
     if name not in table.variants:
         raise ConfigError(f"unknown variant {name!r}; the table has {sorted(table.variants)}")
     preset = Path(table.preset)
-    document = yaml.safe_load(preset.read_text()) or {}
+    document = configs.read_document(preset)
     if "teacher" not in document:
         raise ConfigError(f"{preset}: no 'teacher' section; found {sorted(document)}")
     directory = table.variant_dir(name)
@@ -102,7 +86,7 @@ def variant_teacher_section(table: RecipeTable, name: str) -> dict:
         "train": {**table.train, "budget_cpu_minutes": table.budget_cpu_minutes},
         **({"init_from": table.start} if table.fine_tune else {}),
     }
-    return merge(merge(document["teacher"], common), table.variants[name])
+    return configs.merge(configs.merge(document["teacher"], common), table.variants[name])
 
 
 def prepare_variant(table: RecipeTable, name: str) -> Path:

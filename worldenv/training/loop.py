@@ -16,6 +16,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -24,14 +25,12 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from worldenv.eval.plots import plot_training_curve
 from worldenv.state_io import load_tree, save_tree
 from worldenv.training.ema import EMA
 
 logger = logging.getLogger(__name__)
 STATE = "state.safetensors"
 METRICS = "metrics.jsonl"
-CURVE = "curve.png"
 
 
 @dataclass
@@ -126,9 +125,12 @@ def learning_rate(config: TrainConfig, step: int, cpu_seconds: float = 0.0) -> f
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
-def train(task: Task, config: TrainConfig, run_dir: Path, resume: bool, metadata: dict, progress: bool = True) -> dict:
+def train(task: Task, config: TrainConfig, run_dir: Path, resume: bool, metadata: dict, progress: bool = True,
+          on_checkpoint: Callable[[Path], None] | None = None) -> dict:
     """Train ``task.model`` for ``config.steps`` steps in ``run_dir``; export the EMA
-    weights with ``task.export``. Returns the last logged metrics."""
+    weights with ``task.export``. Returns the last logged metrics. ``on_checkpoint(run_dir)``
+    runs on the main process after each checkpoint is saved (the CLI draws the training
+    curve there), so the loop itself knows nothing of reporting."""
     run_dir = Path(run_dir)
     group = Distributed.from_environment()
     device = group.device(config.device)
@@ -192,7 +194,8 @@ def train(task: Task, config: TrainConfig, run_dir: Path, resume: bool, metadata
             state = {"model": model.state_dict(), "ema": ema.model.state_dict(), "optimizer": optimizer.state_dict(),
                      "step": step, "seconds": time.perf_counter() - started, "cpu_seconds": cpu_used()}
             save_tree(run_dir / STATE, state)
-            plot_training_curve(run_dir / METRICS, run_dir / CURVE)
+            if on_checkpoint is not None:
+                on_checkpoint(run_dir)
     bar.close()
     if group.main:
         task.export(ema.model.cpu(), {**metadata, "steps": step, "train_seconds": round(time.perf_counter() - started, 1),
