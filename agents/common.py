@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
+from worldenv.dream_config import Commit, DreamConfig, Dtype
+
 logger = logging.getLogger("agents")
 
 
@@ -32,29 +34,15 @@ def parse(cls, argv: list[str] | None = None, description: str = ""):
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
             continue
-        choices = typing.get_args(kind) if typing.get_origin(kind) is typing.Literal else None
-        optional = type(None) in typing.get_args(kind)
+        if type(None) in typing.get_args(kind):  # optional: unset is None, the default
+            kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
         if typing.get_origin(kind) is list:  # a list field takes one or more values
             parser.add_argument(flag, type=typing.get_args(kind)[0], nargs="+", default=default, help=help_text)
             continue
-        if choices:
-            convert = type(choices[0])
-        elif optional:
-            convert = next(arg for arg in typing.get_args(kind) if arg is not type(None))
-        else:
-            convert = kind
+        choices = typing.get_args(kind) if typing.get_origin(kind) is typing.Literal else None
+        convert = type(choices[0]) if choices else kind
         parser.add_argument(flag, type=convert, default=default, choices=choices, help=help_text)
     return cls(**vars(parser.parse_args(argv)))
-
-
-SERVING_FIELDS = ("model", "sampling_steps", "action_guidance", "commit", "dtype")
-Dtype = typing.Literal["auto", "float32", "bfloat16"]
-
-
-def dtype_field():
-    """The ``dtype`` field of a script's arguments: the dream networks' dtype."""
-    return dataclasses.field(default="auto", metadata={
-        "help": "the networks' dtype: auto (float32 on the CPU), or bfloat16, about 2x faster on a CPU with AMX"})
 
 
 @dataclasses.dataclass
@@ -65,15 +53,19 @@ class ServingArgs:
     sampling_steps: int | None = dataclasses.field(default=None, metadata={"help": "network evaluations per dreamed frame"})
     action_guidance: float | None = dataclasses.field(default=None, metadata={
         "help": "scale of the action's effect in the dream (1: as trained); unset: the bundle's serving choice"})
-    commit: str | None = dataclasses.field(default=None, metadata={
+    commit: Commit | None = dataclasses.field(default=None, metadata={
         "help": "what each dreamed frame leaves in the cache: latent or frame (re-encoded); unset: the bundle's serving choice"})
-    dtype: Dtype = dtype_field()
+    dtype: Dtype = dataclasses.field(default="auto", metadata={
+        "help": "the networks' dtype: auto (float32 on the CPU), or bfloat16, about 2x faster on a CPU with AMX"})
 
+    def dream_config(self, **starts) -> DreamConfig:
+        """The dream these arguments ask for; ``starts``: ``DreamConfig``'s start settings."""
+        return DreamConfig(model=self.model, sampling_steps=self.sampling_steps, action_guidance=self.action_guidance,
+                           commit=self.commit, dtype=self.dtype, **starts)
 
-def dream_kwargs(args) -> dict:
-    """How ``args`` asks the dream to be served (the fields of ``SERVING_FIELDS`` it has; unset
-    ones fall back to the bundle's serving choice): keyword arguments of every dream env."""
-    return {name: getattr(args, name) for name in SERVING_FIELDS if hasattr(args, name)}
+    def serving_args(self) -> dict:
+        """These arguments alone, to build another script's (each extends ``ServingArgs``)."""
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(ServingArgs)}
 
 
 class RunLog:

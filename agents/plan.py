@@ -49,7 +49,7 @@ import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from common import RunLog, ServingArgs, dream_kwargs, exit_with  # noqa: E402
+from common import RunLog, ServingArgs, exit_with  # noqa: E402
 
 logger = logging.getLogger("plan")
 
@@ -94,7 +94,7 @@ class DreamImagination:
     def __init__(self, args: Args):
         from worldenv.envs.dream import Dream
 
-        self.dream = Dream.load(args.candidates, scene=args.scene, checkpoint=args.checkpoint, **dream_kwargs(args))
+        self.dream = Dream.load(args.candidates, args.dream_config(), scene=args.scene, checkpoint=args.checkpoint)
         self.action_space = self.dream.action_space
         self.survival = args.survival
 

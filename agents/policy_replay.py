@@ -25,7 +25,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from common import ServingArgs, dream_kwargs, exit_with  # noqa: E402
+from common import ServingArgs, exit_with  # noqa: E402
 from observations import frames_of, observed  # noqa: E402
 from ppo_dream import Args as PPOArgs  # noqa: E402
 from ppo_dream import frames_env  # noqa: E402
@@ -89,7 +89,7 @@ def replays(args: Args, episodes, starts) -> np.ndarray:
     """The dreamed frames (R, horizon, H, W, 3) of every replay, in one batch."""
     from worldenv.envs.dream import Dream
 
-    dream = Dream.load(len(starts), scene=args.scene, checkpoint=args.checkpoint, **dream_kwargs(args))
+    dream = Dream.load(len(starts), args.dream_config(), scene=args.scene, checkpoint=args.checkpoint)
     c = args.context
     # Frame i was made by action i - 1; the reset frame by none (zero), as in training.
     frames = np.stack([episodes[e][0][t - c + 1 : t + 1] for e, t in starts])

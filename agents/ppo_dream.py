@@ -42,8 +42,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor  # noqa: E402
 
-from common import RunLog, ScoreEvery, ServingArgs, dream_kwargs, exit_with  # noqa: E402
+from common import RunLog, ScoreEvery, ServingArgs, exit_with  # noqa: E402
 from observations import Observation, frames_of, observed, policy_kind  # noqa: E402
+from worldenv.dream_config import StartPolicy  # noqa: E402
 
 
 @dataclass
@@ -61,7 +62,7 @@ class Args(ServingArgs):
         "help": "training dreams start from this many real windows recorded in MuJoCo; unset: the bundle's bank"})
     start_within: int = field(default=0, metadata={
         "help": "with --start-contexts: each window begins at a step drawn from the first this-many of its episode"})
-    start_policy: str = field(default="mix", metadata={
+    start_policy: StartPolicy = field(default="mix", metadata={
         "help": "with --start-contexts: the exploration policy whose episodes the windows come from (mix, roam, ...)"})
     env_steps: int = field(default=100_000, metadata={"help": "training budget in env steps (all envs together)"})
     num_envs: int = field(default=16, metadata={"help": "parallel envs (one batched dream, or MuJoCo envs in one process)"})
@@ -88,11 +89,12 @@ def frames_env(args: Args, world: str, num_envs: int, seed: int, training: bool 
     from worldenv.scenes import scene_info
 
     if world == "dream":
+        # Training dreams may start from a bank recorded in MuJoCo when the env is made (DreamConfig.start_contexts).
         starts = {"start_contexts": args.start_contexts, "start_within": args.start_within,
                   "start_policy": args.start_policy} if training else {}
         limit = args.dream_steps if training and args.dream_steps is not None else scene_info(args.scene).max_episode_steps
-        venv = VecMonitor(DreamVecEnv(num_envs, scene=args.scene, checkpoint=args.checkpoint, **dream_kwargs(args),
-                                      max_episode_steps=limit, **starts))
+        venv = VecMonitor(DreamVecEnv(num_envs, scene=args.scene, checkpoint=args.checkpoint, max_episode_steps=limit,
+                                      config=args.dream_config(**starts)))
         venv.seed(seed)
         return venv
     return make_vec_env(scene_info(args.scene).env_id, n_envs=num_envs, seed=seed)  # Monitor per env
@@ -139,7 +141,7 @@ def write_real_episode(agent, args: Args, probe, path: Path) -> None:
         actions.append(np.asarray(action[0], np.float32))
         done = bool(dones[0])  # the observation after a done is the next episode's: not kept
     truth.close()
-    dream = DiffusionWorldEnv(scene=args.scene, checkpoint=args.checkpoint, **dream_kwargs(args))
+    dream = DiffusionWorldEnv(scene=args.scene, checkpoint=args.checkpoint, config=args.dream_config())
     zero = np.zeros_like(actions[0])
     frame, _ = dream.reset(seed=args.seed, options={"context_frames": np.stack(real[:context]),
                                                     "context_actions": np.stack([zero, *actions[: context - 1]])})

@@ -25,7 +25,7 @@ import torch  # noqa: E402
 from gymnasium import spaces  # noqa: E402
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv  # noqa: E402
 
-from common import RunLog, ScoreEvery, ServingArgs, dream_kwargs, exit_with  # noqa: E402
+from common import RunLog, ScoreEvery, ServingArgs, exit_with  # noqa: E402
 from observations import Observation, ProbeReadout, policy_kind  # noqa: E402
 
 AGENTS = 2
@@ -130,7 +130,7 @@ def joint_env(args: Args) -> VecEnv:
     if args.world == "dream":
         return DreamVecEnv(args.num_envs, scene="duo", checkpoint=args.checkpoint,
                            max_episode_steps=args.max_cycles if args.dream_cycles is None else args.dream_cycles,
-                           start_contexts=args.start_contexts, **dream_kwargs(args))
+                           config=args.dream_config(start_contexts=args.start_contexts))
     return make_vec_env("worldenv/Duo-v0", n_envs=args.num_envs, seed=args.seed, env_kwargs={"max_episode_steps": args.max_cycles})
 
 
@@ -197,7 +197,8 @@ def run(args: Args) -> dict:
         real = pettingzoo_returns(lambda: duo.parallel_env(max_cycles=args.max_cycles), policy, probe, args.stack,
                                   args.eval_episodes, seed)
         dreamed = pettingzoo_returns(lambda: dream_envs.parallel_env(scene="duo", checkpoint=args.checkpoint,
-                                                                     max_cycles=args.max_cycles, **dream_kwargs(args)),
+                                                                     max_cycles=args.max_cycles,
+                                                                     config=args.dream_config()),
                                      policy, probe, args.stack, args.eval_episodes, seed)
         return log.record({"env_steps": env_steps, "real_return_per_agent": real.mean(0).tolist(),
                            "real_team_return": float(real.sum(1).mean()), "real_team_return_std": float(real.sum(1).std()),

@@ -42,7 +42,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from common import ServingArgs, dream_kwargs, exit_with  # noqa: E402
+from common import ServingArgs, exit_with  # noqa: E402
 from observations import frames_of, observed  # noqa: E402
 from ppo_dream import Args as PPOArgs  # noqa: E402
 from ppo_dream import frames_env  # noqa: E402
@@ -81,7 +81,7 @@ def closed_loop(policy, args: Args, world: str, probe, seed: int, starts: np.nda
     actions, (N, T, d) probe readings of the frame each step produced and (N, T) ``running``
     (the step belongs to the env's episode), and the (N, H, W, 3) first frames. ``starts``:
     first frames for the dream, each held for ``args.context`` frames."""
-    ppo_args = PPOArgs(scene=args.scene, world=world, checkpoint=args.checkpoint, stack=args.stack, **dream_kwargs(args))
+    ppo_args = PPOArgs(scene=args.scene, world=world, checkpoint=args.checkpoint, stack=args.stack, **args.serving_args())
     venv = observed(frames_env(ppo_args, world, args.episodes, seed), "probe", probe, args.stack)
     low, high = venv.action_space.low, venv.action_space.high
     if starts is not None:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ServingArgs, dream_kwargs, main
+from common import ServingArgs, main
 
 logger = logging.getLogger("agents")
 WORLDS = ("dream", "mujoco")
@@ -54,7 +54,7 @@ def train_rate(args: Args, world: str, num_envs: int) -> float:
                "--eval-episodes", "1", "--seed", str(args.seed), "--threads", str(args.threads), "--no-video"]
     if args.checkpoint:
         command += ["--checkpoint", args.checkpoint]
-    for name, value in dream_kwargs(args).items():  # how the dream is served, as ppo_dream.py takes it
+    for name, value in args.serving_args().items():  # how the dream is served, as ppo_dream.py takes it
         if value is not None:
             command += ["--" + name.replace("_", "-"), str(value)]
     with tempfile.TemporaryDirectory() as out:

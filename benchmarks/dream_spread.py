@@ -25,6 +25,7 @@ import torch  # noqa: E402
 
 from worldenv.checkpoint import load_bundle  # noqa: E402
 from worldenv.checkpoint import shipped_checkpoint  # noqa: E402
+from worldenv.dream_config import DreamConfig  # noqa: E402
 from worldenv.envs.dream import Dream  # noqa: E402
 from worldenv.eval.probe import load_probe, probe_errors  # noqa: E402
 
@@ -66,8 +67,9 @@ def main() -> None:
         parser.error(f"--samples: expected at least 2 dreams per start to compare, got {args.samples}")
     torch.set_num_threads(args.threads)
     checkpoint = args.checkpoint or shipped_checkpoint(args.scene)
-    dream = Dream.load(args.samples, scene=args.scene, checkpoint=checkpoint, model=args.model,
-                       sampling_steps=args.sampling_steps, action_guidance=args.action_guidance, commit=args.commit)
+    served = DreamConfig(model=args.model, sampling_steps=args.sampling_steps, action_guidance=args.action_guidance,
+                         commit=args.commit)
+    dream = Dream.load(args.samples, served, scene=args.scene, checkpoint=checkpoint)
     if args.starts > len(dream.contexts.frames):
         parser.error(f"--starts: the bundle's bank holds {len(dream.contexts.frames)} starts, got {args.starts}")
     probe = load_probe(load_bundle(checkpoint))

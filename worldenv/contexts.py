@@ -17,6 +17,8 @@ from such starts needs the dream to be right for a few steps at a time, not for 
 whole episode.
 """
 
+import logging
+
 import numpy as np
 import torch
 from torch import nn
@@ -26,6 +28,7 @@ from worldenv.data.collect import CollectConfig, run_episode
 from worldenv.data.policies import make_policy
 from worldenv.scenes import make_scene
 
+logger = logging.getLogger(__name__)
 COMPONENT = "contexts"
 DEFAULT_SEED = 200_000  # collection uses 0 and evaluation 100_000 by default
 
@@ -102,4 +105,17 @@ def load_start_contexts(bundle: Bundle) -> StartContexts:
     c = bundle.config(COMPONENT, "count", "length", "size", "action_dim")
     bank = StartContexts(c["count"], c["length"], c["size"], c["size"], c["action_dim"])
     bundle.load_into(COMPONENT, bank)
+    return bank
+
+
+def record_bundle_starts(bundle: Bundle, count: int, within: int = 0, policy: str = "mix") -> StartContexts:
+    """A bank of ``count`` starts recorded now in the bundle's MuJoCo scene (data collection,
+    tens of milliseconds a start), as ``worldenv contexts --count N`` records the bundle's own
+    bank: with its seed, window length and frame size, so its first starts are the bundle's.
+    ``within``, ``policy``: as for ``record_start_contexts``."""
+    shipped = load_start_contexts(bundle)
+    seed = bundle.config(COMPONENT).get("seed", DEFAULT_SEED)
+    logger.info("recording %d start contexts of %d frames in the MuJoCo scene %r (within %d steps of their "
+                "episodes' starts, under %r)", count, shipped.length, bundle.scene, within, policy)
+    bank, _ = record_start_contexts(bundle.scene, count, shipped.length, shipped.frames.shape[2], seed, within, policy)
     return bank

@@ -73,13 +73,13 @@ class Serving:
         return {"sampling_steps": self.sampling_steps, "action_guidance": self.action_guidance, "commit": self.commit}
 
     def record(self) -> dict:
-        """The four fields by name: bundle metadata, and the same-named fields of
-        ``EvalConfig`` and ``LongRolloutConfig``."""
+        """The four fields by name: bundle metadata, and the ``config`` of evaluation reports
+        (``dream_config.report_config``)."""
         return asdict(self)
 
     @classmethod
     def from_record(cls, record: dict) -> "Serving":
-        """From a dict or config holding the four fields by name (other keys ignored); records
+        """From a dict holding the four fields by name (other keys ignored); records
         written before guidance or commits existed read as unguided latent commits."""
         return cls(record["model"], record["sampling_steps"], record.get("action_guidance", 1.0),
                    record.get("commit", "latent"))

@@ -5,45 +5,22 @@ The single env, the vector env, the SB3 adapter and the PettingZoo env are thin
 layers over :class:`Dream`, so they agree on spaces, seeding and errors.
 """
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from gymnasium import spaces
 
 from worldenv.checkpoint import CheckpointError, load_bundle, shipped_checkpoint
-from worldenv.contexts import COMPONENT as CONTEXTS
-from worldenv.contexts import DEFAULT_SEED as CONTEXT_SEED
-from worldenv.contexts import StartContexts, load_start_contexts, record_start_contexts
-from worldenv.diffusion.samplers import SAMPLERS
+from worldenv.contexts import StartContexts, load_start_contexts, record_bundle_starts
+from worldenv.dream_config import DreamConfig
 from worldenv.scenes import SCENES, make_scene, scene_info
-from worldenv.serving import serving_choice
+from worldenv.serving import Serving
 from worldenv.validation import as_array, check_action
 from worldenv.world_model import WorldModel, load_backbone, load_tokenizer
 
-logger = logging.getLogger(__name__)
-
 DEFAULT_SCENE = "reacher"
-def check_device(device) -> torch.device:
-    """``device`` as a torch device this torch can run on, refused before anything loads: torch's
-    own refusal comes from deep inside the first ``.to()`` (for CUDA on a CPU-only build, an
-    AssertionError) and names no device that would do."""
-    available = ["cpu"]
-    if torch.cuda.is_available():
-        available += ["cuda", *(f"cuda:{i}" for i in range(torch.cuda.device_count()))]
-    if torch.backends.mps.is_available():
-        available.append("mps")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):  # a type torch does not know ("tpu"), or not a device at all
-        resolved = None
-    if resolved is None or (resolved.type != "cpu" and str(resolved) not in available):
-        raise ValueError(f"expected device to be one of {available} (what torch {torch.__version__} can use here), "
-                         f"got {device!r}")
-    return resolved
 
 
 def check_options(options, known: tuple[str, ...], where: str) -> dict:
@@ -90,7 +67,7 @@ class Dream:
 
     scene: str
     checkpoint: Path
-    component: str  # the bundle component that dreams (teacher or a student)
+    serving: Serving  # the bundle component that dreams (teacher or a student), and how
     model: WorldModel
     contexts: StartContexts
     observation_space: spaces.Box  # the ground-truth scene's, exactly
@@ -99,48 +76,15 @@ class Dream:
     agents: tuple[str, ...]
 
     @classmethod
-    def load(
-        cls,
-        batch: int,
-        scene: str | None = None,
-        checkpoint: str | Path | None = None,
-        model: str | None = None,
-        sampler: str = "euler",
-        sampling_steps: int | None = None,
-        device: str | torch.device = "cpu",
-        dtype: str | torch.dtype | None = None,
-        action_guidance: float | None = None,
-        commit: str | None = None,
-        start_contexts: int | None = None,
-        start_within: int = 0,
-        start_policy: str = "mix",
-    ) -> "Dream":
-        """``model``, ``sampling_steps``, ``action_guidance``, ``commit``: the bundle's serving
-        choice where None (``worldenv/serving.py``). ``dtype``: the networks' (None: ``auto``,
-        float32 on the CPU, bfloat16 on accelerators, ``world_model.resolve_dtype``).
-
-        ``start_contexts``: None, the bundle's bank of real starts; N, a bank of N recorded
-        here from the MuJoCo scene, as ``worldenv contexts --count N`` records it (its first
-        starts are the shipped bank's; tens of milliseconds each). A policy trained in the
-        dream sees only the layouts its starts hold: the duo's 32 are too few to learn from
-        (agents/README.md, "Duo"), and a bank of hundreds is too large to ship. ``start_within``:
-        with ``start_contexts``, each recorded start begins at a step drawn from the first
-        ``start_within`` of its episode (``contexts.py``): mid-episode starts, for short
-        imagined episodes (``max_episode_steps``) that still cover where an episode goes;
-        ``start_policy``: the exploration policy whose episodes they are."""
-        device = check_device(device)
+    def load(cls, batch: int, config: DreamConfig, scene: str | None = None,
+             checkpoint: str | Path | None = None) -> "Dream":
+        """``batch`` dreams of ``checkpoint`` (None: the shipped bundle of ``scene``, by default
+        the reacher's) served as ``config`` says. With ``config.start_contexts`` set, loading
+        records a bank of starts in the MuJoCo scene (``contexts.record_bundle_starts``)."""
+        if not isinstance(config, DreamConfig):
+            raise TypeError(f"expected config to be a DreamConfig, got {type(config).__name__}")
         if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
             raise ValueError(f"expected a positive integer number of envs, got {batch!r}")
-        if start_contexts is not None and (isinstance(start_contexts, bool) or not isinstance(start_contexts, (int, np.integer))
-                                           or start_contexts < 1):
-            raise ValueError(f"expected start_contexts to be None (the bundle's bank) or a positive integer, got {start_contexts!r}")
-        if isinstance(start_within, bool) or not isinstance(start_within, (int, np.integer)) or start_within < 0:
-            raise ValueError(f"expected start_within to be a number of steps >= 0, got {start_within!r}")
-        if (start_within or start_policy != "mix") and start_contexts is None:
-            raise ValueError(f"expected start_contexts=N with start_within={start_within!r} and start_policy={start_policy!r}: "
-                             "they shape a bank of starts recorded when the env is made (the bundle's own bank is fixed)")
-        if not isinstance(sampler, str) or sampler not in SAMPLERS:
-            raise ValueError(f"expected sampler to be one of {sorted(SAMPLERS)}, got {sampler!r}")
         if scene is not None and not isinstance(scene, str):  # a list would fail as unhashable, naming nothing
             raise TypeError(f"expected scene to be None or one of {sorted(SCENES)}, got {scene!r}")
         if scene is not None:
@@ -153,16 +97,16 @@ class Dream:
                                      f"expected scene=None or {trained_on!r}")
         scene = trained_on
         dreamers = [name for name in bundle.components if bundle.class_name(name) == "Backbone"]
-        if model is not None and (not isinstance(model, str) or model not in dreamers):
+        if config.model is not None and config.model not in dreamers:
             # Else the bundle's own error (no component, or a tokenizer's config read as a backbone's).
             raise ValueError(f"{path}: expected model to be None (the bundle's choice) or one of {dreamers}, "
-                             f"the networks that dream, got {model!r}")
+                             f"the networks that dream, got {config.model!r}")
         ground_truth = make_scene(scene).unwrapped  # spaces and metadata only: nothing is rendered
         observation_space, action_space = ground_truth.observation_space, ground_truth.action_space
         render_fps, agents = ground_truth.metadata["render_fps"], ground_truth.agents
         ground_truth.close()
 
-        serving = serving_choice(bundle.metadata, model, sampling_steps, action_guidance, commit)
+        serving = config.serving(bundle.metadata)
         tokenizer, backbone = load_tokenizer(bundle), load_backbone(bundle, serving.model)
         size, action_dim = tokenizer.config.image_size, backbone.config.action_dim
         if (size, size, 3) != observation_space.shape or (action_dim,) != action_space.shape:
@@ -172,17 +116,19 @@ class Dream:
             )
         if backbone.config.rewards != max(1, len(agents)):
             raise CheckpointError(f"{path}: {backbone.config.rewards} reward heads for the {len(agents) or 1} agent(s) of {scene!r}")
-        world = WorldModel(tokenizer, backbone, batch, sampler=sampler, device=device, dtype=dtype,
-                           **serving.world_model_kwargs())
-        contexts = load_start_contexts(bundle)
-        if start_contexts is not None:
-            seed = bundle.config(CONTEXTS).get("seed", CONTEXT_SEED)
-            logger.info("recording %d start contexts of %d frames in the MuJoCo scene %r (within %d steps of their "
-                        "episodes' starts, under %r)", start_contexts, contexts.length, scene, start_within, start_policy)
-            contexts, _ = record_start_contexts(scene, int(start_contexts), contexts.length, size, seed, start_within, start_policy)
+        world = WorldModel(tokenizer, backbone, batch, **config.world_model_kwargs(serving))
+        if config.start_contexts is None:
+            contexts = load_start_contexts(bundle)
+        else:  # MuJoCo data collection, as DreamConfig.start_contexts says
+            contexts = record_bundle_starts(bundle, config.start_contexts, config.start_within, config.start_policy)
         if contexts.frames.shape[2:] != (size, size, 3) or contexts.actions.shape[-1] != action_dim:
             raise CheckpointError(f"{path}: start contexts do not fit the model ({tuple(contexts.frames.shape)})")
-        return cls(scene, path, serving.model, world, contexts, observation_space, action_space, render_fps, agents)
+        return cls(scene, path, serving, world, contexts, observation_space, action_space, render_fps, agents)
+
+    @property
+    def component(self) -> str:
+        """The bundle component that dreams."""
+        return self.serving.model
 
     def draw_start(self, rng: np.random.Generator) -> tuple[int, int]:
         """A start context and a noise seed, both from the env's generator: a seeded

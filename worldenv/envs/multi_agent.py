@@ -31,7 +31,8 @@ class DreamParallelEnv(SplitParallelEnv):
 
 def parallel_env(scene: str = "duo", max_cycles: int | None = None, **dream_kwargs) -> DreamParallelEnv:
     """``max_cycles``: steps before every agent is truncated (the scene's time limit by default);
-    ``dream_kwargs``: as for ``DiffusionWorldEnv`` (checkpoint, sampling_steps, device, ...)."""
+    ``dream_kwargs``: as for ``DiffusionWorldEnv`` (checkpoint, config or DreamConfig's fields:
+    sampling_steps, device, ...)."""
     joint = DiffusionWorldEnv(scene=scene, **dream_kwargs)
     if not joint.dream.agents:
         joint.close()

@@ -26,8 +26,9 @@ _NO_ACTIONS = object()
 
 class DreamVecEnv(VecEnv):
     def __init__(self, num_envs: int = 1, **dream_kwargs):
-        """``dream_kwargs``: as for ``DiffusionWorldVectorEnv`` (scene, checkpoint, sampling_steps,
-        device, max_episode_steps, ...), except the autoreset mode, which SB3 fixes."""
+        """``dream_kwargs``: as for ``DiffusionWorldVectorEnv`` (scene, checkpoint, max_episode_steps,
+        config or DreamConfig's fields: sampling_steps, device, ...), except the autoreset mode,
+        which SB3 fixes."""
         if "autoreset_mode" in dream_kwargs:
             raise ValueError("DreamVecEnv: SB3 needs same-step autoreset; do not pass autoreset_mode")
         self.venv = DiffusionWorldVectorEnv(num_envs, autoreset_mode=AutoresetMode.SAME_STEP, **dream_kwargs)

@@ -5,10 +5,13 @@ between ``gym.make("worldenv/Reacher-v0")`` and the dream unchanged. Reward and
 termination come from the model's heads; the time limit is Gymnasium's
 ``TimeLimit``: the scene's (``make_dream``), or ``max_episode_steps`` of ``gym.make``.
 
+How it dreams is a ``DreamConfig`` (``config=``), or its fields as keyword arguments
+(``gym.make("DiffusionWorld-v0", sampling_steps=2)``), made into one by ``dream_config``.
+
 ``reset(seed=s)`` starts from a real MuJoCo context from the checkpoint's bank
 (or, with ``start_contexts=N``, from a bank of N recorded in the scene when the env
-is made; with ``start_within=W`` too, its windows begin anywhere in the first W steps of
-their episodes, run by the exploration policy ``start_policy``), chosen by ``s``;
+is made, ``DreamConfig``; with ``start_within=W`` too, its windows begin anywhere in the
+first W steps of their episodes, run by the exploration policy ``start_policy``), chosen by ``s``;
 ``reset(options={"context_frames": f, "context_actions": a})`` starts from the
 caller's real frames ``(T, H, W, 3)`` and the actions that led to them ``(T, A)``:
 how a dream continues a real observation, and how evaluation pairs the dream with
@@ -20,9 +23,9 @@ from pathlib import Path
 
 import gymnasium
 import numpy as np
-import torch
 from gymnasium.wrappers import TimeLimit
 
+from worldenv.dream_config import DreamConfig, dream_config
 from worldenv.envs.dream import Dream, check_options, check_seed, require_open
 from worldenv.scenes import scene_info
 
@@ -32,28 +35,15 @@ RESET_OPTIONS = ("context_frames", "context_actions")
 class DiffusionWorldEnv(gymnasium.Env[np.ndarray, np.ndarray]):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}  # render_fps: the scene's, set per instance
 
-    def __init__(
-        self,
-        scene: str | None = None,
-        checkpoint: str | Path | None = None,
-        model: str | None = None,
-        sampler: str = "euler",
-        sampling_steps: int | None = None,
-        device: str | torch.device = "cpu",
-        dtype: str | torch.dtype | None = None,
-        action_guidance: float | None = None,
-        commit: str | None = None,
-        start_contexts: int | None = None,
-        start_within: int = 0,
-        start_policy: str = "mix",
-        render_mode: str | None = "rgb_array",
-    ):
+    def __init__(self, scene: str | None = None, checkpoint: str | Path | None = None,
+                 render_mode: str | None = "rgb_array", config: DreamConfig | None = None, **settings):
+        """``scene``, ``checkpoint``: which dream (``Dream.load``); ``config``: how it is served, or
+        ``settings``, its fields as keyword arguments (``sampling_steps=2``, ...; ``DreamConfig``)."""
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"DiffusionWorldEnv: expected render_mode None or one of {self.metadata['render_modes']}, "
                              f"got {render_mode!r}")
-        self.dream: Dream | None = Dream.load(1, scene, checkpoint, model, sampler, sampling_steps, device, dtype,
-                                              action_guidance=action_guidance, commit=commit, start_contexts=start_contexts,
-                                              start_within=start_within, start_policy=start_policy)
+        config = dream_config(config, settings, "DiffusionWorldEnv")
+        self.dream: Dream | None = Dream.load(1, config, scene, checkpoint)
         self.render_mode = render_mode
         self.observation_space, self.action_space = self.dream.observation_space, self.dream.action_space
         self.metadata = {**self.metadata, "render_fps": self.dream.render_fps}

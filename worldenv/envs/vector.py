@@ -22,6 +22,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from worldenv.dream_config import DreamConfig, dream_config
 from worldenv.envs.dream import Dream, check_options, check_seed, require_open
 from worldenv.scenes import scene_info
 from worldenv.validation import as_array
@@ -32,25 +33,11 @@ RESET_OPTIONS = ("reset_mask", "context_frames", "context_actions")
 class DiffusionWorldVectorEnv(VectorEnv):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50, "autoreset_mode": AutoresetMode.NEXT_STEP}
 
-    def __init__(
-        self,
-        num_envs: int = 1,
-        scene: str | None = None,
-        checkpoint: str | Path | None = None,
-        model: str | None = None,
-        sampler: str = "euler",
-        sampling_steps: int | None = None,
-        device: str | torch.device = "cpu",
-        dtype: str | torch.dtype | None = None,
-        action_guidance: float | None = None,
-        commit: str | None = None,
-        start_contexts: int | None = None,
-        start_within: int = 0,
-        start_policy: str = "mix",
-        max_episode_steps: int | None = None,
-        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
-        render_mode: str | None = "rgb_array",
-    ):
+    def __init__(self, num_envs: int = 1, scene: str | None = None, checkpoint: str | Path | None = None,
+                 max_episode_steps: int | None = None, autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+                 render_mode: str | None = "rgb_array", config: DreamConfig | None = None, **settings):
+        """``scene``, ``checkpoint``: which dream (``Dream.load``); ``config``: how it is served, or
+        ``settings``, its fields as keyword arguments (``sampling_steps=2``, ...; ``DreamConfig``)."""
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"DiffusionWorldVectorEnv: expected render_mode None or one of {self.metadata['render_modes']}, "
                              f"got {render_mode!r}")
@@ -59,9 +46,8 @@ class DiffusionWorldVectorEnv(VectorEnv):
         except ValueError:
             raise ValueError(f"DiffusionWorldVectorEnv: expected autoreset_mode in {[m.value for m in AutoresetMode]}, "
                              f"got {autoreset_mode!r}") from None
-        self.dream: Dream | None = Dream.load(num_envs, scene, checkpoint, model, sampler, sampling_steps, device, dtype,
-                                              action_guidance=action_guidance, commit=commit, start_contexts=start_contexts,
-                                              start_within=start_within, start_policy=start_policy)
+        config = dream_config(config, settings, "DiffusionWorldVectorEnv")
+        self.dream: Dream | None = Dream.load(num_envs, config, scene, checkpoint)
         limit = scene_info(self.dream.scene).max_episode_steps if max_episode_steps is None else max_episode_steps
         if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1:
             raise ValueError(f"DiffusionWorldVectorEnv: expected max_episode_steps to be a positive integer, got {limit!r}")
