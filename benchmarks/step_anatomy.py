@@ -67,7 +67,7 @@ class Anatomy:
         action = self.actions[:, None].to(model.dtype)
         parts = {
             "step": lambda: model.step(self.actions),
-            "evaluation": lambda: model.backbone(x, t, action, model.cache),
+            "evaluation": lambda: model.backbone(x, t, action, model.cache, model.state, fast=model.fast),
             "decode": lambda: latents_to_frames(model.tokenizer, latent),
             "encode": lambda: frames_to_latents(model.tokenizer, frames, model.dtype),
         }

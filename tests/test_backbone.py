@@ -3,11 +3,14 @@
 import pytest
 import torch
 
+from worldenv.memory import FastPaths
 from worldenv.nn.backbone import Backbone, BackboneConfig
 
 B, N, C = 3, 16, 4
 # (action_history, action_flow): the ways a frame's action reaches it.
 CONDITIONS = [(1, False), (3, False), (1, True), (3, True)]
+# The reference path, and every shortcut a dream on the CPU takes.
+PATHS = {"reference": FastPaths(), "fast": FastPaths.for_device("cpu")}
 
 
 def make_backbone(sink: int = 1, window: int = 3, seed: int = 0, depth: int = 2, history: int = 1,
@@ -23,22 +26,28 @@ def make_backbone(sink: int = 1, window: int = 3, seed: int = 0, depth: int = 2,
     return model
 
 
+def dreams(model: Backbone, batch: int = B):
+    """A fresh cache and dream state for ``batch`` dreams."""
+    return model.new_cache(batch, "cpu"), model.new_state(batch, "cpu")
+
+
 def inputs(frames: int, seed: int = 1):
     g = torch.Generator().manual_seed(seed)
     return torch.randn(B, frames, N, C, generator=g), torch.rand(B, frames, generator=g), torch.randn(B, frames, 2, generator=g)
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("history, flow", CONDITIONS)
 @torch.no_grad()
-def test_incremental_generation_with_cache_equals_full_causal_pass(history, flow):
+def test_incremental_generation_with_cache_equals_full_causal_pass(history, flow, path):
     model = make_backbone(sink=1, window=3, history=history, flow=flow)
     x, t, a = inputs(frames=5)  # 5 = 1 sink + 3 window + the new frame: nothing evicted yet
     full = model(x, t, a)
-    cache = model.new_cache(B, "cpu")
+    cache, state = dreams(model)
     for i in range(5):
         step = slice(i, i + 1)
-        read = model(x[:, step], t[:, step], a[:, step], cache)
-        committed = model.commit(x[:, step], t[:, step], a[:, step], cache)
+        read = model(x[:, step], t[:, step], a[:, step], cache, state, fast=PATHS[path])
+        committed = model.commit(x[:, step], t[:, step], a[:, step], cache, state, PATHS[path])
         torch.testing.assert_close(read.velocity, committed.velocity)  # reading never writes
         torch.testing.assert_close(committed.velocity, full.velocity[:, step], atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(committed.reward, full.reward[:, step], atol=1e-5, rtol=1e-5)
@@ -50,12 +59,12 @@ def test_incremental_generation_with_cache_equals_full_causal_pass(history, flow
 def test_committing_a_chunk_equals_committing_frame_by_frame(history, flow):
     model = make_backbone(history=history, flow=flow)
     x, t, a = inputs(frames=4)
-    chunk, single = model.new_cache(B, "cpu"), model.new_cache(B, "cpu")
-    model.commit(x[:, :3], t[:, :3], a[:, :3], chunk)
+    chunk, single = dreams(model), dreams(model)
+    model.commit(x[:, :3], t[:, :3], a[:, :3], *chunk)
     for i in range(3):
-        model.commit(x[:, i : i + 1], t[:, i : i + 1], a[:, i : i + 1], single)
-    torch.testing.assert_close(model(x[:, 3:], t[:, 3:], a[:, 3:], chunk).velocity,
-                               model(x[:, 3:], t[:, 3:], a[:, 3:], single).velocity, atol=1e-6, rtol=1e-6)
+        model.commit(x[:, i : i + 1], t[:, i : i + 1], a[:, i : i + 1], *single)
+    torch.testing.assert_close(model(x[:, 3:], t[:, 3:], a[:, 3:], *chunk).velocity,
+                               model(x[:, 3:], t[:, 3:], a[:, 3:], *single).velocity, atol=1e-6, rtol=1e-6)
 
 
 @torch.no_grad()
@@ -70,12 +79,12 @@ def test_rolling_window_keeps_sinks_and_the_most_recent_frames():
         model.embed_previous.weight.zero_()
         model.embed_previous.bias.zero_()
     x, t, a = inputs(frames=9)
-    cache = model.new_cache(B, "cpu")
+    cache, state = dreams(model)
     for i in range(8):
-        model.commit(x[:, i : i + 1], t[:, i : i + 1], a[:, i : i + 1], cache)
+        model.commit(x[:, i : i + 1], t[:, i : i + 1], a[:, i : i + 1], cache, state)
     kept = [0, 5, 6, 7, 8]  # the sink frame, the 3 most recent, then the new frame 8
     full = model(x[:, kept], t[:, kept], a[:, kept])
-    step = model(x[:, 8:9], t[:, 8:9], a[:, 8:9], cache)
+    step = model(x[:, 8:9], t[:, 8:9], a[:, 8:9], cache, state)
     torch.testing.assert_close(step.velocity, full.velocity[:, -1:], atol=1e-5, rtol=1e-5)
     assert cache.frames_seen.tolist() == [8] * B
     assert sorted(cache.slot_frame[0].tolist()) == [0, 5, 6, 7]
@@ -88,23 +97,26 @@ def test_rolling_window_keeps_sinks_and_the_most_recent_frames():
 
 @torch.no_grad()
 def test_a_long_dream_reads_its_cache_as_a_context_built_afresh_would():
-    """Without gradients the cache keeps each layer's attention context up to date frame
-    by frame (a new frame's keys written in, only the sinks rotated anew); over many
+    """With ``reuse_context`` the cache keeps each layer's attention context up to date
+    frame by frame (a new frame's keys written in, only the sinks rotated anew); over many
     frames of a rolling window, with a reset on the way, that equals the context built
     from scratch out of the same cache."""
     model = make_backbone(sink=1, window=3)
     x, t, a = inputs(frames=30)
-    cache = model.new_cache(B, "cpu")
+    cache, state = dreams(model)
+    reuse = FastPaths(reuse_context=True)
     for i in range(29):
         if i == 12:
-            cache.reset(torch.tensor([False, True, False]))
+            mask = torch.tensor([False, True, False])
+            cache.reset(mask)
+            state.reset(mask)
         frame = slice(i, i + 1)
-        model(x[:, frame], t[:, frame], a[:, frame], cache)  # a denoising pass, as in a dream
-        model.commit(x[:, frame], torch.zeros_like(t[:, frame]), a[:, frame], cache)
+        model(x[:, frame], t[:, frame], a[:, frame], cache, state, fast=reuse)  # a denoising pass, as in a dream
+        model.commit(x[:, frame], torch.zeros_like(t[:, frame]), a[:, frame], cache, state, reuse)
     afresh = model.new_cache(B, "cpu")
     afresh.replace_rows(torch.arange(B), cache)
-    step = model(x[:, 29:], t[:, 29:], a[:, 29:], cache)
-    torch.testing.assert_close(step.velocity, model(x[:, 29:], t[:, 29:], a[:, 29:], afresh).velocity,
+    step = model(x[:, 29:], t[:, 29:], a[:, 29:], cache, state, fast=reuse)
+    torch.testing.assert_close(step.velocity, model(x[:, 29:], t[:, 29:], a[:, 29:], afresh, state).velocity,
                                atol=1e-6, rtol=1e-6)
 
 
@@ -113,12 +125,13 @@ def test_a_long_dream_reads_its_cache_as_a_context_built_afresh_would():
 def test_reset_by_mask_restarts_only_those_envs(history, flow):
     model = make_backbone(history=history, flow=flow)
     x, t, a = inputs(frames=3)
-    cache = model.new_cache(B, "cpu")
-    model.commit(x[:, :2], t[:, :2], a[:, :2], cache)
+    cache, state = dreams(model)
+    model.commit(x[:, :2], t[:, :2], a[:, :2], cache, state)
     mask = torch.tensor([False, True, False])
     cache.reset(mask)
+    state.reset(mask)
     assert cache.frames_seen.tolist() == [2, 0, 2]
-    out = model(x[:, 2:], t[:, 2:], a[:, 2:], cache)
+    out = model(x[:, 2:], t[:, 2:], a[:, 2:], cache, state)
     fresh = model(x[:, 2:], t[:, 2:], a[:, 2:])  # no context at all
     continued = model(x, t, a)
     torch.testing.assert_close(out.velocity[1], fresh.velocity[1], atol=1e-5, rtol=1e-5)
@@ -127,12 +140,12 @@ def test_reset_by_mask_restarts_only_those_envs(history, flow):
 
 def test_cache_size_is_bounded_over_many_steps():
     model = make_backbone(sink=1, window=2)
-    cache = model.new_cache(1, "cpu")
+    cache, state = dreams(model, 1)
     before = cache.keys.data_ptr(), cache.keys.shape
     x, t, a = inputs(frames=1)
     with torch.no_grad():
         for _ in range(50):
-            model.commit(x[:1], t[:1], a[:1], cache)
+            model.commit(x[:1], t[:1], a[:1], cache, state)
     assert (cache.keys.data_ptr(), cache.keys.shape) == before
     assert int(cache.valid.sum()) == 3 and cache.frames_seen.item() == 50
 
@@ -153,7 +166,7 @@ def test_committing_more_frames_than_the_window_is_refused():
     model = make_backbone(window=2)
     x, t, a = inputs(frames=3)
     with pytest.raises(ValueError, match="window of 2"):
-        model.commit(x, t, a, model.new_cache(B, "cpu"))
+        model.commit(x, t, a, *dreams(model))
 
 
 @torch.no_grad()
@@ -162,20 +175,22 @@ def test_action_history_conditions_each_frame_on_the_actions_before_it():
     when that action's frame is not in the sequence (the training window's past_actions)."""
     model = make_backbone(history=3)
     x, t, a = inputs(frames=4)
-    cache = model.new_cache(B, "cpu")
-    model.commit(x[:, :2], t[:, :2], a[:, :2], cache)
+    cache, state = dreams(model)
+    model.commit(x[:, :2], t[:, :2], a[:, :2], cache, state)
     changed = a.clone()
     changed[:, 0] += 1.0  # two frames before frame 2: inside its history
-    cache_changed = model.new_cache(B, "cpu")
-    model.commit(x[:, :2], t[:, :2], changed[:, :2], cache_changed)
+    cache_changed, state_changed = dreams(model)
+    model.commit(x[:, :2], t[:, :2], changed[:, :2], cache_changed, state_changed)
     base = model(x[:, 2:], t[:, 2:], a[:, 2:], past_actions=a[:, :2])
     moved = model(x[:, 2:], t[:, 2:], a[:, 2:], past_actions=changed[:, :2])
     assert (moved.velocity[:, 0] - base.velocity[:, 0]).abs().max() > 1e-4
-    assert torch.equal(cache.recent_actions, a[:, :2]) and torch.equal(cache_changed.recent_actions, changed[:, :2])
+    assert torch.equal(state.recent_actions, a[:, :2]) and torch.equal(state_changed.recent_actions, changed[:, :2])
     with pytest.raises(ValueError, match="past_actions: expected shape"):
         model(x[:, 2:], t[:, 2:], a[:, 2:], past_actions=a[:, :1])
     with pytest.raises(ValueError, match="takes neither"):
-        model(x[:, 2:], t[:, 2:], a[:, 2:], cache, past_actions=a[:, :2])
+        model(x[:, 2:], t[:, 2:], a[:, 2:], cache, state, past_actions=a[:, :2])
+    with pytest.raises(ValueError, match="takes the dreams' state with it"):
+        model(x[:, 2:], t[:, 2:], a[:, 2:], cache)
 
 
 @torch.no_grad()
@@ -188,10 +203,9 @@ def test_action_flow_moves_tokens_by_the_newest_actions_of_the_history_only():
     x, t, a = inputs(frames=4)
     past = torch.randn(B, 2, 2)
     full = model(x, t, a, past_actions=past)
-    cache = model.new_cache(B, "cpu")
-    cache.set_past_actions(past)
-    model.commit(x[:, :3], t[:, :3], a[:, :3], cache)
-    step = model(x[:, 3:], t[:, 3:], a[:, 3:], cache)
+    cache, state = model.new_cache(B, "cpu"), model.new_state(B, "cpu", past_actions=past)
+    model.commit(x[:, :3], t[:, :3], a[:, :3], cache, state)
+    step = model(x[:, 3:], t[:, 3:], a[:, 3:], cache, state)
     assert torch.equal(seen[0], a) and torch.equal(seen[-1], a[:, 3:])
     torch.testing.assert_close(step.velocity, full.velocity[:, 3:], atol=1e-5, rtol=1e-4)
     with pytest.raises(ValueError, match="action_flow_history: expected 0 .all. to action_history .3., got 4"):
@@ -236,22 +250,27 @@ def test_rotary_turns_channel_pairs_by_position_and_keeps_the_rest():
 
 
 def test_attention_without_a_mask_where_all_is_allowed_gives_the_masked_bits():
-    """A dream step against a full cache skips the mask (faster on the CPU); a batch where one
-    env was just reset still masks, and the full envs' rows must not change by a bit."""
+    """A dream step against a full cache skips the mask (``unmasked_when_full``, faster on the
+    CPU); a batch where one env was just reset still masks, and the full envs' rows must not
+    change by a bit, nor differ by a bit from the masked reference path."""
     torch.manual_seed(0)
     config = BackboneConfig(latent_channels=4, grid=2, action_dim=2, width=64, depth=2, heads=2, sink_frames=1, window_frames=2)
     model = Backbone(config).eval()
     latents = torch.randn(3, 5, 4, 4)
     actions = torch.randn(3, 5, 2)
+    unmasked = FastPaths(unmasked_when_full=True)
     with torch.inference_mode():
-        cache = model.new_cache(3, "cpu")
+        cache, state = dreams(model, 3)
         for f in range(4):
-            model.commit(latents[:, f : f + 1], torch.zeros(3, 1), actions[:, f : f + 1], cache)
-        full = model(latents[:, 4:], torch.full((3, 1), 0.5), actions[:, 4:], cache).velocity
-        fresh = model.new_cache(1, "cpu")
+            model.commit(latents[:, f : f + 1], torch.zeros(3, 1), actions[:, f : f + 1], cache, state)
+        full = model(latents[:, 4:], torch.full((3, 1), 0.5), actions[:, 4:], cache, state, fast=unmasked).velocity
+        masked = model(latents[:, 4:], torch.full((3, 1), 0.5), actions[:, 4:], cache, state).velocity
+        fresh, fresh_state = dreams(model, 1)
         cache.replace_rows(torch.tensor([2]), fresh)  # env 2 starts over: its empty slots are masked
+        state.replace_rows(torch.tensor([2]), fresh_state)
         assert not cache.valid.all()
-        mixed = model(latents[:, 4:], torch.full((3, 1), 0.5), actions[:, 4:], cache).velocity
-        alone = model(latents[2:, 4:], torch.full((1, 1), 0.5), actions[2:, 4:], model.new_cache(1, "cpu")).velocity
+        mixed = model(latents[:, 4:], torch.full((3, 1), 0.5), actions[:, 4:], cache, state, fast=unmasked).velocity
+        alone = model(latents[2:, 4:], torch.full((1, 1), 0.5), actions[2:, 4:], *dreams(model, 1)).velocity
+    assert torch.equal(full, masked)
     assert torch.equal(mixed[:2], full[:2])
     torch.testing.assert_close(mixed[2:], alone)  # the reset env attends to its own frame only

@@ -34,8 +34,32 @@ def test_self_forcing_rollout_is_the_dream_at_one_step(commit):
                                           tokenizer=world.tokenizer if commit == "frame" else None)
     for k, sample in enumerate(samples):
         assert torch.equal(to_uint8(world.tokenizer.decode(sample.reshape(2, 8, 8, 4))), dreamed[k])
-    assert torch.equal(committed[-1], world.cache.last_latent)
+    assert torch.equal(committed[-1], world.state.last_latent)
     assert torch.equal(committed[-1], samples[-1]) == (commit == "latent")
+
+
+@pytest.mark.parametrize("steps", [1, 2])
+def test_self_forcing_rolls_out_the_latents_world_model_steps_to(steps):
+    """``sampling_steps`` Euler steps a frame: the rollout Self-Forcing trains on and the
+    dream WorldModel serves give the same latent at every frame, bit for bit."""
+    base = tiny_world_model(2, action_history=2)
+    world = WorldModel(base.tokenizer, base.backbone, batch=2, sampler="euler", sampling_steps=steps)
+    frames, actions = context(2, frames=3)
+    plan = np.random.default_rng(4).uniform(-1, 1, (2, 3, 2)).astype(np.float32)
+    seeds = torch.tensor([21, 22])
+    world.reset(frames, actions, seeds)
+    stepped = []
+    for k in range(3):
+        world.step(plan[:, k])
+        stepped.append(world.state.last_latent.clone())
+
+    latents = world.tokenizer.encode(torch.from_numpy(frames).flatten(0, 1)).reshape(2, 3, 64, 4)
+    noises = [counter_noise(seeds, torch.full((2,), 3 + k), (64, 4)) for k in range(3)]
+    all_actions = torch.cat([torch.from_numpy(actions), torch.from_numpy(plan)], dim=1)
+    with torch.no_grad():
+        samples, committed = self_rollout(world.backbone, latents, all_actions, noises, grad=False, steps=steps)
+    for k in range(3):
+        assert torch.equal(samples[k], stepped[k]) and torch.equal(committed[k], stepped[k])
 
 
 def test_self_forcing_rollout_carries_gradients_to_the_student_only_through_its_frames():
@@ -59,7 +83,7 @@ def test_guided_teacher_target_is_what_the_guided_dream_samples():
     seeds = torch.tensor([5, 6])
     world.reset(frames, actions, seeds)
     world.step(push)
-    dreamed = world.cache.last_latent.float()
+    dreamed = world.state.last_latent.float()
 
     latents = world.tokenizer.encode(torch.from_numpy(frames).flatten(0, 1)).reshape(2, 3, 64, 4)
     noise = counter_noise(seeds, torch.full((2,), 3), (64, 4))

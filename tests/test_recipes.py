@@ -167,6 +167,18 @@ def test_own_rollouts_replace_the_last_context_frames_with_the_models_own(start)
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in task.model.parameters())
 
 
+def test_own_rollouts_with_long_term_memory_are_refused_by_name():
+    """The rollout dreams from a cache primed with the window's consecutive frames; a memory
+    sequence's sinks and memory frames are not."""
+    from worldenv.nn.backbone import BackboneConfig
+    from worldenv.training.teacher_task import TeacherTrainingConfig
+
+    config = TeacherTrainingConfig(data=None, bundle="b", run="r", model=BackboneConfig(memory_frames=2),
+                                   own_rollout_frames=2)
+    with pytest.raises(ConfigError, match="own_rollout_frames: not supported with long-term memory"):
+        config.validate()
+
+
 def test_push_gains_are_read_per_quantity_and_per_entry(monkeypatch):
     """A dream whose shoulder follows MuJoCo and whose elbow stays still has a joint gain
     of about a half, and its entries' gains say which joint is at fault."""

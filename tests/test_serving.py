@@ -68,7 +68,7 @@ def test_a_frame_commit_leaves_what_priming_on_that_frame_leaves():
 
     primed = tiny_world_model(2)
     primed.reset(np.concatenate([frames, frame[:, None].numpy()], 1), np.concatenate([actions, push[:, None]], 1), [5, 6])
-    assert torch.allclose(dreaming.cache.last_latent, primed.cache.last_latent, atol=1e-5)
+    assert torch.allclose(dreaming.state.last_latent, primed.state.last_latent, atol=1e-5)
     assert (dreaming.step(then)[0].int() - primed.step(then)[0].int()).abs().max() <= 1
 
 
@@ -82,7 +82,7 @@ def test_a_frame_commit_decodes_even_when_frames_are_not_wanted():
         model.reset(frames, actions, [5, 6])
         shown, reward, _ = model.step(push, decode=decode)
         assert (shown is None) == (not decode)
-        results.append((reward, model.cache.last_latent.clone()))
+        results.append((reward, model.state.last_latent.clone()))
     assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
 
 

@@ -470,7 +470,7 @@ def test_teacher_with_an_action_history_and_action_flow_trains_distils_and_dream
         model = WorldModel.from_bundle(tmp_path / "bundle", batch=1, model="student_self-forcing", sampling_steps=1)
         model.reset(torch.zeros(1, 3, 64, 64, 3, dtype=torch.uint8), torch.zeros(1, 3, 2), seeds=[1])
         model.step(torch.full((1, 2), first_push), decode=False)
-        assert torch.equal(model.cache.recent_actions[:, -1], torch.full((1, 2), first_push))
+        assert torch.equal(model.state.recent_actions[:, -1], torch.full((1, 2), first_push))
         model.step(torch.zeros(1, 2), decode=False)
         return model.step(torch.zeros(1, 2))[0]
 

@@ -153,7 +153,7 @@ def test_a_context_from_mid_episode_is_primed_with_the_actions_before_it():
         return model
 
     with_past = primed(past)
-    assert torch.equal(with_past.cache.recent_actions, torch.from_numpy(actions))  # the context's own, after priming
+    assert torch.equal(with_past.state.recent_actions, torch.from_numpy(actions))  # the context's own, after priming
     first = with_past.step(actions[:, -1])[0]
     assert not torch.equal(first, primed(None).step(actions[:, -1])[0])
     assert torch.equal(first, primed(past[:, -3:]).step(actions[:, -1])[0])  # only the last k - 1 count

@@ -4,8 +4,8 @@ dreams on one device.
 ``reset(context_frames, context_actions, seeds, mask)`` primes (some of) the
 dreams from real frames; ``step(actions)`` samples every dream's next frame
 in ``sampling_steps`` network evaluations, decodes it, and commits it to the
-cache in one more: the sampled latent, or the latent of the decoded frame
-(``commit``, ``worldenv/serving.py``). One batched forward per evaluation, noise
+cache in one more (``dream_step``): the sampled latent, or the latent of the
+decoded frame (``commit``, ``worldenv/serving.py``). One batched forward per evaluation, noise
 from per-env counters (``worldenv.diffusion.noise``), no host sync. On CPU a
 dream's numbers do not depend on the batch it shares (``nn/batch_invariant.py``),
 so one dream alone and the same dream among many are bit-identical.
@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 
 from worldenv.checkpoint import Bundle, load_bundle
-from worldenv.diffusion.flow import guide, timesteps
 from worldenv.diffusion.noise import counter_noise
-from worldenv.diffusion.samplers import sample
+from worldenv.dream_step import dream_step, prime_cache
+from worldenv.memory import FastPaths
 from worldenv.nn.backbone import Backbone, BackboneConfig
 from worldenv.nn.batch_invariant import in_fixed_chunks
 from worldenv.nn.tokenizer import Tokenizer, TokenizerConfig, to_uint8
@@ -77,20 +77,6 @@ def frames_to_latents(tokenizer: Tokenizer, frames: torch.Tensor, dtype: torch.d
     return latents.reshape(len(frames), -1, latents.shape[-1]).to(dtype)
 
 
-def prime_cache(backbone: Backbone, latents: torch.Tensor, actions: torch.Tensor, cache) -> None:
-    """Commit clean context ``latents`` (B, T, N, C) and the actions that led to them (B, T, A)
-    to ``cache``: the first window's worth in one pass (nothing leaves the cache yet, and
-    one pass equals frame by frame), the rest one frame at a time, as a dream commits
-    them, so frames leave the window (for memory) exactly as they would have."""
-    B, T = latents.shape[:2]
-    clean = torch.zeros(B, T, device=latents.device, dtype=latents.dtype)
-    first = min(T, cache.shape.window_frames)
-    backbone.commit(latents[:, :first], clean[:, :first], actions[:, :first], cache)
-    for frame in range(first, T):
-        step = slice(frame, frame + 1)
-        backbone.commit(latents[:, step], clean[:, step], actions[:, step], cache)
-
-
 class WorldModel:
     def __init__(
         self,
@@ -133,9 +119,10 @@ class WorldModel:
         self.sampler, self.sampling_steps = sampler, sampling_steps
         self.action_guidance = action_guidance
         self.commit = check_commit(commit)
-        self.times = timesteps(sampling_steps, device=self.device)
         self.cache_slots = dict(cache_slots or {})
         self.cache = backbone.new_cache(batch, self.device, dtype, **self.cache_slots)
+        self.state = backbone.new_state(batch, self.device, dtype)
+        self.fast = FastPaths.for_device(self.device)  # every pass runs under inference_mode
         self.seeds = torch.zeros(batch, dtype=torch.long, device=self.device)
         config = backbone.config
         self.latent_shape = (config.tokens_per_frame, config.latent_channels)
@@ -165,10 +152,11 @@ class WorldModel:
         M, T = frames.shape[:2]
         latents = frames_to_latents(self.tokenizer, frames.flatten(0, 1), self.dtype).reshape(M, T, *self.latent_shape)
         cache = self.backbone.new_cache(M, self.device, self.dtype, **self.cache_slots)
-        if past_actions is not None:
-            cache.set_past_actions(torch.as_tensor(past_actions, device=self.device))
-        prime_cache(self.backbone, latents, actions, cache)
+        state = self.backbone.new_state(M, self.device, self.dtype,
+                                        None if past_actions is None else torch.as_tensor(past_actions, device=self.device))
+        prime_cache(self.backbone, latents, actions, cache, state, self.fast)
         self.cache.replace_rows(rows, cache)
+        self.state.replace_rows(rows, state)
         self.seeds[rows] = torch.as_tensor(seeds, device=self.device, dtype=torch.long)
 
     def step(self, actions, decode: bool = True) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
@@ -184,23 +172,17 @@ class WorldModel:
         """``step``, with the termination head's logit (B,) float32 in place of its decision:
         a planner weighs each imagined reward by the probability that the episode is still
         running (``sigmoid(-logit)``), which ranks plans long before any of them ends."""
-        actions = torch.as_tensor(actions, device=self.device, dtype=self.dtype)[:, None]  # (B, 1, A)
-        # The sampler integrates in float32 whatever the networks' dtype: a bfloat16 state
-        # would round every Euler step to 3 significant digits.
+        actions = torch.as_tensor(actions, device=self.device, dtype=self.dtype)  # (B, A)
         noise = counter_noise(self.seeds, self.cache.frames_seen, self.latent_shape)
+        frames = None
 
-        def velocity(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            x, t = x[:, None].to(self.dtype), t[:, None].to(self.dtype)
-            conditioned = self.backbone(x, t, actions, self.cache).velocity[:, 0].float()
-            if self.action_guidance == 1.0:
-                return conditioned
-            neutral = self.backbone(x, t, torch.zeros_like(actions), self.cache).velocity[:, 0].float()
-            return guide(neutral, conditioned, self.action_guidance)
+        def keep(latent: torch.Tensor) -> torch.Tensor:  # a ``frame`` commit: the shown frame, encoded again
+            nonlocal frames
+            frames = latents_to_frames(self.tokenizer, latent)
+            return frames_to_latents(self.tokenizer, frames, self.dtype)
 
-        latent = sample(self.sampler, velocity, noise, self.times)  # (B, N, C) float32
-        frames = latents_to_frames(self.tokenizer, latent) if decode or self.commit == "frame" else None
-        latent = frames_to_latents(self.tokenizer, frames, self.dtype) if self.commit == "frame" else latent.to(self.dtype)
-        clean = torch.zeros(self.batch, 1, device=self.device, dtype=self.dtype)
-        out = self.backbone.commit(latent[:, None], clean, actions, self.cache)
-        return frames if decode else None, out.reward[:, 0].float(), out.termination_logit[:, 0].float()
-
+        step = dream_step(self.backbone, self.cache, self.state, actions, noise, self.sampler, self.sampling_steps,
+                          guidance=self.action_guidance, keep=keep if self.commit == "frame" else None, fast=self.fast)
+        if decode and frames is None:
+            frames = latents_to_frames(self.tokenizer, step.latent)
+        return frames if decode else None, step.reward, step.termination_logit

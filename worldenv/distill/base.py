@@ -25,7 +25,9 @@ class DistillConfig:
     bundle: str  # holds the tokenizer and the teacher; the student is written into it
     run: str
     teacher: str = "teacher"  # the bundle component to distil
-    sampling_steps: int = 1  # Euler steps per frame the student is made for (and recorded with)
+    # Euler steps per frame the student is made for: Self-Forcing rolls out with this many
+    # (``dream_step``); every method records it with the student.
+    sampling_steps: int = 1
     head_weight: float = 1.0  # reward and termination heads keep training on the data
     termination_pos_weight: float = 1.0  # weight of terminal frames in the termination loss (as the teacher's)
     # Action guidance g of the teacher the student learns from (guidance distillation, Meng

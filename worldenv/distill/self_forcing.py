@@ -3,16 +3,16 @@ own autoregressive rollouts, exactly as it dreams at inference.
 
 From a window's first real frames (committed to a KV cache, as ``WorldModel.reset``
 does), the student generates ``rollout_frames`` frames one after another, each in
-one evaluation from noise under its recorded action, and commits each clean,
-detached latent to the cache before the next (``WorldModel.step``): the sample, or
-with ``commit: frame`` the latent of its decoded frame, as the served dream commits
-(``worldenv/serving.py``). Every generated
+``sampling_steps`` Euler steps from noise under its recorded action, and commits each
+clean, detached latent to the cache before the next: the served dream's own step
+(``dream_step``), committing the sample, or with ``commit: frame`` the latent of its
+decoded frame, as the served dream commits (``worldenv/serving.py``). Every generated
 frame is then judged by distribution matching (``dmd.py``) in the context the
 student itself produced: the teacher and the fake score see the real frames
 followed by the student's own previous frames. So the student learns to continue
 its own imperfect past, the exposure bias that makes teacher-forced models drift.
-Gradients flow through each frame's generating evaluation, not through the cache
-(the cache update is the inference-time one, without gradient).
+Gradients flow through each frame's generating evaluations, not through the cache
+(what is committed is detached).
 """
 
 from dataclasses import dataclass
@@ -23,11 +23,13 @@ import torch
 from worldenv.checkpoint import load_bundle
 from worldenv.config import ConfigError
 from worldenv.distill.dmd import DMDConfig, DMDDistillation
+from worldenv.dream_step import dream_step, prime_cache
+from worldenv.memory import FastPaths
 from worldenv.nn.backbone import Backbone
 from worldenv.nn.tokenizer import Tokenizer
 from worldenv.serving import COMMITS
 from worldenv.training.latent_windows import head_losses
-from worldenv.world_model import frames_to_latents, latents_to_frames, load_tokenizer, prime_cache
+from worldenv.world_model import frames_to_latents, latents_to_frames, load_tokenizer
 
 
 @dataclass
@@ -76,7 +78,7 @@ class SelfForcingDistillation(DMDDistillation):
         if self.tokenizer is not None:
             self.tokenizer.to(device)
         samples, committed = self_rollout(parts.student, data.x0[:, :real], data.actions, noises, student_grad,
-                                          data.past_actions, self.tokenizer)
+                                          data.past_actions, self.tokenizer, c.sampling_steps)
         matching = fake_loss = teacher_flow = torch.zeros((), device=device)
         for k, sample in enumerate(samples):
             # Judged in the context the student made: the real frames, then what it committed of its own.
@@ -97,35 +99,32 @@ class SelfForcingDistillation(DMDDistillation):
 
 
 def self_rollout(student: Backbone, context: torch.Tensor, actions: torch.Tensor, noises: list[torch.Tensor],
-                 grad: bool, past_actions: torch.Tensor | None = None,
-                 tokenizer: Tokenizer | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """The student dreams ``len(noises)`` frames after the real ``context`` (B, T, N, C), one
-    Euler step each from its noise (B, N, C) under ``actions[:, T + k]``, exactly as
-    ``WorldModel`` at one sampling step: context committed to a fresh cache, each frame's
-    clean latent committed (without gradient) before the next; with ``tokenizer``, the
+                 grad: bool, past_actions: torch.Tensor | None = None, tokenizer: Tokenizer | None = None,
+                 steps: int = 1) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The student dreams ``len(noises)`` frames after the real ``context`` (B, T, N, C), each
+    from its noise (B, N, C) under ``actions[:, T + k]`` in ``steps`` Euler steps, exactly
+    as ``WorldModel`` dreams (``dream_step``): context committed to a fresh cache, each
+    frame's clean, detached latent committed before the next; with ``tokenizer``, the
     latent of its decoded frame (``commit: frame``). With ``grad`` the frames carry
-    gradients through their generating evaluation. ``past_actions``: the actions before
-    the context (with an action history; zeros if None). Returns the frames and what was
-    committed of each."""
+    gradients through their generating evaluations. ``past_actions``: the actions before
+    the context (with an action history; zeros if None). Returns the frames (float32) and
+    what was committed of each."""
     B, T = context.shape[:2]
-    device = context.device
-    cache = student.new_cache(B, device, context.dtype)
-    if past_actions is not None:
-        cache.recent_actions.copy_(past_actions)
+    device, dtype = context.device, context.dtype
+    cache = student.new_cache(B, device, dtype)
+    state = student.new_state(B, device, dtype, past_actions)
     with torch.no_grad():
-        prime_cache(student, context, actions[:, :T], cache)
-    ones, zeros = torch.ones(B, 1, device=device), torch.zeros(B, 1, device=device)
+        prime_cache(student, context, actions[:, :T], cache, state, FastPaths.for_device(device))
+
+    def keep(latent: torch.Tensor) -> torch.Tensor:  # ``commit: frame``: the decoded frame, encoded again
+        return frames_to_latents(tokenizer, latents_to_frames(tokenizer, latent.to(dtype)), dtype)
+
+    fast = FastPaths.for_device(device, gradients=grad)
     samples, committed = [], []
     for k, noise in enumerate(noises):
-        action = actions[:, T + k : T + k + 1]  # (B, 1, A)
         with torch.set_grad_enabled(grad):
-            sample = noise - student(noise[:, None], ones, action, cache).velocity[:, 0].float()  # (B, N, C)
-        with torch.no_grad():
-            kept = sample.detach().to(context.dtype)
-            if tokenizer is not None:
-                kept = frames_to_latents(tokenizer, latents_to_frames(tokenizer, kept), context.dtype)
-            student.commit(kept[:, None], zeros, action, cache)
-        samples.append(sample)
-        committed.append(kept)
+            step = dream_step(student, cache, state, actions[:, T + k], noise, "euler", steps,
+                              keep=keep if tokenizer is not None else None, fast=fast)
+        samples.append(step.latent)
+        committed.append(step.committed)
     return samples, committed
-

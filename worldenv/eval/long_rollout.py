@@ -94,17 +94,17 @@ def long_rollout(bundle_path, config: LongRolloutConfig, device: str = "cpu") ->
     snapshots = {}
     for step in range(config.steps):
         if step + SEGMENT in config.marks:
-            snapshots[step + SEGMENT] = copy.deepcopy(model.cache)
+            snapshots[step + SEGMENT] = copy.deepcopy((model.cache, model.state))
         frame = model.step(actions[None, config.context + step])[0][0].cpu().numpy()
         dream[step] = _statistics(frame)
-        finite &= bool(torch.isfinite(model.cache.last_latent).all())
+        finite &= bool(torch.isfinite(model.state.last_latent).all())
         if step + 1 in config.marks:
             memory[step + 1] = {"resident_mb": _resident_mb(),
                                 "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     seconds = {mark: [] for mark in config.marks}
     for _ in range(ROUNDS):
         for mark in config.marks:
-            model.cache = copy.deepcopy(snapshots[mark])
+            model.cache, model.state = copy.deepcopy(snapshots[mark])
             start = time.perf_counter()
             for step in range(mark - SEGMENT, mark):
                 model.step(actions[None, config.context + step])

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from worldenv.memory import KVCache
+from worldenv.memory import REFERENCE, CommitPlan, FastPaths, KVCache
 
 
 def rotations(frame_positions: torch.Tensor, head_dim: int, rotary_dims: int, base: float = 100.0) -> torch.Tensor:
@@ -61,11 +61,13 @@ class FrameAttention(nn.Module):
         layer: int,
         layout: "Layout",
         cache: KVCache | None = None,
-        write_slots: torch.Tensor | None = None,
+        plan: CommitPlan | None = None,
+        fast: FastPaths = REFERENCE,
     ) -> torch.Tensor:
         """x: (B, T, N, width) for T frames of N tokens, placed by ``layout``. With a
-        cache the frames follow the cached ones; their keys are written into
-        ``write_slots`` (B, T) if given, after attending."""
+        cache the frames follow the cached ones; with a ``plan`` their keys and values are
+        written into the cache as it says, after attending. ``fast``: the shortcuts the
+        caller allows the cache."""
         B, T, N, width = x.shape
         # Head-major (B, heads, T*N, head_dim), as the cache stores keys and the attention
         # kernel reads them fastest.
@@ -78,14 +80,14 @@ class FrameAttention(nn.Module):
             slots = cache.keys.shape[3] // N  # the cache's frames come first among the keys
             new_keys = rotary(k.to(cache.keys.dtype).to(q.dtype), key_rotation[:, slots:])
             keys, values = cache.context(layer, lambda stored, part: rotary(stored, key_rotation[:, part]),
-                                         new_keys, v.to(cache.values.dtype).to(q.dtype))
-        # No mask where every key may be attended (a dream step once its cache is full): the
-        # CPU kernel gives the same bits faster.
+                                         new_keys, v.to(cache.values.dtype).to(q.dtype), fast)
+        # No mask where every key may be attended (``FastPaths.unmasked_when_full``): the CPU
+        # kernel gives the same bits faster.
         attended = F.scaled_dot_product_attention(q, keys, values, attn_mask=layout.bias(q.dtype))  # (B, heads, T*N, head_dim)
-        if cache is not None and write_slots is not None:
+        if cache is not None and plan is not None:
             # After attending: a slot being overwritten (the oldest window frame) is still
             # part of this pass's context, as in the passes that denoised it.
-            cache.write(layer, k, v, write_slots, new_keys)
+            cache.write(layer, k, v, plan, new_keys, fast)
         return self.out(attended.transpose(1, 2).reshape(B, T, N, width))
 
 
@@ -116,11 +118,13 @@ class Layout:
         return self._rotation
 
 
-def layout(batch: int, frames: int, tokens: int, cache: KVCache | None, device, valid: torch.Tensor | None = None) -> Layout:
+def layout(batch: int, frames: int, tokens: int, cache: KVCache | None, device, valid: torch.Tensor | None = None,
+           unmasked_when_full: bool = False) -> Layout:
     """Block-causal layout of ``frames`` new frames, alone or after the cached ones.
     ``valid`` (B, frames) marks missing frames of a training sequence: nothing attends
     to them but themselves, and positions are ranks among the present frames, as the
-    cache ranks the frames it holds."""
+    cache ranks the frames it holds. ``unmasked_when_full``: check on the host whether
+    a one-frame pass meets a full cache, and then leave the mask out (``FastPaths``)."""
     frame_of_token = torch.arange(frames, device=device).repeat_interleave(tokens)  # (T*N,)
     own = frame_of_token[:, None] >= frame_of_token[None, :]  # (T*N, T*N) block-causal
     if cache is None:
@@ -133,9 +137,8 @@ def layout(batch: int, frames: int, tokens: int, cache: KVCache | None, device, 
     slot_positions, cached_frames = cache.positions()
     positions = cached_frames[:, None] + torch.arange(frames, device=device)  # (B, T)
     key_positions = torch.cat([slot_positions, positions], dim=1)
-    if frames == 1 and torch.device(device).type == "cpu" and bool(cache.valid.all()):
-        # A dream step once its cache is full: every key may be attended, no mask. Checked on
-        # the CPU only: on a GPU the check would make the host wait once per pass.
+    if unmasked_when_full and frames == 1 and bool(cache.valid.all()):
+        # A dream step once its cache is full: every key may be attended, no mask.
         return Layout(key_positions, None)
     n = cache.shape.tokens_per_frame
     cached = cache.valid.repeat_interleave(n, dim=1)[:, None, :].expand(-1, frames * tokens, -1)

@@ -6,7 +6,8 @@ frame (diffusion forcing: each frame carries its own ``t``; each token also gets
 the same token of the previous frame as input), plus reward and
 termination of each frame from the heads. With a cache the frames follow the
 cached context and the cache is only read; ``commit`` runs the same layers and
-writes the frames' keys and values into it.
+writes the frames' keys and values into it, as a ``CommitPlan`` of the retention rule
+says (``worldenv/memory/``), and advances the dreams' ``DreamState``.
 """
 
 import math
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from worldenv.memory import CacheShape, KVCache
+from worldenv.memory import REFERENCE, CacheShape, DreamState, FastPaths, KVCache
 from worldenv.nn.action_flow import ActionFlow
 from worldenv.nn.attention import FrameAttention, Layout, layout
 from worldenv.nn.batch_invariant import BatchInvariantLinear
@@ -112,11 +113,11 @@ class Block(nn.Module):
         nn.init.zeros_(self.modulation[1].weight)  # adaLN-Zero: every block starts as identity
         nn.init.zeros_(self.modulation[1].bias)
 
-    def forward(self, x, condition, layer, placement: Layout, cache, write_slots):
+    def forward(self, x, condition, layer, placement: Layout, cache, plan, fast: FastPaths):
         # condition: (B, T, width), one per frame, broadcast over the frame's N tokens.
         shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(condition)[:, :, None].chunk(6, dim=-1)
         h = self.norm1(x) * (1 + scale1) + shift1
-        x = x + gate1 * self.attention(h, layer, placement, cache, write_slots)
+        x = x + gate1 * self.attention(h, layer, placement, cache, plan, fast)
         h = self.norm2(x) * (1 + scale2) + shift2
         return x + gate2 * self.mlp(h)
 
@@ -156,43 +157,57 @@ class Backbone(nn.Module):
     def cache_shape(self) -> CacheShape:
         c = self.config
         return CacheShape(c.depth, c.heads, c.width // c.heads, c.tokens_per_frame, c.sink_frames, c.window_frames,
-                          c.latent_channels, c.memory_frames, c.action_dim, c.action_history - 1)
+                          c.latent_channels, c.memory_frames)
 
     def new_cache(self, batch: int, device, dtype=torch.float32, **slots) -> KVCache:
         """A cache for ``batch`` dreams; ``slots`` (sink_frames, memory_frames, window_frames)
         override the config's, e.g. to measure what each kind of context contributes."""
         return KVCache(replace(self.cache_shape(), **slots), batch, device, dtype)
 
-    def forward(self, x_t, t, actions, cache: KVCache | None = None, segments: Segments | None = None,
-                past_actions: torch.Tensor | None = None) -> BackboneOutput:
+    def new_state(self, batch: int, device, dtype=torch.float32, past_actions: torch.Tensor | None = None) -> DreamState:
+        """The state of ``batch`` fresh dreams (``DreamState.new``); ``past_actions`` (B, P, A),
+        oldest first, the actions before the first frame to come (zeros if None)."""
+        c = self.config
+        return DreamState.new(batch, c.tokens_per_frame, c.latent_channels, c.action_dim, c.action_history - 1,
+                              device, dtype, past_actions)
+
+    def forward(self, x_t, t, actions, cache: KVCache | None = None, state: DreamState | None = None,
+                segments: Segments | None = None, past_actions: torch.Tensor | None = None,
+                fast: FastPaths = REFERENCE) -> BackboneOutput:
         """x_t: (B, T, N, C) noisy latents; t: (B, T) noise levels; actions: (B, T, A),
-        each the action that led to its frame. Reads ``cache`` (if given), never writes it.
+        each the action that led to its frame. With a ``cache`` (and the dreams' ``state``,
+        which it goes with) the frames follow the cached ones; both are read, never written.
         ``segments`` describes a training sequence of several runs of frames (no cache);
         ``past_actions`` (B, action_history - 1, A), oldest first, the actions before a
-        training window (no cache; zeros if None)."""
+        training window (no cache; zeros if None). ``fast``: the shortcuts allowed with a cache."""
         if cache is not None and (segments is not None or past_actions is not None):
             raise ValueError("segments and past_actions describe a training sequence; a pass against a cache takes neither")
-        return self._run(x_t, t, actions, cache, write_slots=None, segments=segments, past_actions=past_actions)
+        if (cache is None) != (state is None):
+            raise ValueError("a pass against a cache takes the dreams' state with it, and a state goes with a cache")
+        return self._run(x_t, t, actions, cache, state, None, fast, segments, past_actions)
 
-    def commit(self, x, t, actions, cache: KVCache) -> BackboneOutput:
+    def commit(self, x, t, actions, cache: KVCache, state: DreamState, fast: FastPaths = REFERENCE) -> BackboneOutput:
         """Append frames (B, T, N, C) at noise level ``t`` (B, T), usually clean (0) or
-        lightly noised, to the cache; returns the same outputs as ``forward``."""
-        slots = cache.slots_for(x.shape[1])
-        cache.plan_commit(slots)
-        out = self._run(x, t, actions, cache, write_slots=slots)
-        cache.advance(slots, x, actions)
+        lightly noised, that ``actions`` (B, T, A) led to: their keys and values go into
+        ``cache`` as its ``CommitPlan`` says, and ``state`` advances to them. Returns the
+        same outputs as ``forward``, computed against the cache as it was before. Under
+        gradients the pass joins the graph, but what is committed does not."""
+        plan = cache.plan(x, fast)
+        out = self._run(x, t, actions, cache, state, plan, fast)
+        cache.advance(plan)
+        state.advance(x, actions)
         return out
 
-    def _action_history(self, actions: torch.Tensor, cache: KVCache | None, past: torch.Tensor | None) -> torch.Tensor:
+    def _action_history(self, actions: torch.Tensor, state: DreamState | None, past: torch.Tensor | None) -> torch.Tensor:
         """(B, T, A) -> (B, T, action_history * A): each frame's action, then the ones
-        before it, newest first; before the sequence, the cache's recent actions, or
+        before it, newest first; before the sequence, the dreams' recent actions, or
         ``past`` (zeros if None, as at a dream's or an episode's start)."""
         k = self.config.action_history
         if k == 1:
             return actions
         B, T, A = actions.shape
-        if cache is not None:
-            before = cache.recent_actions.to(actions.dtype)
+        if state is not None:
+            before = state.recent_actions.to(actions.dtype)
         elif past is not None:
             if past.shape != (B, k - 1, A):
                 raise ValueError(f"past_actions: expected shape {(B, k - 1, A)}, got {tuple(past.shape)}")
@@ -202,26 +217,26 @@ class Backbone(nn.Module):
         sequence = torch.cat([before, actions], dim=1)  # (B, k - 1 + T, A)
         return torch.cat([sequence[:, k - 1 - lag : k - 1 - lag + T] for lag in range(k)], dim=-1)
 
-    def _run(self, x, t, actions, cache, write_slots, segments: Segments | None = None,
-             past_actions: torch.Tensor | None = None) -> BackboneOutput:
+    def _run(self, x, t, actions, cache: KVCache | None, state: DreamState | None, plan, fast: FastPaths,
+             segments: Segments | None = None, past_actions: torch.Tensor | None = None) -> BackboneOutput:
         c = self.config
         # Each token also sees the same place in the previous frame (as DIAMOND's frame
         # stacking does): "the next frame is the last one, changed a little" becomes a
         # linear map instead of something attention must first learn. A window's (or a
         # fresh dream's) first frame has none: zeros.
-        before = cache.last_latent[:, None].to(x.dtype) if cache is not None else torch.zeros_like(x[:, :1])
+        before = state.last_latent[:, None].to(x.dtype) if state is not None else torch.zeros_like(x[:, :1])
         previous = torch.cat([before, x[:, :-1]], dim=1)
         if segments is not None:
             previous = torch.where(segments.starts[:, :, None, None], segments.previous.to(x.dtype), previous)
         h = self.embed(x) + self.embed_previous(previous) + self.spatial_position  # (B, T, N, width)
-        history = self._action_history(actions, cache, past_actions)
+        history = self._action_history(actions, state, past_actions)
         if self.action_flow is not None:
             h = h + self.action_flow(previous, history[..., : self.flow_actions])  # newest first
         condition = self.time_embed(timestep_embedding(t, c.width).to(x.dtype)) + self.action_embed(history)
         B, T, N, _ = x.shape
-        placement = layout(B, T, N, cache, x.device, None if segments is None else segments.valid)
+        placement = layout(B, T, N, cache, x.device, None if segments is None else segments.valid, fast.unmasked_when_full)
         for layer, block in enumerate(self.blocks):
-            h = block(h, condition, layer, placement, cache, write_slots)
+            h = block(h, condition, layer, placement, cache, plan, fast)
         shift, scale = self.final_modulation(condition)[:, :, None].chunk(2, dim=-1)
         h = self.final_norm(h) * (1 + scale) + shift
         pooled = torch.cat([h.mean(dim=2), condition], dim=-1)  # (B, T, 2 * width)

@@ -8,11 +8,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from worldenv import config as configs
 from worldenv.checkpoint import Bundle, load_bundle, update_bundle
 from worldenv.config import ConfigError
-from worldenv.diffusion.flow import add_noise, flow_matching_loss, sample_training_times, x0_from_velocity
+from worldenv.diffusion.flow import add_noise, flow_matching_loss, sample_training_times
+from worldenv.dream_step import dream_step, prime_cache
+from worldenv.memory import FastPaths
 from worldenv.nn.backbone import Backbone, BackboneConfig
 from worldenv.training.data import DataConfig
 from worldenv.training.latent_windows import LatentWindows, head_losses
@@ -44,8 +47,8 @@ class TeacherTrainingConfig:
     motion_weight: float = 0.0
     # Training on the model's own short rollouts (DIAMOND unrolls on its own frames): in
     # this share of the windows the last ``own_rollout_frames`` context frames are replaced,
-    # one after another, by the model's own one-evaluation predictions of them (no
-    # gradient), and only the window's last frame, the real one, is denoised: the model
+    # one after another, by the model's own one-evaluation predictions of them, dreamed as
+    # at inference (no gradient), and only the window's last frame, the real one, is denoised: the model
     # learns to carry on from frames like the ones it will have drawn. 0: off.
     own_rollout_frames: int = 0
     own_rollout_share: float = 0.5
@@ -69,6 +72,10 @@ class TeacherTrainingConfig:
             raise ConfigError(f"corruption_share: expected a share in [0, 1], got {self.corruption_share}")
         if self.own_rollout_frames < 0:
             raise ConfigError(f"own_rollout_frames: expected a count >= 0, got {self.own_rollout_frames}")
+        if self.own_rollout_frames and self.model.memory_frames:
+            # The rollout dreams from a cache primed with the window's consecutive real frames;
+            # a memory sequence's sinks and memory frames are not consecutive.
+            raise ConfigError("own_rollout_frames: not supported with long-term memory (model.memory_frames > 0)")
         if not 0.0 <= self.own_rollout_share <= 1.0:
             raise ConfigError(f"own_rollout_share: expected a share in [0, 1], got {self.own_rollout_share}")
         if self.motion_weight < 0.0:
@@ -151,20 +158,24 @@ class TeacherTask:
     def _roll_out(self, model, data, rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """``data.x0`` with, in ``rows``, each of the last ``own_rollout_frames`` frames
         before the window's last replaced by the model's prediction of it from pure noise
-        in one evaluation, given the frames before it (real, then its own). Block-causal
-        attention lets one pass over the whole window predict any one frame."""
+        in one evaluation, dreamed as a served dream dreams (``dream_step``): the real
+        frames before them committed to a cache, then each prediction (the real frame in
+        the other rows) before the next."""
         x0 = data.x0.clone()
-        L = x0.shape[1]
+        B, L = x0.shape[:2]
         first = max(data.context + 1, L - 1 - self.config.own_rollout_frames)
+        backbone = model.module if isinstance(model, DistributedDataParallel) else model
+        device, dtype = x0.device, x0.dtype
+        cache = backbone.new_cache(B, device, dtype)
+        state = backbone.new_state(B, device, dtype, data.past_actions)
+        fast = FastPaths.for_device(device)
+        prime_cache(backbone, x0[:, :first], data.actions[:, :first], cache, state, fast)
         for frame in range(first, L - 1):
-            noise = torch.randn(x0[:, frame].shape, generator=generator).to(x0.device)
-            x = x0.clone()
-            x[:, frame] = noise
-            t = torch.zeros(x0.shape[:2], device=x0.device)
-            t[:, frame] = 1.0
-            velocity = model(x, t, data.actions, segments=data.segments, past_actions=data.past_actions).velocity[:, frame]
-            predicted = x0_from_velocity(noise, velocity.float(), t[:, frame]).to(x0.dtype)
-            x0[:, frame] = torch.where(rows[:, None, None], predicted, x0[:, frame])
+            noise = torch.randn(x0[:, frame].shape, generator=generator).to(device)
+            real = x0[:, frame]
+            step = dream_step(backbone, cache, state, data.actions[:, frame], noise, "euler", 1, fast=fast,
+                              keep=lambda predicted, real=real: torch.where(rows[:, None, None], predicted.to(dtype), real))
+            x0[:, frame] = step.committed
         return x0
 
     def export(self, ema_model: Backbone, metadata: dict) -> None:
