@@ -570,3 +570,39 @@ def test_runs_on_the_same_data_and_tokenizer_encode_it_once(tmp_path, dataset, c
         assert sum("encoding" in r.message for r in caplog.records) == 1
     run = tmp_path / "run"
     assert latent_cache_path(tmp_path / "missing" / "data", "tok", "data", run) == run / "latents.safetensors"
+
+
+def test_a_teacher_with_a_wider_action_flow_starts_from_a_narrower_one_unchanged(tmp_path, dataset):
+    """``model.action_flow_reach`` may grow over ``init_from``'s: the widened teacher at step 0
+    computes what the start teacher did (the new ring's weights are zero); any other
+    architecture change is still refused."""
+    from worldenv import config as configs
+    from worldenv.training.teacher_task import TeacherTask, TeacherTrainingConfig
+    from worldenv.world_model import load_backbone
+
+    config = tiny_config(tmp_path, dataset, tok_steps=4, teacher_steps=4)
+    settings = yaml.safe_load(config.read_text())
+    settings["teacher"]["model"].update(action_flow=True, action_history=2)
+    config.write_text(yaml.safe_dump(settings))
+    assert train_main(["tokenizer", "--config", str(config), "--no-progress"]) == 0
+    assert train_main(["teacher", "--config", str(config), "--no-progress"]) == 0
+    start = load_backbone(load_bundle(tmp_path / "bundle")).eval()
+    wide_model = {**settings["teacher"]["model"], "action_flow_reach": 2}
+    task = TeacherTask(configs.load(config, "teacher", TeacherTrainingConfig,
+                                    {"init_from": str(tmp_path / "bundle"), "model": wide_model}))
+    wide = task.model.eval()
+    assert wide.action_flow.reach == 2
+    torch.manual_seed(0)
+    grid, channels = start.config.grid, start.config.latent_channels
+    x = torch.randn(2, 3, grid * grid, channels)
+    t, actions = torch.rand(2, 3), torch.randn(2, 3, 2)
+    with torch.no_grad():
+        previous, history = torch.randn(2, 3, grid * grid, channels), torch.randn(2, 3, start.flow_actions)
+        flow = start.action_flow(previous, history) - start.action_flow(previous, torch.zeros_like(history))
+        assert flow.abs().max() > 1e-4  # the start's flow already moves tokens: the check below means something
+        torch.testing.assert_close(wide.action_flow(previous, history), start.action_flow(previous, history), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(wide(x, t, actions).velocity, start(x, t, actions).velocity, atol=1e-5, rtol=1e-5)
+    narrower = {**settings["teacher"]["model"], "action_flow_reach": 2, "width": 64}
+    with pytest.raises(ConfigError, match="only a wider model.action_flow_reach may differ"):
+        TeacherTask(configs.load(config, "teacher", TeacherTrainingConfig,
+                                 {"init_from": str(tmp_path / "bundle"), "model": narrower}))

@@ -49,6 +49,9 @@ class BackboneConfig:
     # The condition can use a long history to infer velocity, while a push older than a
     # few frames no longer moves anything by itself.
     action_flow_history: int = 0
+    # ActionFlow's neighbourhood half-width in tokens (1: 3x3). A wider flow fine-tunes
+    # from a narrower one's weights (``nn.action_flow.widen``).
+    action_flow_reach: int = 1
 
     @property
     def tokens_per_frame(self) -> int:
@@ -144,7 +147,7 @@ class Backbone(nn.Module):
             raise ValueError(f"action_flow_history: expected 0 (all) to action_history ({c.action_history}), "
                              f"got {c.action_flow_history}")
         self.flow_actions = (c.action_flow_history or c.action_history) * c.action_dim
-        self.action_flow = ActionFlow(c.latent_channels, c.grid, self.flow_actions, c.width) if c.action_flow else None
+        self.action_flow = ActionFlow(c.latent_channels, c.grid, self.flow_actions, c.width, c.action_flow_reach) if c.action_flow else None
         self.blocks = nn.ModuleList(Block(c.width, c.heads, c.mlp_ratio) for _ in range(c.depth))
         self.final_norm = nn.LayerNorm(c.width, elementwise_affine=False, eps=1e-6)
         self.final_modulation = nn.Sequential(nn.SiLU(), Linear(c.width, 2 * c.width))

@@ -4,7 +4,7 @@ has its own noise level (diffusion forcing, Chen et al. 2024), plus reward and
 termination heads.
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -16,6 +16,7 @@ from worldenv.config import ConfigError
 from worldenv.diffusion.flow import add_noise, flow_matching_loss, sample_training_times
 from worldenv.dream_step import dream_step, prime_cache
 from worldenv.memory import FastPaths
+from worldenv.nn.action_flow import widen
 from worldenv.nn.backbone import Backbone, BackboneConfig
 from worldenv.training.data import DataConfig
 from worldenv.training.latent_windows import LatentWindows, head_losses
@@ -116,9 +117,19 @@ class TeacherTask:
             raise ConfigError(f"{where}: its tokenizer differs from {bundle.path}'s, so its teacher's "
                               "latents are not this run's; expected a bundle made from the same tokenizer")
         model = configs.build(BackboneConfig, start.config("teacher")["model"], f"{where}: teacher")
-        if model != self.config.model:
-            raise ConfigError(f"{where}: its teacher's model config {model} differs from teacher.model {self.config.model}")
-        start.load_into("teacher", self.model)
+        wider = self.config.model.action_flow and model.action_flow and model.action_flow_reach < self.config.model.action_flow_reach
+        if wider and replace(model, action_flow_reach=self.config.model.action_flow_reach) == self.config.model:
+            # The one architecture change a start bundle may differ by: ActionFlow's map
+            # grown to a wider neighbourhood, computing at first what the start did.
+            weights = start.state_dict("teacher")
+            key = "action_flow.displacement.weight"
+            weights[key] = widen(weights[key], model.latent_channels, model.action_flow_reach, self.config.model.action_flow_reach)
+            self.model.load_state_dict(weights)
+        elif model != self.config.model:
+            raise ConfigError(f"{where}: its teacher's model config {model} differs from teacher.model {self.config.model} "
+                              "(only a wider model.action_flow_reach may differ)")
+        else:
+            start.load_into("teacher", self.model)
         self.init_sha256 = start.records["teacher"]["sha256"]
 
     def loss(self, model, batch: int, generator: torch.Generator):
