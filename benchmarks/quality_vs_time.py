@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from worldenv import config as configs  # noqa: E402
 from worldenv.checkpoint import load_bundle, save_bundle  # noqa: E402
+from worldenv.dream_config import DreamConfig  # noqa: E402
 from worldenv.eval.evaluate import EvalConfig, evaluate  # noqa: E402
 from worldenv.nn.backbone import Backbone, BackboneConfig  # noqa: E402
 from worldenv.eval.probe import QUANTITIES, StateProbe  # noqa: E402
@@ -52,7 +53,8 @@ def main() -> None:
     args = parser.parse_args()
     scene = load_bundle(args.bundle).metadata["scene"]
     quantities = [q.name for q in QUANTITIES[scene]]
-    config = EvalConfig(episodes=args.episodes, horizon=args.horizon, sampling_steps=args.steps)
+    config = EvalConfig(episodes=args.episodes, horizon=args.horizon,
+                        dream=DreamConfig(model="teacher", sampling_steps=args.steps, action_guidance=1.0, commit="latent"))
     trained = configs.load(args.config, "teacher", TeacherTrainingConfig)
     teacher_config = {"model": asdict(trained.model), "context_noise": trained.context_noise}
     rows = []

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from worldenv.dream_config import DreamConfig
 from worldenv.eval.long_rollout import LongRolloutConfig, long_rollout, long_rollout_table
 from worldenv.eval.revisit import RevisitConfig, real_revisits, revisit_actions, revisit_suite, revisit_table
 
@@ -62,7 +63,7 @@ def test_revisit_suite_needs_a_panorama_bundle(reacher_dream):
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_long_rollout_reports_cost_memory_and_frame_range(panorama_dream, dtype):
-    config = LongRolloutConfig(steps=60, marks=(25, 60), model="teacher", sampling_steps=1, dtype=dtype)
+    config = LongRolloutConfig(steps=60, marks=(25, 60), dream=DreamConfig(model="teacher", sampling_steps=1, dtype=dtype))
     report = long_rollout(panorama_dream, config)
     assert report["finite"] and set(report["marks"]) == {"25", "60"} and report["dtype"] == dtype
     for row in report["marks"].values():

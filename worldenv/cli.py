@@ -221,6 +221,50 @@ def _contexts(args) -> int:
     return 0
 
 
+# ---- how a dream is served: one group of flags for every command that dreams ----
+def add_dream_arguments(p: argparse.ArgumentParser, defaults: dict | None = None, serving: bool = True,
+                        several: tuple[str, ...] = (), steps_flags: tuple[str, ...] = ("--sampling-steps",)) -> None:
+    """The flags of a ``DreamConfig`` (``dream_config`` builds it): the serving choice (unless
+    ``serving`` is False: the command names its models otherwise), sampler, device and dtype.
+    ``defaults``: the command's own, by field (the serving fields default to the bundle's
+    choice); ``several``: fields that take one or more values, one dream each."""
+    from typing import get_args
+
+    from worldenv.dream_config import Commit, Dtype, Sampler  # without torch: --help stays instant
+
+    defaults = {"sampler": "euler", "device": "cpu", "dtype": "auto", **(defaults or {})}
+    group = p.add_argument_group("how the dream is served")
+    names = []
+
+    def add(name: str, *flags: str, **kwargs) -> None:
+        default = defaults.get(name)
+        shown = " ".join(map(str, default)) if name in several and default is not None else default
+        kwargs["help"] += f" (default {shown})" if default is not None else " (default: the bundle's serving choice)"
+        group.add_argument(*flags, dest=name, default=default, nargs="+" if name in several else None, **kwargs)
+        names.append(name)
+
+    if serving:
+        add("model", "--model", help="bundle component that dreams")
+        add("sampling_steps", *steps_flags, type=int, help="sampling steps per frame")
+        add("action_guidance", "--action-guidance", type=float,
+            help="scale of the action's effect in the dream (1: the model as trained)")
+        add("commit", "--commit", choices=get_args(Commit),
+            help="what each dreamed frame leaves in the cache, the sampled latent or the re-encoded frame")
+    add("sampler", "--sampler", choices=get_args(Sampler), help="how each frame's sampling steps integrate")
+    add("device", "--device", help="where the dream runs: cpu or cuda[:N]")
+    add("dtype", "--dtype", choices=get_args(Dtype),
+        help="the networks' dtype (auto: float32 on the CPU, bfloat16 on cuda; bfloat16 is about 2x faster on a CPU with AMX)")
+    p.set_defaults(dream_fields=tuple(names))
+
+
+def dream_config(args, **overrides):
+    """The ``DreamConfig`` that ``args`` asks for (the flags of ``add_dream_arguments``), with
+    ``overrides`` (a field of ``several`` takes one of its values here)."""
+    from worldenv.dream_config import DreamConfig
+
+    return DreamConfig(**{**{name: getattr(args, name) for name in args.dream_fields}, **overrides})
+
+
 # ---- eval --------------------------------------------------------------------
 def _add_eval(commands) -> None:
     p = commands.add_parser(
@@ -241,17 +285,9 @@ def _add_eval(commands) -> None:
     p.add_argument("--episodes", type=int, default=8, help="episodes per action policy (default 8)")
     p.add_argument("--horizon", type=int, default=200, help="frames dreamed after the context (default 200)")
     p.add_argument("--context", type=int, default=4, help="real frames that prime the dream (default 4)")
-    p.add_argument("--model", default="teacher", help="bundle component to dream with (default teacher)")
-    p.add_argument("--sampler", default="euler", help="euler, heun or dpm (default euler)")
-    p.add_argument("--steps", type=int, default=8, help="sampling steps per frame (default 8)")
-    p.add_argument("--action-guidance", type=float, default=1.0,
-                   help="scale of the action's effect in the dream (default 1: the model as trained)")
-    p.add_argument("--commit", choices=["latent", "frame"], default="latent",
-                   help="what each dreamed frame leaves in the cache: the sampled latent (default) or the re-encoded frame")
-    p.add_argument("--device", default="cpu", help="where the dream runs: cpu (default) or cuda")
-    p.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="auto",
-                   help="the networks' dtype (default auto: float32 on the CPU, bfloat16 on cuda; bfloat16 is about 2x faster on a "
-                   "CPU with AMX)")
+    # Not the bundle's choice: one bundle's components scored by the same command stay comparable.
+    add_dream_arguments(p, {"model": "teacher", "sampling_steps": 8, "action_guidance": 1.0, "commit": "latent"},
+                        steps_flags=("--sampling-steps", "--steps"))
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--plot", type=Path, help="write the horizon curves here (PNG)")
     p.add_argument("--update-card", action="store_true",
@@ -263,15 +299,12 @@ def _eval(args) -> int:
     from worldenv.eval.evaluate import EvalConfig, evaluate, summary_table
     from worldenv.io import atomic_write_json
     from worldenv.eval.plots import plot_horizon_curves
-    from worldenv.serving import Serving
 
     if args.suite == "memory":
         return _eval_memory(args)
 
-    serving = Serving(args.model, args.steps, args.action_guidance, args.commit)  # checks each
-    config = EvalConfig(episodes=args.episodes, horizon=args.horizon, context=args.context, sampler=args.sampler,
-                        dtype=args.dtype, **serving.record())
-    report = evaluate(args.checkpoint, config, device=args.device)
+    config = EvalConfig(episodes=args.episodes, horizon=args.horizon, context=args.context, dream=dream_config(args))
+    report = evaluate(args.checkpoint, config)
     if args.json:
         atomic_write_json(args.json, report)
     if args.plot:
@@ -288,11 +321,8 @@ def _eval_memory(args) -> int:
     from worldenv.eval.plots import plot_revisits
     from worldenv.eval.revisit import RevisitConfig, revisit_suite, revisit_table
 
-    if args.sampler != "euler":
-        raise ValueError("--suite memory dreams with Euler steps: it takes no --sampler")
-    config = RevisitConfig(away=tuple(args.away), episodes=args.episodes, model=args.model, sampling_steps=args.steps,
-                           dtype=args.dtype)
-    report = revisit_suite(args.checkpoint, config, device=args.device)
+    config = RevisitConfig(away=tuple(args.away), episodes=args.episodes, dream=dream_config(args))
+    report = revisit_suite(args.checkpoint, config)
     report["command"] = shlex.join(["worldenv", *args.argv])
     if args.json:
         atomic_write_json(args.json, report)
@@ -336,8 +366,7 @@ def _add_compare(commands) -> None:
     p.add_argument("--episodes", type=int, default=4, help="episodes per action policy (default 4)")
     p.add_argument("--horizon", type=int, default=200, help="frames dreamed after the context (default 200)")
     p.add_argument("--speed-envs", type=int, nargs="+", default=[1, 16], help="batch sizes timed (default 1 16)")
-    p.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="auto",
-                   help="the networks' dtype, for every model (default auto: float32 on the CPU)")
+    add_dream_arguments(p, serving=False)  # each of --models is a serving choice; these hold for every one
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--plot", type=Path, help="write the quality-speed frontier here (PNG)")
     p.add_argument("--serve", help="one of --models (component@steps[gG][+frame]): record it in the bundle as what its dreams use "
@@ -363,8 +392,8 @@ def _compare(args) -> int:
     entries = [parse_model(text, "--models") for text in args.models]
     if args.serve is not None and parse_model(args.serve, "--serve") not in entries:
         raise ValueError(f"--serve: expected one of --models {args.models}, got {args.serve!r}")
-    report = compare(args.checkpoint, entries, EvalConfig(episodes=args.episodes, horizon=args.horizon, dtype=args.dtype),
-                     speed_envs=tuple(args.speed_envs))
+    report = compare(args.checkpoint, entries, EvalConfig(episodes=args.episodes, horizon=args.horizon,
+                                                          dream=dream_config(args)), speed_envs=tuple(args.speed_envs))
     report["command"] = shlex.join(["worldenv", *args.argv])
     if args.json:
         atomic_write_json(args.json, report)
@@ -397,9 +426,8 @@ def _add_record(commands) -> None:
                    help="random (uniform), smooth, goal, or PATH of a stable-baselines3 PPO .zip (default random)")
     p.add_argument("--steps", type=int, default=200, help="dreamed frames after the context (default 200)")
     p.add_argument("--context", type=int, default=4, help="real frames that prime the dream (default 4)")
-    p.add_argument("--model", help="bundle component that dreams (default: the bundle's serving choice)")
-    p.add_argument("--sampling-steps", type=int, help="sampling steps per frame (default: the bundle's serving choice)")
     p.add_argument("--seed", type=int, default=0, help="episode seed (default 0)")
+    add_dream_arguments(p)
     p.set_defaults(run=_record, default_threads=1)
 
 
@@ -409,7 +437,7 @@ def _record(args) -> int:
     if args.out.suffix.lower() not in (".mp4", ".gif"):
         raise ValueError(f"OUT: expected a .mp4 or .gif path, got {args.out}")
     rollout = paired_rollout(args.checkpoint, args.policy, args.steps, seed=args.seed, context=args.context,
-                             sampling_steps=args.sampling_steps, scene=args.scene, model=args.model)
+                             scene=args.scene, dream_config=dream_config(args))
     write_side_by_side(rollout, args.out)
     print(f"{args.out}: {len(rollout.dream)} frames (dream | MuJoCo | difference x3)")
     for line in report_lines(rollout):
@@ -433,15 +461,11 @@ def _add_bench(commands) -> None:
     p.add_argument("--length", type=int, default=16, help="window length in frames (sampler)")
     p.add_argument("--batch", type=int, default=32, help="windows per batch (sampler)")
     p.add_argument("--checkpoint", type=Path, help="bundle directory (dream; default the shipped reacher)")
-    p.add_argument("--model", default="teacher", help="bundle component that dreams (dream; default teacher)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (dream)")
-    p.add_argument("--dtype", nargs="+", default=["auto"], choices=["auto", "float32", "bfloat16"],
-                   help="the networks' dtypes, one row (dream) or one rollout (long) each (default auto: float32 on the CPU, "
-                   "bfloat16 on cuda)")
-    p.add_argument("--commit", choices=["latent", "frame"], default="latent",
-                   help="what each dreamed frame leaves in the cache (dream; default latent)")
+    # dream: a row per sampling steps, dtype and batch size; long: a rollout per bundle and dtype, each bundle
+    # dreaming its own serving choice.
+    add_dream_arguments(p, {"model": "teacher", "sampling_steps": [4, 1], "action_guidance": 1.0, "commit": "latent",
+                            "dtype": ["auto"]}, several=("sampling_steps", "dtype"))
     p.add_argument("--envs", type=int, nargs="+", default=[1, 16, 64, 256], help="batch sizes (dream)")
-    p.add_argument("--sampling-steps", type=int, nargs="+", default=[4, 1], help="network evaluations per frame to sample (dream)")
     p.add_argument("--seconds", type=float, default=6.0, help="measuring time per batch size (dream)")
     p.add_argument("--rounds", type=int, default=1, help="measure MuJoCo and every dream this many times in turn; "
                    "medians, and the range of each ratio to MuJoCo (dream; default 1)")
@@ -460,9 +484,9 @@ def _bench(args) -> int:
     elif args.what == "long":
         _bench_long(args)
     elif args.what == "dream":
-        report = bench.dream_report(args.checkpoint, batches=args.envs, sampling_steps=args.sampling_steps,
-                                    seconds=args.seconds, scene_steps=args.steps, model=args.model, device=args.device,
-                                    dtypes=args.dtype, commit=args.commit, rounds=args.rounds)
+        configs = [dream_config(args, sampling_steps=steps, dtype=dtype) for steps in args.sampling_steps for dtype in args.dtype]
+        report = bench.dream_report(configs, args.checkpoint, batches=args.envs, seconds=args.seconds,
+                                    scene_steps=args.steps, rounds=args.rounds)
         if args.json:
             atomic_write_json(args.json, {"command": shlex.join(["worldenv", *args.argv]), **report})
         print(bench.dream_table(report))
@@ -475,20 +499,17 @@ def _bench(args) -> int:
 
 def _bench_long(args) -> None:
     from worldenv.eval import bench
-    from worldenv.checkpoint import load_bundle
     from worldenv.checkpoint import shipped_checkpoint
     from worldenv.io import atomic_write_json
     from worldenv.eval.long_rollout import LongRolloutConfig, long_rollout, long_rollout_table
-    from worldenv.serving import serving_choice
 
     bundles = args.bundles or [shipped_checkpoint("reacher"), shipped_checkpoint("panorama")]
     reports = []
     marks = tuple(m for m in (50, 500, 5000) if m < args.steps) + (args.steps,)
     for bundle in bundles:
         for dtype in args.dtype:
-            config = LongRolloutConfig(steps=args.steps, marks=marks, dtype=dtype,
-                                       **serving_choice(load_bundle(bundle).metadata).record())
-            reports.append(long_rollout(bundle, config, device=args.device))
+            served = dream_config(args, model=None, sampling_steps=None, action_guidance=None, commit=None, dtype=dtype)
+            reports.append(long_rollout(bundle, LongRolloutConfig(steps=args.steps, marks=marks, dream=served)))
     if args.json:
         atomic_write_json(args.json, {"machine": bench.machine(), "command": shlex.join(["worldenv", *args.argv]),
                                       "reports": reports})

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from worldenv.scenes import SCENES, make_scene
-from worldenv.serving import Serving
+from worldenv.dream_config import DreamConfig
 
 
 def machine() -> str:
@@ -88,21 +88,19 @@ def sampler_table(dataset: Path, length: int = 16, batch: int = 32, seconds: flo
 
 
 class DreamTimer:
-    """One batched dream served as ``serving``, timed as often as asked:
+    """One batched dream served as ``config`` says, timed as often as asked:
     ``DiffusionWorldVectorEnv.step``, observations copied to numpy as a user receives
     them. Two warm-up steps, one to size a measurement of about ``seconds`` (at least
     3 steps)."""
 
-    def __init__(self, checkpoint: Path | None, num_envs: int, serving: Serving, seconds: float = 6.0,
-                 device: str = "cpu", dtype: str = "auto"):
+    def __init__(self, checkpoint: Path | None, num_envs: int, config: DreamConfig, seconds: float = 6.0):
         import numpy as np
 
         from worldenv.envs.vector import DiffusionWorldVectorEnv
 
-        self.envs = DiffusionWorldVectorEnv(num_envs, checkpoint=checkpoint, model=serving.model, device=device,
-                                            dtype=dtype, max_episode_steps=10**9, **serving.world_model_kwargs())
+        self.envs = DiffusionWorldVectorEnv(num_envs, checkpoint=checkpoint, max_episode_steps=10**9, config=config)
         self.envs.reset(seed=0)
-        self.serving, self.rng = serving, np.random.default_rng(0)
+        self.serving, self.rng = self.envs.dream.serving, np.random.default_rng(0)
         self._run(2)
         self.steps = max(3, int(seconds / self._run(1)))
 
@@ -122,10 +120,9 @@ class DreamTimer:
                 "gflop_per_env_step": _step_flops(self.envs) / self.envs.num_envs / 1e9}
 
 
-def dream_speed(checkpoint: Path | None, num_envs: int, serving: Serving, seconds: float = 6.0, device: str = "cpu",
-                dtype: str = "auto") -> dict:
-    """Env-steps per second of the batched dream served as ``serving`` (``DreamTimer``), measured once."""
-    timer = DreamTimer(checkpoint, num_envs, serving, seconds, device, dtype)
+def dream_speed(checkpoint: Path | None, num_envs: int, config: DreamConfig, seconds: float = 6.0) -> dict:
+    """Env-steps per second of the batched dream served as ``config`` says (``DreamTimer``), measured once."""
+    timer = DreamTimer(checkpoint, num_envs, config, seconds)
     return timer.record(timer.env_steps_per_s())
 
 
@@ -139,14 +136,14 @@ def _step_flops(envs) -> float:
     return counter.get_total_flops()
 
 
-def dream_report(checkpoint: Path | None = None, batches=(1, 16, 64, 256), sampling_steps=(4, 1), seconds: float = 6.0,
-                 scene_steps: int = 1000, model: str = "teacher", device: str = "cpu", dtypes=("auto",),
-                 commit: str = "latent", rounds: int = 1) -> dict:
-    """The dream at several batch sizes (and networks' dtypes) beside MuJoCo step+render of the
-    same scene, in one run. With ``rounds`` > 1 MuJoCo and every dream are measured in turn
-    that many times: the speeds are medians, and each dream's ratio to MuJoCo is the median
-    of the rounds' ratios, with their range (a shared machine's speed drifts by several
-    percent over a minute, more than a ratio measured once can tell apart)."""
+def dream_report(configs: list[DreamConfig], checkpoint: Path | None = None, batches=(1, 16, 64, 256),
+                 seconds: float = 6.0, scene_steps: int = 1000, rounds: int = 1) -> dict:
+    """The dream served as each of ``configs`` (on one device) at several batch sizes beside
+    MuJoCo step+render of the same scene, in one run. With ``rounds`` > 1 MuJoCo and every
+    dream are measured in turn that many times: the speeds are medians, and each dream's
+    ratio to MuJoCo is the median of the rounds' ratios, with their range (a shared
+    machine's speed drifts by several percent over a minute, more than a ratio measured
+    once can tell apart)."""
     import statistics
 
     import torch
@@ -158,13 +155,15 @@ def dream_report(checkpoint: Path | None = None, batches=(1, 16, 64, 256), sampl
 
     if rounds < 1:
         raise ValueError(f"rounds: expected a positive integer, got {rounds}")
+    devices = {config.device for config in configs}
+    if len(devices) != 1:
+        raise ValueError(f"expected configs on one device (the report names one), got {sorted(devices)}")
+    (device,) = devices
     scene = load_bundle(checkpoint or shipped_checkpoint(DEFAULT_SCENE)).scene
     timers = []
-    for k in sampling_steps:
-        serving = Serving(model, k, commit=commit)
-        for dtype in dtypes:
-            name = str(resolve_dtype(dtype, device)).removeprefix("torch.")
-            timers += [(name, DreamTimer(checkpoint, n, serving, seconds, device, dtype)) for n in batches]
+    for config in configs:
+        name = str(resolve_dtype(config.dtype, device)).removeprefix("torch.")
+        timers += [(name, DreamTimer(checkpoint, n, config, seconds)) for n in batches]
     mujoco, speeds = [], [[] for _ in timers]
     for _ in range(rounds):
         mujoco.append(scene_speed(scene, scene_steps))

@@ -11,7 +11,7 @@ re-encoded frame), e.g. ``student_consistency@1g1.8+frame``.
 """
 
 import logging
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 from worldenv.eval.bench import dream_speed
@@ -25,6 +25,7 @@ from worldenv.eval.evaluate import (
     score_policy,
     scored_horizons,
 )
+from worldenv.dream_config import report_config
 from worldenv.eval.probe import QUANTITIES, load_probe
 from worldenv.serving import Serving
 from worldenv.world_model import WorldModel
@@ -35,6 +36,8 @@ REPORTED_HORIZONS = (1, 10, 50, 200)
 
 def compare(bundle_path: Path, entries: list[Serving], config: EvalConfig, speed_envs: tuple[int, ...] = (1, 16),
             speed_seconds: float = 3.0) -> dict:
+    """Each of ``entries`` served with ``config.dream``'s sampler, device and dtype (its own
+    serving fields are the entry's)."""
     bundle = load_bundle(Path(bundle_path))
     scene = bundle.scene
     for entry in entries:
@@ -42,18 +45,19 @@ def compare(bundle_path: Path, entries: list[Serving], config: EvalConfig, speed
     probe = load_probe(bundle)
     horizons = [h for h in REPORTED_HORIZONS if h <= config.horizon]
     reals = {policy: real_rollouts(scene, policy, config, *frame_size(bundle)) for policy in config.policies}
-    report = {"bundle": str(bundle_path), "scene": scene, "config": asdict(config), "horizons": horizons, "models": {}}
+    report = {"bundle": str(bundle_path), "scene": scene, "config": report_config(config, None), "horizons": horizons,
+              "models": {}}
     for entry in entries:
         logger.info("scoring %s", entry.name)
-        entry_config = replace(config, **entry.record())
+        dream = replace(config.dream, **entry.record())
         policies = {}
         for policy, real in reals.items():
-            world = WorldModel.from_bundle(bundle_path, batch=config.episodes, model=entry.model, sampler=config.sampler,
-                                           dtype=config.dtype, **entry.world_model_kwargs())
+            world = WorldModel.from_bundle(bundle_path, batch=config.episodes, model=entry.model,
+                                           **dream.world_model_kwargs(entry))
             report["dtype"] = str(world.dtype).removeprefix("torch.")
-            policies[policy] = score_policy(scene, probe, real, dream_rollouts(world, real, entry_config), entry_config, horizons)
+            policies[policy] = score_policy(scene, probe, real, dream_rollouts(world, real, config), config, horizons)
         scores = average_policies(policies)
-        speeds = {n: dream_speed(bundle_path, n, entry, speed_seconds, dtype=config.dtype) for n in speed_envs}
+        speeds = {n: dream_speed(bundle_path, n, dream, speed_seconds) for n in speed_envs}
         report["models"][entry.name] = {**entry.record(), "steps": entry.sampling_steps,
                                         "evaluations": entry.evaluations, "scores": scores["model"],
                                         "speed": {str(n): s for n, s in speeds.items()}}

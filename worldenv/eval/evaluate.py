@@ -12,7 +12,7 @@ same frames.
 """
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ from worldenv.eval.metrics import foreground_iou, psnr, ssim
 from worldenv.nn.tokenizer import TokenizerConfig, to_uint8
 from worldenv.eval.probe import load_probe, probe_errors, probe_targets
 from worldenv.scenes import make_scene
-from worldenv.serving import Serving
+from worldenv.dream_config import DreamConfig, report_config
 from worldenv.world_model import WorldModel
 
 logger = logging.getLogger(__name__)
@@ -33,23 +33,19 @@ HORIZONS = (1, 5, 10, 15, 25, 50, 100, 200, 500, 1000)  # 15: the imagination ho
 FOREGROUND_THRESHOLD = 40  # intensity levels from the background that count as an object
 
 
-@dataclass
+@dataclass(frozen=True)
 class EvalConfig:
     episodes: int = 8  # per action policy
     horizon: int = 200
     context: int = 4  # real frames that prime each dream
     policies: tuple[str, ...] = ("uniform", "smooth", "goal")
     seed: int = 100_000  # episode seeds derive from (seed, i): disjoint from collection's default seed 0
-    sampler: str = "euler"
-    sampling_steps: int = 8
-    model: str = "teacher"
-    action_guidance: float = 1.0  # WorldModel's: 1 is the model as trained
-    commit: str = "latent"  # WorldModel's: what each dreamed frame leaves in the cache
-    dtype: str = "auto"  # the networks' (world_model.resolve_dtype): float32 on the CPU, bfloat16 on accelerators
+    # How the dreams are served: teacher@8, unguided, committing the latent, unless told otherwise (not the
+    # bundle's choice: scores of one bundle's components stay comparable).
+    dream: DreamConfig = DreamConfig(model="teacher", sampling_steps=8, action_guidance=1.0, commit="latent")
 
-    @property
-    def serving(self) -> Serving:
-        return Serving.from_record(asdict(self))
+    def __post_init__(self):
+        self.dream.without_starts("EvalConfig")
 
 
 def real_rollouts(scene: str, policy: str, config: EvalConfig, width: int, height: int) -> dict[str, np.ndarray]:
@@ -101,17 +97,19 @@ def frame_scores(predicted: np.ndarray, real: np.ndarray, background: np.ndarray
     }
 
 
-def evaluate(bundle_path: Path, config: EvalConfig, device: str = "cpu") -> dict:
+def evaluate(bundle_path: Path, config: EvalConfig) -> dict:
     bundle = load_bundle(Path(bundle_path))
     scene = bundle.scene
     probe = load_probe(bundle)
+    serving = config.dream.serving(bundle.metadata)
     horizons = [h for h in HORIZONS if h <= config.horizon]
-    report = {"bundle": str(bundle_path), "scene": scene, "config": asdict(config), "horizons": horizons, "policies": {}}
+    report = {"bundle": str(bundle_path), "scene": scene, "config": report_config(config, serving), "horizons": horizons,
+              "policies": {}}
     tokenizer_scores: dict[str, list] = {}
     for policy in config.policies:
         real = real_rollouts(scene, policy, config, *frame_size(bundle))
-        model = WorldModel.from_bundle(bundle_path, batch=config.episodes, model=config.model, sampler=config.sampler,
-                                       device=device, dtype=config.dtype, **config.serving.world_model_kwargs())
+        model = WorldModel.from_bundle(bundle_path, batch=config.episodes, model=serving.model,
+                                       **config.dream.world_model_kwargs(serving))
         report["dtype"] = str(model.dtype).removeprefix("torch.")
         dream = dream_rollouts(model, real, config)
         report["policies"][policy] = score_policy(scene, probe, real, dream, config, horizons)

@@ -8,7 +8,7 @@ with the other marks (``ROUNDS``)."""
 import copy
 import resource
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -17,6 +17,7 @@ from worldenv.checkpoint import load_bundle
 from worldenv.data.collect import episode_seeds
 from worldenv.data.policies import make_policy
 from worldenv.scenes import make_scene
+from worldenv.dream_config import DreamConfig, report_config
 from worldenv.serving import Serving
 from worldenv.world_model import WorldModel
 
@@ -35,19 +36,12 @@ class LongRolloutConfig:
     context: int = 4
     policy: str = "smooth"
     seed: int = 300_000
-    model: str = "teacher"
-    sampling_steps: int = 1
-    action_guidance: float = 1.0
-    commit: str = "latent"
-    dtype: str = "auto"  # the networks' (world_model.resolve_dtype)
-
-    @property
-    def serving(self) -> Serving:
-        return Serving.from_record(asdict(self))
+    dream: DreamConfig = DreamConfig(model="teacher", sampling_steps=1, action_guidance=1.0, commit="latent")
 
     def validate(self) -> None:
         if min(self.marks) < SEGMENT or max(self.marks) > self.steps:
             raise ValueError(f"marks must lie in [{SEGMENT}, steps={self.steps}], got {self.marks}")
+        self.dream.without_starts("LongRolloutConfig")
 
 
 def real_actions(scene_name: str, config: LongRolloutConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -82,12 +76,12 @@ def _resident_mb() -> float:
 
 
 @torch.inference_mode()
-def long_rollout(bundle_path, config: LongRolloutConfig, device: str = "cpu") -> dict:
+def long_rollout(bundle_path, config: LongRolloutConfig) -> dict:
     config.validate()
-    scene = load_bundle(bundle_path).scene
-    context, actions, real = real_actions(scene, config)
-    model = WorldModel.from_bundle(bundle_path, batch=1, model=config.model, device=device, dtype=config.dtype,
-                                   **config.serving.world_model_kwargs())
+    bundle = load_bundle(bundle_path)
+    serving = config.dream.serving(bundle.metadata)
+    context, actions, real = real_actions(bundle.scene, config)
+    model = WorldModel.from_bundle(bundle_path, batch=1, model=serving.model, **config.dream.world_model_kwargs(serving))
     model.reset(context[None], actions[None, : config.context], seeds=[config.seed])
     dream, finite = np.zeros((config.steps, 2)), True
     memory: dict[int, dict] = {}
@@ -121,7 +115,7 @@ def long_rollout(bundle_path, config: LongRolloutConfig, device: str = "cpu") ->
             "in_real_range": bool(((dream[window] >= low) & (dream[window] <= high)).all()),
         }
     cache_mb = (model.cache.keys.numel() + model.cache.values.numel()) * model.cache.keys.element_size() / 2**20
-    return {"bundle": str(bundle_path), "scene": scene, "config": vars(config) | {"marks": list(config.marks)},
+    return {"bundle": str(bundle_path), "scene": bundle.scene, "config": report_config(config, serving),
             "finite": finite, "cache_mb": cache_mb, "real_frame_mean": [float(low[0]), float(high[0])],
             "real_frame_std": [float(low[1]), float(high[1])], "marks": rows,
             "dtype": str(model.dtype).removeprefix("torch."),

@@ -19,6 +19,7 @@ import torch
 
 from worldenv.data.collect import episode_seeds
 from worldenv.data.policies import POLICIES, make_policy
+from worldenv.dream_config import DreamConfig
 from worldenv.envs.single import DiffusionWorldEnv
 from worldenv.eval.metrics import psnr
 from worldenv.scenes import make_scene
@@ -79,13 +80,12 @@ class RolloutPolicy:
         return np.asarray(self.agent.predict(dream_frame, deterministic=True)[0], np.float32)
 
 
-def paired_rollout(
-    checkpoint: Path | None, policy: str, steps: int, seed: int = 0, context: int = 4, sampling_steps: int | None = None,
-    scene: str | None = None, device: str = "cpu", model: str | None = None,
-) -> PairedRollout:
+def paired_rollout(checkpoint: Path | None, policy: str, steps: int, seed: int = 0, context: int = 4,
+                   scene: str | None = None, dream_config: DreamConfig = DreamConfig()) -> PairedRollout:
+    """``dream_config``: how the dream is served (by default the bundle's choice, on the CPU)."""
     if steps < 1 or context < 1:
         raise ValueError(f"expected steps >= 1 and context >= 1, got {steps} and {context}")
-    dream = DiffusionWorldEnv(scene=scene, checkpoint=checkpoint, model=model, sampling_steps=sampling_steps, device=device)
+    dream = DiffusionWorldEnv(scene=scene, checkpoint=checkpoint, config=dream_config.without_starts("paired_rollout"))
     truth = make_scene(dream.dream.scene, max_episode_steps=-1)
     act = RolloutPolicy(policy)
     env_seed, rng = episode_seeds(seed, 0)

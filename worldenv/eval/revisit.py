@@ -14,7 +14,7 @@ The same bundle dreams with three caches: the window alone, window and sinks, an
 window, sinks and long-term memory (``worldenv.memory``).
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -25,6 +25,7 @@ from worldenv.eval.metrics import psnr
 from worldenv.eval.probe import load_probe, probe_errors, probe_targets
 from worldenv.scenes import make_scene
 from worldenv.scenes.panorama import MAX_TURN, wrap_angle
+from worldenv.dream_config import DreamConfig, report_config
 from worldenv.world_model import WorldModel, resolve_dtype
 
 CACHES = {  # what each ablation keeps, overriding the bundle's cache; {}: as trained
@@ -41,11 +42,10 @@ class RevisitConfig:
     context: int = 8  # real frames priming the dream: turn to the nearest object, then hold
     settle: int = 4  # still frames after the return, all scored
     seed: int = 200_000  # disjoint from collection (0) and `worldenv eval` (100_000)
-    model: str = "teacher"
-    sampling_steps: int = 4
-    dtype: str = "auto"  # the networks' (world_model.resolve_dtype)
+    dream: DreamConfig = DreamConfig(model="teacher", sampling_steps=4, action_guidance=1.0, commit="latent")
 
     def validate(self) -> None:
+        self.dream.without_starts("RevisitConfig")
         if min(self.away) < 2:
             raise ValueError(f"away: every T must be >= 2 (one frame out, one back), got {self.away}")
         if self.context < 2 or self.settle < 1 or self.episodes < 1:
@@ -108,14 +108,15 @@ def dream_revisits(model: WorldModel, real: dict, config: RevisitConfig) -> np.n
     return np.stack([model.step(real["actions"][:, k + i])[0].cpu().numpy() for i in range(steps)], axis=1)
 
 
-def revisit_suite(bundle_path, config: RevisitConfig, device: str = "cpu") -> dict:
+def revisit_suite(bundle_path, config: RevisitConfig) -> dict:
     config.validate()
     bundle = load_bundle(bundle_path)
     if bundle.metadata.get("scene") != "panorama":
         raise ValueError(f"the memory suite runs on a panorama bundle; {bundle_path} is {bundle.metadata.get('scene')!r}")
     probe = load_probe(bundle)
-    report = {"bundle": str(bundle_path), "config": asdict(config), "caches": {name: {} for name in CACHES},
-              "dtype": str(resolve_dtype(config.dtype, device)).removeprefix("torch.")}
+    serving = config.dream.serving(bundle.metadata)
+    report = {"bundle": str(bundle_path), "config": report_config(config, serving), "caches": {name: {} for name in CACHES},
+              "dtype": str(resolve_dtype(config.dream.dtype, config.dream.device)).removeprefix("torch.")}
     for away in config.away:
         real = real_revisits(config, away)
         returned = slice(config.context + away, None)  # the frames after the last turn back
@@ -124,9 +125,8 @@ def revisit_suite(bundle_path, config: RevisitConfig, device: str = "cpu") -> di
         floor = probe_errors("panorama", probe.predict(truth_frames), truth)  # the probe on MuJoCo's own frames
         report.setdefault("probe_on_real_frames", {})[str(away)] = {key: float(v.mean()) for key, v in floor.items()}
         for name, slots in CACHES.items():
-            model = WorldModel.from_bundle(bundle_path, batch=config.episodes, model=config.model,
-                                           sampling_steps=config.sampling_steps, device=device, dtype=config.dtype,
-                                           cache_slots=slots)
+            model = WorldModel.from_bundle(bundle_path, batch=config.episodes, model=serving.model, cache_slots=slots,
+                                           **config.dream.world_model_kwargs(serving))
             shape = model.cache.shape
             report["caches"][name]["slots"] = {"sink_frames": shape.sink_frames, "memory_frames": shape.memory_frames,
                                                "window_frames": shape.window_frames}

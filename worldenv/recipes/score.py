@@ -148,11 +148,13 @@ def push_gains_of(bundle_path: Path, table: RecipeTable) -> dict:
 
 
 def eval_scores(bundle_path: Path, table: RecipeTable) -> dict:
+    from worldenv.dream_config import DreamConfig
     from worldenv.eval.evaluate import EvalConfig, evaluate
 
     s = table.score
-    report = evaluate(bundle_path, EvalConfig(episodes=s.episodes, horizon=s.horizon, sampling_steps=s.sampling_steps,
-                                              model="teacher", dtype="float32"))
+    dream = DreamConfig(model="teacher", sampling_steps=s.sampling_steps, action_guidance=1.0, commit="latent",
+                        dtype="float32")
+    report = evaluate(bundle_path, EvalConfig(episodes=s.episodes, horizon=s.horizon, dream=dream))
     model, copy = report["all"]["model"], report["all"]["copy_last"]
     probes = [key for key in report["policies"][next(iter(report["policies"]))]["probe_on_real_frames"]]
     out = {"horizons": {}, "probe_on_real_frames": {
