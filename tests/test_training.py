@@ -130,11 +130,11 @@ def test_decoder_only_keeps_every_latent_and_trains_the_decoder(tmp_path, datase
         train_main(["tokenizer", "--config", str(config), "--no-progress"])
 
 
-def test_bf16_autocast_trains_and_records_device_and_precision(tmp_path, dataset):
+def test_bfloat16_autocast_trains_and_records_device_and_precision(tmp_path, dataset):
     config = tiny_config(tmp_path, dataset, tok_steps=10, teacher_steps=20)
     raw = yaml.safe_load(config.read_text())
     for section in ("tokenizer", "teacher"):
-        raw[section]["train"].update(precision="bf16", device="cpu")
+        raw[section]["train"].update(precision="bfloat16", device="cpu")
     raw["tokenizer"]["model"]["latent_noise"] = 0.1
     config.write_text(yaml.safe_dump(raw))
     assert train_main(["tokenizer", "--config", str(config), "--no-progress"]) == 0
@@ -142,7 +142,7 @@ def test_bf16_autocast_trains_and_records_device_and_precision(tmp_path, dataset
     teach = losses(tmp_path / "runs" / "teacher", "diffusion")
     assert all(value == value and value < 10 for value in teach)  # finite
     metadata = load_bundle(tmp_path / "bundle").metadata["teacher_training"]
-    assert metadata["precision"] == "bf16" and metadata["device"] == "cpu"
+    assert metadata["precision"] == "bfloat16" and metadata["device"] == "cpu"
     weights = load_bundle(tmp_path / "bundle").state_dict("teacher")
     assert all(tensor.dtype == torch.float32 for tensor in weights.values())
 
@@ -212,7 +212,7 @@ def test_config_errors_name_the_key(tmp_path, dataset):
     document["teacher"].pop("time_distribution")
     document["teacher"]["train"]["precision"] = "fp8"
     config.write_text(yaml.safe_dump(document))
-    with pytest.raises(ConfigError, match=r"precision: expected 'fp32' or 'bf16', got 'fp8'"):
+    with pytest.raises(ConfigError, match=r"precision: expected one of \['float32', 'bfloat16'\], got 'fp8'"):
         train_main(["teacher", "--config", str(config)])
 
 

@@ -96,6 +96,11 @@ def load(path: Path, section: str, cls: type[T], overrides: Mapping[str, Any] | 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
     origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        options = typing.get_args(annotation)
+        if value not in options:
+            raise ConfigError(f"{where}: expected one of {list(options)}, got {value!r}")
+        return value
     if dataclasses.is_dataclass(annotation):
         return build(annotation, value, where)
     if origin in (typing.Union, types.UnionType):

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ from worldenv.training.ema import EMA
 logger = logging.getLogger(__name__)
 STATE = "state.safetensors"
 METRICS = "metrics.jsonl"
+Precision = Literal["float32", "bfloat16"]
 
 
 @dataclass
@@ -46,7 +47,9 @@ class TrainConfig:
     checkpoint_every: int = 500
     seed: int = 0
     device: str = "auto"  # "auto": this process's CUDA device if there is one, else the CPU
-    precision: str = "fp32"  # "bf16": autocast the forward and loss to bfloat16 (weights stay float32)
+    # "bfloat16": autocast the forward and loss to bfloat16 (weights stay float32). The
+    # same names as the dream's dtype (worldenv.dream_config.Dtype).
+    precision: Precision = "float32"
     # Train until the process has used this much CPU time (all its threads), with the
     # cosine schedule spread over the budget instead of ``steps`` (then an upper bound):
     # recipes compared for the same compute, whatever else shares the machine. A budget
@@ -64,8 +67,8 @@ class TrainConfig:
             raise ConfigError(f"ema_decay: expected a value in [0, 1), got {self.ema_decay}")
         if self.budget_cpu_minutes is not None and not self.budget_cpu_minutes > 0:
             raise ConfigError(f"budget_cpu_minutes: expected a positive number of minutes or null, got {self.budget_cpu_minutes}")
-        if self.precision not in ("fp32", "bf16"):
-            raise ConfigError(f"precision: expected 'fp32' or 'bf16', got {self.precision!r}")
+        if self.precision not in get_args(Precision):
+            raise ConfigError(f"precision: expected one of {list(get_args(Precision))}, got {self.precision!r}")
         if self.device not in ("auto", "cpu") and not self.device.startswith("cuda"):
             raise ConfigError(f"device: expected 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
 
@@ -172,7 +175,7 @@ def train(task: Task, config: TrainConfig, run_dir: Path, resume: bool, metadata
         lr = learning_rate(config, step, cpu_used())
         for group_ in optimizer.param_groups:
             group_["lr"] = lr
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bfloat16"):
             loss, metrics = task.loss(wrapped, config.batch, step_generator(config.seed, group.rank, step))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
