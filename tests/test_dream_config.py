@@ -164,7 +164,7 @@ def test_the_dream_flags_are_one_group_in_every_command_that_dreams():
 
 
 def test_the_cli_builds_the_dream_config_from_its_flags():
-    from worldenv.cli import dream_config as from_args
+    from worldenv.cli.dream_args import dream_config as from_args
 
     record = _parse("record", "out.mp4", "--sampling-steps", "2", "--commit", "frame", "--dtype", "bfloat16")
     assert from_args(record) == DreamConfig(sampling_steps=2, commit="frame", dtype="bfloat16")

@@ -4,7 +4,7 @@ Every dream takes one: ``Dream.load(batch, config)``, the Gym, SB3 and PettingZo
 (``config=DreamConfig(...)``, or the same fields as keyword arguments, turned into a
 ``DreamConfig`` once by ``dream_config``), the evaluations (``EvalConfig.dream`` and its
 kin), the agent scripts and the ``worldenv`` subcommands that dream (one shared group of
-flags, ``worldenv.cli.add_dream_arguments``). Its serving fields left None are the
+flags, ``worldenv.cli.dream_args.add_dream_arguments``). Its serving fields left None are the
 bundle's own choice (``worldenv/serving.py``); which bundle is not part of it, so one
 config serves any bundle.
 
@@ -64,7 +64,7 @@ def _check_choice(value, name: str, choices: tuple, optional: bool = False) -> N
 
 
 def _is_count(value, least: int) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= least
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and bool(value >= least)
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ class DreamConfig:
     start_policy: StartPolicy = "mix"
 
     def __post_init__(self):
-        normalized = {"device": check_device(self.device), "dtype": check_dtype(self.dtype)}
+        normalized: dict[str, object] = {"device": check_device(self.device), "dtype": check_dtype(self.dtype)}
         if self.model is not None and not isinstance(self.model, str):
             raise ValueError(f"expected model to be None (the bundle's choice) or the name of a bundle component, "
                              f"got {self.model!r}")
