@@ -1,7 +1,6 @@
 """What the agent scripts share: the command line from a typed dataclass, the run's
 log and summary, scoring a policy every K env steps during SB3 training, and ``main``."""
 
-import argparse
 import contextlib
 import dataclasses
 import json
@@ -9,11 +8,11 @@ import logging
 import random
 import sys
 import time
-import typing
 from pathlib import Path
 
 import numpy as np
 import torch
+import tyro
 from stable_baselines3.common.callbacks import BaseCallback
 
 from worldenv.dream_config import Commit, DreamConfig, Dtype
@@ -22,27 +21,11 @@ logger = logging.getLogger("agents")
 
 
 def parse(cls, argv: list[str] | None = None, description: str = ""):
-    """Build ``cls`` (a dataclass) from ``argv``: each field is a ``--flag`` with its type,
-    default and ``field(metadata={"help": ...})``; ``--help`` lists every field."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    hints = typing.get_type_hints(cls)
-    for field in dataclasses.fields(cls):
-        kind = hints[field.name]
-        flag = "--" + field.name.replace("_", "-")
-        help_text = field.metadata.get("help", "")
-        default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-        if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
-            continue
-        if type(None) in typing.get_args(kind):  # optional: unset is None, the default
-            kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
-        if typing.get_origin(kind) is list:  # a list field takes one or more values
-            parser.add_argument(flag, type=typing.get_args(kind)[0], nargs="+", default=default, help=help_text)
-            continue
-        choices = typing.get_args(kind) if typing.get_origin(kind) is typing.Literal else None
-        convert = type(choices[0]) if choices else kind
-        parser.add_argument(flag, type=convert, default=default, choices=choices, help=help_text)
-    return cls(**vars(parser.parse_args(argv)))
+    """Build ``cls`` (a dataclass) from ``argv`` with tyro, as every agent script does: each
+    field is a ``--flag`` (underscores as hyphens) with its type, default and
+    ``field(metadata={"help": ...})``; a bool is ``--flag``/``--no-flag``, a list takes
+    the values after its flag, a ``Literal`` one of its choices; ``--help`` lists every field."""
+    return tyro.cli(cls, args=argv, description=description)
 
 
 @dataclasses.dataclass

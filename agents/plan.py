@@ -49,7 +49,7 @@ import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from common import RunLog, ServingArgs, exit_with  # noqa: E402
+from agents.common import RunLog, ServingArgs, exit_with  # noqa: E402
 
 logger = logging.getLogger("plan")
 

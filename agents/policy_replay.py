@@ -25,11 +25,11 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from common import ServingArgs, exit_with  # noqa: E402
-from observations import frames_of, observed  # noqa: E402
-from ppo_dream import Args as PPOArgs  # noqa: E402
-from ppo_dream import frames_env  # noqa: E402
-from return_audit import policy_from  # noqa: E402
+from agents.common import ServingArgs, exit_with  # noqa: E402
+from agents.observations import frames_of, observed  # noqa: E402
+from agents.ppo_dream import Args as PPOArgs  # noqa: E402
+from agents.ppo_dream import frames_env  # noqa: E402
+from agents.return_audit import policy_from  # noqa: E402
 
 
 @dataclass

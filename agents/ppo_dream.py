@@ -42,8 +42,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from stable_baselines3.common.vec_env import VecEnv, VecMonitor  # noqa: E402
 
-from common import RunLog, ScoreEvery, ServingArgs, exit_with  # noqa: E402
-from observations import Observation, frames_of, observed, policy_kind  # noqa: E402
+from agents.common import RunLog, ScoreEvery, ServingArgs, exit_with  # noqa: E402
+from agents.observations import Observation, frames_of, observed, policy_kind  # noqa: E402
 from worldenv.dream_config import StartPolicy  # noqa: E402
 
 

@@ -25,8 +25,8 @@ import torch  # noqa: E402
 from gymnasium import spaces  # noqa: E402
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv  # noqa: E402
 
-from common import RunLog, ScoreEvery, ServingArgs, exit_with  # noqa: E402
-from observations import Observation, ProbeReadout, policy_kind  # noqa: E402
+from agents.common import RunLog, ScoreEvery, ServingArgs, exit_with  # noqa: E402
+from agents.observations import Observation, ProbeReadout, policy_kind  # noqa: E402
 
 AGENTS = 2
 

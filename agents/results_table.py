@@ -7,18 +7,24 @@ the issue's "80 % of the real return" in a form that holds for negative returns 
     .venv/bin/python agents/results_table.py --runs runs/agents
 """
 
-import argparse
 import json
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from agents.common import parse
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=Path, default=Path("runs/agents"))
-    args = parser.parse_args()
+
+@dataclass
+class Args:
+    runs: Path = field(default=Path("runs/agents"), metadata={
+        "help": "folder of runs (RUN/summary.json) or of kept summaries (RUN.json, as benchmarks/results/agents)"})
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(Args, argv, description=__doc__.split("\n\n")[0])
     groups = defaultdict(list)
     # runs/agents/<run>/summary.json, or the copies kept as benchmarks/results/agents/<run>.json
     for path in sorted([*args.runs.glob("*/summary.json"), *args.runs.glob("*.json")]):

@@ -42,10 +42,10 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from common import ServingArgs, exit_with  # noqa: E402
-from observations import frames_of, observed  # noqa: E402
-from ppo_dream import Args as PPOArgs  # noqa: E402
-from ppo_dream import frames_env  # noqa: E402
+from agents.common import ServingArgs, exit_with  # noqa: E402
+from agents.observations import frames_of, observed  # noqa: E402
+from agents.ppo_dream import Args as PPOArgs  # noqa: E402
+from agents.ppo_dream import frames_env  # noqa: E402
 
 @dataclass
 class Args(ServingArgs):

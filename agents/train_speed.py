@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ServingArgs, main
+from agents.common import ServingArgs, exit_with
 
 logger = logging.getLogger("agents")
 WORLDS = ("dream", "mujoco")
@@ -48,7 +48,7 @@ class Args(ServingArgs):
 
 def train_rate(args: Args, world: str, num_envs: int) -> float:
     """Env steps per second of one ``ppo_dream.py`` training run in a subprocess."""
-    command = [sys.executable, str(Path(__file__).parent / "ppo_dream.py"), "--scene", args.scene, "--world", world,
+    command = [sys.executable, "-m", "agents.ppo_dream", "--scene", args.scene, "--world", world,
                "--env-steps", str(args.env_steps), "--num-envs", str(num_envs),
                "--n-steps", str(args.n_steps), "--batch-size", str(args.batch_size), "--eval-every", str(10 * args.env_steps),
                "--eval-episodes", "1", "--seed", str(args.seed), "--threads", str(args.threads), "--no-video"]
@@ -87,4 +87,4 @@ def run(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Args, run, __doc__))
+    exit_with(Args, run, __doc__)

@@ -1,8 +1,11 @@
 """Smoke runs of the agent scripts (agents/), each in a subprocess with a tiny budget
 on a tiny dream bundle: they run, score in MuJoCo and write what they promise."""
 
+import importlib
 import json
 import os
+import re
+import shlex
 import random
 import subprocess
 import sys
@@ -32,12 +35,8 @@ def duo_dream_with_probe(tmp_path_factory):
 
 
 def import_agent(name: str):
-    """An agent script as a module (agents/ is not a package)."""
-    sys.path.insert(0, str(AGENTS))
-    try:
-        return __import__(name)
-    finally:
-        sys.path.remove(str(AGENTS))
+    """An agent script as a module of the ``agents`` package."""
+    return importlib.import_module(f"agents.{name}")
 
 
 def run_script(name: str, *arguments: str) -> dict:
@@ -349,9 +348,48 @@ def test_agent_scripts_explain_themselves():
     for name in ("ppo_dream.py", "plan.py", "ppo_duo.py", "return_audit.py", "train_speed.py", "policy_replay.py"):
         result = subprocess.run([sys.executable, str(AGENTS / name), "--help"], env=ENV, capture_output=True, text=True)
         assert result.returncode == 0 and "--seed" in result.stdout
+    as_module = subprocess.run([sys.executable, "-m", "agents.plan", "--help"], env=ENV, capture_output=True, text=True,
+                               cwd=AGENTS.parent.parent)  # anywhere: agents/ is installed with worldenv
+    assert as_module.returncode == 0 and "--keep-elites, --no-keep-elites" in as_module.stdout
     bad = subprocess.run([sys.executable, str(AGENTS / "ppo_dream.py"), "--world", "moon"], env=ENV, capture_output=True,
                          text=True)
-    assert bad.returncode == 2 and "invalid choice: 'moon'" in bad.stderr
+    assert bad.returncode == 2 and "invalid choice 'moon' for argument '--world'" in bad.stderr
+
+
+# What a placeholder in a documented command stands for, by the flag it follows.
+PLACEHOLDERS = {"--world": "dream", "--seed": "0", "--candidates": "8", "--survival": "soft", "--policy": "policy.zip",
+                "--policies": "policy.zip", "--out": "out"}
+
+
+def documented_commands() -> list[tuple[str, str, list[str]]]:
+    """Every ``python agents/<script>.py ...`` the docs quote, as (where, script, arguments):
+    a placeholder (W, S, P..., OUT) given a value its flag takes, an optional ``[...]`` part kept."""
+    docs = AGENTS.parent / "docs"
+    commands = []
+    for page in [docs / "agents.md", *sorted((docs / "experiments").glob("*.md"))]:
+        for match in re.finditer(r"python agents/(\w+)\.py([^`\n]*)", page.read_text()):
+            words, flag = [], None
+            for word in shlex.split(match.group(2).replace("[", " ").replace("]", " ")):
+                if re.fullmatch(r"[A-Z]+(\.\.\.)?", word):
+                    word = PLACEHOLDERS[flag]
+                flag = word if word.startswith("--") else flag
+                words.append(word)
+            commands.append((f"{page.name}: {match.group(0)}", match.group(1), words))
+    return commands
+
+
+def test_every_documented_command_parses():
+    """The flags the docs quote are the flags the scripts take."""
+    from agents.common import parse
+
+    commands = documented_commands()
+    assert {script for _, script, _ in commands} >= {"ppo_dream", "plan", "return_audit", "policy_replay", "ppo_duo",
+                                                    "train_speed", "results_table"}
+    for where, script, arguments in commands:
+        try:
+            parse(import_agent(script).Args, arguments)
+        except SystemExit as error:
+            raise AssertionError(f"does not parse: {where}") from error
 
 
 def test_colored_noise_is_standard_and_smoother_with_a_larger_exponent():
