@@ -10,7 +10,6 @@ agents (agents/README.md, "Duo").
 """
 
 import argparse
-import sys
 from pathlib import Path
 
 import worldenv  # noqa: F401, I001  (sets MUJOCO_GL before mujoco is imported)
@@ -18,13 +17,11 @@ import imageio.v3 as imageio
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "agents"))
-from ppo_duo import Seer, agent_actions  # noqa: E402
-
-import worldenv.envs as dream_envs  # noqa: E402
-from worldenv.checkpoint import load_bundle  # noqa: E402
-from worldenv.checkpoint import shipped_checkpoint  # noqa: E402
-from worldenv.eval.probe import load_probe  # noqa: E402
+import worldenv.envs as dream_envs
+from agents.ppo_duo import Seer, agent_actions
+from worldenv.checkpoint import load_bundle
+from worldenv.checkpoint import shipped_checkpoint
+from worldenv.eval.probe import load_probe
 
 
 def dream_strip(checkpoint, policy_path: str, seed: int, steps: list[int], stack: int = 2, **dream_kwargs) -> np.ndarray:

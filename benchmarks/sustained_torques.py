@@ -13,15 +13,11 @@ with them is under-rated in the dream (agents/README.md).
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
-
-AGENTS = Path(__file__).resolve().parent.parent / "agents"
-
 
 def sustained_share(episodes: list[np.ndarray], window: int, low: float, high: float) -> float:
     """Share of (window, action dimension) pairs over ``episodes`` ((T, A) actions each)
@@ -52,10 +48,8 @@ def policy_actions(policy: Path, scene: str, episodes: int, seed: int) -> list[n
     MuJoCo from the reset seeds ``seed``, ``seed + 1``, ..."""
     from stable_baselines3 import PPO
 
-    sys.path.insert(0, str(AGENTS))
-    from observations import observed
-    from ppo_dream import Args, frames_env
-
+    from agents.observations import observed
+    from agents.ppo_dream import Args, frames_env
     from worldenv.checkpoint import load_bundle
     from worldenv.checkpoint import shipped_checkpoint
     from worldenv.eval.probe import load_probe
