@@ -1,6 +1,7 @@
 """Fidelity of a teacher against its training time: evaluate EMA weights saved
 at several points of one run (copies of its ``state.safetensors``) with the
-bundle's tokenizer and probe, in one run, beside copy-last-frame.
+bundle's tokenizer and probe, in one run, beside copy-last-frame
+(``worldenv.eval.training_snapshots``).
 
     .venv/bin/python benchmarks/quality_vs_time.py --bundle checkpoints/reacher --config configs/reacher.yaml \\
         --snapshots runs/snapshots/teacher-*.safetensors --episodes 4 --horizon 25 --out benchmarks/results/reacher_quality_vs_time
@@ -8,8 +9,6 @@ bundle's tokenizer and probe, in one run, beside copy-last-frame.
 
 import argparse
 import json
-import tempfile
-from dataclasses import asdict
 from pathlib import Path
 
 import matplotlib
@@ -17,28 +16,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from worldenv import config as configs  # noqa: E402
-from worldenv.checkpoint import load_bundle, save_bundle  # noqa: E402
+from worldenv.checkpoint import load_bundle  # noqa: E402
 from worldenv.dream_config import DreamConfig  # noqa: E402
-from worldenv.eval.evaluate import EvalConfig, evaluate  # noqa: E402
-from worldenv.nn.backbone import Backbone, BackboneConfig  # noqa: E402
-from worldenv.eval.probe import QUANTITIES, StateProbe  # noqa: E402
-from worldenv.state_io import load_tree  # noqa: E402
-from worldenv.training.teacher_task import TeacherTrainingConfig  # noqa: E402
-from worldenv.world_model import load_tokenizer  # noqa: E402
-
-
-def snapshot_bundle(bundle_path: Path, teacher_config: dict, snapshot: Path, into: Path) -> dict:
-    bundle = load_bundle(bundle_path)
-    tokenizer = load_tokenizer(bundle)
-    probe = StateProbe(bundle.config("probe")["outputs"])
-    bundle.load_into("probe", probe)
-    teacher = Backbone(configs.build(BackboneConfig, teacher_config["model"], "teacher"))
-    state = load_tree(snapshot)
-    teacher.load_state_dict(state["ema"])
-    save_bundle(into, {"tokenizer": (tokenizer, bundle.config("tokenizer")), "teacher": (teacher, teacher_config),
-                       "probe": (probe, bundle.config("probe"))}, metadata=bundle.metadata)
-    return {"step": state["step"], "minutes": state["seconds"] / 60}
+from worldenv.eval.evaluate import EvalConfig  # noqa: E402
+from worldenv.eval.probe import QUANTITIES  # noqa: E402
+from worldenv.eval.training_snapshots import snapshot_scores  # noqa: E402
 
 
 def main() -> None:
@@ -55,14 +37,7 @@ def main() -> None:
     quantities = [q.name for q in QUANTITIES[scene]]
     config = EvalConfig(episodes=args.episodes, horizon=args.horizon,
                         dream=DreamConfig(model="teacher", sampling_steps=args.steps, action_guidance=1.0, commit="latent"))
-    trained = configs.load(args.config, "teacher", TeacherTrainingConfig)
-    teacher_config = {"model": asdict(trained.model), "context_noise": trained.context_noise}
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for snapshot in sorted(args.snapshots, key=lambda p: load_tree(p)["step"]):
-            info = snapshot_bundle(args.bundle, teacher_config, snapshot, Path(tmp) / snapshot.stem)
-            report = evaluate(Path(tmp) / snapshot.stem, config)
-            rows.append({**info, "all": report["all"]})
+    rows = snapshot_scores(args.bundle, args.config, args.snapshots, config)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2))
     horizons = [h for h in (1, 5, 10, 25) if h <= args.horizon]
