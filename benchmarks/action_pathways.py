@@ -33,8 +33,10 @@ from tqdm import tqdm
 from action_sensitivity import mujoco_step
 from worldenv.checkpoint import load_bundle
 from worldenv.data.dataset import FrameDataset, load_dataset
+# The experiment trains bare backbones that differ in how the action enters: the network itself is its subject.
 from worldenv.nn.backbone import Backbone, BackboneConfig
 from worldenv.scenes import make_scene
+# The float16 latents a teacher trains on, encoded as training encodes them (no public encoder rounds so).
 from worldenv.training.latent_windows import encode_frames
 from worldenv.world_model import load_tokenizer
 

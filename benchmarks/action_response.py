@@ -30,7 +30,7 @@ import torch  # noqa: E402
 from worldenv.eval.action_response import displacements, response_gain, responses  # noqa: E402
 from worldenv.checkpoint import load_bundle  # noqa: E402
 from worldenv.checkpoint import shipped_checkpoint  # noqa: E402
-from worldenv.envs.single import DiffusionWorldEnv  # noqa: E402
+from worldenv.envs import DiffusionWorldEnv  # noqa: E402
 from worldenv.eval.probe import load_probe  # noqa: E402
 from worldenv.scenes import make_scene  # noqa: E402
 

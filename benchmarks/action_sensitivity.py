@@ -29,6 +29,7 @@ import torch
 from worldenv.eval.action_response import response_gain
 from worldenv.checkpoint import load_bundle
 from worldenv.data.dataset import load_dataset
+# Decoded in one call, as the recorded results were; world_model.latents_to_frames decodes in fixed chunks (other bits).
 from worldenv.nn.tokenizer import to_uint8
 from worldenv.eval.probe import QUANTITIES, load_probe, probe_readings
 from worldenv.scenes import make_scene

@@ -26,7 +26,7 @@ import torch  # noqa: E402
 from worldenv.checkpoint import load_bundle  # noqa: E402
 from worldenv.checkpoint import shipped_checkpoint  # noqa: E402
 from worldenv.dream_config import DreamConfig  # noqa: E402
-from worldenv.envs.dream import Dream  # noqa: E402
+from worldenv.envs import Dream  # noqa: E402
 from worldenv.eval.probe import load_probe, probe_errors  # noqa: E402
 
 from dream_arguments import add_dream_arguments  # noqa: E402

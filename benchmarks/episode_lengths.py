@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from gymnasium.vector import AutoresetMode  # noqa: E402
 
-from worldenv.envs.vector import DiffusionWorldVectorEnv  # noqa: E402
+from worldenv.envs import DiffusionWorldVectorEnv  # noqa: E402
 from worldenv.scenes import make_scene  # noqa: E402
 
 from dream_arguments import add_dream_arguments  # noqa: E402

@@ -19,8 +19,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from worldenv.io import atomic_write  # noqa: E402
-
 
 def parse_report(argument: str) -> tuple[str, dict]:
     label, separator, path = argument.rpartition("=")
@@ -78,7 +76,8 @@ def plot(reports: list[tuple[str, dict]], metrics: list[str], path: Path) -> Non
         axis.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     figure.tight_layout()
-    atomic_write(path, lambda tmp: figure.savefig(tmp, dpi=110))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
     plt.close(figure)
 
 
