@@ -91,7 +91,7 @@ CURVE_METRICS = {  # name -> (label, where in a recipe row's scores, the target)
 
 def curve_point(row: dict) -> dict:
     """The campaign curve's values of one scored bundle (a recipe table's row)."""
-    point = {}
+    point: dict[str, float] = {}
     for name, (_, where, _) in CURVE_METRICS.items():
         value = row
         for key in where:

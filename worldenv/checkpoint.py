@@ -140,7 +140,7 @@ class Bundle:
         return module
 
 
-def save_bundle(directory: Path, components: Components, metadata: dict, card: str | None = None) -> Path:
+def save_bundle(directory: str | Path, components: Components, metadata: dict, card: str | None = None) -> Path:
     """Write a new bundle (replacing any bundle at ``directory``) from ``name -> (module, config)``."""
     directory = Path(directory)
     _commit(directory, lambda tmp: _fill(tmp, components, {}, metadata, card))
@@ -149,7 +149,7 @@ def save_bundle(directory: Path, components: Components, metadata: dict, card: s
 
 
 def update_bundle(
-    directory: Path, components: Components | None = None, metadata: dict | None = None, card: str | None = None
+    directory: str | Path, components: Components | None = None, metadata: dict | None = None, card: str | None = None
 ) -> Path:
     """Add or replace components and merge ``metadata`` into a bundle (created if missing), keeping the rest.
 
@@ -166,7 +166,7 @@ def update_bundle(
     return directory
 
 
-def load_bundle(directory: Path) -> Bundle:
+def load_bundle(directory: str | Path) -> Bundle:
     """Read and check a bundle's descriptions and file headers; weights load lazily."""
     directory = Path(directory)
     index = directory / BUNDLE_JSON
@@ -192,7 +192,7 @@ def load_bundle(directory: Path) -> Bundle:
     return Bundle(path=directory, metadata=_read_json(directory / METADATA_JSON), card=card, records=records)
 
 
-def check_writable(directory: Path) -> None:
+def check_writable(directory: str | Path) -> None:
     """Refuse, before any work, a bundle that ``update_bundle`` could not replace: it writes a
     sibling directory beside it, renames both, and deletes the old one's files."""
     directory = Path(directory)

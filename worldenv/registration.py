@@ -28,7 +28,7 @@ def register_envs() -> None:
     """Register all ids once; re-registering would make Gymnasium warn."""
     # No registered limit for DREAM_ID: make_dream applies the scene's, and the vector env takes it
     # from the scene when make_vec passes none.
-    dreams = [(DREAM_ID, SCENE_DREAM_ENTRY_POINT, {}, None)]
+    dreams: list[tuple[str, str, dict[str, str], int | None]] = [(DREAM_ID, SCENE_DREAM_ENTRY_POINT, {}, None)]
     dreams += [(dream_id(scene.name), DREAM_ENTRY_POINT, {"scene": scene.name}, scene.max_episode_steps)
                for scene in SCENES.values()]
     for scene in SCENES.values():

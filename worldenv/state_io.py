@@ -162,6 +162,7 @@ def _digest(structure: str, tensors: dict[str, torch.Tensor]) -> str:
     for name in sorted(tensors):
         tensor = tensors[name]
         digest.update(f"\0{name}\0{tensor.dtype}\0{list(tensor.shape)}\0".encode())
-        # (-1) then a uint8 view: raw bytes of any dtype, bfloat16 and 0-d tensors included.
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+        # (-1) then a uint8 view: raw bytes of any dtype, bfloat16 and 0-d tensors included
+        # (.data: the array's memoryview, the same bytes).
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().data)
     return digest.hexdigest()

@@ -7,8 +7,10 @@ import logging
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -42,6 +44,9 @@ def run(args: argparse.Namespace, command: list[str]) -> int:
     from worldenv.training.loop import train
 
     _set_threads()
+    # Which config and task classes depends on args.task: to the checker, any of them.
+    Config: type[Any]
+    Task: Callable[[Any], Any]
     if args.task == "tokenizer":
         from worldenv.training.tokenizer_task import TokenizerTask as Task, TokenizerTrainingConfig as Config
     elif args.task == "teacher":

@@ -12,6 +12,7 @@ so one dream alone and the same dream among many are bit-identical.
 """
 
 from pathlib import Path
+from typing import Literal, overload
 
 import torch
 
@@ -114,7 +115,8 @@ class WorldModel:
         if dtype != torch.float32:
             # Reduced-precision convolutions (oneDNN on AMX, cuDNN) want channels-last
             # weights: 10x the NCHW speed in bfloat16 on the CPU.
-            self.tokenizer.to(memory_format=torch.channels_last)
+            # (Module.to takes memory_format at run time; torch's overloads leave it out.)
+            self.tokenizer.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.backbone = backbone.to(self.device, dtype).eval().requires_grad_(False)
         self.sampler, self.sampling_steps = sampler, sampling_steps
         self.action_guidance = action_guidance
@@ -159,6 +161,12 @@ class WorldModel:
         self.state.replace_rows(rows, state)
         self.seeds[rows] = torch.as_tensor(seeds, device=self.device, dtype=torch.long)
 
+    # With decode=True (the default) the frames are there: the overloads tell the checker so.
+    @overload
+    def step(self, actions, decode: Literal[True] = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
+    @overload
+    def step(self, actions, decode: bool) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]: ...
+
     def step(self, actions, decode: bool = True) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
         """Advance every dream by one frame under ``actions`` (B, A).
         Returns frames (B, H, W, 3) uint8, rewards (B, K) (K: one per agent) and terminated (B,) bool.
@@ -166,6 +174,11 @@ class WorldModel:
         scores imagined rewards does not need pixels (a ``frame`` commit decodes anyway)."""
         frames, rewards, termination_logit = self.advance(actions, decode)
         return frames, rewards, termination_logit > 0
+
+    @overload
+    def advance(self, actions, decode: Literal[True] = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
+    @overload
+    def advance(self, actions, decode: bool) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]: ...
 
     @torch.inference_mode()
     def advance(self, actions, decode: bool = True) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
