@@ -25,6 +25,7 @@ from torch import nn
 
 from worldenv.checkpoint import Bundle, CheckpointError
 from worldenv.data.collect import CollectConfig, run_episode
+from worldenv.data.format import Episode
 from worldenv.data.policies import make_policy
 from worldenv.scenes import make_scene
 
@@ -36,6 +37,12 @@ DEFAULT_SEED = 200_000  # collection uses 0 and evaluation 100_000 by default
 class StartContexts(nn.Module):
     """``frames`` (N, T, H, W, 3) uint8 and ``actions`` (N, T, A) float32, each action
     the one that led to its frame (zeros before an episode's first frame)."""
+
+    # Buffers (register_buffer below), declared so that the checker knows them as tensors.
+    frames: torch.Tensor
+    actions: torch.Tensor
+    episode_seeds: torch.Tensor
+    offsets: torch.Tensor
 
     def __init__(self, count: int, length: int, height: int, width: int, action_dim: int):
         super().__init__()
@@ -72,7 +79,9 @@ def record_start_contexts(scene: str, count: int, length: int, size: int, seed: 
     env = make_scene(scene, width=size, height=size)
     actor = make_policy(config.policy)
     offset_rng = np.random.default_rng([seed, int(within)])
-    episodes, offsets, attempt = [], [], 0
+    episodes: list[Episode] = []
+    offsets: list[int] = []
+    attempt = 0
     while len(episodes) < count:
         episode = run_episode(env, actor, config, attempt)
         attempt += 1

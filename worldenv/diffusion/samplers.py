@@ -89,7 +89,7 @@ def sample_dpm_solver(velocity_fn: VelocityFn, x: Tensor, timesteps: Tensor) -> 
         x0 = x0_from_velocity(x, velocity_fn(x, _batch(t, x)), t)
         h = _log_snr(t_next) - _log_snr(t)
         d = x0
-        if x0_prev is not None:
+        if x0_prev is not None and h_prev is not None:  # set together, after the first step
             half_inv_r = torch.where(torch.isfinite(h), h / (2 * h_prev), 0.0)  # 1 / (2 r_i)
             d = x0 + half_inv_r * (x0 - x0_prev)
         ratio = t_next / t  # sigma_next / sigma

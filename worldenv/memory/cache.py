@@ -118,12 +118,14 @@ class KVCache:
             return (torch.cat([rotate(self.keys[layer].to(dtype), slice(0, self.shape.slots)), new_keys], dim=2),
                     torch.cat([self.values[layer].to(dtype), new_values], dim=2))
         batch, heads, tokens, head_dim = new_keys.shape
-        keys, values = self._contexts.get(layer, (None, None))
-        if keys is None or keys.shape[2] != cached + tokens or keys.dtype != dtype:
+        context = self._contexts.get(layer)
+        if context is None or context[0].shape[2] != cached + tokens or context[0].dtype != dtype:
             keys = new_keys.new_empty(batch, heads, cached + tokens, head_dim)
             values = torch.empty_like(keys)
             self._contexts[layer] = keys, values
             self._stale_slots.pop(layer, None)
+        else:
+            keys, values = context
         stale = self._stale_slots.get(layer, self.shape.slots)
         if stale:
             part = slice(0, stale * self.shape.tokens_per_frame)
@@ -172,7 +174,7 @@ class KVCache:
         for layer, stale in self._stale_slots.items():
             self._stale_slots[layer] = max(stale, moving)
         slots, count = plan.slots, plan.slots.shape[1]
-        if plan.memory_frames is not None:
+        if plan.memory_frames is not None and plan.memory_summary is not None:  # both, or neither
             self.slot_frame[:, s.memory], self.summary[:, s.memory] = plan.memory_frames, plan.memory_summary
         frame = self.frames_seen[:, None] + torch.arange(count, device=slots.device)
         self.slot_frame.scatter_(1, slots, frame)

@@ -58,6 +58,8 @@ def widen(displacement: torch.Tensor, channels: int, reach: int, new_reach: int)
 
 
 class ActionFlow(nn.Module):
+    coordinates: torch.Tensor  # a buffer (register_buffer below), declared for the checker
+
     def __init__(self, channels: int, grid: int, actions: int, width: int, reach: int = 1):
         """``actions``: entries of the action condition (action_dim x action_history);
         ``reach``: neighbourhood half-width in tokens (module docstring)."""

@@ -112,9 +112,10 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
         hidden = int(width * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(width, hidden), TanhGELU(), nn.Linear(hidden, width))
-        self.modulation = nn.Sequential(nn.SiLU(), BatchInvariantLinear(width, 6 * width))
-        nn.init.zeros_(self.modulation[1].weight)  # adaLN-Zero: every block starts as identity
-        nn.init.zeros_(self.modulation[1].bias)
+        modulation = BatchInvariantLinear(width, 6 * width)
+        self.modulation = nn.Sequential(nn.SiLU(), modulation)
+        nn.init.zeros_(modulation.weight)  # adaLN-Zero: every block starts as identity
+        nn.init.zeros_(modulation.bias)
 
     def forward(self, x, condition, layer, placement: Layout, cache, plan, fast: FastPaths):
         # condition: (B, T, width), one per frame, broadcast over the frame's N tokens.
@@ -150,10 +151,11 @@ class Backbone(nn.Module):
         self.action_flow = ActionFlow(c.latent_channels, c.grid, self.flow_actions, c.width, c.action_flow_reach) if c.action_flow else None
         self.blocks = nn.ModuleList(Block(c.width, c.heads, c.mlp_ratio) for _ in range(c.depth))
         self.final_norm = nn.LayerNorm(c.width, elementwise_affine=False, eps=1e-6)
-        self.final_modulation = nn.Sequential(nn.SiLU(), Linear(c.width, 2 * c.width))
+        final_modulation = Linear(c.width, 2 * c.width)
+        self.final_modulation = nn.Sequential(nn.SiLU(), final_modulation)
         self.velocity = nn.Linear(c.width, c.latent_channels)
         self.heads = nn.Sequential(Linear(2 * c.width, c.width), nn.SiLU(), Linear(c.width, c.rewards + 1))
-        for layer in (self.final_modulation[1], self.velocity):
+        for layer in (final_modulation, self.velocity):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 

@@ -61,6 +61,10 @@ class Tokenizer(nn.Module):
     resolution: four times cheaper on a CPU, and sharp to the pixel.
     """
 
+    # Buffers (register_buffer below), declared so that the checker knows them as tensors.
+    latent_mean: torch.Tensor
+    latent_std: torch.Tensor
+
     def __init__(self, config: TokenizerConfig):
         super().__init__()
         self.config = config
