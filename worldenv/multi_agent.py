@@ -22,6 +22,9 @@ class SplitParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
     def __init__(self, joint: gymnasium.Env, agents: tuple[str, ...], name: str, max_cycles: int):
         if isinstance(max_cycles, bool) or not isinstance(max_cycles, (int, np.integer)) or max_cycles < 1:
             raise ValueError(f"{name}: expected max_cycles to be a positive integer, got {max_cycles!r}")
+        if not isinstance(joint.action_space, spaces.Box) or not isinstance(joint.observation_space, spaces.Box):
+            raise TypeError(f"{name}: expected a joint env with Box action and observation spaces, "
+                            f"got {joint.action_space} and {joint.observation_space}")
         joint_dim = joint.action_space.shape[0]
         if not agents or joint_dim % len(agents):
             raise ValueError(f"{name}: a joint action of {joint_dim} dims does not split evenly among agents {agents}")
@@ -66,8 +69,11 @@ class SplitParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
             self.agents = []
         return observations, rewards, terminations, truncations, infos
 
-    def render(self) -> np.ndarray:
-        return self.joint.render()
+    def render(self) -> np.ndarray | None:
+        frame = self.joint.render()  # one rgb_array frame, or None where the joint env has no render mode
+        if frame is not None and not isinstance(frame, np.ndarray):
+            raise TypeError(f"{self.name}: expected the joint env to render one frame, got {type(frame).__name__}")
+        return frame
 
     def close(self) -> None:
         self.joint.close()

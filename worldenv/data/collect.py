@@ -20,7 +20,6 @@ from pathlib import Path
 
 import gymnasium
 import mujoco
-from gymnasium.envs.registration import load_env_creator
 import numpy as np
 from tqdm import tqdm
 
@@ -30,7 +29,7 @@ from worldenv.data.format import DatasetError, Episode, Manifest, read_shard, re
 from worldenv.data.policies import POLICIES, make_policy
 from worldenv.data.trained_policy import SETTINGS as TRAINED_SETTINGS, TrainedPolicy
 from worldenv.io import sha256_file
-from worldenv.scenes import SCENES, make_scene
+from worldenv.scenes import SCENES, make_scene, scene_class, unwrapped_scene
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +84,7 @@ class CollectConfig:
         if self.frames_after_termination < 0:
             raise ConfigError(f"frames_after_termination: expected an integer >= 0, got {self.frames_after_termination}")
         roams = self.policy == "roam" or "roam" in (self.exploration_mix or {})
-        if roams and load_env_creator(SCENES[self.scene].entry_point).setpoint_range is None:
+        if roams and scene_class(self.scene).setpoint_range is None:
             raise ConfigError(f"policy: 'roam' steers the scene's expert to setpoints, and scene {self.scene!r} "
                               "has no setpoint_range; expected a scene that has one (cartpole)")
 
@@ -152,11 +151,13 @@ def _collect_shard(job: tuple[CollectConfig, Path, int, int, int]):
         _worker_envs[key] = make_scene(config.scene, max_episode_steps=config.steps_per_episode, **config.scene_kwargs)
     env = _worker_envs[key]
     if config.policy == TrainedPolicy.name:
+        if config.trained_policy is None:
+            raise ConfigError("trained_policy: expected settings with policy 'trained' (see CollectConfig.validate)")
         policy = TrainedPolicy(**{k: v for k, v in config.trained_policy.items() if k != "sha256"})
     else:
         policy = make_policy(config.policy)
     if config.policy == "mix":
-        env.unwrapped.exploration_mix = exploration_mix(config)
+        unwrapped_scene(env).exploration_mix = exploration_mix(config)
     episodes = [run_episode(env, policy, config, e) for e in range(first, first + count)]
     write_shard(out / shard_name(index), episodes)
     return record_shard(out, index, first, episodes)
@@ -274,7 +275,7 @@ def exploration_mix(config: CollectConfig) -> dict[str, float]:
     """The ``mix`` policy's proportions: the config's, else the scene's own."""
     if config.exploration_mix is not None:
         return dict(config.exploration_mix)
-    return dict(load_env_creator(SCENES[config.scene].entry_point).exploration_mix)
+    return dict(scene_class(config.scene).exploration_mix)
 
 
 def _open_manifest(config: CollectConfig, out: Path) -> Manifest:
@@ -286,6 +287,7 @@ def _open_manifest(config: CollectConfig, out: Path) -> Manifest:
             raise DatasetError(f"{out}: holds shards but no readable manifest; refusing to overwrite them") from None
         env = make_scene(config.scene, **config.scene_kwargs)
         state = env.reset(seed=0)[1]["state"]
+        scene = unwrapped_scene(env)  # its spaces are Boxes
         manifest = Manifest(
             scene=config.scene,
             scene_kwargs=config.scene_kwargs,
@@ -296,8 +298,8 @@ def _open_manifest(config: CollectConfig, out: Path) -> Manifest:
                 "gymnasium": gymnasium.__version__,
                 "numpy": np.__version__,
             },
-            observation_shape=list(env.observation_space.shape),
-            action_dim=int(env.action_space.shape[0]),
+            observation_shape=list(scene.observation_space.shape),
+            action_dim=int(scene.action_space.shape[0]),
             state_dims={key: int(value.shape[0]) for key, value in state.items()},
         )
         env.close()

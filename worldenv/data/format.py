@@ -87,7 +87,9 @@ def write_shard(path: Path, episodes: list[Episode]) -> None:
         arrays[f"state_{key}"] = np.concatenate([e.states[key] for e in episodes])
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
+            # numpy's stub lets a ** key reach its `allow_pickle: bool`; no key here has that name
+            # (and naming allow_pickle would store it as an array on numpy < 2.1).
+            np.savez_compressed(f, **arrays)  # type: ignore[arg-type]
 
     atomic_write(path, write)
 

@@ -117,15 +117,15 @@ class Roam:
         if scene.setpoint_range is None:
             raise ValueError(f"exploration policy 'roam' expects a scene whose expert can be steered "
                              f"(a setpoint_range); {type(scene).__name__} has none")
-        self.rng, self.remaining = rng, 0
+        self.rng, self.remaining, self.setpoint_range = rng, 0, scene.setpoint_range
         self.noise.reset(scene, rng)
 
     def __call__(self, scene: MujocoScene) -> np.ndarray:
         if self.remaining == 0:
-            self.setpoint = float(self.rng.uniform(*scene.setpoint_range))
+            self.setpoint = float(self.rng.uniform(*self.setpoint_range))
             self.remaining = int(self.rng.integers(self.hold[0], self.hold[1] + 1))
         self.remaining -= 1
-        return np.clip(scene.goal_action(self.setpoint) + self.noise(scene), -1.0, 1.0).astype(np.float32)
+        return np.clip(scene.steered_action(self.setpoint) + self.noise(scene), -1.0, 1.0).astype(np.float32)
 
 
 class Push:

@@ -20,7 +20,9 @@ def summarize(directory: Path) -> tuple[str, list[str]]:
     # Counts are of what verified: a missing or damaged shard's episodes are not in the dataset.
     sound = [shard for shard in manifest.shards if shard.file not in bad]
     episodes, total_steps = sum(s.episodes for s in sound), sum(s.steps for s in sound)
-    lengths, returns, terminated = [], [], 0
+    lengths: list[np.ndarray] = []  # per shard: each episode's steps
+    returns: list[np.ndarray] = []  # per shard: each episode's (team) return
+    terminated = 0
     for shard in sound:
         # Only the small per-step arrays are decompressed, not the frames.
         with np.load(directory / shard.file, allow_pickle=False) as npz:
@@ -43,11 +45,11 @@ def summarize(directory: Path) -> tuple[str, list[str]]:
         f"  steps {total_steps}  frames {total_steps + episodes}",
     ]
     if lengths:
-        lengths, returns = np.concatenate(lengths), np.concatenate(returns)
+        length, ret = np.concatenate(lengths), np.concatenate(returns)
         lines += [
-            f"length    min {lengths.min()}  mean {lengths.mean():.1f}  max {lengths.max()}"
+            f"length    min {length.min()}  mean {length.mean():.1f}  max {length.max()}"
             f"  (episodes ended by termination: {terminated})",
-            f"return    mean {returns.mean():.3f}  std {returns.std():.3f}  min {returns.min():.3f}  max {returns.max():.3f}",
+            f"return    mean {ret.mean():.3f}  std {ret.std():.3f}  min {ret.min():.3f}  max {ret.max():.3f}",
         ]
     verdict = "all checksums verified" if not problems else f"{len(problems)} problem(s)"
     shards = f"{len(sound)} of {len(manifest.shards)} verified" if len(sound) != len(manifest.shards) else len(sound)

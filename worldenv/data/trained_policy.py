@@ -12,11 +12,16 @@ first, with zeros before the first frame, as SB3's ``VecFrameStack`` stacks them
 """
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from gymnasium import spaces
 
 from worldenv.scenes.base import MujocoScene
+
+if TYPE_CHECKING:
+    from stable_baselines3 import PPO
 
 SETTINGS = ("path", "checkpoint", "stack", "deterministic")
 
@@ -30,7 +35,7 @@ class TrainedPolicy:
 
     def __init__(self, path: str, checkpoint: str, stack: int = 2, deterministic: bool = False):
         self.path, self.checkpoint, self.stack, self.deterministic = Path(path), Path(checkpoint), stack, deterministic
-        self.model = None  # loaded on the first reset, in the worker process that runs the episodes
+        self.model: PPO | None = None  # loaded on the first reset, in the worker process that runs the episodes
 
     def _load(self) -> None:
         from stable_baselines3 import PPO
@@ -39,13 +44,16 @@ class TrainedPolicy:
         from worldenv.eval.probe import load_probe
 
         self.probe = load_probe(load_bundle(self.checkpoint))
-        self.readings = self.probe.head[-1].out_features
-        self.model = PPO.load(self.path, device="cpu")
+        self.readings = self.probe.outputs
+        model = PPO.load(self.path, device="cpu")
         expected = (self.stack * self.readings,)
-        if self.model.observation_space.shape != expected:
+        if model.observation_space.shape != expected:
             raise ValueError(f"{self.path}: expected a policy that observes {self.stack} stacked readings of "
                              f"{self.checkpoint}'s probe, shape {expected}; it observes "
-                             f"{self.model.observation_space.shape}")
+                             f"{model.observation_space.shape}")
+        if not isinstance(model.action_space, spaces.Box):
+            raise ValueError(f"{self.path}: expected a policy with continuous (Box) actions, got {model.action_space}")
+        self.model, self.action_space = model, model.action_space
 
     def reset(self, scene: MujocoScene, rng: np.random.Generator) -> None:
         if self.model is None:
@@ -55,6 +63,8 @@ class TrainedPolicy:
         self.first = True
 
     def __call__(self, scene: MujocoScene) -> np.ndarray:
+        if self.model is None:
+            raise RuntimeError("TrainedPolicy: call reset() before asking for an action")
         reading = self.probe.predict(scene.render()[None])[0].astype(np.float32)
         if not self.first:  # the first frame's reading fills the last slot alone
             self.observation = np.roll(self.observation, -self.readings)
@@ -66,7 +76,10 @@ class TrainedPolicy:
             if self.deterministic:
                 action = distribution.mode()
             else:  # sampled from this episode's generator, not torch's global one
-                mean, std = distribution.distribution.mean, distribution.distribution.stddev
+                gaussian = distribution.distribution
+                if not isinstance(gaussian, torch.distributions.Normal):  # what SB3 gives Box actions
+                    raise TypeError(f"{self.path}: expected a Gaussian policy, got {type(gaussian).__name__}")
+                mean, std = gaussian.mean, gaussian.stddev
                 action = mean + std * torch.randn(mean.shape, generator=self.generator)
-        low, high = self.model.action_space.low, self.model.action_space.high
+        low, high = self.action_space.low, self.action_space.high
         return np.clip(action[0].numpy(), low, high).astype(np.float32)

@@ -6,8 +6,12 @@ in one place with one message.
 """
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import gymnasium
+
+if TYPE_CHECKING:  # base.py imports mujoco; a scene name resolves without it
+    from worldenv.scenes.base import MujocoScene
 
 
 @dataclass(frozen=True)
@@ -43,3 +47,25 @@ def make_scene(name: str, **kwargs) -> gymnasium.Env:
     import worldenv  # noqa: F401  (registers the ids)
 
     return gymnasium.make(scene_info(name).env_id, **kwargs)
+
+
+def scene_class(name: str) -> "type[MujocoScene]":
+    """A scene's class (its entry point), for what it declares without building it."""
+    from gymnasium.envs.registration import load_env_creator
+
+    from worldenv.scenes.base import MujocoScene
+
+    creator: object = load_env_creator(scene_info(name).entry_point)
+    if isinstance(creator, type) and issubclass(creator, MujocoScene):
+        return creator
+    raise TypeError(f"scene {name!r}: expected its entry point to be a MujocoScene class, got {creator!r}")
+
+
+def unwrapped_scene(env: gymnasium.Env) -> "MujocoScene":
+    """The MuJoCo scene under ``env``'s wrappers (an env ``make_scene`` made)."""
+    from worldenv.scenes.base import MujocoScene
+
+    scene = env.unwrapped
+    if not isinstance(scene, MujocoScene):
+        raise TypeError(f"expected an env of a MuJoCo scene, got {type(scene).__name__}")
+    return scene

@@ -78,6 +78,9 @@ class MujocoScene(gymnasium.Env[np.ndarray, np.ndarray]):
     # the env's reward is their sum. Data collection stores the per-agent rewards, so the
     # world model learns one reward head per agent. Empty for single-agent scenes.
     agents: tuple[str, ...] = ()
+    # Narrower than gymnasium.Env's Space: every scene's spaces are Boxes (set in __init__).
+    action_space: spaces.Box
+    observation_space: spaces.Box
 
     def __init__(self, render_mode: str | None = "rgb_array", width: int = 64, height: int = 64):
         name = type(self).__name__
@@ -120,9 +123,13 @@ class MujocoScene(gymnasium.Env[np.ndarray, np.ndarray]):
         """An expert's action in the current state, for goal-directed exploration."""
         raise NotImplementedError
 
-    # Where a scene's expert can be steered (``goal_action(setpoint)``) by the ``roam``
+    # Where a scene's expert can be steered (``steered_action(setpoint)``) by the ``roam``
     # exploration policy; None where it cannot.
     setpoint_range: tuple[float, float] | None = None
+
+    def steered_action(self, setpoint: float) -> np.ndarray:
+        """The expert's action steering toward ``setpoint`` (in ``setpoint_range``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no setpoint_range: its expert cannot be steered")
 
     def is_terminated(self) -> bool:
         return False

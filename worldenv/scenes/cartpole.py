@@ -96,6 +96,9 @@ class CartpoleScene(MujocoScene):
         force = 1.0 * error + 10.0 * angle + 1.5 * velocity + 2.0 * angular_velocity
         return np.clip([force / 3.0], -1.0, 1.0).astype(np.float32)
 
+    def steered_action(self, setpoint: float) -> np.ndarray:
+        return self.goal_action(setpoint)
+
 
 def _pastel(hue: float) -> list[float]:
     """A light, desaturated colour of the given hue, so the cart and pole stand out."""

@@ -85,9 +85,9 @@ class DuoScene(MujocoScene):
                 )
         for index, agent in enumerate(AGENTS):
             body = world.add_body(name=agent, pos=[0.0, 0.0, AGENT_RADIUS])
-            for axis_name, axis in (("x", [1, 0, 0]), ("y", [0, 1, 0])):
+            for axis_name, direction in (("x", [1, 0, 0]), ("y", [0, 1, 0])):
                 joint = body.add_joint(
-                    name=f"{agent}_{axis_name}", type=mujoco.mjtJoint.mjJNT_SLIDE, axis=axis, damping=JOINT_DAMPING
+                    name=f"{agent}_{axis_name}", type=mujoco.mjtJoint.mjJNT_SLIDE, axis=direction, damping=JOINT_DAMPING
                 )
                 spec.add_actuator(
                     name=f"{agent}_f{axis_name}",
@@ -172,6 +172,7 @@ class DuoParallelEnv(SplitParallelEnv):
         "render_fps": DuoScene.metadata["render_fps"],
         "is_parallelizable": True,
     }
+    joint: DuoScene  # what __init__ passes SplitParallelEnv
 
     def __init__(self, max_cycles: int = 200, render_mode: str | None = "rgb_array", **scene_kwargs):
         super().__init__(DuoScene(render_mode=render_mode, **scene_kwargs), AGENTS, "duo_v0", max_cycles)
