@@ -15,7 +15,7 @@ from gymnasium import spaces
 from worldenv.checkpoint import CheckpointError, load_bundle, shipped_checkpoint
 from worldenv.contexts import StartContexts, load_start_contexts, record_bundle_starts
 from worldenv.dream_config import DreamConfig
-from worldenv.scenes import SCENES, make_scene, scene_info
+from worldenv.scenes import SCENES, make_scene, scene_info, unwrapped_scene
 from worldenv.serving import Serving
 from worldenv.validation import as_array, check_action
 from worldenv.world_model import WorldModel, load_backbone, load_tokenizer
@@ -101,7 +101,7 @@ class Dream:
             # Else the bundle's own error (no component, or a tokenizer's config read as a backbone's).
             raise ValueError(f"{path}: expected model to be None (the bundle's choice) or one of {dreamers}, "
                              f"the networks that dream, got {config.model!r}")
-        ground_truth = make_scene(scene).unwrapped  # spaces and metadata only: nothing is rendered
+        ground_truth = unwrapped_scene(make_scene(scene))  # spaces and metadata only: nothing is rendered
         observation_space, action_space = ground_truth.observation_space, ground_truth.action_space
         render_fps, agents = ground_truth.metadata["render_fps"], ground_truth.agents
         ground_truth.close()

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pettingzoo import AECEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 
+from worldenv.envs.dream import require_open
 from worldenv.envs.single import RESET_OPTIONS, DiffusionWorldEnv
 from worldenv.multi_agent import SplitParallelEnv
 from worldenv.scenes import scene_info
@@ -22,10 +23,12 @@ class DreamParallelEnv(SplitParallelEnv):
     it does not use, where the Gymnasium dream refuses them."""
 
     def reset(self, seed: int | None = None, options: dict | None = None):
-        ignored = [key for key in options if key not in RESET_OPTIONS] if isinstance(options, Mapping) else []
-        if ignored:
-            warnings.warn(f"{self.name}.reset: ignoring options {ignored}; the dream's are {list(RESET_OPTIONS)}", stacklevel=2)
-            options = {key: value for key, value in options.items() if key in RESET_OPTIONS}
+        if isinstance(options, Mapping):
+            ignored = [key for key in options if key not in RESET_OPTIONS]
+            if ignored:
+                warnings.warn(f"{self.name}.reset: ignoring options {ignored}; the dream's are {list(RESET_OPTIONS)}",
+                              stacklevel=2)
+                options = {key: value for key, value in options.items() if key in RESET_OPTIONS}
         return super().reset(seed=seed, options=options)
 
 
@@ -34,11 +37,12 @@ def parallel_env(scene: str = "duo", max_cycles: int | None = None, **dream_kwar
     ``dream_kwargs``: as for ``DiffusionWorldEnv`` (checkpoint, config or DreamConfig's fields:
     sampling_steps, device, ...)."""
     joint = DiffusionWorldEnv(scene=scene, **dream_kwargs)
-    if not joint.dream.agents:
+    agents = require_open(joint.dream, "parallel_env").agents
+    if not agents:
         joint.close()
         raise ValueError(f"scene {scene!r} has one agent; a PettingZoo dream needs a multi-agent scene such as 'duo'")
     limit = scene_info(scene).max_episode_steps if max_cycles is None else max_cycles
-    return DreamParallelEnv(joint, joint.dream.agents, f"{scene}_dream_v0", limit)
+    return DreamParallelEnv(joint, agents, f"{scene}_dream_v0", limit)
 
 
 def env(**kwargs) -> AECEnv:

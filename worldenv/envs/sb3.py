@@ -17,6 +17,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
+from worldenv.envs.dream import require_open
 from worldenv.envs.vector import DiffusionWorldVectorEnv
 
 # What step_wait finds when no step_async came before it: not None, which is an action the vector
@@ -38,7 +39,8 @@ class DreamVecEnv(VecEnv):
 
     def reset(self) -> np.ndarray:
         # SB3's seed()/set_options() take effect here, once: [seed, seed + 1, ...] as the vector env expects.
-        seeds = None if self._seeds[0] is None else [int(s) for s in self._seeds]
+        seeds: list[int | None] | None = None if self._seeds[0] is None else [
+            None if s is None else int(s) for s in self._seeds]
         options = self._options[0] or None
         observations, _ = self.venv.reset(seed=seeds, options=options)
         self._reset_seeds()
@@ -56,10 +58,10 @@ class DreamVecEnv(VecEnv):
         observations, rewards, terminated, truncated, info = self.venv.step(actions)
         dones = terminated | truncated
         infos: list[dict] = [{} for _ in range(self.num_envs)]
-        for key in (f"reward_{agent}" for agent in self.venv.dream.agents):
+        for key in (f"reward_{agent}" for agent in require_open(self.venv.dream, "DreamVecEnv.step_wait").agents):
             for i in range(self.num_envs):
                 infos[i][key] = float(info[key][i])
-        for i in np.flatnonzero(dones):
+        for i in np.flatnonzero(dones).tolist():
             infos[i]["terminal_observation"] = info["final_obs"][i]
             infos[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
         return observations, rewards.astype(np.float32), dones, infos
@@ -68,7 +70,8 @@ class DreamVecEnv(VecEnv):
         self.venv.close()
 
     def get_images(self) -> Sequence[np.ndarray | None]:
-        return list(self.venv.render())
+        frames = self.venv.render()  # None without a render mode: no env has an image
+        return [None] * self.num_envs if frames is None else list(frames)
 
     # Every sub-env is the same dream in one batch: attributes are the vector env's.
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list:

@@ -72,9 +72,9 @@ class DiffusionWorldEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         if self._frame is None:
             raise RuntimeError("DiffusionWorldEnv: call reset() before step()")
         action = dream.check_actions(action, (), "DiffusionWorldEnv.step")
-        frames, rewards, terminated = dream.model.step(action[None])
+        frames, agent_rewards, terminated = dream.model.step(action[None])
         self._frame = frames[0].cpu().numpy()
-        rewards = rewards[0].cpu().numpy().astype(np.float64)  # (K,): one per agent
+        rewards = agent_rewards[0].cpu().numpy().astype(np.float64)  # (K,): one per agent
         info = {key: float(value) for key, value in dream.step_info(rewards).items()}
         return self._frame.copy(), float(rewards.sum()), bool(terminated[0]), False, info
 
@@ -105,7 +105,9 @@ def make_dream(episode_steps: int | None = None, **kwargs) -> gymnasium.Env:
                                       or episode_steps < 1):
         raise ValueError(f"expected episode_steps to be a positive int (the episode's time limit), got {episode_steps!r}")
     env = DiffusionWorldEnv(**kwargs)
-    return TimeLimit(env, int(episode_steps or scene_info(env.dream.scene).max_episode_steps))
+    scene = require_open(env.dream, "make_dream").scene
+    return TimeLimit(env, int(episode_steps or scene_info(scene).max_episode_steps))
 
 
-make_dream.metadata = DiffusionWorldEnv.metadata  # gym.make reads the render modes off the entry point
+# gym.make reads the render modes off the entry point (the checker knows no function attributes).
+make_dream.metadata = DiffusionWorldEnv.metadata  # type: ignore[attr-defined]

@@ -14,10 +14,11 @@ ended; what SB3 expects), or ``DISABLED`` (``reset(options={"reset_mask": m})``)
 """
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from gymnasium import logger
+from gymnasium import logger, spaces
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
@@ -32,6 +33,9 @@ RESET_OPTIONS = ("reset_mask", "context_frames", "context_actions")
 
 class DiffusionWorldVectorEnv(VectorEnv):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50, "autoreset_mode": AutoresetMode.NEXT_STEP}
+    # Narrower than VectorEnv's Space: the dream's (the scene's) Boxes, set in __init__.
+    single_observation_space: spaces.Box
+    single_action_space: spaces.Box
 
     def __init__(self, num_envs: int = 1, scene: str | None = None, checkpoint: str | Path | None = None,
                  max_episode_steps: int | None = None, autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
@@ -90,13 +94,13 @@ class DiffusionWorldVectorEnv(VectorEnv):
                                "reset them with reset(options={'reset_mask': ...}) before stepping (autoreset is disabled)")
         actions = dream.check_actions(actions, (self.num_envs,), "DiffusionWorldVectorEnv.step")
         starting = self._needs_reset.copy() if self.autoreset_mode == AutoresetMode.NEXT_STEP else np.zeros(self.num_envs, bool)
-        frames, rewards, terminated = dream.model.step(actions)
+        frames, agent_rewards, ended_by_model = dream.model.step(actions)
         self._frames = frames.cpu().numpy()
-        rewards = rewards.cpu().numpy().astype(np.float64)  # (N, K)
-        terminated = terminated.cpu().numpy()
+        rewards = agent_rewards.cpu().numpy().astype(np.float64)  # (N, K)
+        terminated = ended_by_model.cpu().numpy()
         self._elapsed += 1
         truncated = self._elapsed >= self.max_episode_steps  # as TimeLimit: also when terminated at the limit
-        info = {}
+        info: dict[str, Any] = {}
         for key, value in dream.step_info(rewards).items():
             info[key], info[f"_{key}"] = value, ~starting
         reward = rewards.sum(axis=1)
@@ -154,13 +158,16 @@ class DiffusionWorldVectorEnv(VectorEnv):
         rows = np.flatnonzero(mask)
         if not rows.size:
             return {}
-        draws = [self.dream.draw_start(self._env_rngs[i]) for i in rows]
+        dream, rngs = require_open(self.dream, "DiffusionWorldVectorEnv.reset"), self._env_rngs
+        if rngs is None:
+            raise RuntimeError("DiffusionWorldVectorEnv: the envs are reset before they are seeded (_seed_envs)")
+        draws = [dream.draw_start(rngs[i]) for i in rows]
         indices = np.array([index for index, _ in draws], np.int64)
         if context is None:
-            frames, actions = self.dream.contexts.frames[indices].numpy(), self.dream.contexts.actions[indices].numpy()
+            frames, actions = dream.contexts.frames[indices].numpy(), dream.contexts.actions[indices].numpy()
         else:
             frames, actions = context
-        self.dream.model.reset(frames, actions, seeds=[seed for _, seed in draws], mask=torch.from_numpy(mask))
+        dream.model.reset(frames, actions, seeds=[seed for _, seed in draws], mask=torch.from_numpy(mask))
         self._frames[rows] = frames[:, -1]
         self._elapsed[rows] = 0
         self._needs_reset[rows] = False
