@@ -5,6 +5,7 @@ to generate, the heads' losses, and the export into the bundle."""
 import copy
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import torch
 from torch import nn
@@ -67,10 +68,13 @@ def last_frame_velocity(model: Backbone, x: torch.Tensor, t: torch.Tensor, actio
     return guide(neutral, conditioned, guidance)
 
 
-class DistillTask:
+ConfigT = TypeVar("ConfigT", bound=DistillConfig)  # each method's config
+
+
+class DistillTask(Generic[ConfigT]):
     method = ""  # set by each method: the student is bundle component "student_<method>"
 
-    def __init__(self, config: DistillConfig):
+    def __init__(self, config: ConfigT):
         self.config = config
         bundle = load_bundle(Path(config.bundle))
         self.teacher_config = bundle.config(config.teacher)

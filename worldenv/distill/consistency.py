@@ -32,7 +32,7 @@ class ConsistencyConfig(DistillConfig):
             raise ConfigError(f"intervals: expected a positive integer, got {self.intervals}")
 
 
-class ConsistencyDistillation(DistillTask):
+class ConsistencyDistillation(DistillTask[ConsistencyConfig]):
     method = "consistency"
 
     def loss(self, model, batch: int, generator: torch.Generator):

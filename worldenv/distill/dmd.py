@@ -20,6 +20,7 @@ student sits out most steps (``fake_updates``), data-parallel runs would need DD
 
 import copy
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -57,7 +58,10 @@ class StudentAndFakeScore(nn.Module):
         raise RuntimeError("StudentAndFakeScore: use .student or .fake")
 
 
-class DMDDistillation(DistillTask):
+DMDConfigT = TypeVar("DMDConfigT", bound=DMDConfig)
+
+
+class DMDDistillation(DistillTask[DMDConfigT]):
     method = "dmd"
 
     def make_trainable(self) -> nn.Module:
@@ -113,5 +117,7 @@ class DMDDistillation(DistillTask):
         matching = 0.5 * (sample - target).square().mean()
         return matching, (v_fake - flow).square().mean(), (v_real - flow).square().mean()
 
-    def export(self, ema_model: StudentAndFakeScore, metadata: dict) -> None:
+    def export(self, ema_model: nn.Module, metadata: dict) -> None:
+        if not isinstance(ema_model, StudentAndFakeScore):  # what make_trainable gave the loop
+            raise TypeError(f"{self.method}: expected the trained StudentAndFakeScore, got {type(ema_model).__name__}")
         super().export(ema_model.student, metadata)

@@ -15,6 +15,7 @@ Gradients flow through each frame's generating evaluations, not through the cach
 (what is committed is detached).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +46,7 @@ class SelfForcingConfig(DMDConfig):
             raise ConfigError(f"commit: expected one of {COMMITS}, got {self.commit!r}")
 
 
-class SelfForcingDistillation(DMDDistillation):
+class SelfForcingDistillation(DMDDistillation[SelfForcingConfig]):
     method = "self-forcing"
 
     def __init__(self, config: SelfForcingConfig):
@@ -116,15 +117,18 @@ def self_rollout(student: Backbone, context: torch.Tensor, actions: torch.Tensor
     with torch.no_grad():
         prime_cache(student, context, actions[:, :T], cache, state, FastPaths.for_device(device))
 
-    def keep(latent: torch.Tensor) -> torch.Tensor:  # ``commit: frame``: the decoded frame, encoded again
-        return frames_to_latents(tokenizer, latents_to_frames(tokenizer, latent.to(dtype)), dtype)
+    keep: Callable[[torch.Tensor], torch.Tensor] | None = None
+    if tokenizer is not None:
+        def commit_frame(latent: torch.Tensor) -> torch.Tensor:  # ``commit: frame``: the decoded frame, encoded again
+            return frames_to_latents(tokenizer, latents_to_frames(tokenizer, latent.to(dtype)), dtype)
+        keep = commit_frame
 
     fast = FastPaths.for_device(device, gradients=grad)
     samples, committed = [], []
     for k, noise in enumerate(noises):
         with torch.set_grad_enabled(grad):
             step = dream_step(student, cache, state, actions[:, T + k], noise, "euler", steps,
-                              keep=keep if tokenizer is not None else None, fast=fast)
+                              keep=keep, fast=fast)
         samples.append(step.latent)
         committed.append(step.committed)
     return samples, committed

@@ -184,8 +184,11 @@ class TeacherTask:
         for frame in range(first, L - 1):
             noise = torch.randn(x0[:, frame].shape, generator=generator).to(device)
             real = x0[:, frame]
-            step = dream_step(backbone, cache, state, data.actions[:, frame], noise, "euler", 1, fast=fast,
-                              keep=lambda predicted, real=real: torch.where(rows[:, None, None], predicted.to(dtype), real))
+
+            def keep(predicted: torch.Tensor, real: torch.Tensor = real) -> torch.Tensor:
+                return torch.where(rows[:, None, None], predicted.to(dtype), real)
+
+            step = dream_step(backbone, cache, state, data.actions[:, frame], noise, "euler", 1, fast=fast, keep=keep)
             x0[:, frame] = step.committed
         return x0
 
