@@ -18,7 +18,7 @@ def responses(dream, truth, probe, scene: str, action: float, starts: int, conte
     still = np.zeros(truth.action_space.shape, np.float32)
     pushes = [np.full(truth.action_space.shape, action, np.float32)] * (steps if hold is None else hold)
     plan = (pushes + [still] * steps)[:steps]
-    frames = {"mujoco": [], "dream": []}
+    episodes: dict[str, list[np.ndarray]] = {"mujoco": [], "dream": []}  # per world, each start's frames
     for start in range(starts):
         real = [truth.reset(seed=start)[0]]
         real += [truth.step(still)[0] for _ in range(context - 1)]
@@ -27,9 +27,9 @@ def responses(dream, truth, probe, scene: str, action: float, starts: int, conte
         for push in plan:
             real.append(truth.step(push)[0])
             dreamed.append(dream.step(push)[0])
-        frames["mujoco"].append(np.stack(real))
-        frames["dream"].append(np.stack(dreamed))
-    frames = {world: np.stack(f) for world, f in frames.items()}
+        episodes["mujoco"].append(np.stack(real))
+        episodes["dream"].append(np.stack(dreamed))
+    frames = {world: np.stack(f) for world, f in episodes.items()}
     return {world: probe_readings(scene, probe.predict(f)) for world, f in frames.items()}, frames
 
 

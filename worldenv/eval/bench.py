@@ -5,8 +5,9 @@ import os
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
-from worldenv.scenes import SCENES, make_scene
+from worldenv.scenes import SCENES, make_scene, unwrapped_scene
 from worldenv.dream_config import DreamConfig
 
 
@@ -21,7 +22,7 @@ def machine() -> str:
 
 def scene_speed(name: str, steps: int, antialiasing: bool = True) -> float:
     """Step+render frames per second of one scene in this process (random actions)."""
-    env = make_scene(name, max_episode_steps=-1).unwrapped
+    env = unwrapped_scene(make_scene(name, max_episode_steps=-1))
     if not antialiasing:
         env.model.vis.quality.offsamples = 0
     env.reset(seed=0)
@@ -41,7 +42,7 @@ def physics_speed(name: str, steps: int) -> float:
     """Physics-only steps per second (no rendering), for scale."""
     import mujoco
 
-    env = make_scene(name).unwrapped
+    env = unwrapped_scene(make_scene(name))
     env.reset(seed=0)
     start = time.perf_counter()
     for _ in range(steps):
@@ -96,16 +97,18 @@ class DreamTimer:
     def __init__(self, checkpoint: Path | None, num_envs: int, config: DreamConfig, seconds: float = 6.0):
         import numpy as np
 
+        from worldenv.envs.dream import require_open
         from worldenv.envs.vector import DiffusionWorldVectorEnv
 
         self.envs = DiffusionWorldVectorEnv(num_envs, checkpoint=checkpoint, max_episode_steps=10**9, config=config)
         self.envs.reset(seed=0)
-        self.serving, self.rng = self.envs.dream.serving, np.random.default_rng(0)
+        self.serving, self.rng = require_open(self.envs.dream, "DreamTimer").serving, np.random.default_rng(0)
         self._run(2)
         self.steps = max(3, int(seconds / self._run(1)))
 
     def _run(self, steps: int) -> float:
-        actions = self.rng.uniform(-1, 1, (steps, *self.envs.action_space.shape)).astype("float32")
+        shape = (steps, self.envs.num_envs, *self.envs.single_action_space.shape)  # the batched action space's
+        actions = self.rng.uniform(-1, 1, shape).astype("float32")
         start = time.perf_counter()
         for action in actions:
             self.envs.step(action)  # returns numpy observations: the host waits for each step
@@ -164,14 +167,16 @@ def dream_report(configs: list[DreamConfig], checkpoint: Path | None = None, bat
     for config in configs:
         name = str(resolve_dtype(config.dtype, device)).removeprefix("torch.")
         timers += [(name, DreamTimer(checkpoint, n, config, seconds)) for n in batches]
-    mujoco, speeds = [], [[] for _ in timers]
+    mujoco: list[float] = []
+    speeds: list[list[float]] = [[] for _ in timers]
     for _ in range(rounds):
         mujoco.append(scene_speed(scene, scene_steps))
         for measured, (_, timer) in zip(speeds, timers):
             measured.append(timer.env_steps_per_s())
-    report = {"machine": machine(), "torch": torch.__version__, "threads": torch.get_num_threads(), "scene": scene,
-              "device": device + (f" ({torch.cuda.get_device_name(0)})" if device != "cpu" else ""),
-              "mujoco_env_steps_per_s": statistics.median(mujoco), "rounds": rounds, "mujoco_rounds": mujoco, "dreams": []}
+    report: dict[str, Any] = {
+        "machine": machine(), "torch": torch.__version__, "threads": torch.get_num_threads(), "scene": scene,
+        "device": device + (f" ({torch.cuda.get_device_name(0)})" if device != "cpu" else ""),
+        "mujoco_env_steps_per_s": statistics.median(mujoco), "rounds": rounds, "mujoco_rounds": mujoco, "dreams": []}
     for measured, (name, timer) in zip(speeds, timers):
         ratios = [dream / real for dream, real in zip(measured, mujoco)]
         report["dreams"].append({"serving": timer.serving.name, "dtype": name, **timer.record(statistics.median(measured)),

@@ -13,6 +13,7 @@ re-encoded frame), e.g. ``student_consistency@1g1.8+frame``.
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from worldenv.eval.bench import dream_speed
 from worldenv.checkpoint import load_bundle
@@ -45,8 +46,8 @@ def compare(bundle_path: Path, entries: list[Serving], config: EvalConfig, speed
     probe = load_probe(bundle)
     horizons = [h for h in REPORTED_HORIZONS if h <= config.horizon]
     reals = {policy: real_rollouts(scene, policy, config, *frame_size(bundle)) for policy in config.policies}
-    report = {"bundle": str(bundle_path), "scene": scene, "config": report_config(config, None), "horizons": horizons,
-              "models": {}}
+    report: dict[str, Any] = {"bundle": str(bundle_path), "scene": scene, "config": report_config(config, None),
+                              "horizons": horizons, "models": {}}
     for entry in entries:
         logger.info("scoring %s", entry.name)
         dream = replace(config.dream, **entry.record())

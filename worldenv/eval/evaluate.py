@@ -14,6 +14,7 @@ same frames.
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
@@ -48,7 +49,18 @@ class EvalConfig:
         self.dream.without_starts("EvalConfig")
 
 
-def real_rollouts(scene: str, policy: str, config: EvalConfig, width: int, height: int) -> dict[str, np.ndarray]:
+class RealRollouts(TypedDict):
+    """``real_rollouts``' episodes, stacked (E, L, ...)."""
+
+    frames: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminated: np.ndarray
+    valid: np.ndarray  # (E, L) bool: the frame is the episode's own, not a repeat of its last
+    states: dict[str, np.ndarray]
+
+
+def real_rollouts(scene: str, policy: str, config: EvalConfig, width: int, height: int) -> RealRollouts:
     """Episodes of ``context + horizon`` frames in MuJoCo, stacked (E, L, ...);
     actions/rewards aligned to the frame they lead to (zeros before the first)."""
     length = config.context + config.horizon
@@ -74,7 +86,7 @@ def real_rollouts(scene: str, policy: str, config: EvalConfig, width: int, heigh
     }
 
 
-def dream_rollouts(model: WorldModel, real: dict, config: EvalConfig) -> dict[str, np.ndarray]:
+def dream_rollouts(model: WorldModel, real: RealRollouts, config: EvalConfig) -> dict[str, np.ndarray]:
     """Prime on the first ``context`` real frames, then feed the real actions."""
     k = config.context
     model.reset(real["frames"][:, :k], real["actions"][:, :k], seeds=np.arange(len(real["frames"])) + config.seed)
@@ -103,8 +115,8 @@ def evaluate(bundle_path: Path, config: EvalConfig) -> dict:
     probe = load_probe(bundle)
     serving = config.dream.serving(bundle.metadata)
     horizons = [h for h in HORIZONS if h <= config.horizon]
-    report = {"bundle": str(bundle_path), "scene": scene, "config": report_config(config, serving), "horizons": horizons,
-              "policies": {}}
+    report: dict[str, Any] = {"bundle": str(bundle_path), "scene": scene, "config": report_config(config, serving),
+                              "horizons": horizons, "policies": {}}
     tokenizer_scores: dict[str, list] = {}
     for policy in config.policies:
         real = real_rollouts(scene, policy, config, *frame_size(bundle))
@@ -129,7 +141,7 @@ def score_policy(scene, probe, real, dream, config, horizons) -> dict:
     k = config.context
     background = np.median(real["frames"][:, 0], axis=0).astype(np.uint8)
     truth = probe_targets(scene, real["states"])  # (E, L, d)
-    scores = {"model": {}, "copy_last": {}}
+    scores: dict[str, dict] = {"model": {}, "copy_last": {}}  # per horizon; and the probe's floor
     for h in horizons:
         target = real["frames"][:, k + h - 1]
         valid = real["valid"][:, k + h - 1]
@@ -173,7 +185,7 @@ def _tokenizer_scores(model: WorldModel, probe, scene, real, into: dict) -> None
 def average_policies(policies: dict) -> dict:
     """Each horizon averaged over the policies whose episodes reach it (a cartpole under
     uniform actions falls within ten steps; the balancing policy's episodes go on)."""
-    out = {}
+    out: dict[str, dict] = {}
     for name in ("model", "copy_last"):
         horizons = sorted({h for p in policies.values() for h in p[name]}, key=int)
         out[name] = {}

@@ -16,7 +16,7 @@ import torch
 from worldenv.checkpoint import load_bundle
 from worldenv.data.collect import episode_seeds
 from worldenv.data.policies import make_policy
-from worldenv.scenes import make_scene
+from worldenv.scenes import make_scene, unwrapped_scene
 from worldenv.dream_config import DreamConfig, report_config
 from worldenv.serving import Serving
 from worldenv.world_model import WorldModel
@@ -47,7 +47,7 @@ class LongRolloutConfig:
 def real_actions(scene_name: str, config: LongRolloutConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One MuJoCo episode of ``context + steps`` frames: its context frames, all actions
     (zeros before the first frame) and per-frame (mean, std) of every frame."""
-    scene = make_scene(scene_name, max_episode_steps=-1).unwrapped
+    scene = unwrapped_scene(make_scene(scene_name, max_episode_steps=-1))
     seed, rng = episode_seeds(config.seed, 0)
     frame, _ = scene.reset(seed=seed)
     policy = make_policy(config.policy)
@@ -95,7 +95,7 @@ def long_rollout(bundle_path, config: LongRolloutConfig) -> dict:
         if step + 1 in config.marks:
             memory[step + 1] = {"resident_mb": _resident_mb(),
                                 "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-    seconds = {mark: [] for mark in config.marks}
+    seconds: dict[int, list[float]] = {mark: [] for mark in config.marks}
     for _ in range(ROUNDS):
         for mark in config.marks:
             model.cache, model.state = copy.deepcopy(snapshots[mark])

@@ -102,9 +102,15 @@ def probe_errors(scene: str, predicted: np.ndarray, target: np.ndarray) -> dict[
 
 
 class StateProbe(nn.Module):
+    # Buffers (register_buffer below), declared so that the checker knows them as tensors.
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, outputs: int, width: int = 32):
         super().__init__()
-        layers, channels = [], 3
+        self.outputs = outputs  # readings per frame
+        layers: list[nn.Module] = []
+        channels = 3
         for out in (width, 2 * width, 4 * width, 4 * width):  # 64 -> 4 pixels
             layers += [nn.Conv2d(channels, out, 4, stride=2, padding=1), nn.GroupNorm(8, out), nn.SiLU()]
             channels = out

@@ -20,9 +20,10 @@ import torch
 from worldenv.data.collect import episode_seeds
 from worldenv.data.policies import POLICIES, make_policy
 from worldenv.dream_config import DreamConfig
+from worldenv.envs.dream import require_open
 from worldenv.envs.single import DiffusionWorldEnv
 from worldenv.eval.metrics import psnr
-from worldenv.scenes import make_scene
+from worldenv.scenes import make_scene, unwrapped_scene
 from worldenv.eval.video import write_video
 
 HORIZONS = (1, 5, 10, 25, 50, 100, 200, 500, 1000)
@@ -86,14 +87,15 @@ def paired_rollout(checkpoint: Path | None, policy: str, steps: int, seed: int =
     if steps < 1 or context < 1:
         raise ValueError(f"expected steps >= 1 and context >= 1, got {steps} and {context}")
     dream = DiffusionWorldEnv(scene=scene, checkpoint=checkpoint, config=dream_config.without_starts("paired_rollout"))
-    truth = make_scene(dream.dream.scene, max_episode_steps=-1)
+    truth = make_scene(require_open(dream.dream, "paired_rollout").scene, max_episode_steps=-1)
+    truth_scene = unwrapped_scene(truth)
     act = RolloutPolicy(policy)
     env_seed, rng = episode_seeds(seed, 0)
     frame, _ = truth.reset(seed=env_seed)
-    act.reset(truth.unwrapped, rng)
-    real_frames, context_actions = [frame], [np.zeros(truth.action_space.shape, np.float32)]
+    act.reset(truth_scene, rng)
+    real_frames, context_actions = [frame], [np.zeros(truth_scene.action_space.shape, np.float32)]
     for _ in range(context - 1):
-        action = act.explore(truth.unwrapped)
+        action = act.explore(truth_scene)
         frame, *_ = truth.step(action)
         real_frames.append(frame)
         context_actions.append(np.asarray(action, np.float32))
@@ -103,7 +105,7 @@ def paired_rollout(checkpoint: Path | None, policy: str, steps: int, seed: int =
     dream_seconds = truth_seconds = 0.0
     truth_ended = dream_ended = None
     for step in range(1, steps + 1):
-        action = act(observation, truth.unwrapped)
+        action = act(observation, truth_scene)
         start = time.perf_counter()
         observation, _, dream_terminated, *_ = dream.step(action)
         dream_seconds += time.perf_counter() - start

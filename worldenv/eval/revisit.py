@@ -15,6 +15,7 @@ window, sinks and long-term memory (``worldenv.memory``).
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -77,7 +78,7 @@ def look_actions(scene, frames: int) -> np.ndarray:
     return actions
 
 
-def real_revisits(config: RevisitConfig, away: int) -> dict[str, np.ndarray]:
+def real_revisits(config: RevisitConfig, away: int) -> dict[str, Any]:
     """MuJoCo episodes (E, context + away + settle, ...): frames, actions (zeros before
     the first frame), states."""
     scene = make_scene("panorama", max_episode_steps=-1).unwrapped
@@ -115,8 +116,9 @@ def revisit_suite(bundle_path, config: RevisitConfig) -> dict:
         raise ValueError(f"the memory suite runs on a panorama bundle; {bundle_path} is {bundle.metadata.get('scene')!r}")
     probe = load_probe(bundle)
     serving = config.dream.serving(bundle.metadata)
-    report = {"bundle": str(bundle_path), "config": report_config(config, serving), "caches": {name: {} for name in CACHES},
-              "dtype": str(resolve_dtype(config.dream.dtype, config.dream.device)).removeprefix("torch.")}
+    report: dict[str, Any] = {"bundle": str(bundle_path), "config": report_config(config, serving),
+                              "caches": {name: {} for name in CACHES},
+                              "dtype": str(resolve_dtype(config.dream.dtype, config.dream.device)).removeprefix("torch.")}
     for away in config.away:
         real = real_revisits(config, away)
         returned = slice(config.context + away, None)  # the frames after the last turn back

@@ -15,6 +15,7 @@ import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -157,7 +158,7 @@ def eval_scores(bundle_path: Path, table: RecipeTable) -> dict:
     report = evaluate(bundle_path, EvalConfig(episodes=s.episodes, horizon=s.horizon, dream=dream))
     model, copy = report["all"]["model"], report["all"]["copy_last"]
     probes = [key for key in report["policies"][next(iter(report["policies"]))]["probe_on_real_frames"]]
-    out = {"horizons": {}, "probe_on_real_frames": {
+    out: dict[str, Any] = {"horizons": {}, "probe_on_real_frames": {
         key: float(np.mean([p["probe_on_real_frames"][key] for p in report["policies"].values()])) for key in probes}}
     for h in [h for h in (*MARGIN_HORIZONS, s.horizon) if str(h) in model]:
         m, c = model[str(h)], copy[str(h)]
