@@ -28,6 +28,8 @@ def build(cls: type[T], data: Mapping[str, Any], where: str) -> T:
     """Instantiate dataclass ``cls`` from ``data``; ``where`` prefixes error messages."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: expected a mapping of {cls.__name__} fields, got {type(data).__name__}")
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{where}: expected a dataclass to build, got {cls!r}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
@@ -70,7 +72,7 @@ def read_document(path: str | Path, what: str = "config", _seen: tuple[Path, ...
         document = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError(f"{path}: cannot read {what} ({error})") from error
-    if not isinstance(document, Mapping):
+    if not isinstance(document, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(document).__name__}")
     base = document.pop(BASE_KEY, None)
     if base is None:
@@ -101,7 +103,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         if value not in options:
             raise ConfigError(f"{where}: expected one of {list(options)}, got {value!r}")
         return value
-    if dataclasses.is_dataclass(annotation):
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         return build(annotation, value, where)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(annotation)

@@ -13,6 +13,7 @@ alike; each cell is the median over rounds.
 
 import statistics
 import time
+from typing import Any
 from pathlib import Path
 
 import torch
@@ -69,12 +70,12 @@ class Anatomy:
 def anatomy_report(checkpoint: Path, models: list[Serving], reference: Serving, envs: int, dtype: str,
                    rounds: int, calls: int) -> dict:
     served = {s.name: Anatomy(checkpoint, s, envs, dtype) for s in dict.fromkeys([*models, reference])}  # in order, once each
-    samples = {name: {part: [] for part in PARTS} for name in served}
+    samples: dict[str, dict[str, list[float]]] = {name: {part: [] for part in PARTS} for name in served}
     for _ in range(rounds):
         for name, anatomy in served.items():
-            for part, ms in anatomy.time_parts(calls).items():
-                samples[name][part].append(ms)
-    rows = {}
+            for part, milliseconds in anatomy.time_parts(calls).items():
+                samples[name][part].append(milliseconds)
+    rows: dict[str, dict[str, Any]] = {}
     for name, anatomy in served.items():
         ms = {part: statistics.median(values) for part, values in samples[name].items()}
         serving = anatomy.serving

@@ -155,6 +155,7 @@ def train(task: Task, config: TrainConfig, run_dir: Path, resume: bool, metadata
     if group.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         _truncate_log(run_dir / METRICS, step)
+    wrapped: nn.Module
     if group.world > 1:
         wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     else:
