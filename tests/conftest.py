@@ -38,3 +38,21 @@ def panorama_dream(tmp_path_factory):
     from dream_bundles import tiny_dream_bundle
 
     return tiny_dream_bundle(tmp_path_factory.mktemp("dreams") / "panorama", "panorama", memory_frames=2, probe_outputs=16)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "gpu: needs a CUDA GPU; skipped where torch sees none (select with -m gpu)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the ``gpu`` tests where torch sees no CUDA device, naming why."""
+    if not any("gpu" in item.keywords for item in items):
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (the gpu marker); torch sees none here")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

@@ -132,7 +132,7 @@ def test_samplers_keep_the_dtype(dtype):
         torch.testing.assert_close(out, target.expand(4, 2), rtol=0, atol=0.05)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
 def test_no_host_sync_on_cuda():
     x = torch.randn(8, 4, 16, device="cuda", dtype=torch.bfloat16)
     ts = timesteps(6, shift=3.0, device="cuda")

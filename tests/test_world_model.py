@@ -203,7 +203,7 @@ def test_tokenizer_latent_noise_perturbs_reconstructions_reproducibly():
     assert torch.equal(noisy, again) and not torch.allclose(noisy, plain)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
 def test_step_never_syncs_with_the_host_on_cuda():
     model = tiny_world_model(4)
     model = WorldModel(model.tokenizer, model.backbone, batch=4, sampler="heun", sampling_steps=2, device="cuda",
