@@ -8,6 +8,7 @@ import sys
 
 from worldenv.cli.data_commands import add_collect, add_contexts, add_inspect
 from worldenv.cli.eval_commands import add_bench, add_compare, add_demo, add_eval, add_record
+from worldenv.cli.play_commands import add_play
 from worldenv.cli.training_commands import add_campaign, add_distill, add_recipes, add_train
 
 
@@ -22,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "busy 2-core machine more ran them 10-20x slower; train and distill take every core (their "
                         "share under torchrun), recipes the threads its table names")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (add_collect, add_inspect, add_train, add_distill, add_contexts, add_eval, add_compare, add_record, add_bench, add_recipes, add_campaign, add_demo):
+    for add in (add_collect, add_inspect, add_train, add_distill, add_contexts, add_eval, add_compare, add_record, add_bench, add_recipes, add_campaign, add_demo, add_play):
         add(commands)
     return parser
 
