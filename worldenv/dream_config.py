@@ -22,6 +22,7 @@ from worldenv.serving import Serving, check_commit, check_guidance, check_steps,
 Sampler = Literal["euler", "heun", "dpm"]  # worldenv.diffusion.samplers.SAMPLERS
 Commit = Literal["latent", "frame"]  # worldenv.serving.COMMITS
 Dtype = Literal["auto", "float32", "bfloat16"]  # auto: float32 on the CPU, bfloat16 on accelerators
+Observation = Literal["pixels", "latent", "probe"]  # worldenv.envs.observation
 StartPolicy = Literal["mix", "uniform", "jitter", "smooth", "gentle", "goal", "roam", "push"]  # data.policies.POLICIES
 
 
@@ -82,7 +83,11 @@ class DreamConfig:
     ship. ``start_within``: each recorded start begins at a step drawn from the first
     ``start_within`` of its episode: mid-episode starts, for short imagined episodes that
     still cover where an episode goes. ``start_policy``: the exploration policy whose
-    episodes they are."""
+    episodes they are.
+
+    ``observation``: what an env's agent observes: ``pixels`` (the scene's frames), ``latent``
+    (the frame's latent tokens, no decode) or ``probe`` (the bundle's state probe read off
+    the frame); ``render()`` shows the frames either way (``worldenv.envs.observation``)."""
 
     model: str | None = None
     sampling_steps: int | None = None
@@ -94,6 +99,7 @@ class DreamConfig:
     start_contexts: int | None = None
     start_within: int = 0
     start_policy: StartPolicy = "mix"
+    observation: Observation = "pixels"
 
     def __post_init__(self):
         normalized: dict[str, object] = {"device": check_device(self.device), "dtype": check_dtype(self.dtype)}
@@ -116,6 +122,7 @@ class DreamConfig:
             raise ValueError(f"expected start_within to be a number of steps >= 0, got {self.start_within!r}")
         normalized["start_within"] = int(self.start_within)
         _check_choice(self.start_policy, "start_policy", get_args(StartPolicy))
+        _check_choice(self.observation, "observation", get_args(Observation))
         if (self.start_within or self.start_policy != "mix") and self.start_contexts is None:
             raise ValueError(f"expected start_contexts=N with start_within={self.start_within!r} and "
                              f"start_policy={self.start_policy!r}: they shape a bank of starts recorded when the dream "

@@ -126,6 +126,10 @@ class WorldModel:
         self.state = backbone.new_state(batch, self.device, dtype)
         self.fast = FastPaths.for_device(self.device)  # every pass runs under inference_mode
         self.seeds = torch.zeros(batch, dtype=torch.long, device=self.device)
+        # The last step's frames, or its sample while nobody has looked (``step(decode=False)``):
+        # ``shown_frames`` decodes them only when asked.
+        self._shown: torch.Tensor | None = None
+        self._sampled: torch.Tensor | None = None
         config = backbone.config
         self.latent_shape = (config.tokens_per_frame, config.latent_channels)
 
@@ -198,4 +202,16 @@ class WorldModel:
                           guidance=self.action_guidance, keep=keep if self.commit == "frame" else None, fast=self.fast)
         if decode and frames is None:
             frames = latents_to_frames(self.tokenizer, step.latent)
+        self._shown, self._sampled = frames, step.latent
         return frames if decode else None, step.reward, step.termination_logit
+
+    @torch.inference_mode()
+    def shown_frames(self) -> torch.Tensor:
+        """The frames (B, H, W, 3) uint8 the last ``step`` dreamed, decoded now if it did not
+        decode them (``decode=False``): an agent that observes latents pays for pixels only
+        when someone looks. Rows primed since show their context, which the caller holds."""
+        if self._sampled is None:
+            raise RuntimeError("WorldModel.shown_frames: no step has dreamed a frame yet")
+        if self._shown is None:
+            self._shown = latents_to_frames(self.tokenizer, self._sampled)
+        return self._shown

@@ -15,6 +15,7 @@ from gymnasium import spaces
 from worldenv.checkpoint import CheckpointError, load_bundle, shipped_checkpoint
 from worldenv.contexts import StartContexts, load_start_contexts, record_bundle_starts
 from worldenv.dream_config import DreamConfig
+from worldenv.envs.observation import Observer
 from worldenv.scenes import SCENES, make_scene, scene_info, unwrapped_scene
 from worldenv.serving import Serving
 from worldenv.validation import as_array, check_action
@@ -70,10 +71,11 @@ class Dream:
     serving: Serving  # the bundle component that dreams (teacher or a student), and how
     model: WorldModel
     contexts: StartContexts
-    observation_space: spaces.Box  # the ground-truth scene's, exactly
+    observation_space: spaces.Box  # the ground-truth scene's, exactly, unless observe says otherwise
     action_space: spaces.Box
     render_fps: int
     agents: tuple[str, ...]
+    observe: Observer  # what an agent observes (DreamConfig.observation)
 
     @classmethod
     def load(cls, batch: int, config: DreamConfig, scene: str | None = None,
@@ -123,7 +125,8 @@ class Dream:
             contexts = record_bundle_starts(bundle, config.start_contexts, config.start_within, config.start_policy)
         if contexts.frames.shape[2:] != (size, size, 3) or contexts.actions.shape[-1] != action_dim:
             raise CheckpointError(f"{path}: start contexts do not fit the model ({tuple(contexts.frames.shape)})")
-        return cls(scene, path, serving, world, contexts, observation_space, action_space, render_fps, agents)
+        observe = Observer(config.observation, observation_space, world, bundle)
+        return cls(scene, path, serving, world, contexts, observe.space, action_space, render_fps, agents, observe)
 
     @property
     def component(self) -> str:
@@ -145,7 +148,8 @@ class Dream:
         """Caller-given context: frames ([batch,] T, H, W, 3) uint8, actions ([batch,] T, A) finite,
         clipped to the action space as ``step`` clips its actions."""
         lead = () if batch is None else (batch,)
-        image = self.observation_space.shape
+        size = self.model.tokenizer.config.image_size
+        image = (size, size, 3)  # the frames the scene shows, whatever the agent observes
         frames = as_array(frames, f"context_frames of shape {(*lead, 'T', *image)} and dtype uint8", where)
         actions = as_array(actions, f"context_actions of shape {(*lead, 'T', *self.action_space.shape)}", where)
         if frames.dtype != np.uint8 or frames.ndim != len(lead) + 4 or frames.shape[: len(lead)] != lead or frames.shape[-3:] != image or frames.shape[len(lead)] < 1:
@@ -156,6 +160,11 @@ class Dream:
             raise ValueError(f"{where}: expected finite context_actions of shape {expected} (one per context frame, the "
                              f"action that led to it), got shape {actions.shape} and dtype {actions.dtype}")
         return frames, self.check_actions(actions, expected[:-1], where)
+
+    def step(self, actions: np.ndarray):
+        """One model step of every dream under ``actions`` (B, A): the shown frames (None when the
+        observation needs none and the step decoded none), rewards (B, K), terminated (B,)."""
+        return self.model.step(actions, decode=self.observe.decodes)
 
     def step_info(self, rewards: np.ndarray) -> dict[str, np.ndarray]:
         """Per-agent rewards under the ground truth's info keys (``reward_<agent>``)."""

@@ -36,6 +36,9 @@ def parallel_env(scene: str = "duo", max_cycles: int | None = None, **dream_kwar
     """``max_cycles``: steps before every agent is truncated (the scene's time limit by default);
     ``dream_kwargs``: as for ``DiffusionWorldEnv`` (checkpoint, config or DreamConfig's fields:
     sampling_steps, device, ...)."""
+    observation = getattr(dream_kwargs.get("config"), "observation", dream_kwargs.get("observation", "pixels"))
+    if observation != "pixels":  # each agent's space is the scene's frames (multi_agent.SplitParallelEnv)
+        raise ValueError(f"parallel_env: expected observation='pixels', the frames both agents see, got {observation!r}")
     joint = DiffusionWorldEnv(scene=scene, **dream_kwargs)
     agents = require_open(joint.dream, "parallel_env").agents
     if not agents:

@@ -1,7 +1,9 @@
 """``DiffusionWorld-v0``: one dream as a Gymnasium env.
 
 Observation and action spaces are the ground-truth scene's, so a policy moves
-between ``gym.make("worldenv/Reacher-v0")`` and the dream unchanged. Reward and
+between ``gym.make("worldenv/Reacher-v0")`` and the dream unchanged; ``observation="latent"``
+or ``"probe"`` gives the agent the latent or the state probe's reading instead, and frames
+only to ``render()`` (``worldenv.envs.observation``). Reward and
 termination come from the model's heads; the time limit is Gymnasium's
 ``TimeLimit``: the scene's (``make_dream``), or ``max_episode_steps`` of ``gym.make``.
 
@@ -47,7 +49,8 @@ class DiffusionWorldEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         self.render_mode = render_mode
         self.observation_space, self.action_space = self.dream.observation_space, self.dream.action_space
         self.metadata = {**self.metadata, "render_fps": self.dream.render_fps}
-        self._frame: np.ndarray | None = None
+        self._observation: np.ndarray | None = None  # None until the first reset
+        self._frame: np.ndarray | None = None  # the frame shown; None while a step's frame is not decoded
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         dream = require_open(self.dream, "DiffusionWorldEnv.reset")
@@ -65,33 +68,37 @@ class DiffusionWorldEnv(gymnasium.Env[np.ndarray, np.ndarray]):
             info = {"context_index": index}
         dream.model.reset(frames[None], actions[None], seeds=[noise_seed])
         self._frame = frames[-1].copy()
-        return self._frame.copy(), info
+        self._observation = dream.observe(self._frame[None], slice(None))[0]
+        return self._observation.copy(), info
 
     def step(self, action) -> tuple[np.ndarray, float, bool, bool, dict]:
         dream = require_open(self.dream, "DiffusionWorldEnv.step")
-        if self._frame is None:
+        if self._observation is None:
             raise RuntimeError("DiffusionWorldEnv: call reset() before step()")
         action = dream.check_actions(action, (), "DiffusionWorldEnv.step")
-        frames, agent_rewards, terminated = dream.model.step(action[None])
-        self._frame = frames[0].cpu().numpy()
+        frames, agent_rewards, terminated = dream.step(action[None])
+        self._frame = None if frames is None else frames[0].cpu().numpy()
+        self._observation = dream.observe(frames, slice(None))[0]
         rewards = agent_rewards[0].cpu().numpy().astype(np.float64)  # (K,): one per agent
         info = {key: float(value) for key, value in dream.step_info(rewards).items()}
-        return self._frame.copy(), float(rewards.sum()), bool(terminated[0]), False, info
+        return self._observation.copy(), float(rewards.sum()), bool(terminated[0]), False, info
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:  # as Gymnasium's own envs answer render() without a render mode
             gymnasium.logger.warn("DiffusionWorldEnv.render: the env was made with render_mode=None; "
                                   "make it with render_mode='rgb_array' to render")
             return None
-        require_open(self.dream, "DiffusionWorldEnv.render")
-        if self._frame is None:
+        dream = require_open(self.dream, "DiffusionWorldEnv.render")
+        if self._observation is None:
             raise RuntimeError("DiffusionWorldEnv: call reset() before render()")
+        if self._frame is None:  # the agent observes no pixels: decoded now, once
+            self._frame = dream.model.shown_frames()[0].cpu().numpy()
         return self._frame.copy()
 
     def close(self) -> None:
         # Frees the model (and its accelerator memory) now, not whenever the env is collected;
         # from here on every call says the env is closed. A second close finds nothing to free.
-        self.dream, self._frame = None, None
+        self.dream, self._frame, self._observation = None, None, None
 
 
 def make_dream(episode_steps: int | None = None, **kwargs) -> gymnasium.Env:

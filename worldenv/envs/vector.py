@@ -62,7 +62,11 @@ class DiffusionWorldVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._env_rngs: list[np.random.Generator] | None = None
-        self._frames = np.zeros((self.num_envs, *self.single_observation_space.shape), np.uint8)
+        size = self.dream.model.tokenizer.config.image_size
+        self._frames = np.zeros((self.num_envs, size, size, 3), np.uint8)  # what each env shows
+        self._undecoded = np.zeros(self.num_envs, bool)  # envs showing a step's frame not decoded yet
+        space = self.single_observation_space
+        self._observations = np.zeros((self.num_envs, *space.shape), space.dtype)
         self._elapsed = np.zeros(self.num_envs, np.int64)
         self._needs_reset = np.ones(self.num_envs, bool)  # every env, until the first reset
 
@@ -83,7 +87,7 @@ class DiffusionWorldVectorEnv(VectorEnv):
         super().reset(seed=seeds[0] if seeds is not None and isinstance(seed, (int, np.integer)) else None)
         self._seed_envs(seeds)
         info = self._reset_envs(mask, context)
-        return self._frames.copy(), info
+        return self._observations.copy(), info
 
     def step(self, actions):
         dream = require_open(self.dream, "DiffusionWorldVectorEnv.step")
@@ -94,8 +98,11 @@ class DiffusionWorldVectorEnv(VectorEnv):
                                "reset them with reset(options={'reset_mask': ...}) before stepping (autoreset is disabled)")
         actions = dream.check_actions(actions, (self.num_envs,), "DiffusionWorldVectorEnv.step")
         starting = self._needs_reset.copy() if self.autoreset_mode == AutoresetMode.NEXT_STEP else np.zeros(self.num_envs, bool)
-        frames, agent_rewards, ended_by_model = dream.model.step(actions)
-        self._frames = frames.cpu().numpy()
+        frames, agent_rewards, ended_by_model = dream.step(actions)
+        if frames is not None:  # a copy: resets overwrite rows, and the model keeps what it showed
+            self._frames = frames.cpu().numpy().copy()
+        self._undecoded[:] = frames is None
+        self._observations = dream.observe(frames, slice(None)).copy()
         rewards = agent_rewards.cpu().numpy().astype(np.float64)  # (N, K)
         terminated = ended_by_model.cpu().numpy()
         self._elapsed += 1
@@ -108,7 +115,7 @@ class DiffusionWorldVectorEnv(VectorEnv):
         if self.autoreset_mode == AutoresetMode.SAME_STEP and ended.any():
             final_obs = np.full(self.num_envs, None, dtype=object)
             for i in np.flatnonzero(ended):
-                final_obs[i] = self._frames[i].copy()
+                final_obs[i] = self._observations[i].copy()
             final_info = {key: value & ended if key.startswith("_") else value for key, value in info.items()}
             info.update(final_obs=final_obs, _final_obs=ended.copy(), final_info=final_info, _final_info=ended.copy())
             info.update(self._reset_envs(ended, None))
@@ -116,14 +123,17 @@ class DiffusionWorldVectorEnv(VectorEnv):
             info.update(self._reset_envs(starting, None))
             reward[starting], terminated[starting], truncated[starting] = 0.0, False, False
         self._needs_reset = (terminated | truncated) if self.autoreset_mode != AutoresetMode.SAME_STEP else np.zeros(self.num_envs, bool)
-        return self._frames.copy(), reward, terminated, truncated, info
+        return self._observations.copy(), reward, terminated, truncated, info
 
     def render(self) -> tuple[np.ndarray, ...] | None:
         if self.render_mode is None:  # as Gymnasium's own envs answer render() without a render mode
             logger.warn("DiffusionWorldVectorEnv.render: the env was made with render_mode=None; "
                         "make it with render_mode='rgb_array' to render")
             return None
-        require_open(self.dream, "DiffusionWorldVectorEnv.render")
+        dream = require_open(self.dream, "DiffusionWorldVectorEnv.render")
+        if self._undecoded.any():  # the agents observe no pixels: decoded now, once
+            self._frames[self._undecoded] = dream.model.shown_frames().cpu().numpy()[self._undecoded]
+            self._undecoded[:] = False
         return tuple(frame.copy() for frame in self._frames)
 
     def close_extras(self, **kwargs) -> None:
@@ -169,6 +179,8 @@ class DiffusionWorldVectorEnv(VectorEnv):
             frames, actions = context
         dream.model.reset(frames, actions, seeds=[seed for _, seed in draws], mask=torch.from_numpy(mask))
         self._frames[rows] = frames[:, -1]
+        self._undecoded[rows] = False
+        self._observations[rows] = dream.observe(frames[:, -1], rows)
         self._elapsed[rows] = 0
         self._needs_reset[rows] = False
         if context is not None:
