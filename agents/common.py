@@ -32,19 +32,36 @@ def parse(cls, argv: list[str] | None = None, description: str = ""):
 class ServingArgs:
     """How a script's dream is served; every agent script's arguments extend it."""
 
-    model: str | None = dataclasses.field(default=None, metadata={"help": "bundle component that dreams; unset: the bundle's serving choice"})
+    model: str | None = dataclasses.field(
+        default=None, metadata={"help": "bundle component that dreams; unset: the bundle's serving choice"}
+    )
     sampling_steps: int | None = dataclasses.field(default=None, metadata={"help": "network evaluations per dreamed frame"})
-    action_guidance: float | None = dataclasses.field(default=None, metadata={
-        "help": "scale of the action's effect in the dream (1: as trained); unset: the bundle's serving choice"})
-    commit: Commit | None = dataclasses.field(default=None, metadata={
-        "help": "what each dreamed frame leaves in the cache: latent or frame (re-encoded); unset: the bundle's serving choice"})
-    dtype: Dtype = dataclasses.field(default="auto", metadata={
-        "help": "the networks' dtype: auto (float32 on the CPU), or bfloat16, about 2x faster on a CPU with AMX"})
+    action_guidance: float | None = dataclasses.field(
+        default=None,
+        metadata={"help": "scale of the action's effect in the dream (1: as trained); unset: the bundle's serving choice"},
+    )
+    commit: Commit | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": "what each dreamed frame leaves in the cache: latent or frame (re-encoded); "
+            "unset: the bundle's serving choice"
+        },
+    )
+    dtype: Dtype = dataclasses.field(
+        default="auto",
+        metadata={"help": "the networks' dtype: auto (float32 on the CPU), or bfloat16, about 2x faster on a CPU with AMX"},
+    )
 
     def dream_config(self, **starts) -> DreamConfig:
         """The dream these arguments ask for; ``starts``: ``DreamConfig``'s start settings."""
-        return DreamConfig(model=self.model, sampling_steps=self.sampling_steps, action_guidance=self.action_guidance,
-                           commit=self.commit, dtype=self.dtype, **starts)
+        return DreamConfig(
+            model=self.model,
+            sampling_steps=self.sampling_steps,
+            action_guidance=self.action_guidance,
+            commit=self.commit,
+            dtype=self.dtype,
+            **starts,
+        )
 
     def serving_args(self) -> dict:
         """These arguments alone, to build another script's (each extends ``ServingArgs``)."""

@@ -57,16 +57,35 @@ logger = logging.getLogger("plan")
 @dataclass
 class Args(ServingArgs):
     scene: str = field(default="reacher", metadata={"help": "scene: reacher, cartpole or panorama"})
-    imagine: Literal["dream", "mujoco"] = field(default="dream", metadata={"help": "the model the candidates are rolled in: the dream, or MuJoCo itself (the planner's ceiling)"})
+    imagine: Literal["dream", "mujoco"] = field(
+        default="dream",
+        metadata={"help": "the model the candidates are rolled in: the dream, or MuJoCo itself (the planner's ceiling)"},
+    )
     checkpoint: str | None = field(default=None, metadata={"help": "dream bundle; unset: the scene's shipped one"})
     candidates: int = field(default=16, metadata={"help": "action sequences imagined per CEM iteration (one batch)"})
     horizon: int = field(default=4, metadata={"help": "imagined steps per sequence"})
     iterations: int = field(default=2, metadata={"help": "CEM iterations per real step"})
     elites: int = field(default=4, metadata={"help": "best sequences the Gaussian is refitted to"})
-    spread: float = field(default=1.0, metadata={"help": "first iteration's standard deviation, as a fraction of half the action range"})
-    noise_color: float = field(default=0.0, metadata={"help": "exponent beta of the action noise's 1/f^beta power spectrum over the horizon (0: white, 2: smooth)"})
-    keep_elites: bool = field(default=False, metadata={"help": "elites compete again in the next iteration (scores kept) and, shifted one step, at the next real step"})
-    survival: Literal["hard", "soft"] = field(default="hard", metadata={"help": "imagined rewards count while the termination head says alive (hard) or weighted by its probability of alive (soft)"})
+    spread: float = field(
+        default=1.0, metadata={"help": "first iteration's standard deviation, as a fraction of half the action range"}
+    )
+    noise_color: float = field(
+        default=0.0,
+        metadata={"help": "exponent beta of the action noise's 1/f^beta power spectrum over the horizon (0: white, 2: smooth)"},
+    )
+    keep_elites: bool = field(
+        default=False,
+        metadata={
+            "help": "elites compete again in the next iteration (scores kept) and, shifted one step, at the next real step"
+        },
+    )
+    survival: Literal["hard", "soft"] = field(
+        default="hard",
+        metadata={
+            "help": "imagined rewards count while the termination head says alive (hard) "
+            "or weighted by its probability of alive (soft)"
+        },
+    )
     context: int = field(default=4, metadata={"help": "real frames that prime the dream at each real step"})
     episodes: int = field(default=3, metadata={"help": "real episodes scored"})
     max_steps: int | None = field(default=None, metadata={"help": "cut each real episode at this many steps"})
@@ -218,9 +237,13 @@ def run_episode(env, choose, seed: int, args: Args) -> tuple[float, int]:
     while not done and (args.max_steps is None or step < args.max_steps):
         physics = env.unwrapped.data
         cut = max(len(actions) - args.context, 0)
-        present = Present(np.stack(frames[cut:]), np.stack(actions[cut:]),
-                          np.stack(actions[:cut]) if cut else np.zeros((0, *env.action_space.shape), np.float32),
-                          physics.qpos.copy(), physics.qvel.copy())
+        present = Present(
+            np.stack(frames[cut:]),
+            np.stack(actions[cut:]),
+            np.stack(actions[:cut]) if cut else np.zeros((0, *env.action_space.shape), np.float32),
+            physics.qpos.copy(),
+            physics.qvel.copy(),
+        )
         action = choose(present, step)
         frame, reward, terminated, truncated, _ = env.step(action)
         frames.append(frame)
@@ -248,13 +271,18 @@ def run(args: Args) -> dict:
         seconds, steps = seconds + time.perf_counter() - started, steps + length
         planned.append(total)
         random.append(run_episode(env, lambda *_: env.action_space.sample(), seed, args)[0])
-        logger.info("episode %d: planner %.2f, random %.2f, %.2f s per real step", episode, total, random[-1],
-                    seconds / steps)
+        logger.info("episode %d: planner %.2f, random %.2f, %.2f s per real step", episode, total, random[-1], seconds / steps)
     env.close()
-    summary = {"planner_return": float(np.mean(planned)), "planner_return_std": float(np.std(planned)),
-               "random_return": float(np.mean(random)), "random_return_std": float(np.std(random)),
-               "planner_returns": planned, "random_returns": random, "seconds_per_real_step": seconds / steps,
-               "imagined_steps_per_real_step": args.candidates * args.horizon * args.iterations}
+    summary = {
+        "planner_return": float(np.mean(planned)),
+        "planner_return_std": float(np.std(planned)),
+        "random_return": float(np.mean(random)),
+        "random_return_std": float(np.std(random)),
+        "planner_returns": planned,
+        "random_returns": random,
+        "seconds_per_real_step": seconds / steps,
+        "imagined_steps_per_real_step": args.candidates * args.horizon * args.iterations,
+    }
     return log.summarize(args, summary)
 
 

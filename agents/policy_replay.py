@@ -35,13 +35,19 @@ from agents.return_audit import policy_from  # noqa: E402
 @dataclass
 class Args(ServingArgs):
     scene: Literal["reacher", "cartpole"] = field(default="cartpole", metadata={"help": "scene"})
-    policy: str = field(default="still", metadata={"help": "still, random, or the path of an SB3 policy.zip trained on probe readings"})
-    checkpoint: str | None = field(default=None, metadata={"help": "dream bundle (and its probe); unset: the scene's shipped one"})
+    policy: str = field(
+        default="still", metadata={"help": "still, random, or the path of an SB3 policy.zip trained on probe readings"}
+    )
+    checkpoint: str | None = field(
+        default=None, metadata={"help": "dream bundle (and its probe); unset: the scene's shipped one"}
+    )
     stack: int = field(default=2, metadata={"help": "probe readings side by side, as the policy was trained"})
     episodes: int = field(default=10, metadata={"help": "real episodes of the policy"})
     max_steps: int = field(default=300, metadata={"help": "steps kept of each real episode"})
     context: int = field(default=4, metadata={"help": "real frames that prime each replay"})
-    history: int = field(default=16, metadata={"help": "actions before the context a replay passes (for models conditioned on them)"})
+    history: int = field(
+        default=16, metadata={"help": "actions before the context a replay passes (for models conditioned on them)"}
+    )
     horizon: int = field(default=10, metadata={"help": "dreamed steps per replay"})
     every: int = field(default=10, metadata={"help": "steps between replay starts"})
     seed: int = field(default=1_000_000, metadata={"help": "first episode seed; also the replays' noise seeds"})
@@ -60,7 +66,9 @@ def real_episodes(args: Args, probe) -> list[tuple[np.ndarray, np.ndarray]]:
     frames, actions = [[frame] for frame in frames_of(venv, observations).copy()], [[] for _ in range(args.episodes)]
     running = np.ones(args.episodes, bool)
     for _ in range(args.max_steps):
-        action = rng.uniform(low, high, (args.episodes, *low.shape)).astype(np.float32) if policy is None else policy(observations)
+        action = (
+            rng.uniform(low, high, (args.episodes, *low.shape)).astype(np.float32) if policy is None else policy(observations)
+        )
         observations, _, dones, _ = venv.step(action)
         produced = frames_of(venv, observations)
         for env in np.flatnonzero(running & ~dones):
@@ -75,14 +83,15 @@ def real_episodes(args: Args, probe) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def replay_starts(episodes: list[tuple[np.ndarray, np.ndarray]], args: Args) -> list[tuple[int, int]]:
     """(episode, t): a replay primed with frames t - context + 1 .. t, dreaming t + 1 .. t + horizon."""
-    return [(e, t) for e, (frames, _) in enumerate(episodes)
-            for t in range(args.context - 1, len(frames) - args.horizon, args.every)]
+    return [
+        (e, t) for e, (frames, _) in enumerate(episodes) for t in range(args.context - 1, len(frames) - args.horizon, args.every)
+    ]
 
 
 def padded(actions: np.ndarray, first: int, last: int) -> np.ndarray:
     """actions[first:last], zeros in front where first < 0 (before the episode began)."""
     before = min(last - first, max(0, -first))
-    return np.concatenate([np.zeros((before, *actions.shape[1:]), np.float32), actions[max(0, first):max(0, last)]])
+    return np.concatenate([np.zeros((before, *actions.shape[1:]), np.float32), actions[max(0, first) : max(0, last)]])
 
 
 def replays(args: Args, episodes, starts) -> np.ndarray:
@@ -115,9 +124,11 @@ def carry(start: dict, real: dict, dreamed: dict) -> dict[str, dict[str, float]]
     for name in real:
         real_change, dream_change = (wrapped_change(name, world[name] - start[name]) for world in (real, dreamed))
         error = dream_change - real_change
-        result[name] = {"error": round(float(np.abs(error).mean()), 4),
-                        "real_change": round(float(np.abs(real_change).mean()), 4),
-                        "carry": round(float((dream_change * real_change).sum() / max((real_change**2).sum(), 1e-12)), 3)}
+        result[name] = {
+            "error": round(float(np.abs(error).mean()), 4),
+            "real_change": round(float(np.abs(real_change).mean()), 4),
+            "carry": round(float((dream_change * real_change).sum() / max((real_change**2).sum(), 1e-12)), 3),
+        }
     return result
 
 
@@ -125,18 +136,21 @@ def run(args: Args) -> dict:
     import json
     from pathlib import Path
 
-    from worldenv.checkpoint import load_bundle
-    from worldenv.checkpoint import shipped_checkpoint
+    from worldenv.checkpoint import load_bundle, shipped_checkpoint
     from worldenv.eval.probe import load_probe, probe_readings
 
     if args.context < 1 or args.horizon < 1 or args.every < 1:
-        raise ValueError(f"expected --context, --horizon and --every of at least 1, got {args.context}, {args.horizon}, {args.every}")
+        raise ValueError(
+            f"expected --context, --horizon and --every of at least 1, got {args.context}, {args.horizon}, {args.every}"
+        )
     torch.set_num_threads(args.threads)
     probe = load_probe(load_bundle(args.checkpoint or shipped_checkpoint(args.scene)))
     episodes = real_episodes(args, probe)
     starts = replay_starts(episodes, args)
     if not starts:
-        raise SystemExit(f"no replay fits: every real episode is shorter than --context + --horizon ({args.context + args.horizon})")
+        raise SystemExit(
+            f"no replay fits: every real episode is shorter than --context + --horizon ({args.context + args.horizon})"
+        )
     dreamed = replays(args, episodes, starts)
 
     def read(frames: np.ndarray) -> dict[str, np.ndarray]:
@@ -144,8 +158,11 @@ def run(args: Args) -> dict:
 
     start = read(np.stack([episodes[e][0][t] for e, t in starts]))
     real = read(np.stack([episodes[e][0][t + args.horizon] for e, t in starts]))
-    summary = {"replays": len(starts), "episode_lengths": [len(actions) for _, actions in episodes],
-               "quantities": carry(start, real, read(dreamed[:, -1]))}
+    summary = {
+        "replays": len(starts),
+        "episode_lengths": [len(actions) for _, actions in episodes],
+        "quantities": carry(start, real, read(dreamed[:, -1])),
+    }
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"args": vars(args), **summary}, indent=2))

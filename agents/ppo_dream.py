@@ -51,19 +51,34 @@ from worldenv.dream_config import StartPolicy  # noqa: E402
 class Args(ServingArgs):
     scene: str = field(default="reacher", metadata={"help": "scene: reacher, cartpole, panorama or duo"})
     world: Literal["dream", "mujoco", "random", "still"] = field(
-        default="dream", metadata={"help": "where PPO trains; random / still: no training, scores uniform random / zero actions"})
-    checkpoint: str | None = field(default=None, metadata={"help": "dream bundle (and its probe); unset: the scene's shipped one"})
-    observation: Observation = field(default="probe", metadata={"help": "what the policy sees: probe (the state read off the frames) or pixels"})
+        default="dream", metadata={"help": "where PPO trains; random / still: no training, scores uniform random / zero actions"}
+    )
+    checkpoint: str | None = field(
+        default=None, metadata={"help": "dream bundle (and its probe); unset: the scene's shipped one"}
+    )
+    observation: Observation = field(
+        default="probe", metadata={"help": "what the policy sees: probe (the state read off the frames) or pixels"}
+    )
     stack: int = field(default=2, metadata={"help": "probe readings of the last frames side by side (velocities)"})
-    dream_steps: int | None = field(default=None, metadata={
-        "help": "steps per training episode in the dream before it is truncated and PPO bootstraps from its value (an "
-                "imagination horizon); unset: the scene's episode length"})
-    start_contexts: int | None = field(default=None, metadata={
-        "help": "training dreams start from this many real windows recorded in MuJoCo; unset: the bundle's bank"})
-    start_within: int = field(default=0, metadata={
-        "help": "with --start-contexts: each window begins at a step drawn from the first this-many of its episode"})
-    start_policy: StartPolicy = field(default="mix", metadata={
-        "help": "with --start-contexts: the exploration policy whose episodes the windows come from (mix, roam, ...)"})
+    dream_steps: int | None = field(
+        default=None,
+        metadata={
+            "help": "steps per training episode in the dream before it is truncated and PPO bootstraps from its value (an "
+            "imagination horizon); unset: the scene's episode length"
+        },
+    )
+    start_contexts: int | None = field(
+        default=None,
+        metadata={"help": "training dreams start from this many real windows recorded in MuJoCo; unset: the bundle's bank"},
+    )
+    start_within: int = field(
+        default=0,
+        metadata={"help": "with --start-contexts: each window begins at a step drawn from the first this-many of its episode"},
+    )
+    start_policy: StartPolicy = field(
+        default="mix",
+        metadata={"help": "with --start-contexts: the exploration policy whose episodes the windows come from (mix, roam, ...)"},
+    )
     env_steps: int = field(default=100_000, metadata={"help": "training budget in env steps (all envs together)"})
     num_envs: int = field(default=16, metadata={"help": "parallel envs (one batched dream, or MuJoCo envs in one process)"})
     n_steps: int = field(default=128, metadata={"help": "PPO rollout length per env and update"})
@@ -90,11 +105,21 @@ def frames_env(args: Args, world: str, num_envs: int, seed: int, training: bool 
 
     if world == "dream":
         # Training dreams may start from a bank recorded in MuJoCo when the env is made (DreamConfig.start_contexts).
-        starts = {"start_contexts": args.start_contexts, "start_within": args.start_within,
-                  "start_policy": args.start_policy} if training else {}
+        starts = (
+            {"start_contexts": args.start_contexts, "start_within": args.start_within, "start_policy": args.start_policy}
+            if training
+            else {}
+        )
         limit = args.dream_steps if training and args.dream_steps is not None else scene_info(args.scene).max_episode_steps
-        venv = VecMonitor(DreamVecEnv(num_envs, scene=args.scene, checkpoint=args.checkpoint, max_episode_steps=limit,
-                                      config=args.dream_config(**starts)))
+        venv = VecMonitor(
+            DreamVecEnv(
+                num_envs,
+                scene=args.scene,
+                checkpoint=args.checkpoint,
+                max_episode_steps=limit,
+                config=args.dream_config(**starts),
+            )
+        )
         venv.seed(seed)
         return venv
     return make_vec_env(scene_info(args.scene).env_id, n_envs=num_envs, seed=seed)  # Monitor per env
@@ -143,27 +168,30 @@ def write_real_episode(agent, args: Args, probe, path: Path) -> None:
     truth.close()
     dream = DiffusionWorldEnv(scene=args.scene, checkpoint=args.checkpoint, config=args.dream_config())
     zero = np.zeros_like(actions[0])
-    frame, _ = dream.reset(seed=args.seed, options={"context_frames": np.stack(real[:context]),
-                                                    "context_actions": np.stack([zero, *actions[: context - 1]])})
+    frame, _ = dream.reset(
+        seed=args.seed,
+        options={"context_frames": np.stack(real[:context]), "context_actions": np.stack([zero, *actions[: context - 1]])},
+    )
     dreamed = list(real[:context])
     for action in actions[context - 1 : len(real) - 1]:
         frame, *_ = dream.step(action)
         dreamed.append(frame)
     dream.close()
-    rollout = PairedRollout(np.stack(dreamed), np.stack(real), np.stack(actions[context - 1 : len(real) - 1]), context,
-                            0.0, 0.0, fps)
+    rollout = PairedRollout(
+        np.stack(dreamed), np.stack(real), np.stack(actions[context - 1 : len(real) - 1]), context, 0.0, 0.0, fps
+    )
     write_side_by_side(rollout, path)
 
 
 def run(args: Args) -> dict:
     from stable_baselines3 import PPO
 
-    from worldenv.checkpoint import load_bundle
-    from worldenv.checkpoint import shipped_checkpoint
+    from worldenv.checkpoint import load_bundle, shipped_checkpoint
     from worldenv.eval.probe import load_probe
 
-    if args.world != "dream" and (args.dream_steps is not None or args.start_contexts is not None or args.start_within
-                                 or args.start_policy != "mix"):
+    if args.world != "dream" and (
+        args.dream_steps is not None or args.start_contexts is not None or args.start_within or args.start_policy != "mix"
+    ):
         raise ValueError(f"--dream-steps and --start-* shape the dream's training episodes; --world {args.world} has none")
     torch.set_num_threads(args.threads)
     log = RunLog(Path(args.out) / f"{args.scene}-{args.world}-seed{args.seed}")
@@ -173,9 +201,16 @@ def run(args: Args) -> dict:
         seed = 1_000_000 + args.seed * 1000
         real = episode_returns(policy, args, "mujoco", probe, args.eval_episodes, seed)
         dreamed = episode_returns(policy, args, "dream", probe, args.eval_episodes, seed)
-        return log.record({"env_steps": env_steps, "real_return": float(real.mean()), "real_return_std": float(real.std()),
-                           "dream_return": float(dreamed.mean()), "dream_return_std": float(dreamed.std()),
-                           "train_env_return": train_return})
+        return log.record(
+            {
+                "env_steps": env_steps,
+                "real_return": float(real.mean()),
+                "real_return_std": float(real.std()),
+                "dream_return": float(dreamed.mean()),
+                "dream_return_std": float(dreamed.std()),
+                "train_env_return": train_return,
+            }
+        )
 
     if args.world == "random":
         return log.summarize(args, record(0, None, None))
@@ -185,15 +220,26 @@ def run(args: Args) -> dict:
         action_shape = gym.make(scene_info(args.scene).env_id).action_space.shape
         return log.summarize(args, record(0, lambda observations: np.zeros((len(observations), *action_shape), np.float32), None))
     venv = observed(frames_env(args, args.world, args.num_envs, args.seed, training=True), args.observation, probe, args.stack)
-    agent = PPO(policy_kind(args.observation), venv, n_steps=args.n_steps, batch_size=args.batch_size,
-                n_epochs=args.n_epochs, learning_rate=args.learning_rate, gamma=args.gamma, seed=args.seed,
-                device="cpu", verbose=0)
+    agent = PPO(
+        policy_kind(args.observation),
+        venv,
+        n_steps=args.n_steps,
+        batch_size=args.batch_size,
+        n_epochs=args.n_epochs,
+        learning_rate=args.learning_rate,
+        gamma=args.gamma,
+        seed=args.seed,
+        device="cpu",
+        verbose=0,
+    )
 
     def act(observations):
         return agent.predict(observations, deterministic=True)[0]
 
-    agent.learn(total_timesteps=args.env_steps,
-                callback=ScoreEvery(args.eval_every, lambda steps: record(steps, act, training_return(agent))))
+    agent.learn(
+        total_timesteps=args.env_steps,
+        callback=ScoreEvery(args.eval_every, lambda steps: record(steps, act, training_return(agent))),
+    )
     training_seconds = log.seconds()
     agent.save(log.out / "policy.zip")
     last = record(agent.num_timesteps, act, training_return(agent))

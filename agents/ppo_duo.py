@@ -5,9 +5,9 @@ env (``AgentsAsEnvs``): it sees the shared top-down frame, as the bundle's state
 probe reads it (both agents and both targets, the last ``--stack`` readings;
 ``observations.py``) or as pixels, plus its identity (a last entry, or a fourth
 channel, 0 for agent 0 and 1 or 255 for agent 1); it sends its half of the joint
-action and receives its own reward (the dream's per-agent reward heads). Every ``--eval-every`` env steps the policy is scored through the
-PettingZoo API in MuJoCo (``worldenv.scenes.duo.parallel_env``) and in the
-PettingZoo dream (``worldenv.envs.parallel_env``), the same episodes each.
+action and receives its own reward (the dream's per-agent reward heads). Every
+``--eval-every`` env steps the policy is scored through the PettingZoo API in MuJoCo
+(``worldenv.scenes.duo.parallel_env``) and in the PettingZoo dream (``worldenv.envs.parallel_env``), the same episodes each.
 ``--world mujoco`` trains in MuJoCo instead; ``--world random`` scores random actions.
 
     python agents/ppo_duo.py --world dream --env-steps 100000 --seed 0
@@ -34,12 +34,19 @@ AGENTS = 2
 @dataclass
 class Args(ServingArgs):
     world: Literal["dream", "mujoco", "random"] = field(
-        default="dream", metadata={"help": "where PPO trains (random: no training, the random-policy baseline)"})
+        default="dream", metadata={"help": "where PPO trains (random: no training, the random-policy baseline)"}
+    )
     checkpoint: str | None = field(default=None, metadata={"help": "duo dream bundle; unset: the shipped one"})
-    start_contexts: int | None = field(default=None, metadata={
-        "help": "real starts the training dream draws from, recorded in the MuJoCo scene when it is made; unset: the "
-                "bundle's bank (32 for the duo: too few layouts to learn from)"})
-    observation: Observation = field(default="probe", metadata={"help": "what the policy sees: probe (the state read off the frames) or pixels"})
+    start_contexts: int | None = field(
+        default=None,
+        metadata={
+            "help": "real starts the training dream draws from, recorded in the MuJoCo scene when it is made; unset: the "
+            "bundle's bank (32 for the duo: too few layouts to learn from)"
+        },
+    )
+    observation: Observation = field(
+        default="probe", metadata={"help": "what the policy sees: probe (the state read off the frames) or pixels"}
+    )
     stack: int = field(default=2, metadata={"help": "probe readings of the last frames side by side (velocities)"})
     env_steps: int = field(default=100_000, metadata={"help": "training budget in joint env steps"})
     num_envs: int = field(default=8, metadata={"help": "joint envs (each gives two agent-envs to PPO)"})
@@ -47,9 +54,13 @@ class Args(ServingArgs):
     eval_every: int = field(default=20_000, metadata={"help": "joint env steps between scores"})
     eval_episodes: int = field(default=5, metadata={"help": "episodes per score, in MuJoCo and in the dream"})
     max_cycles: int = field(default=200, metadata={"help": "steps per scored episode, and per training episode in MuJoCo"})
-    dream_cycles: int | None = field(default=None, metadata={
-        "help": "steps per training episode in the dream (an imagination horizon: a dream drifts over a few dozen "
-                "frames, and a policy that learns on the drift learns nothing real); unset: max_cycles"})
+    dream_cycles: int | None = field(
+        default=None,
+        metadata={
+            "help": "steps per training episode in the dream (an imagination horizon: a dream drifts over a few dozen "
+            "frames, and a policy that learns on the drift learns nothing real); unset: max_cycles"
+        },
+    )
     seed: int = field(default=0, metadata={"help": "seed of PPO, the envs and the scoring episodes"})
     threads: int = field(default=2, metadata={"help": "torch threads"})
     out: str = field(default="runs/agents", metadata={"help": "output directory"})
@@ -81,7 +92,9 @@ class AgentsAsEnvs(VecEnv):
         self._actions = None
 
     def _split(self, frames: np.ndarray) -> np.ndarray:
-        return np.stack([with_identity(frames, agent) for agent in range(AGENTS)], axis=1).reshape(self.num_envs, *self.observation_space.shape)
+        return np.stack([with_identity(frames, agent) for agent in range(AGENTS)], axis=1).reshape(
+            self.num_envs, *self.observation_space.shape
+        )
 
     def reset(self):
         self.joint.seed(self._seeds[0])
@@ -128,10 +141,16 @@ def joint_env(args: Args) -> VecEnv:
     from worldenv.envs.sb3 import DreamVecEnv
 
     if args.world == "dream":
-        return DreamVecEnv(args.num_envs, scene="duo", checkpoint=args.checkpoint,
-                           max_episode_steps=args.max_cycles if args.dream_cycles is None else args.dream_cycles,
-                           config=args.dream_config(start_contexts=args.start_contexts))
-    return make_vec_env("worldenv/Duo-v0", n_envs=args.num_envs, seed=args.seed, env_kwargs={"max_episode_steps": args.max_cycles})
+        return DreamVecEnv(
+            args.num_envs,
+            scene="duo",
+            checkpoint=args.checkpoint,
+            max_episode_steps=args.max_cycles if args.dream_cycles is None else args.dream_cycles,
+            config=args.dream_config(start_contexts=args.start_contexts),
+        )
+    return make_vec_env(
+        "worldenv/Duo-v0", n_envs=args.num_envs, seed=args.seed, env_kwargs={"max_episode_steps": args.max_cycles}
+    )
 
 
 class Seer:
@@ -154,9 +173,12 @@ class Seer:
 
 def agent_actions(env, observations: dict, policy, seer: Seer) -> dict:
     """Each live agent's action: ``policy`` on what it sees, or its action space's sample (None)."""
-    return {agent: env.action_space(agent).sample() if policy is None
-            else policy(seer(observations[agent], env.possible_agents.index(agent)))
-            for agent in env.agents}
+    return {
+        agent: env.action_space(agent).sample()
+        if policy is None
+        else policy(seer(observations[agent], env.possible_agents.index(agent)))
+        for agent in env.agents
+    }
 
 
 def pettingzoo_returns(make_env, policy, probe, stack: int, episodes: int, seed: int) -> np.ndarray:
@@ -178,13 +200,10 @@ def pettingzoo_returns(make_env, policy, probe, stack: int, episodes: int, seed:
 
 def run(args: Args) -> dict:
     from stable_baselines3 import PPO
-    from stable_baselines3.common.vec_env import VecMonitor
-
-    from stable_baselines3.common.vec_env import VecFrameStack
+    from stable_baselines3.common.vec_env import VecFrameStack, VecMonitor
 
     import worldenv.envs as dream_envs
-    from worldenv.checkpoint import load_bundle
-    from worldenv.checkpoint import shipped_checkpoint
+    from worldenv.checkpoint import load_bundle, shipped_checkpoint
     from worldenv.eval.probe import load_probe
     from worldenv.scenes import duo
 
@@ -194,15 +213,28 @@ def run(args: Args) -> dict:
 
     def record(env_steps: int, policy) -> dict:
         seed = 3_000_000 + args.seed * 1000
-        real = pettingzoo_returns(lambda: duo.parallel_env(max_cycles=args.max_cycles), policy, probe, args.stack,
-                                  args.eval_episodes, seed)
-        dreamed = pettingzoo_returns(lambda: dream_envs.parallel_env(scene="duo", checkpoint=args.checkpoint,
-                                                                     max_cycles=args.max_cycles,
-                                                                     config=args.dream_config()),
-                                     policy, probe, args.stack, args.eval_episodes, seed)
-        return log.record({"env_steps": env_steps, "real_return_per_agent": real.mean(0).tolist(),
-                           "real_team_return": float(real.sum(1).mean()), "real_team_return_std": float(real.sum(1).std()),
-                           "dream_team_return": float(dreamed.sum(1).mean())})
+        real = pettingzoo_returns(
+            lambda: duo.parallel_env(max_cycles=args.max_cycles), policy, probe, args.stack, args.eval_episodes, seed
+        )
+        dreamed = pettingzoo_returns(
+            lambda: dream_envs.parallel_env(
+                scene="duo", checkpoint=args.checkpoint, max_cycles=args.max_cycles, config=args.dream_config()
+            ),
+            policy,
+            probe,
+            args.stack,
+            args.eval_episodes,
+            seed,
+        )
+        return log.record(
+            {
+                "env_steps": env_steps,
+                "real_return_per_agent": real.mean(0).tolist(),
+                "real_team_return": float(real.sum(1).mean()),
+                "real_team_return_std": float(real.sum(1).std()),
+                "dream_team_return": float(dreamed.sum(1).mean()),
+            }
+        )
 
     if args.world == "random":
         return log.summarize(args, record(0, None))
@@ -211,14 +243,25 @@ def run(args: Args) -> dict:
         venv = VecMonitor(AgentsAsEnvs(joint))
     else:
         venv = VecFrameStack(VecMonitor(AgentsAsEnvs(ProbeReadout(joint, probe))), args.stack)
-    agent = PPO(policy_kind(args.observation), venv, n_steps=args.n_steps, batch_size=256, n_epochs=10, learning_rate=3e-4,
-                seed=args.seed, device="cpu", verbose=0)
+    agent = PPO(
+        policy_kind(args.observation),
+        venv,
+        n_steps=args.n_steps,
+        batch_size=256,
+        n_epochs=10,
+        learning_rate=3e-4,
+        seed=args.seed,
+        device="cpu",
+        verbose=0,
+    )
 
     def act(observation):
         return agent.predict(observation, deterministic=True)[0]
 
-    agent.learn(total_timesteps=AGENTS * args.env_steps,
-                callback=ScoreEvery(args.eval_every, lambda steps: record(steps, act), per_env_step=AGENTS))
+    agent.learn(
+        total_timesteps=AGENTS * args.env_steps,
+        callback=ScoreEvery(args.eval_every, lambda steps: record(steps, act), per_env_step=AGENTS),
+    )
     agent.save(log.out / "policy.zip")
     return log.summarize(args, record(agent.num_timesteps // AGENTS, act))
 

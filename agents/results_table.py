@@ -19,8 +19,10 @@ from agents.common import parse
 
 @dataclass
 class Args:
-    runs: Path = field(default=Path("runs/agents"), metadata={
-        "help": "folder of runs (RUN/summary.json) or of kept summaries (RUN.json, as benchmarks/results/agents)"})
+    runs: Path = field(
+        default=Path("runs/agents"),
+        metadata={"help": "folder of runs (RUN/summary.json) or of kept summaries (RUN.json, as benchmarks/results/agents)"},
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -40,8 +42,17 @@ def main(argv: list[str] | None = None) -> None:
                     if summary["args"].get("start_policy", "mix") != "mix":
                         world += f" of {summary['args']['start_policy']}"
             groups[(summary["args"]["scene"], world)].append(summary)
-    head = ["scene", "trained in", "seeds", "env steps", "real return", "dream-predicted return", "share of MuJoCo PPO's gain",
-            "train env-steps/s", "wall clock per run (s)"]
+    head = [
+        "scene",
+        "trained in",
+        "seeds",
+        "env steps",
+        "real return",
+        "dream-predicted return",
+        "share of MuJoCo PPO's gain",
+        "train env-steps/s",
+        "wall clock per run (s)",
+    ]
     print("| " + " | ".join(head) + " |\n|" + " --- |" * len(head))
     mean_real = {key: np.mean([r["real_return"] for r in runs]) for key, runs in groups.items()}
     for (scene, world), runs in groups.items():
@@ -51,11 +62,23 @@ def main(argv: list[str] | None = None) -> None:
         share = f"{(real.mean() - random) / (mujoco - random):.2f}" if measurable else "-"
         rates = [r["train_env_steps_per_s"] for r in runs if "train_env_steps_per_s" in r]
         label = {"random": "- (uniform random)", "still": "- (zero actions)"}.get(world, world)
-        print("| " + " | ".join([
-            scene, label, str(len(runs)), str(runs[0]["env_steps"]),
-            f"{real.mean():.1f} ± {real.std():.1f}", f"{dream.mean():.1f} ± {dream.std():.1f}", share,
-            f"{np.mean(rates):.0f}" if rates else "-", f"{np.mean([r['wall_seconds'] for r in runs]):.0f}",
-        ]) + " |")
+        print(
+            "| "
+            + " | ".join(
+                [
+                    scene,
+                    label,
+                    str(len(runs)),
+                    str(runs[0]["env_steps"]),
+                    f"{real.mean():.1f} ± {real.std():.1f}",
+                    f"{dream.mean():.1f} ± {dream.std():.1f}",
+                    share,
+                    f"{np.mean(rates):.0f}" if rates else "-",
+                    f"{np.mean([r['wall_seconds'] for r in runs]):.0f}",
+                ]
+            )
+            + " |"
+        )
 
 
 if __name__ == "__main__":

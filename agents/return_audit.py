@@ -47,12 +47,17 @@ from agents.observations import frames_of, observed  # noqa: E402
 from agents.ppo_dream import Args as PPOArgs  # noqa: E402
 from agents.ppo_dream import frames_env  # noqa: E402
 
+
 @dataclass
 class Args(ServingArgs):
     scene: Literal["reacher", "cartpole"] = field(default="reacher", metadata={"help": "scene whose return is split"})
-    policies: list[str] = field(default_factory=lambda: ["still", "random"],
-                                metadata={"help": "still, random, or paths of SB3 policy.zip files trained on probe readings"})
-    checkpoint: str | None = field(default=None, metadata={"help": "dream bundle (and its probe); unset: the scene's shipped one"})
+    policies: list[str] = field(
+        default_factory=lambda: ["still", "random"],
+        metadata={"help": "still, random, or paths of SB3 policy.zip files trained on probe readings"},
+    )
+    checkpoint: str | None = field(
+        default=None, metadata={"help": "dream bundle (and its probe); unset: the scene's shipped one"}
+    )
     paired: bool = field(default=True, metadata={"help": "start each dream from its MuJoCo episode's first frame"})
     context: int = field(default=4, metadata={"help": "frames of the held first frame that prime a paired dream"})
     stack: int = field(default=2, metadata={"help": "probe readings side by side, as the policies were trained"})
@@ -93,19 +98,27 @@ def closed_loop(policy, args: Args, world: str, probe, seed: int, starts: np.nda
     first_frames = frames_of(venv, observations).copy()
     rewards, actions, readings, steps_running, running = [], [], [], [], np.ones(args.episodes, bool)
     while running.any():
-        action = rng.uniform(low, high, (args.episodes, *low.shape)).astype(np.float32) if policy is None else policy(observations)
+        action = (
+            rng.uniform(low, high, (args.episodes, *low.shape)).astype(np.float32) if policy is None else policy(observations)
+        )
         observations, reward, dones, infos = venv.step(action)
         # A finished env's observation is already its next episode's; the frame the step made is the terminal one.
-        produced = np.stack([info["terminal_observation"] if done else observation
-                             for observation, done, info in zip(observations, dones, infos)])[:, -outputs:]
+        produced = np.stack(
+            [info["terminal_observation"] if done else observation for observation, done, info in zip(observations, dones, infos)]
+        )[:, -outputs:]
         rewards.append(reward * running)
         actions.append(np.asarray(action, np.float32) * running[:, None])
         readings.append(produced)
         steps_running.append(running.copy())
         running &= ~dones
     venv.close()
-    return {"rewards": np.stack(rewards, 1), "actions": np.stack(actions, 1), "readings": np.stack(readings, 1),
-            "running": np.stack(steps_running, 1), "first_frames": first_frames}
+    return {
+        "rewards": np.stack(rewards, 1),
+        "actions": np.stack(actions, 1),
+        "readings": np.stack(readings, 1),
+        "running": np.stack(steps_running, 1),
+        "first_frames": first_frames,
+    }
 
 
 def reacher_parts(episode: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -114,8 +127,11 @@ def reacher_parts(episode: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray]
     from worldenv.eval.probe import probe_readings
 
     reading = probe_readings("reacher", episode["readings"])
-    per_step = {"return": episode["rewards"], "control": -np.square(episode["actions"]).sum(-1),
-                "distance_seen": -np.linalg.norm(reading["fingertip"] - reading["target"], axis=-1)}
+    per_step = {
+        "return": episode["rewards"],
+        "control": -np.square(episode["actions"]).sum(-1),
+        "distance_seen": -np.linalg.norm(reading["fingertip"] - reading["target"], axis=-1),
+    }
     per_step["head_residual"] = per_step["return"] - per_step["control"] - per_step["distance_seen"]
     per_step["target_moved"] = np.linalg.norm(reading["target"] - reading["target"][:, :1], axis=-1)
     per_episode = {name: per_step[name].sum(1) for name in ("return", "control", "distance_seen", "head_residual")}
@@ -135,10 +151,17 @@ def cartpole_parts(episode: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray
     length = running.sum(1)
     length_seen = np.where(fallen.any(1), fallen.argmax(1) + 1, length)
     cart = reading["cart_x"][..., 0]
-    per_episode = {"return": episode["rewards"].sum(1), "length": length, "length_seen": length_seen,
-                   "ends_unseen": length - length_seen, "cart_reach": np.where(running, np.abs(cart), 0.0).max(1)}
-    per_step = {name: np.where(running, value, np.nan) for name, value in
-                (("pole_angle", angle), ("cart_x", cart), ("action", episode["actions"][..., 0]))}
+    per_episode = {
+        "return": episode["rewards"].sum(1),
+        "length": length,
+        "length_seen": length_seen,
+        "ends_unseen": length - length_seen,
+        "cart_reach": np.where(running, np.abs(cart), 0.0).max(1),
+    }
+    per_step = {
+        name: np.where(running, value, np.nan)
+        for name, value in (("pole_angle", angle), ("cart_x", cart), ("action", episode["actions"][..., 0]))
+    }
     per_step["running"] = running.astype(float)
     return per_episode, per_step
 
@@ -155,14 +178,19 @@ def summarize(per_episode: dict[str, np.ndarray], per_step: dict[str, np.ndarray
     """Mean and spread over episodes of each episode-level part, the per-step means over the
     episodes still running, and the first episode's per-step values."""
     steps = per_step[next(iter(per_step))].shape[1]
-    means = {name: np.array([np.nanmean(column) if np.isfinite(column).any() else np.nan for column in value.T])
-             for name, value in per_step.items()}
-    return {**{name: float(value.mean()) for name, value in per_episode.items()},
-            **{f"{name}_std": float(value.std()) for name, value in per_episode.items()},
-            "steps": steps,
-            "per_step": {name: [None if np.isnan(v) else round(float(v), 4) for v in value] for name, value in means.items()},
-            "first_episode": {name: [None if np.isnan(v) else round(float(v), 4) for v in value[0]]
-                              for name, value in per_step.items()}}
+    means = {
+        name: np.array([np.nanmean(column) if np.isfinite(column).any() else np.nan for column in value.T])
+        for name, value in per_step.items()
+    }
+    return {
+        **{name: float(value.mean()) for name, value in per_episode.items()},
+        **{f"{name}_std": float(value.std()) for name, value in per_episode.items()},
+        "steps": steps,
+        "per_step": {name: [None if np.isnan(v) else round(float(v), 4) for v in value] for name, value in means.items()},
+        "first_episode": {
+            name: [None if np.isnan(v) else round(float(v), 4) for v in value[0]] for name, value in per_step.items()
+        },
+    }
 
 
 def plot(results: dict, scene: str, path: Path) -> None:
@@ -172,8 +200,9 @@ def plot(results: dict, scene: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     _, means, traces = SCENES[scene]
-    panels = [(name, "per_step", f"{name} per step") for name in means] + \
-             [(name, "first_episode", f"{name}, first episode") for name in traces]
+    panels = [(name, "per_step", f"{name} per step") for name in means] + [
+        (name, "first_episode", f"{name}, first episode") for name in traces
+    ]
     figure, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), sharex=True)
     for (name, worlds), colour in zip(results.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
         for world, style in (("mujoco", "-"), ("dream", "--")):
@@ -193,6 +222,7 @@ def plot(results: dict, scene: str, path: Path) -> None:
 def short_names(policies: list[str]) -> list[str]:
     """``still``, ``random``; ``RUN/policy.zip`` -> ``RUN``; ``DIR/NAME.policy.zip`` -> ``NAME``;
     a name that two policies would share gets its folder in front (``OUT/RUN``)."""
+
     def name(policy: str, parts: int) -> str:
         if policy in ("still", "random"):
             return policy
@@ -212,8 +242,7 @@ def run(args: Args) -> dict:
 
     import gymnasium as gym
 
-    from worldenv.checkpoint import load_bundle
-    from worldenv.checkpoint import shipped_checkpoint
+    from worldenv.checkpoint import load_bundle, shipped_checkpoint
     from worldenv.eval.probe import load_probe
     from worldenv.scenes import scene_info
 
@@ -232,8 +261,10 @@ def run(args: Args) -> dict:
     plot(results, args.scene, out / "per_step.png")
     summary = {"args": vars(args), "policies": results}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    table = {name: {world: {part: round(value, 2) for part, value in r[world].items() if isinstance(value, float)}
-                    for world in r} for name, r in results.items()}
+    table = {
+        name: {world: {part: round(value, 2) for part, value in r[world].items() if isinstance(value, float)} for world in r}
+        for name, r in results.items()
+    }
     return {"args": vars(args), "policies": table}
 
 

@@ -35,7 +35,9 @@ WORLDS = ("dream", "mujoco")
 @dataclass
 class Args(ServingArgs):
     scene: str = field(default="reacher", metadata={"help": "scene: reacher, cartpole, panorama or duo"})
-    checkpoint: str | None = field(default=None, metadata={"help": "dream bundle (and its probe); unset: the scene's shipped one"})
+    checkpoint: str | None = field(
+        default=None, metadata={"help": "dream bundle (and its probe); unset: the scene's shipped one"}
+    )
     num_envs: list[int] = field(default_factory=lambda: [16, 64], metadata={"help": "batch sizes tried in each world"})
     env_steps: int = field(default=16384, metadata={"help": "training budget of each run in env steps"})
     rounds: int = field(default=2, metadata={"help": "interleaved rounds over every world and batch size"})
@@ -48,10 +50,32 @@ class Args(ServingArgs):
 
 def train_rate(args: Args, world: str, num_envs: int) -> float:
     """Env steps per second of one ``ppo_dream.py`` training run in a subprocess."""
-    command = [sys.executable, "-m", "agents.ppo_dream", "--scene", args.scene, "--world", world,
-               "--env-steps", str(args.env_steps), "--num-envs", str(num_envs),
-               "--n-steps", str(args.n_steps), "--batch-size", str(args.batch_size), "--eval-every", str(10 * args.env_steps),
-               "--eval-episodes", "1", "--seed", str(args.seed), "--threads", str(args.threads), "--no-video"]
+    command = [
+        sys.executable,
+        "-m",
+        "agents.ppo_dream",
+        "--scene",
+        args.scene,
+        "--world",
+        world,
+        "--env-steps",
+        str(args.env_steps),
+        "--num-envs",
+        str(num_envs),
+        "--n-steps",
+        str(args.n_steps),
+        "--batch-size",
+        str(args.batch_size),
+        "--eval-every",
+        str(10 * args.env_steps),
+        "--eval-episodes",
+        "1",
+        "--seed",
+        str(args.seed),
+        "--threads",
+        str(args.threads),
+        "--no-video",
+    ]
     if args.checkpoint:
         command += ["--checkpoint", args.checkpoint]
     for name, value in args.serving_args().items():  # how the dream is served, as ppo_dream.py takes it
@@ -75,8 +99,13 @@ def run(args: Args) -> dict:
                 logger.info("round %d, %s, %d envs: %.1f env-steps/s", round_index, world, n, rates[world][n][-1])
     medians = {world: {n: float(np.median(r)) for n, r in by_n.items()} for world, by_n in rates.items()}
     best = {world: max(by_n, key=by_n.get) for world, by_n in medians.items()}
-    summary = {"args": asdict(args), "rates": rates, "median": medians,
-               "best_num_envs": best, "dream_over_mujoco": medians["dream"][best["dream"]] / medians["mujoco"][best["mujoco"]]}
+    summary = {
+        "args": asdict(args),
+        "rates": rates,
+        "median": medians,
+        "best_num_envs": best,
+        "dream_over_mujoco": medians["dream"][best["dream"]] / medians["mujoco"][best["mujoco"]],
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "train_speed.json").write_text(json.dumps(summary, indent=2))

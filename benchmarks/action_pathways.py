@@ -25,24 +25,30 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import worldenv  # noqa: F401, I001  (sets MUJOCO_GL before mujoco is imported)
 import numpy as np
 import torch
+from action_sensitivity import mujoco_step
 from tqdm import tqdm
 
-from action_sensitivity import mujoco_step
+import worldenv  # noqa: F401, I001  (sets MUJOCO_GL before mujoco is imported)
 from worldenv.checkpoint import load_bundle
 from worldenv.data.dataset import FrameDataset, load_dataset
+
 # The experiment trains bare backbones that differ in how the action enters: the network itself is its subject.
 from worldenv.nn.backbone import Backbone, BackboneConfig
 from worldenv.scenes import make_scene
+
 # The float16 latents a teacher trains on, encoded as training encodes them (no public encoder rounds so).
 from worldenv.training.latent_windows import encode_frames
 from worldenv.world_model import load_tokenizer
 
 # name -> (ActionFlow beside the condition, twin loss)
-VARIANTS = {"condition": (False, False), "condition, twin loss": (False, True),
-            "condition + action_flow": (True, False), "condition + action_flow, twin loss": (True, True)}
+VARIANTS = {
+    "condition": (False, False),
+    "condition, twin loss": (False, True),
+    "condition + action_flow": (True, False),
+    "condition + action_flow, twin loss": (True, True),
+}
 
 
 @dataclass
@@ -66,8 +72,15 @@ def window_ends(data: FrameDataset, episodes: range, length: int) -> np.ndarray:
     return np.concatenate([data.episode_starts[e] + np.arange(length - 1, data.episode_lengths[e]) for e in episodes])
 
 
-def counterfactual_twins(data: FrameDataset, tokenizer, scene_name: str, ends: np.ndarray, length: int,
-                         rng: np.random.Generator, latents: torch.Tensor | None = None) -> Twins:
+def counterfactual_twins(
+    data: FrameDataset,
+    tokenizer,
+    scene_name: str,
+    ends: np.ndarray,
+    length: int,
+    rng: np.random.Generator,
+    latents: torch.Tensor | None = None,
+) -> Twins:
     """Twins of the windows ending at ``ends``: MuJoCo restored to the state before each
     last frame and stepped under a uniform random action. ``latents``: the dataset's
     frames already encoded (else the windows are encoded here)."""
@@ -75,27 +88,54 @@ def counterfactual_twins(data: FrameDataset, tokenizer, scene_name: str, ends: n
     scene.reset(seed=0)
     low, high = scene.action_space.low, scene.action_space.high
     twin_action = rng.uniform(low, high, (len(ends), len(low))).astype(np.float32)
-    twin_frames = np.stack([mujoco_step(scene, data.states["qpos"][f - 1], data.states["qvel"][f - 1], a)
-                            for f, a in zip(ends, twin_action)])
+    twin_frames = np.stack(
+        [mujoco_step(scene, data.states["qpos"][f - 1], data.states["qvel"][f - 1], a) for f, a in zip(ends, twin_action)]
+    )
     scene.close()
     index = ends[:, None] - length + 1 + np.arange(length)
     if latents is None:
-        window_latents = encode_frames(tokenizer, data.frames[index.ravel()]).float().reshape(*index.shape, -1, tokenizer.config.latent_channels)
+        window_latents = (
+            encode_frames(tokenizer, data.frames[index.ravel()])
+            .float()
+            .reshape(*index.shape, -1, tokenizer.config.latent_channels)
+        )
     else:
         window_latents = latents[torch.from_numpy(index)].float()
-    return Twins(window_latents, torch.from_numpy(data.actions[index]), encode_frames(tokenizer, twin_frames).float(),
-                 torch.from_numpy(twin_action))
+    return Twins(
+        window_latents,
+        torch.from_numpy(data.actions[index]),
+        encode_frames(tokenizer, twin_frames).float(),
+        torch.from_numpy(twin_action),
+    )
 
 
-def train_and_score(flow: bool, latents: torch.Tensor, actions: torch.Tensor, ends: np.ndarray, held_out: Twins,
-                    training_twins: Twins | None, args: argparse.Namespace) -> list[dict]:
+def train_and_score(
+    flow: bool,
+    latents: torch.Tensor,
+    actions: torch.Tensor,
+    ends: np.ndarray,
+    held_out: Twins,
+    training_twins: Twins | None,
+    args: argparse.Namespace,
+) -> list[dict]:
     """Train one regressor (with the twin loss if ``training_twins``) and score it on
     ``held_out`` every ``--eval-every`` steps."""
     L = args.frames
     N, C = latents.shape[1:]
     torch.manual_seed(args.seed)
-    model = Backbone(BackboneConfig(latent_channels=C, grid=int(N**0.5), action_dim=actions.shape[1], width=args.width,
-                                    depth=args.depth, heads=2, sink_frames=0, window_frames=L - 1, action_flow=flow))
+    model = Backbone(
+        BackboneConfig(
+            latent_channels=C,
+            grid=int(N**0.5),
+            action_dim=actions.shape[1],
+            width=args.width,
+            depth=args.depth,
+            heads=2,
+            sink_frames=0,
+            window_frames=L - 1,
+            action_flow=flow,
+        )
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
     rng = np.random.default_rng(args.seed)
     clean_context = torch.cat([torch.zeros(L - 1), torch.ones(1)])
@@ -111,9 +151,12 @@ def train_and_score(flow: bool, latents: torch.Tensor, actions: torch.Tensor, en
             recorded = predict(held_out.latents, held_out.actions, noise)
             moved = recorded - predict(held_out.latents, held_out.twin_actions(), noise)
             truth = held_out.latents[:, -1] - held_out.twin_latent
-        return {"step": step, "held_out_mse": float((recorded - held_out.latents[:, -1]).square().mean()),
-                "gain": float((moved * truth).sum() / truth.square().sum()),
-                "explained": float(1 - (moved - truth).square().sum() / truth.square().sum())}
+        return {
+            "step": step,
+            "held_out_mse": float((recorded - held_out.latents[:, -1]).square().mean()),
+            "gain": float((moved * truth).sum() / truth.square().sum()),
+            "explained": float(1 - (moved - truth).square().sum() / truth.square().sum()),
+        }
 
     rows = [score(0)]
     for step in tqdm(range(1, args.steps + 1), desc="action_flow" if flow else "condition", leave=False):
@@ -201,10 +244,14 @@ def main() -> None:
     ends = window_ends(data, training, args.frames)
     twin_ends = np.sort(rng.choice(ends, min(args.twins, len(ends)), replace=False))
     training_twins = counterfactual_twins(data, tokenizer, scene, twin_ends, args.frames, rng, latents)
-    print(f"{len(ends)} training windows from {len(training)} episodes ({len(twin_ends)} with a twin), "
-          f"{len(held_ends)} held-out twins ({time.perf_counter() - started:.0f} s to render and encode)")
-    results = {name: train_and_score(flow, latents, actions, ends, held_out, training_twins if twin else None, args)
-               for name, (flow, twin) in VARIANTS.items()}
+    print(
+        f"{len(ends)} training windows from {len(training)} episodes ({len(twin_ends)} with a twin), "
+        f"{len(held_ends)} held-out twins ({time.perf_counter() - started:.0f} s to render and encode)"
+    )
+    results = {
+        name: train_and_score(flow, latents, actions, ends, held_out, training_twins if twin else None, args)
+        for name, (flow, twin) in VARIANTS.items()
+    }
     print("| pathway | step | held-out MSE | gain | explained |\n| --- | ---: | ---: | ---: | ---: |")
     for name, rows in results.items():
         for row in rows[1:]:

@@ -26,15 +26,16 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import imageio.v3 as imageio  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from dream_arguments import add_dream_arguments  # noqa: E402
 
-from worldenv.eval.action_response import displacements, response_gain, responses  # noqa: E402
-from worldenv.checkpoint import load_bundle  # noqa: E402
-from worldenv.checkpoint import shipped_checkpoint  # noqa: E402
+from worldenv.checkpoint import (
+    load_bundle,  # noqa: E402
+    shipped_checkpoint,  # noqa: E402
+)
 from worldenv.envs import DiffusionWorldEnv  # noqa: E402
+from worldenv.eval.action_response import displacements, response_gain, responses  # noqa: E402
 from worldenv.eval.probe import load_probe  # noqa: E402
 from worldenv.scenes import make_scene  # noqa: E402
-
-from dream_arguments import add_dream_arguments  # noqa: E402
 
 
 def strip_image(rows: list[np.ndarray], scale: int = 2) -> np.ndarray:
@@ -53,8 +54,12 @@ def main() -> None:
     parser.add_argument("--context", type=int, default=4, help="real frames that prime the dream")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--gain-step", type=int, default=3, help="step at which the gain is measured")
-    parser.add_argument("--hold", type=int, default=None,
-                        help="push for this many steps, then zero actions: does the dream keep the momentum? (default: all steps)")
+    parser.add_argument(
+        "--hold",
+        type=int,
+        default=None,
+        help="push for this many steps, then zero actions: does the dream keep the momentum? (default: all steps)",
+    )
     parser.add_argument("--json", type=Path, help="write the mean readings and gains here")
     parser.add_argument("--strip", type=Path, help="write a PNG of the first start's frames: per action, MuJoCo above the dream")
     parser.add_argument("--threads", type=int, default=1)
@@ -63,18 +68,27 @@ def main() -> None:
     checkpoint = args.checkpoint or shipped_checkpoint(args.scene)
     report, pairs = {}, {}
     probe = load_probe(load_bundle(checkpoint))
-    dream = DiffusionWorldEnv(scene=args.scene, checkpoint=checkpoint, model=args.model,
-                              sampling_steps=args.sampling_steps, action_guidance=args.action_guidance, commit=args.commit)
+    dream = DiffusionWorldEnv(
+        scene=args.scene,
+        checkpoint=checkpoint,
+        model=args.model,
+        sampling_steps=args.sampling_steps,
+        action_guidance=args.action_guidance,
+        commit=args.commit,
+    )
     truth = make_scene(args.scene, max_episode_steps=-1)
     held = "" if args.hold is None else f" for {args.hold} steps, then none"
-    print(f"{args.scene} ({checkpoint}): mean probe reading per step under a constant action{held}, "
-          f"{args.starts} real starts; step 0 is the last context frame")
+    print(
+        f"{args.scene} ({checkpoint}): mean probe reading per step under a constant action{held}, "
+        f"{args.starts} real starts; step 0 is the last context frame"
+    )
     strip = []
     for action in args.actions:
         worlds, frames = responses(dream, truth, probe, args.scene, action, args.starts, args.context, args.steps, args.hold)
         strip += [frames["mujoco"][0], frames["dream"][0]]
-        report[str(action)] = {world: {name: r.mean(0).tolist() for name, r in readings.items()}
-                               for world, readings in worlds.items()}
+        report[str(action)] = {
+            world: {name: r.mean(0).tolist() for name, r in readings.items()} for world, readings in worlds.items()
+        }
         for name in worlds["mujoco"]:
             # Angles unwrapped along the steps: a joint pushed for 10 steps turns past half a turn.
             moved = {world: displacements(args.scene, worlds[world], args.gain_step)[name] for world in worlds}
@@ -87,16 +101,29 @@ def main() -> None:
     dream.close()
     truth.close()
     gains = {name: response_gain(by_name) for name, by_name in pairs.items()}
-    print(f"gain at step {args.gain_step} (dream displacement / MuJoCo's): "
-          + ", ".join(f"{name} {gain:.2f}" for name, gain in gains.items()))
+    print(
+        f"gain at step {args.gain_step} (dream displacement / MuJoCo's): "
+        + ", ".join(f"{name} {gain:.2f}" for name, gain in gains.items())
+    )
     if args.strip:
         args.strip.parent.mkdir(parents=True, exist_ok=True)
         imageio.imwrite(args.strip, strip_image(strip))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"scene": args.scene, "checkpoint": str(checkpoint), "starts": args.starts,
-                                         "hold": args.hold, "gain_step": args.gain_step, "gains": gains, "readings": report},
-                                        indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "scene": args.scene,
+                    "checkpoint": str(checkpoint),
+                    "starts": args.starts,
+                    "hold": args.hold,
+                    "gain_step": args.gain_step,
+                    "gains": gains,
+                    "readings": report,
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -21,17 +21,18 @@ arm; 0: the prediction ignores it).
 import argparse
 import json
 
-import worldenv  # noqa: F401, I001  (sets MUJOCO_GL before mujoco is imported)
 import mujoco
 import numpy as np
 import torch
 
-from worldenv.eval.action_response import response_gain
+import worldenv  # noqa: F401, I001  (sets MUJOCO_GL before mujoco is imported)
 from worldenv.checkpoint import load_bundle
 from worldenv.data.dataset import load_dataset
+from worldenv.eval.action_response import response_gain
+from worldenv.eval.probe import QUANTITIES, load_probe, probe_readings
+
 # Decoded in one call, as the recorded results were; world_model.latents_to_frames decodes in fixed chunks (other bits).
 from worldenv.nn.tokenizer import to_uint8
-from worldenv.eval.probe import QUANTITIES, load_probe, probe_readings
 from worldenv.scenes import make_scene
 from worldenv.world_model import load_backbone, load_tokenizer
 
@@ -100,18 +101,31 @@ def measure(bundle_path: str, data_path: str, held_out: int, windows: int, seed:
         changed = actions.clone()
         changed[:, -1] = replace(actions[:, -1])
         prediction = predict(changed)
-        real = torch.from_numpy(np.stack([
-            mujoco_step(scene, data.states["qpos"][f], data.states["qvel"][f], a) for f, a in zip(before, changed[:, -1].numpy())
-        ]))
+        real = torch.from_numpy(
+            np.stack(
+                [
+                    mujoco_step(scene, data.states["qpos"][f], data.states["qvel"][f], a)
+                    for f, a in zip(before, changed[:, -1].numpy())
+                ]
+            )
+        )
         real_latent = tokenizer.encode(real).reshape(truth.shape)
         prediction_reading, real_reading = decode_and_read(prediction), read(real)
         report["replacements"][name] = {
             "model_mse_to_truth": float((prediction - truth).square().mean()),
             "model_moved_by": float((prediction - recorded).square().mean()),
             "mujoco_moved_by": float((real_latent - truth).square().mean()),
-            "probe_gain": {q: response_gain([(displacement(q, real_reading[q], truth_reading[q]),
-                                              displacement(q, prediction_reading[q], recorded_reading[q]))])
-                           for q in kinds},
+            "probe_gain": {
+                q: response_gain(
+                    [
+                        (
+                            displacement(q, real_reading[q], truth_reading[q]),
+                            displacement(q, prediction_reading[q], recorded_reading[q]),
+                        )
+                    ]
+                )
+                for q in kinds
+            },
         }
     scene.close()
     return report

@@ -13,5 +13,9 @@ def add_dream_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="bundle component that dreams; default: the bundle's serving choice")
     parser.add_argument("--sampling-steps", type=int, default=None)
     parser.add_argument("--action-guidance", type=float, default=None)
-    parser.add_argument("--commit", choices=["latent", "frame"], default=None,
-                        help="what each dreamed frame leaves in the cache; default: the bundle's serving choice")
+    parser.add_argument(
+        "--commit",
+        choices=["latent", "frame"],
+        default=None,
+        help="what each dreamed frame leaves in the cache; default: the bundle's serving choice",
+    )

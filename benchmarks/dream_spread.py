@@ -22,14 +22,15 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from dream_arguments import add_dream_arguments  # noqa: E402
 
-from worldenv.checkpoint import load_bundle  # noqa: E402
-from worldenv.checkpoint import shipped_checkpoint  # noqa: E402
+from worldenv.checkpoint import (
+    load_bundle,  # noqa: E402
+    shipped_checkpoint,  # noqa: E402
+)
 from worldenv.dream_config import DreamConfig  # noqa: E402
 from worldenv.envs import Dream  # noqa: E402
 from worldenv.eval.probe import load_probe, probe_errors  # noqa: E402
-
-from dream_arguments import add_dream_arguments  # noqa: E402
 
 
 def spreads(dream: Dream, probe, policy: str, samples: int, starts: int, steps: int, seed: int) -> dict[str, list[float]]:
@@ -44,7 +45,9 @@ def spreads(dream: Dream, probe, policy: str, samples: int, starts: int, steps: 
         actions = np.repeat(np.asarray(dream.contexts.actions[start : start + 1]), samples, 0)
         model.reset(frames, actions, torch.arange(samples) + 1000 * start)
         for step in range(steps):
-            action = np.zeros(action_shape, np.float32) if policy == "zero" else rng.uniform(-1, 1, action_shape).astype(np.float32)
+            action = (
+                np.zeros(action_shape, np.float32) if policy == "zero" else rng.uniform(-1, 1, action_shape).astype(np.float32)
+            )
             dreamed, _, _ = model.step(np.repeat(action[None], samples, 0))
             readings = probe.predict(dreamed.cpu().numpy())
             for name, error in probe_errors(dream.scene, readings[first], readings[second]).items():
@@ -67,16 +70,19 @@ def main() -> None:
         parser.error(f"--samples: expected at least 2 dreams per start to compare, got {args.samples}")
     torch.set_num_threads(args.threads)
     checkpoint = args.checkpoint or shipped_checkpoint(args.scene)
-    served = DreamConfig(model=args.model, sampling_steps=args.sampling_steps, action_guidance=args.action_guidance,
-                         commit=args.commit)
+    served = DreamConfig(
+        model=args.model, sampling_steps=args.sampling_steps, action_guidance=args.action_guidance, commit=args.commit
+    )
     dream = Dream.load(args.samples, served, scene=args.scene, checkpoint=checkpoint)
     if args.starts > len(dream.contexts.frames):
         parser.error(f"--starts: the bundle's bank holds {len(dream.contexts.frames)} starts, got {args.starts}")
     probe = load_probe(load_bundle(checkpoint))
     with torch.inference_mode():
         result = spreads(dream, probe, args.policy, args.samples, args.starts, args.steps, args.seed)
-    print(f"{args.scene}, {args.policy} actions, {args.samples} noise seeds x {args.starts} starts: "
-          "mean difference between two dreams at step 1, 2, ...")
+    print(
+        f"{args.scene}, {args.policy} actions, {args.samples} noise seeds x {args.starts} starts: "
+        "mean difference between two dreams at step 1, 2, ..."
+    )
     for name, values in result.items():
         print(f"{name}: " + " ".join(f"{v:.4f}" for v in values))
     if args.json:

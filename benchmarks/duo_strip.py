@@ -12,15 +12,14 @@ agents (agents/README.md, "Duo").
 import argparse
 from pathlib import Path
 
-import worldenv  # noqa: F401, I001  (sets MUJOCO_GL before mujoco is imported)
 import imageio.v3 as imageio
 import numpy as np
 import torch
 
+import worldenv  # noqa: F401, I001  (sets MUJOCO_GL before mujoco is imported)
 import worldenv.envs as dream_envs
 from agents.ppo_duo import Seer, agent_actions
-from worldenv.checkpoint import load_bundle
-from worldenv.checkpoint import shipped_checkpoint
+from worldenv.checkpoint import load_bundle, shipped_checkpoint
 from worldenv.eval.probe import load_probe
 
 
@@ -62,8 +61,14 @@ def main() -> None:
     if min(args.steps) < 0:
         parser.error(f"--steps: expected steps >= 0, got {args.steps}")
     torch.set_num_threads(args.threads)
-    strip = dream_strip(args.checkpoint or shipped_checkpoint("duo"), args.policy, args.seed, sorted(set(args.steps)),
-                        sampling_steps=args.sampling_steps, commit=args.commit)
+    strip = dream_strip(
+        args.checkpoint or shipped_checkpoint("duo"),
+        args.policy,
+        args.seed,
+        sorted(set(args.steps)),
+        sampling_steps=args.sampling_steps,
+        commit=args.commit,
+    )
     imageio.imwrite(args.out, np.kron(strip, np.ones((args.scale, args.scale, 1), np.uint8)))
 
 

@@ -17,12 +17,11 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from dream_arguments import add_dream_arguments  # noqa: E402
 from gymnasium.vector import AutoresetMode  # noqa: E402
 
 from worldenv.envs import DiffusionWorldVectorEnv  # noqa: E402
 from worldenv.scenes import make_scene  # noqa: E402
-
-from dream_arguments import add_dream_arguments  # noqa: E402
 
 
 def actions_for(policy: str, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -42,11 +41,18 @@ def real_lengths(scene: str, policy: str, episodes: int, max_steps: int, seed: i
     return lengths
 
 
-def dream_lengths(scene: str, checkpoint: str | None, policy: str, episodes: int, max_steps: int, seed: int,
-                  **dream_kwargs) -> list[int]:
+def dream_lengths(
+    scene: str, checkpoint: str | None, policy: str, episodes: int, max_steps: int, seed: int, **dream_kwargs
+) -> list[int]:
     """``dream_kwargs``: model, sampling_steps, action_guidance, commit (None: the bundle's serving choice)."""
-    envs = DiffusionWorldVectorEnv(episodes, scene=scene, checkpoint=checkpoint, max_episode_steps=max_steps,
-                                   autoreset_mode=AutoresetMode.SAME_STEP, **dream_kwargs)
+    envs = DiffusionWorldVectorEnv(
+        episodes,
+        scene=scene,
+        checkpoint=checkpoint,
+        max_episode_steps=max_steps,
+        autoreset_mode=AutoresetMode.SAME_STEP,
+        **dream_kwargs,
+    )
     rng = np.random.default_rng(seed)
     envs.reset(seed=list(range(episodes)))
     lengths, running = np.zeros(episodes, int), np.ones(episodes, bool)
@@ -69,9 +75,18 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     real = real_lengths(args.scene, args.policy, args.episodes, args.max_steps, args.seed)
-    dream = dream_lengths(args.scene, args.checkpoint, args.policy, args.episodes, args.max_steps, args.seed,
-                          model=args.model, sampling_steps=args.sampling_steps, action_guidance=args.action_guidance,
-                          commit=args.commit)
+    dream = dream_lengths(
+        args.scene,
+        args.checkpoint,
+        args.policy,
+        args.episodes,
+        args.max_steps,
+        args.seed,
+        model=args.model,
+        sampling_steps=args.sampling_steps,
+        action_guidance=args.action_guidance,
+        commit=args.commit,
+    )
     print(f"{args.scene}, {args.policy} actions, episodes cut at {args.max_steps} steps")
     print(f"MuJoCo lengths: {real}")
     print(f"dream lengths:  {dream}")

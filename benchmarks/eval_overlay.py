@@ -84,8 +84,13 @@ def plot(reports: list[tuple[str, dict]], metrics: list[str], path: Path) -> Non
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("reports", nargs="+", type=parse_report, help="LABEL=PATH of a `worldenv eval --json` report")
-    parser.add_argument("--columns", nargs="+", type=parse_column, default=[("psnr", 1), ("psnr", 5)],
-                        help="METRIC@HORIZON entries of the table (default psnr@1 psnr@5)")
+    parser.add_argument(
+        "--columns",
+        nargs="+",
+        type=parse_column,
+        default=[("psnr", 1), ("psnr", 5)],
+        help="METRIC@HORIZON entries of the table (default psnr@1 psnr@5)",
+    )
     parser.add_argument("--plot", type=Path, help="write the PNG here: one panel per metric of --columns")
     args = parser.parse_args(argv)
     print(table(args.reports, args.columns))

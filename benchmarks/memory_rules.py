@@ -36,8 +36,11 @@ def main() -> None:
     torch.set_num_threads(1)
     tokenizer = load_tokenizer(load_bundle(args.checkpoint))
     results = rules_on_revisits(tokenizer, args.episodes, args.away, args.memory, args.window)
-    print(f"{args.episodes} revisit episodes per T; window {args.window}, 1 sink; "
-          "cells: share of episodes whose memory holds the exact view left behind / mean heading gap to the nearest remembered view (deg)\n")
+    print(
+        f"{args.episodes} revisit episodes per T; window {args.window}, 1 sink; "
+        "cells: share of episodes whose memory holds the exact view left behind / "
+        "mean heading gap to the nearest remembered view (deg)\n"
+    )
     head = ["rule", "memory frames"] + [f"T={t}" for t in args.away]
     print("| " + " | ".join(head) + " |\n|" + " --- |" * len(head))
     for name in RULES:

@@ -4,7 +4,8 @@ bundle's tokenizer and probe, in one run, beside copy-last-frame
 (``worldenv.eval.training_snapshots``).
 
     .venv/bin/python benchmarks/quality_vs_time.py --bundle checkpoints/reacher --config configs/reacher.yaml \\
-        --snapshots runs/snapshots/teacher-*.safetensors --episodes 4 --horizon 25 --out benchmarks/results/reacher_quality_vs_time
+        --snapshots runs/snapshots/teacher-*.safetensors --episodes 4 --horizon 25 \\
+        --out benchmarks/results/reacher_quality_vs_time
 """
 
 import argparse
@@ -35,8 +36,11 @@ def main() -> None:
     args = parser.parse_args()
     scene = load_bundle(args.bundle).metadata["scene"]
     quantities = [q.name for q in QUANTITIES[scene]]
-    config = EvalConfig(episodes=args.episodes, horizon=args.horizon,
-                        dream=DreamConfig(model="teacher", sampling_steps=args.steps, action_guidance=1.0, commit="latent"))
+    config = EvalConfig(
+        episodes=args.episodes,
+        horizon=args.horizon,
+        dream=DreamConfig(model="teacher", sampling_steps=args.steps, action_guidance=1.0, commit="latent"),
+    )
     rows = snapshot_scores(args.bundle, args.config, args.snapshots, config)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(rows, indent=2))
@@ -53,8 +57,13 @@ def main() -> None:
     axes[0].legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(args.out.with_suffix(".png"), dpi=110)
-    print("| step | minutes | " + " | ".join(f"PSNR h={h}" for h in horizons) + " | " +
-          " | ".join(f"{q} h={h}" for q in quantities for h in horizons) + " |")
+    print(
+        "| step | minutes | "
+        + " | ".join(f"PSNR h={h}" for h in horizons)
+        + " | "
+        + " | ".join(f"{q} h={h}" for q in quantities for h in horizons)
+        + " |"
+    )
     for r in rows:
         cells = [str(r["step"]), f"{r['minutes']:.1f}"] + [f"{r['all']['model'][str(h)]['psnr']:.2f}" for h in horizons]
         cells += [f"{r['all']['model'][str(h)][q]:.4f}" for q in quantities for h in horizons]

@@ -16,20 +16,20 @@ import argparse
 import json
 from pathlib import Path
 
-import worldenv  # noqa: F401, I001  (sets MUJOCO_GL before mujoco is imported)
 import numpy as np
 import torch
 
-from worldenv.checkpoint import load_bundle
+import worldenv  # noqa: F401, I001  (sets MUJOCO_GL before mujoco is imported)
+from worldenv.checkpoint import load_bundle, shipped_checkpoint
 from worldenv.envs import DiffusionWorldVectorEnv
-from worldenv.checkpoint import shipped_checkpoint
 from worldenv.eval.probe import load_probe, probe_errors
 
 POLICIES = ("zero", "random", "constant")
 
 
-def displacements(env: DiffusionWorldVectorEnv, probe, policy: str, steps: int, at: list[int],
-                  seed: int) -> dict[int, dict[str, float]]:
+def displacements(
+    env: DiffusionWorldVectorEnv, probe, policy: str, steps: int, at: list[int], seed: int
+) -> dict[int, dict[str, float]]:
     """{step: {quantity: mean displacement from the first frame}} under ``policy``, from the
     starts that ``seed`` draws (the same for every policy)."""
     observations, _ = env.reset(seed=seed)
@@ -47,8 +47,10 @@ def displacements(env: DiffusionWorldVectorEnv, probe, policy: str, steps: int, 
             actions = held
         observations, *_ = env.step(actions)
         if step in at:
-            moved[step] = {name: float(value.mean())
-                           for name, value in probe_errors(env.dream.scene, probe.predict(observations), first).items()}
+            moved[step] = {
+                name: float(value.mean())
+                for name, value in probe_errors(env.dream.scene, probe.predict(observations), first).items()
+            }
     return moved
 
 
@@ -66,14 +68,16 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.envs < 1 or args.steps < 1 or not all(1 <= s <= args.steps for s in args.at):
-        parser.error(f"expected --envs >= 1, --steps >= 1 and every --at in [1, --steps], got {args.envs}, {args.steps}, {args.at}")
+        parser.error(
+            f"expected --envs >= 1, --steps >= 1 and every --at in [1, --steps], got {args.envs}, {args.steps}, {args.at}"
+        )
     torch.set_num_threads(args.threads)
     checkpoint = args.checkpoint or shipped_checkpoint(args.scene)
     probe = load_probe(load_bundle(checkpoint))
-    env = DiffusionWorldVectorEnv(args.envs, scene=args.scene, checkpoint=checkpoint, max_episode_steps=args.steps + 1,
-                                  dtype=args.dtype)
-    report = {policy: displacements(env, probe, policy, args.steps, sorted(set(args.at)), args.seed)
-              for policy in args.policies}
+    env = DiffusionWorldVectorEnv(
+        args.envs, scene=args.scene, checkpoint=checkpoint, max_episode_steps=args.steps + 1, dtype=args.dtype
+    )
+    report = {policy: displacements(env, probe, policy, args.steps, sorted(set(args.at)), args.seed) for policy in args.policies}
     env.close()
     quantities = list(next(iter(next(iter(report.values())).values())))
     print("| actions | step | " + " | ".join(f"{q} moved" for q in quantities) + " |")
@@ -82,8 +86,18 @@ def main() -> None:
         for step, values in moved.items():
             print(f"| {policy} | {step} | " + " | ".join(f"{values[q]:.3f}" for q in quantities) + " |")
     if args.json:
-        args.json.write_text(json.dumps({"scene": args.scene, "checkpoint": str(checkpoint), "envs": args.envs,
-                                         "seed": args.seed, "displacement": report}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "scene": args.scene,
+                    "checkpoint": str(checkpoint),
+                    "envs": args.envs,
+                    "seed": args.seed,
+                    "displacement": report,
+                },
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -23,10 +23,15 @@ from worldenv.serving import Serving
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", type=Path, default=Path("checkpoints/reacher"))
-    parser.add_argument("--models", nargs="+", type=Serving.parse,
-                        default=[Serving.parse(m) for m in ("teacher@8", "student_consistency@1+frame")])
-    parser.add_argument("--reference", type=Serving.parse, default=Serving.parse("teacher@8"),
-                        help="the model every speed-up is taken against")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        type=Serving.parse,
+        default=[Serving.parse(m) for m in ("teacher@8", "student_consistency@1+frame")],
+    )
+    parser.add_argument(
+        "--reference", type=Serving.parse, default=Serving.parse("teacher@8"), help="the model every speed-up is taken against"
+    )
     parser.add_argument("--envs", type=int, default=1, help="dreams stepped together")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--rounds", type=int, default=5)

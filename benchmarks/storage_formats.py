@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 
 import worldenv  # noqa: F401  (sets MUJOCO_GL before MuJoCo loads)
-from worldenv.eval.bench import machine
 from worldenv.data.collect import CollectConfig, collect, episode_seeds
 from worldenv.data.dataset import load_dataset
 from worldenv.data.policies import make_policy
 from worldenv.data.sampler import WindowSampler
+from worldenv.eval.bench import machine
 from worldenv.scenes import make_scene
 
 
@@ -83,11 +83,13 @@ def main() -> None:
             count += args.batch
         shards_rate = count / (time.perf_counter() - start)
         minari_rate = minari_windows_per_second(args.length, args.batch, 3.0)
-        sizes = {name: sum(f.stat().st_size for f in (root / name).rglob("*") if f.is_file()) / 2**20 for name in ("shards", "minari")}
+        sizes = {
+            name: sum(f.stat().st_size for f in (root / name).rglob("*") if f.is_file()) / 2**20 for name in ("shards", "minari")
+        }
     frames = args.episodes * (args.steps + 1)
     print(f"machine: {machine()}; {args.episodes} reacher episodes x {args.steps} steps, 1 process")
     print()
-    print("| format | collect+write s | disk MiB | load s | windows/s (L=%d, batch %d) |" % (args.length, args.batch))
+    print(f"| format | collect+write s | disk MiB | load s | windows/s (L={args.length}, batch {args.batch}) |")
     print("| --- | ---: | ---: | ---: | ---: |")
     print(f"| worldenv shards | {shards_write:.1f} | {sizes['shards']:.1f} | {shards_load:.1f} | {shards_rate:.0f} |")
     print(f"| Minari (DataCollector, HDF5) | {minari_write:.1f} | {sizes['minari']:.1f} | - | {minari_rate:.0f} |")

@@ -19,6 +19,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
 
+
 def sustained_share(episodes: list[np.ndarray], window: int, low: float, high: float) -> float:
     """Share of (window, action dimension) pairs over ``episodes`` ((T, A) actions each)
     in which the action keeps one sign and an amplitude in [low, high]."""
@@ -50,8 +51,7 @@ def policy_actions(policy: Path, scene: str, episodes: int, seed: int) -> list[n
 
     from agents.observations import observed
     from agents.ppo_dream import Args, frames_env
-    from worldenv.checkpoint import load_bundle
-    from worldenv.checkpoint import shipped_checkpoint
+    from worldenv.checkpoint import load_bundle, shipped_checkpoint
     from worldenv.eval.probe import load_probe
 
     agent = PPO.load(str(policy), device="cpu")
@@ -87,8 +87,9 @@ def main() -> None:
         share = sustained_share(dataset_actions(args.dataset, args.episodes), args.window, args.low, args.high)
         print(f"{args.dataset} (first {args.episodes} episodes): {share:.4f} of {described}")
     if args.policy is not None:
-        share = sustained_share(policy_actions(args.policy, args.scene, args.policy_episodes, args.seed),
-                                args.window, args.low, args.high)
+        share = sustained_share(
+            policy_actions(args.policy, args.scene, args.policy_episodes, args.seed), args.window, args.low, args.high
+        )
         print(f"{args.policy} ({args.policy_episodes} MuJoCo episodes): {share:.4f} of {described}")
 
 

@@ -12,9 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from golden_rollouts import GOLDEN, SCENES, roll_out  # noqa: E402
-
 import numpy as np  # noqa: E402
+from golden_rollouts import GOLDEN, SCENES, roll_out  # noqa: E402
 
 
 def main() -> int:

@@ -8,22 +8,32 @@ import torch
 
 from worldenv.checkpoint import save_bundle
 from worldenv.contexts import COMPONENT, record_start_contexts
+from worldenv.eval.probe import StateProbe
 from worldenv.nn.backbone import Backbone, BackboneConfig
 from worldenv.nn.tokenizer import Tokenizer, TokenizerConfig
-from worldenv.eval.probe import StateProbe
 
 ACTION_DIMS = {"reacher": 2, "duo": 4, "cartpole": 1, "panorama": 2}
 AGENTS = {"duo": 2}
 
 
-def tiny_dream_bundle(directory: Path, scene: str = "reacher", contexts: int = 6, length: int = 3,
-                      memory_frames: int = 0, probe_outputs: int = 0) -> Path:
+def tiny_dream_bundle(
+    directory: Path, scene: str = "reacher", contexts: int = 6, length: int = 3, memory_frames: int = 0, probe_outputs: int = 0
+) -> Path:
     """``memory_frames``: long-term memory slots; ``probe_outputs``: add an (untrained) state probe."""
     torch.manual_seed(0)
     tokenizer_config = TokenizerConfig(channels=(8, 8, 16), latent_channels=4)
-    backbone_config = BackboneConfig(latent_channels=4, grid=8, action_dim=ACTION_DIMS[scene], rewards=AGENTS.get(scene, 1),
-                                     width=32, depth=1, heads=2, sink_frames=1, window_frames=2,
-                                     memory_frames=memory_frames)
+    backbone_config = BackboneConfig(
+        latent_channels=4,
+        grid=8,
+        action_dim=ACTION_DIMS[scene],
+        rewards=AGENTS.get(scene, 1),
+        width=32,
+        depth=1,
+        heads=2,
+        sink_frames=1,
+        window_frames=2,
+        memory_frames=memory_frames,
+    )
     tokenizer, backbone = Tokenizer(tokenizer_config), Backbone(backbone_config)
     with torch.no_grad():  # adaLN-Zero starts as identity: perturb so frames change from step to step
         for p in backbone.parameters():
@@ -49,14 +59,31 @@ def tiny_trained_bundle(root: Path, steps_per_episode: int = 12, **teacher_model
     from worldenv.data.collect import CollectConfig, collect
     from worldenv.train import main as train_main
 
-    collect(CollectConfig(scene="reacher", episodes=3, steps_per_episode=steps_per_episode, shard_size=3),
-            root / "data", progress=False)
+    collect(
+        CollectConfig(scene="reacher", episodes=3, steps_per_episode=steps_per_episode, shard_size=3),
+        root / "data",
+        progress=False,
+    )
     common = {"data": {"path": str(root / "data"), "held_out_episodes": 1}, "bundle": str(root / "bundle")}
     train = {"steps": 4, "batch": 2, "warmup": 1, "log_every": 2, "checkpoint_every": 4}
-    model = {"latent_channels": 4, "grid": 8, "action_dim": 2, "width": 16, "depth": 1, "heads": 2,
-             "sink_frames": 1, "window_frames": 2, **teacher_model}
+    model = {
+        "latent_channels": 4,
+        "grid": 8,
+        "action_dim": 2,
+        "width": 16,
+        "depth": 1,
+        "heads": 2,
+        "sink_frames": 1,
+        "window_frames": 2,
+        **teacher_model,
+    }
     config = {
-        "tokenizer": {**common, "run": str(root / "tok"), "model": {"channels": [8, 8, 16], "latent_channels": 4}, "train": train},
+        "tokenizer": {
+            **common,
+            "run": str(root / "tok"),
+            "model": {"channels": [8, 8, 16], "latent_channels": 4},
+            "train": train,
+        },
         "teacher": {**common, "run": str(root / "teacher"), "train": train, "model": model},
         "probe": {**common, "steps": 5, "batch": 8},
     }

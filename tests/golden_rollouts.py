@@ -34,6 +34,10 @@ def roll_out(scene: str) -> dict[str, np.ndarray]:
         rewards.append(reward)
         terminations.append(terminated)
     env.close()
-    return {"frames": np.stack(frames), "rewards": np.asarray(rewards, np.float64),
-            "terminations": np.asarray(terminations), "cpu": np.asarray(torch.backends.cpu.get_cpu_capability()),
-            "torch": np.asarray(torch.__version__)}
+    return {
+        "frames": np.stack(frames),
+        "rewards": np.asarray(rewards, np.float64),
+        "terminations": np.asarray(terminations),
+        "cpu": np.asarray(torch.backends.cpu.get_cpu_capability()),
+        "torch": np.asarray(torch.__version__),
+    }

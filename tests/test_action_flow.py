@@ -30,8 +30,9 @@ def test_is_linear_in_the_action():
     zero = flow(previous, torch.zeros(B, T, A))
     # No action, no displacement: every token gets the same (bias) input.
     torch.testing.assert_close(zero, flow.embed.bias.expand_as(zero))
-    torch.testing.assert_close(flow(previous, a1 + a2) - zero,
-                               (flow(previous, a1) - zero) + (flow(previous, a2) - zero), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        flow(previous, a1 + a2) - zero, (flow(previous, a1) - zero) + (flow(previous, a2) - zero), atol=1e-5, rtol=1e-5
+    )
     torch.testing.assert_close(flow(previous, 3 * a1) - zero, 3 * (flow(previous, a1) - zero), atol=1e-5, rtol=1e-5)
 
 

@@ -4,9 +4,9 @@ on a tiny dream bundle: they run, score in MuJoCo and write what they promise.""
 import importlib
 import json
 import os
+import random
 import re
 import shlex
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -40,15 +40,33 @@ def import_agent(name: str):
 
 
 def run_script(name: str, *arguments: str) -> dict:
-    result = subprocess.run([sys.executable, str(AGENTS / name), "--threads", "1", *arguments], env=ENV,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, str(AGENTS / name), "--threads", "1", *arguments], env=ENV, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_ppo_in_the_dream_is_scored_in_mujoco(reacher_dream_with_probe, tmp_path):
-    summary = run_script("ppo_dream.py", "--checkpoint", str(reacher_dream_with_probe), "--env-steps", "128", "--num-envs", "2",
-                         "--n-steps", "32", "--batch-size", "64", "--eval-every", "64", "--eval-episodes", "2", "--out", str(tmp_path))
+    summary = run_script(
+        "ppo_dream.py",
+        "--checkpoint",
+        str(reacher_dream_with_probe),
+        "--env-steps",
+        "128",
+        "--num-envs",
+        "2",
+        "--n-steps",
+        "32",
+        "--batch-size",
+        "64",
+        "--eval-every",
+        "64",
+        "--eval-episodes",
+        "2",
+        "--out",
+        str(tmp_path),
+    )
     run = tmp_path / "reacher-dream-seed0"
     lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [line["env_steps"] for line in lines] == [64, 128, 128]
@@ -85,25 +103,88 @@ def test_probe_readout_is_what_the_policy_sees(reacher_dream_with_probe):
 
 
 def test_ppo_baselines_train_in_mujoco_and_act_at_random(reacher_dream, tmp_path):
-    mujoco = run_script("ppo_dream.py", "--world", "mujoco", "--observation", "pixels", "--checkpoint", str(reacher_dream),
-                        "--env-steps", "128", "--num-envs", "2", "--n-steps", "32", "--batch-size", "64",
-                        "--eval-every", "1000", "--eval-episodes", "1", "--no-video", "--out", str(tmp_path))
-    random = run_script("ppo_dream.py", "--world", "random", "--observation", "pixels", "--checkpoint", str(reacher_dream),
-                        "--eval-episodes", "2", "--out", str(tmp_path))
+    mujoco = run_script(
+        "ppo_dream.py",
+        "--world",
+        "mujoco",
+        "--observation",
+        "pixels",
+        "--checkpoint",
+        str(reacher_dream),
+        "--env-steps",
+        "128",
+        "--num-envs",
+        "2",
+        "--n-steps",
+        "32",
+        "--batch-size",
+        "64",
+        "--eval-every",
+        "1000",
+        "--eval-episodes",
+        "1",
+        "--no-video",
+        "--out",
+        str(tmp_path),
+    )
+    random = run_script(
+        "ppo_dream.py",
+        "--world",
+        "random",
+        "--observation",
+        "pixels",
+        "--checkpoint",
+        str(reacher_dream),
+        "--eval-episodes",
+        "2",
+        "--out",
+        str(tmp_path),
+    )
     assert mujoco["env_steps"] == 128 and mujoco["train_env_return"] is not None  # Monitor saw training episodes
-    still = run_script("ppo_dream.py", "--world", "still", "--observation", "pixels", "--checkpoint", str(reacher_dream),
-                       "--eval-episodes", "2", "--out", str(tmp_path))
+    still = run_script(
+        "ppo_dream.py",
+        "--world",
+        "still",
+        "--observation",
+        "pixels",
+        "--checkpoint",
+        str(reacher_dream),
+        "--eval-episodes",
+        "2",
+        "--out",
+        str(tmp_path),
+    )
     assert random["env_steps"] == 0 and random["real_return"] < 0
     assert still["real_return"] > random["real_return"]  # an arm that never moves pays no control cost
     assert (tmp_path / "reacher-random-seed0" / "summary.json").exists()
-    table = subprocess.run([sys.executable, str(AGENTS / "results_table.py"), "--runs", str(tmp_path)], env=ENV,
-                           capture_output=True, text=True, check=True).stdout
+    table = subprocess.run(
+        [sys.executable, str(AGENTS / "results_table.py"), "--runs", str(tmp_path)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "| reacher | mujoco | 1 | 128 |" in table and "| reacher | - (zero actions) | 1 | 0 |" in table
 
 
 def test_planner_acts_in_mujoco_from_imagined_returns(reacher_dream, tmp_path):
-    summary = run_script("plan.py", "--checkpoint", str(reacher_dream), "--episodes", "1", "--max-steps", "3",
-                         "--candidates", "4", "--horizon", "2", "--elites", "2", "--out", str(tmp_path))
+    summary = run_script(
+        "plan.py",
+        "--checkpoint",
+        str(reacher_dream),
+        "--episodes",
+        "1",
+        "--max-steps",
+        "3",
+        "--candidates",
+        "4",
+        "--horizon",
+        "2",
+        "--elites",
+        "2",
+        "--out",
+        str(tmp_path),
+    )
     assert len(summary["planner_returns"]) == 1 and summary["seconds_per_real_step"] > 0
     assert summary["imagined_steps_per_real_step"] == 4 * 2 * 2
     assert (tmp_path / "plan-reacher-seed0" / "summary.json").exists()
@@ -116,8 +197,23 @@ def test_planner_with_mujoco_as_its_model_beats_keeping_still(tmp_path):
 
     import worldenv  # noqa: F401
 
-    summary = run_script("plan.py", "--imagine", "mujoco", "--episodes", "3", "--candidates", "32", "--horizon", "12",
-                         "--iterations", "3", "--spread", "0.3", "--out", str(tmp_path))
+    summary = run_script(
+        "plan.py",
+        "--imagine",
+        "mujoco",
+        "--episodes",
+        "3",
+        "--candidates",
+        "32",
+        "--horizon",
+        "12",
+        "--iterations",
+        "3",
+        "--spread",
+        "0.3",
+        "--out",
+        str(tmp_path),
+    )
     env, still = gym.make("worldenv/Reacher-v0"), []
     for episode in range(3):
         env.reset(seed=2_000_000 + episode)  # the script's episode seeds
@@ -135,8 +231,18 @@ def test_return_audit_splits_each_world_return_from_paired_starts(reacher_dream_
 
     import worldenv  # noqa: F401
 
-    summary = run_script("return_audit.py", "--checkpoint", str(reacher_dream_with_probe), "--policies", "still", "random",
-                         "--episodes", "2", "--out", str(tmp_path))
+    summary = run_script(
+        "return_audit.py",
+        "--checkpoint",
+        str(reacher_dream_with_probe),
+        "--policies",
+        "still",
+        "random",
+        "--episodes",
+        "2",
+        "--out",
+        str(tmp_path),
+    )
     still, random = summary["policies"]["still"], summary["policies"]["random"]
     for world in ("mujoco", "dream"):
         assert still[world]["control"] == 0.0  # the motionless arm pays nothing for its actions
@@ -149,8 +255,9 @@ def test_return_audit_splits_each_world_return_from_paired_starts(reacher_dream_
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert len(saved["policies"]["random"]["dream"]["per_step"]["return"]) == 50
     assert (tmp_path / "per_step.png").stat().st_size > 5000
-    bad = subprocess.run([sys.executable, str(AGENTS / "return_audit.py"), "--policies", "nowhere.zip"], env=ENV,
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, str(AGENTS / "return_audit.py"), "--policies", "nowhere.zip"], env=ENV, capture_output=True, text=True
+    )
     assert bad.returncode != 0 and "expected 'still', 'random' or the path of an SB3 policy.zip" in bad.stderr
 
 
@@ -170,9 +277,14 @@ def test_return_audit_starts_each_dream_from_its_mujoco_episode(reacher_dream_wi
 
 def test_audit_names_each_policy_once():
     audit = import_agent("return_audit")
-    assert audit.short_names(["still", "a/reacher-200k/mujoco-seed0.policy.zip", "runs/s16/cartpole-dream-seed0/policy.zip",
-                              "runs/s17/cartpole-dream-seed0/policy.zip"]) == \
-        ["still", "mujoco-seed0", "s16/cartpole-dream-seed0", "s17/cartpole-dream-seed0"]
+    assert audit.short_names(
+        [
+            "still",
+            "a/reacher-200k/mujoco-seed0.policy.zip",
+            "runs/s16/cartpole-dream-seed0/policy.zip",
+            "runs/s17/cartpole-dream-seed0/policy.zip",
+        ]
+    ) == ["still", "mujoco-seed0", "s16/cartpole-dream-seed0", "s17/cartpole-dream-seed0"]
 
 
 def test_cartpole_audit_finds_when_each_world_shows_the_fall():
@@ -198,13 +310,24 @@ def test_cartpole_audit_finds_when_each_world_shows_the_fall():
 
 def test_cartpole_return_audit_runs_paired_episodes_in_both_worlds(tmp_path):
     import gymnasium as gym
-
-    import worldenv  # noqa: F401
     from dream_bundles import tiny_dream_bundle
 
+    import worldenv  # noqa: F401
+
     bundle = tiny_dream_bundle(tmp_path / "cartpole", "cartpole", probe_outputs=3)
-    summary = run_script("return_audit.py", "--scene", "cartpole", "--checkpoint", str(bundle), "--policies", "still",
-                         "--episodes", "2", "--out", str(tmp_path / "audit"))
+    summary = run_script(
+        "return_audit.py",
+        "--scene",
+        "cartpole",
+        "--checkpoint",
+        str(bundle),
+        "--policies",
+        "still",
+        "--episodes",
+        "2",
+        "--out",
+        str(tmp_path / "audit"),
+    )
     still = summary["policies"]["still"]
     lengths = []
     for episode in range(2):
@@ -241,8 +364,7 @@ def test_policy_replay_carry_is_one_for_a_faithful_dream_and_zero_for_a_frozen_o
     assert faithful["cart_x"] == {"error": 0.0, "real_change": 0.1, "carry": 1.0}
     frozen = replay.carry(start, real, start)
     assert frozen["pole_angle"]["carry"] == 0.0 and frozen["pole_angle"]["error"] == pytest.approx(0.0833, abs=1e-4)
-    wrapped = replay.carry({"pole_angle": np.array([3.1])}, {"pole_angle": np.array([-3.1])},
-                           {"pole_angle": np.array([-3.1])})
+    wrapped = replay.carry({"pole_angle": np.array([3.1])}, {"pole_angle": np.array([-3.1])}, {"pole_angle": np.array([-3.1])})
     assert wrapped["pole_angle"]["real_change"] == pytest.approx(2 * np.pi - 6.2, abs=1e-4)  # across the wrap, not around
 
 
@@ -250,8 +372,21 @@ def test_policy_replay_runs_on_a_policys_real_episodes(tmp_path):
     from dream_bundles import tiny_dream_bundle
 
     bundle = tiny_dream_bundle(tmp_path / "cartpole", "cartpole", probe_outputs=3)
-    summary = run_script("policy_replay.py", "--checkpoint", str(bundle), "--policy", "random", "--episodes", "2",
-                         "--horizon", "2", "--every", "1", "--json", str(tmp_path / "replay.json"))
+    summary = run_script(
+        "policy_replay.py",
+        "--checkpoint",
+        str(bundle),
+        "--policy",
+        "random",
+        "--episodes",
+        "2",
+        "--horizon",
+        "2",
+        "--every",
+        "1",
+        "--json",
+        str(tmp_path / "replay.json"),
+    )
     lengths = summary["episode_lengths"]
     assert summary["replays"] == sum(max(0, length - 4) for length in lengths)  # t from 3 while t + 2 <= length
     assert set(summary["quantities"]) == {"pole_angle", "cart_x"}
@@ -260,18 +395,53 @@ def test_policy_replay_runs_on_a_policys_real_episodes(tmp_path):
 
 @pytest.mark.parametrize("observation", ["probe", "pixels"])
 def test_shared_ppo_on_the_duo_dream_is_scored_in_mujoco(duo_dream_with_probe, observation, tmp_path):
-    summary = run_script("ppo_duo.py", "--checkpoint", str(duo_dream_with_probe), "--observation", observation,
-                         "--env-steps", "64", "--num-envs", "2", "--n-steps", "32", "--eval-every", "1000",
-                         "--eval-episodes", "1", "--max-cycles", "8", "--out", str(tmp_path))
+    summary = run_script(
+        "ppo_duo.py",
+        "--checkpoint",
+        str(duo_dream_with_probe),
+        "--observation",
+        observation,
+        "--env-steps",
+        "64",
+        "--num-envs",
+        "2",
+        "--n-steps",
+        "32",
+        "--eval-every",
+        "1000",
+        "--eval-episodes",
+        "1",
+        "--max-cycles",
+        "8",
+        "--out",
+        str(tmp_path),
+    )
     assert summary["env_steps"] == 64 and len(summary["real_return_per_agent"]) == 2
     assert np.isfinite(summary["dream_team_return"])
     assert (tmp_path / "duo-dream-seed0" / "policy.zip").exists()
     if observation == "probe":  # the strip script acts with a probe policy, as the agents do
         strip = tmp_path / "strip.png"
-        result = subprocess.run([sys.executable, str(AGENTS.parent / "benchmarks" / "duo_strip.py"), "--checkpoint",
-                                 str(duo_dream_with_probe), "--policy", str(tmp_path / "duo-dream-seed0" / "policy.zip"),
-                                 "--steps", "0", "2", "--scale", "1", "--out", str(strip)],
-                                env=ENV, capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            [
+                sys.executable,
+                str(AGENTS.parent / "benchmarks" / "duo_strip.py"),
+                "--checkpoint",
+                str(duo_dream_with_probe),
+                "--policy",
+                str(tmp_path / "duo-dream-seed0" / "policy.zip"),
+                "--steps",
+                "0",
+                "2",
+                "--scale",
+                "1",
+                "--out",
+                str(strip),
+            ],
+            env=ENV,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         assert strip.exists() and strip.stat().st_size > 0
 
@@ -308,9 +478,26 @@ def test_ppo_dream_training_episodes_start_mid_episode_and_end_at_the_imaginatio
 
 
 def test_train_speed_times_both_worlds_at_each_batch_and_takes_each_at_its_best(reacher_dream_with_probe, tmp_path):
-    summary = run_script("train_speed.py", "--checkpoint", str(reacher_dream_with_probe), "--num-envs", "1", "2",
-                         "--env-steps", "64", "--n-steps", "16", "--batch-size", "32", "--rounds", "2", "--sampling-steps", "2",
-                         "--out", str(tmp_path))
+    summary = run_script(
+        "train_speed.py",
+        "--checkpoint",
+        str(reacher_dream_with_probe),
+        "--num-envs",
+        "1",
+        "2",
+        "--env-steps",
+        "64",
+        "--n-steps",
+        "16",
+        "--batch-size",
+        "32",
+        "--rounds",
+        "2",
+        "--sampling-steps",
+        "2",
+        "--out",
+        str(tmp_path),
+    )
     assert set(summary["rates"]) == {"dream", "mujoco"}
     assert all(len(summary["rates"][world][n]) == 2 for world in ("dream", "mujoco") for n in ("1", "2"))
     medians, best = summary["median"], summary["best_num_envs"]
@@ -318,8 +505,9 @@ def test_train_speed_times_both_worlds_at_each_batch_and_takes_each_at_its_best(
     assert summary["dream_over_mujoco"] == medians["dream"][str(best["dream"])] / medians["mujoco"][str(best["mujoco"])]
     saved = json.loads((tmp_path / "train_speed.json").read_text())
     assert saved["rates"] == summary["rates"] and saved["args"]["sampling_steps"] == 2
-    bad = subprocess.run([sys.executable, str(AGENTS / "train_speed.py"), "--rounds", "0"], env=ENV, capture_output=True,
-                         text=True)
+    bad = subprocess.run(
+        [sys.executable, str(AGENTS / "train_speed.py"), "--rounds", "0"], env=ENV, capture_output=True, text=True
+    )
     assert bad.returncode != 0 and "--rounds >= 1" in bad.stderr
 
 
@@ -334,8 +522,15 @@ def test_scoring_during_training_does_not_change_the_policy_trained():
         random.random(), np.random.rand(), torch.nn.Linear(4, 4), torch.rand(3)
 
     def trained(callback) -> torch.Tensor:
-        agent = PPO("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2, seed=0), n_steps=32, batch_size=32, n_epochs=2,
-                    seed=0, device="cpu")
+        agent = PPO(
+            "MlpPolicy",
+            make_vec_env("CartPole-v1", n_envs=2, seed=0),
+            n_steps=32,
+            batch_size=32,
+            n_epochs=2,
+            seed=0,
+            device="cpu",
+        )
         agent.learn(total_timesteps=192, callback=callback)
         return torch.nn.utils.parameters_to_vector(agent.policy.parameters()).detach()
 
@@ -348,17 +543,26 @@ def test_agent_scripts_explain_themselves():
     for name in ("ppo_dream.py", "plan.py", "ppo_duo.py", "return_audit.py", "train_speed.py", "policy_replay.py"):
         result = subprocess.run([sys.executable, str(AGENTS / name), "--help"], env=ENV, capture_output=True, text=True)
         assert result.returncode == 0 and "--seed" in result.stdout
-    as_module = subprocess.run([sys.executable, "-m", "agents.plan", "--help"], env=ENV, capture_output=True, text=True,
-                               cwd=AGENTS.parent.parent)  # anywhere: agents/ is installed with worldenv
+    as_module = subprocess.run(
+        [sys.executable, "-m", "agents.plan", "--help"], env=ENV, capture_output=True, text=True, cwd=AGENTS.parent.parent
+    )  # anywhere: agents/ is installed with worldenv
     assert as_module.returncode == 0 and "--keep-elites, --no-keep-elites" in as_module.stdout
-    bad = subprocess.run([sys.executable, str(AGENTS / "ppo_dream.py"), "--world", "moon"], env=ENV, capture_output=True,
-                         text=True)
+    bad = subprocess.run(
+        [sys.executable, str(AGENTS / "ppo_dream.py"), "--world", "moon"], env=ENV, capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "invalid choice 'moon' for argument '--world'" in bad.stderr
 
 
 # What a placeholder in a documented command stands for, by the flag it follows.
-PLACEHOLDERS = {"--world": "dream", "--seed": "0", "--candidates": "8", "--survival": "soft", "--policy": "policy.zip",
-                "--policies": "policy.zip", "--out": "out"}
+PLACEHOLDERS = {
+    "--world": "dream",
+    "--seed": "0",
+    "--candidates": "8",
+    "--survival": "soft",
+    "--policy": "policy.zip",
+    "--policies": "policy.zip",
+    "--out": "out",
+}
 
 
 def documented_commands() -> list[tuple[str, str, list[str]]]:
@@ -383,8 +587,15 @@ def test_every_documented_command_parses():
     from agents.common import parse
 
     commands = documented_commands()
-    assert {script for _, script, _ in commands} >= {"ppo_dream", "plan", "return_audit", "policy_replay", "ppo_duo",
-                                                    "train_speed", "results_table"}
+    assert {script for _, script, _ in commands} >= {
+        "ppo_dream",
+        "plan",
+        "return_audit",
+        "policy_replay",
+        "ppo_duo",
+        "train_speed",
+        "results_table",
+    }
     for where, script, arguments in commands:
         try:
             parse(import_agent(script).Args, arguments)
@@ -402,8 +613,10 @@ def test_colored_noise_is_standard_and_smoother_with_a_larger_exponent():
         lag1[beta] = float(np.mean(noise[:, 1:] * noise[:, :-1]))
     assert abs(lag1[0.0]) < 0.03 and lag1[0.0] < lag1[1.0] - 0.2 and lag1[1.0] < lag1[2.0] - 0.1, lag1
     # White noise is drawn as before the option existed: earlier runs reproduce.
-    assert np.array_equal(plan.colored_noise(0.0, (3, 4, 2), np.random.default_rng(1)),
-                          np.random.default_rng(1).standard_normal((3, 4, 2)).astype(np.float32))
+    assert np.array_equal(
+        plan.colored_noise(0.0, (3, 4, 2), np.random.default_rng(1)),
+        np.random.default_rng(1).standard_normal((3, 4, 2)).astype(np.float32),
+    )
 
 
 class ScriptedWorld:

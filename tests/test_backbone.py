@@ -13,12 +13,23 @@ CONDITIONS = [(1, False), (3, False), (1, True), (3, True)]
 PATHS = {"reference": FastPaths(), "fast": FastPaths.for_device("cpu")}
 
 
-def make_backbone(sink: int = 1, window: int = 3, seed: int = 0, depth: int = 2, history: int = 1,
-                  flow: bool = False, flow_history: int = 0) -> Backbone:
+def make_backbone(
+    sink: int = 1, window: int = 3, seed: int = 0, depth: int = 2, history: int = 1, flow: bool = False, flow_history: int = 0
+) -> Backbone:
     torch.manual_seed(seed)
-    config = BackboneConfig(latent_channels=C, grid=4, action_dim=2, width=32, depth=depth, heads=4,
-                            sink_frames=sink, window_frames=window, action_history=history, action_flow=flow,
-                            action_flow_history=flow_history)
+    config = BackboneConfig(
+        latent_channels=C,
+        grid=4,
+        action_dim=2,
+        width=32,
+        depth=depth,
+        heads=4,
+        sink_frames=sink,
+        window_frames=window,
+        action_history=history,
+        action_flow=flow,
+        action_flow_history=flow_history,
+    )
     model = Backbone(config).eval()
     with torch.no_grad():  # leave the zero-initialised (identity) state so every path matters
         for parameter in model.parameters():
@@ -63,8 +74,12 @@ def test_committing_a_chunk_equals_committing_frame_by_frame(history, flow):
     model.commit(x[:, :3], t[:, :3], a[:, :3], *chunk)
     for i in range(3):
         model.commit(x[:, i : i + 1], t[:, i : i + 1], a[:, i : i + 1], *single)
-    torch.testing.assert_close(model(x[:, 3:], t[:, 3:], a[:, 3:], *chunk).velocity,
-                               model(x[:, 3:], t[:, 3:], a[:, 3:], *single).velocity, atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(
+        model(x[:, 3:], t[:, 3:], a[:, 3:], *chunk).velocity,
+        model(x[:, 3:], t[:, 3:], a[:, 3:], *single).velocity,
+        atol=1e-6,
+        rtol=1e-6,
+    )
 
 
 @torch.no_grad()
@@ -116,8 +131,9 @@ def test_a_long_dream_reads_its_cache_as_a_context_built_afresh_would():
     afresh = model.new_cache(B, "cpu")
     afresh.replace_rows(torch.arange(B), cache)
     step = model(x[:, 29:], t[:, 29:], a[:, 29:], cache, state, fast=reuse)
-    torch.testing.assert_close(step.velocity, model(x[:, 29:], t[:, 29:], a[:, 29:], afresh, state).velocity,
-                               atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(
+        step.velocity, model(x[:, 29:], t[:, 29:], a[:, 29:], afresh, state).velocity, atol=1e-6, rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("history, flow", CONDITIONS)
@@ -243,9 +259,11 @@ def test_rotary_turns_channel_pairs_by_position_and_keeps_the_rest():
     assert torch.equal(turned[..., 4:], x[..., 4:])
     # What attention sees depends on the distance between frames only.
     q, k = torch.randn(head_dim), torch.randn(head_dim)
+
     def score(p_q, p_k):
         R = rotations(torch.tensor([[p_q, p_k]]), head_dim, rotary_dims, base)[0]
         return (q @ R[0]) @ (k @ R[1])
+
     torch.testing.assert_close(score(9, 4), score(5, 0))
 
 

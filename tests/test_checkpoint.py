@@ -133,18 +133,32 @@ def _edit_json(path, edit) -> None:
     path.write_text(json.dumps(raw))
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda raw: raw["components"]["teacher"].update(config={}),
-     r"bundle.json: components.teacher.config.model: missing; expected a mapping of BackboneConfig fields"),
-    (lambda raw: raw["components"]["teacher"].update(config="tiny"),
-     r"bundle.json: components.teacher.config: expected the component's config \(a JSON object\), found str 'tiny'"),
-    (lambda raw: raw["components"]["tokenizer"]["config"]["model"].update(channels="wide"),
-     r"bundle.json: components.tokenizer.config.model.channels: expected a list, got 'wide'"),
-    (lambda raw: raw["components"]["contexts"].update(config={"count": 6}),
-     r"bundle.json: components.contexts.config.length: missing; expected keys \['count', 'length', 'size', 'action_dim'\]"),
-    (lambda raw: raw["components"]["teacher"].pop("sha256"),
-     r"bundle.json: components.teacher.sha256: expected the file's sha256 \(a hex string\), found nothing"),
-], ids=["empty-config", "string-config", "bad-model-field", "contexts-config", "no-sha256"])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda raw: raw["components"]["teacher"].update(config={}),
+            r"bundle.json: components.teacher.config.model: missing; expected a mapping of BackboneConfig fields",
+        ),
+        (
+            lambda raw: raw["components"]["teacher"].update(config="tiny"),
+            r"bundle.json: components.teacher.config: expected the component's config \(a JSON object\), found str 'tiny'",
+        ),
+        (
+            lambda raw: raw["components"]["tokenizer"]["config"]["model"].update(channels="wide"),
+            r"bundle.json: components.tokenizer.config.model.channels: expected a list, got 'wide'",
+        ),
+        (
+            lambda raw: raw["components"]["contexts"].update(config={"count": 6}),
+            r"bundle.json: components.contexts.config.length: missing; expected keys \['count', 'length', 'size', 'action_dim'\]",
+        ),
+        (
+            lambda raw: raw["components"]["teacher"].pop("sha256"),
+            r"bundle.json: components.teacher.sha256: expected the file's sha256 \(a hex string\), found nothing",
+        ),
+    ],
+    ids=["empty-config", "string-config", "bad-model-field", "contexts-config", "no-sha256"],
+)
 def test_a_replaced_config_is_refused_naming_the_file_key_and_expectation(reacher_dream, tmp_path, edit, message):
     import shutil
 

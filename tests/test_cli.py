@@ -79,9 +79,11 @@ def test_contexts_refuses_a_read_only_bundle_before_any_work(reacher_dream, tmp_
 
 def test_collect_refuses_an_unusable_out_or_worker_count(tmp_path, capsys):
     (tmp_path / "file").write_text("")
-    for flags, message in [(["--out", str(tmp_path / "file" / "data")], "is a file; expected a directory path"),
-                           (["--out", str(tmp_path / "w"), "--workers", "0"], "expected a positive number of worker processes"),
-                           (["--out", str(tmp_path / "w"), "--width", "17"], "expected an even width >= 16 pixels, got 17")]:
+    for flags, message in [
+        (["--out", str(tmp_path / "file" / "data")], "is a file; expected a directory path"),
+        (["--out", str(tmp_path / "w"), "--workers", "0"], "expected a positive number of worker processes"),
+        (["--out", str(tmp_path / "w"), "--width", "17"], "expected an even width >= 16 pixels, got 17"),
+    ]:
         with pytest.raises(SystemExit) as exit_info:
             main(["collect", "--scene", "reacher", "--episodes", "1", "--steps", "2", "--workers", "1", *flags])
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
@@ -107,8 +109,7 @@ def test_bad_input_exits_2_with_a_message():
 
 
 def test_demo_writes_dream_and_ground_truth_videos(tmp_path):
-    result = run_cli("demo", "--out", str(tmp_path), "--steps", "6", "--episodes", "2", "--episode-steps", "8",
-                     "--workers", "1")
+    result = run_cli("demo", "--out", str(tmp_path), "--steps", "6", "--episodes", "2", "--episode-steps", "8", "--workers", "1")
     assert result.returncode == 0, result.stderr
     for scene in ("reacher", "cartpole", "duo", "panorama"):
         video = iio.imread(tmp_path / f"dream_{scene}.mp4")
@@ -126,8 +127,9 @@ def test_demo_writes_dream_and_ground_truth_videos(tmp_path):
 @pytest.mark.parametrize("suffix", ["mp4", "gif"])
 def test_record_writes_a_readable_side_by_side_video(reacher_dream, tmp_path, suffix):
     out = tmp_path / f"dream.{suffix}"
-    result = run_cli("record", "--checkpoint", str(reacher_dream), "--policy", "random", "--steps", "5",
-                     "--context", "3", str(out))
+    result = run_cli(
+        "record", "--checkpoint", str(reacher_dream), "--policy", "random", "--steps", "5", "--context", "3", str(out)
+    )
     assert result.returncode == 0, result.stderr
     video = iio.imread(out)
     assert video.shape[0] == 3 + 5 and video.shape[1:3] == (256, (3 * 64 + 4) * 4)
@@ -155,16 +157,42 @@ def test_bench_prints_tables(tmp_path):
 
 
 def test_bench_dream_measures_batches_beside_mujoco(reacher_dream, tmp_path):
-    result = run_cli("bench", "dream", "--checkpoint", str(reacher_dream), "--envs", "1", "3", "--sampling-steps", "1",
-                     "--seconds", "0.1", "--steps", "20", "--dtype", "auto", "bfloat16", "--commit", "frame",
-                     "--rounds", "2", "--json", str(tmp_path / "dream.json"))
+    result = run_cli(
+        "bench",
+        "dream",
+        "--checkpoint",
+        str(reacher_dream),
+        "--envs",
+        "1",
+        "3",
+        "--sampling-steps",
+        "1",
+        "--seconds",
+        "0.1",
+        "--steps",
+        "20",
+        "--dtype",
+        "auto",
+        "bfloat16",
+        "--commit",
+        "frame",
+        "--rounds",
+        "2",
+        "--json",
+        str(tmp_path / "dream.json"),
+    )
     assert result.returncode == 0, result.stderr
     assert "| MuJoCo step+render (1 process) | - | 1 |" in result.stdout
     assert "| teacher@1+frame | float32 | 3 | 2 |" in result.stdout  # auto: float32 on the CPU
     assert "| teacher@1+frame | bfloat16 | 3 | 2 |" in result.stdout
     saved = json.loads((tmp_path / "dream.json").read_text())
     assert saved["command"].startswith("worldenv bench dream") and saved["mujoco_env_steps_per_s"] > 0
-    assert [(r["dtype"], r["envs"]) for r in saved["dreams"]] == [("float32", 1), ("float32", 3), ("bfloat16", 1), ("bfloat16", 3)]
+    assert [(r["dtype"], r["envs"]) for r in saved["dreams"]] == [
+        ("float32", 1),
+        ("float32", 3),
+        ("bfloat16", 1),
+        ("bfloat16", 3),
+    ]
     assert all(r["env_steps_per_s"] > 0 and r["serving"] == "teacher@1+frame" for r in saved["dreams"])
     # Two rounds, interleaved with MuJoCo's: medians, and each ratio's range over the rounds.
     assert len(saved["mujoco_rounds"]) == 2 and all(len(r["rounds"]) == 2 for r in saved["dreams"])
@@ -174,29 +202,39 @@ def test_bench_dream_measures_batches_beside_mujoco(reacher_dream, tmp_path):
     assert "medians of 2 interleaved rounds" in result.stdout
 
 
-
 def test_record_plays_a_trained_sb3_policy(reacher_dream, tmp_path):
     from stable_baselines3 import PPO
 
     from worldenv.envs.sb3 import DreamVecEnv
 
-    model = PPO("CnnPolicy", DreamVecEnv(2, checkpoint=reacher_dream, max_episode_steps=8), n_steps=8, batch_size=16,
-                n_epochs=1, seed=0, device="cpu")
+    model = PPO(
+        "CnnPolicy",
+        DreamVecEnv(2, checkpoint=reacher_dream, max_episode_steps=8),
+        n_steps=8,
+        batch_size=16,
+        n_epochs=1,
+        seed=0,
+        device="cpu",
+    )
     model.learn(16)
     model.save(tmp_path / "agent.zip")
     out = tmp_path / "agent.gif"
-    result = run_cli("record", "--checkpoint", str(reacher_dream), "--policy", str(tmp_path / "agent.zip"), "--steps", "4",
-                     str(out))
+    result = run_cli(
+        "record", "--checkpoint", str(reacher_dream), "--policy", str(tmp_path / "agent.zip"), "--steps", "4", str(out)
+    )
     assert result.returncode == 0, result.stderr
     assert iio.imread(out).shape[0] == 4 + 4
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["inspect", "nowhere"], []),  # computes nothing with torch: left alone
-    (["eval", "--checkpoint", "nowhere"], [1]),  # dreams: one thread unless told
-    (["--threads", "2", "record", "out.mp4", "--checkpoint", "nowhere"], [2]),
-    (["--threads", "2", "train", "teacher", "--config", "nowhere.yaml"], [2]),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["inspect", "nowhere"], []),  # computes nothing with torch: left alone
+        (["eval", "--checkpoint", "nowhere"], [1]),  # dreams: one thread unless told
+        (["--threads", "2", "record", "out.mp4", "--checkpoint", "nowhere"], [2]),
+        (["--threads", "2", "train", "teacher", "--config", "nowhere.yaml"], [2]),
+    ],
+)
 def test_threads_default_to_one_for_dreams_and_follow_the_flag(argv, expected, monkeypatch):
     import os
 

@@ -11,7 +11,9 @@ from worldenv.training.loop import TrainConfig
 def test_merge_lays_overrides_over_nested_sections():
     base = {"data": {"path": "a", "held_out_episodes": 5}, "train": {"lr": 1.0}}
     assert merge(base, {"data": {"extra_paths": ["b"]}, "train": {"lr": 2.0}}) == {
-        "data": {"path": "a", "held_out_episodes": 5, "extra_paths": ["b"]}, "train": {"lr": 2.0}}
+        "data": {"path": "a", "held_out_episodes": 5, "extra_paths": ["b"]},
+        "train": {"lr": 2.0},
+    }
     assert base == {"data": {"path": "a", "held_out_episodes": 5}, "train": {"lr": 1.0}}
 
 

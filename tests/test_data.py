@@ -140,9 +140,7 @@ def test_gentle_noise_lets_the_pole_fall_under_its_own_weight():
 
 
 def test_cartpole_mix_covers_long_balancing_and_falls(tmp_path):
-    manifest = collect(
-        CollectConfig(scene="cartpole", episodes=6, steps_per_episode=300, shard_size=6), tmp_path, progress=False
-    )
+    manifest = collect(CollectConfig(scene="cartpole", episodes=6, steps_per_episode=300, shard_size=6), tmp_path, progress=False)
     data = load_dataset(tmp_path)
     assert data.episode_lengths.max() > 60, "the expert keeps the pole up for long stretches"
     assert data.terminated.any(), "falls (terminations) are in the data"
@@ -257,8 +255,9 @@ def test_frames_after_termination_record_the_fall_past_the_terminal_state():
 
     env = make_scene("cartpole", max_episode_steps=300)
     for after in (0, 3):
-        config = CollectConfig(scene="cartpole", episodes=1, steps_per_episode=300, policy="uniform",
-                               frames_after_termination=after)
+        config = CollectConfig(
+            scene="cartpole", episodes=1, steps_per_episode=300, policy="uniform", frames_after_termination=after
+        )
         episode = run_episode(env, make_policy("uniform"), config, 0)
         first = int(np.argmax(episode.terminated))
         assert episode.terminated[first:].all() and not episode.terminated[:first].any()
@@ -375,8 +374,25 @@ def test_killed_collection_resumes_to_the_same_dataset(reacher_dataset, tmp_path
     """SIGKILL the CLI after its first shard lands, rerun it, get the uninterrupted result."""
     out = tmp_path / "killed"
     command = [
-        sys.executable, "-m", "worldenv.cli", "collect", "--scene", "reacher", "--episodes", "5", "--steps", "12",
-        "--shard-size", "1", "--seed", "3", "--workers", "1", "--no-progress", "--out", str(out),
+        sys.executable,
+        "-m",
+        "worldenv.cli",
+        "collect",
+        "--scene",
+        "reacher",
+        "--episodes",
+        "5",
+        "--steps",
+        "12",
+        "--shard-size",
+        "1",
+        "--seed",
+        "3",
+        "--workers",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -410,8 +426,9 @@ def test_collect_config_errors_name_the_key():
     with pytest.raises(ConfigError, match=r"collect.exploration_mix: expected positive weights of \['gentle'"):
         config.build(CollectConfig, {"scene": "reacher", "episodes": 2, "exploration_mix": {"wobble": 1.0}}, "collect")
     with pytest.raises(ConfigError, match=r"collect.exploration_mix: applies to policy 'mix', not 'goal'"):
-        config.build(CollectConfig, {"scene": "reacher", "episodes": 2, "policy": "goal", "exploration_mix": {"goal": 1}},
-                     "collect")
+        config.build(
+            CollectConfig, {"scene": "reacher", "episodes": 2, "policy": "goal", "exploration_mix": {"goal": 1}}, "collect"
+        )
 
 
 def test_a_preset_can_set_the_exploration_mix(tmp_path):
@@ -449,7 +466,7 @@ def test_extra_datasets_train_beside_the_main_one_which_alone_holds_out(reacher_
     both = DataConfig(path=str(reacher_dataset), held_out_episodes=1, extra_paths=[str(extra)])
     own, added, joined = alone.load_training(), load_dataset(extra), both.load_training()
     assert joined.num_episodes == own.num_episodes + added.num_episodes == 4 + 2
-    np.testing.assert_array_equal(joined.frames[own.num_frames:], added.frames)
+    np.testing.assert_array_equal(joined.frames[own.num_frames :], added.frames)
     second = joined.episode_frames(own.num_episodes)  # the extra dataset's first episode
     np.testing.assert_array_equal(joined.actions[second], added.actions[added.episode_frames(0)])
     np.testing.assert_array_equal(both.load_held_out().frames, alone.load_held_out().frames)
@@ -465,11 +482,27 @@ def test_an_interrupted_collection_stops_cleanly(tmp_path, how):
     """Ctrl-C: one line saying what was kept and how to finish, exit status 130; killed:
     the workers end with the parent, silently. Neither prints a worker's traceback."""
     out = tmp_path / "interrupted"
-    command = [sys.executable, "-m", "worldenv.cli", "collect", "--scene", "reacher", "--episodes", "8", "--steps", "12",
-               "--shard-size", "1", "--workers", "2", "--no-progress", "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "worldenv.cli",
+        "collect",
+        "--scene",
+        "reacher",
+        "--episodes",
+        "8",
+        "--steps",
+        "12",
+        "--shard-size",
+        "1",
+        "--workers",
+        "2",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     # Its own process group, as a shell gives a command: Ctrl-C signals the whole group.
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not ((out / MANIFEST).exists() and Manifest.load(out).shards):
         time.sleep(0.05)

@@ -111,9 +111,9 @@ def test_golden_values(name):
 def test_velocity_calls_and_time_shapes(num_steps):
     expected = {"euler": num_steps, "heun": 2 * num_steps - 1, "dpm": num_steps}
     for name, calls in expected.items():
-        seen = []
+        seen: list[torch.Tensor] = []
 
-        def velocity_fn(x, t):
+        def velocity_fn(x, t, seen=seen):
             assert t.shape == (x.shape[0],)
             seen.append(t)
             return -x
@@ -161,7 +161,9 @@ def test_timesteps():
 
 @pytest.mark.parametrize("logit_normal", [(0.0, 1.0), None])
 def test_training_times(logit_normal):
-    draw = lambda seed: sample_training_times((4096, 3), torch.Generator().manual_seed(seed), logit_normal=logit_normal)
+    def draw(seed):
+        return sample_training_times((4096, 3), torch.Generator().manual_seed(seed), logit_normal=logit_normal)
+
     t = draw(0)
     assert t.shape == (4096, 3) and t.dtype == torch.float32
     assert torch.equal(t, draw(0)) and not torch.equal(t, draw(1))

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-
 from test_world_model import context, tiny_world_model
+
 from worldenv.config import ConfigError
 from worldenv.diffusion.noise import counter_noise
 from worldenv.distill.base import last_frame_velocity
@@ -30,8 +30,9 @@ def test_self_forcing_rollout_is_the_dream_at_one_step(commit):
     noises = [counter_noise(seeds, torch.full((2,), 3 + k), (64, 4)) for k in range(3)]
     all_actions = torch.cat([torch.from_numpy(actions), torch.from_numpy(plan)], dim=1)  # (B, 6, A)
     with torch.no_grad():
-        samples, committed = self_rollout(world.backbone, latents, all_actions, noises, grad=False,
-                                          tokenizer=world.tokenizer if commit == "frame" else None)
+        samples, committed = self_rollout(
+            world.backbone, latents, all_actions, noises, grad=False, tokenizer=world.tokenizer if commit == "frame" else None
+        )
     for k, sample in enumerate(samples):
         assert torch.equal(to_uint8(world.tokenizer.decode(sample.reshape(2, 8, 8, 4))), dreamed[k])
     assert torch.equal(committed[-1], world.state.last_latent)

@@ -2,8 +2,8 @@
 real revisit episodes (``benchmarks/memory_rules.py`` prints the table)."""
 
 import torch
-
 from dream_bundles import tiny_dream_bundle
+
 from worldenv.checkpoint import load_bundle
 from worldenv.eval.memory_rules import RULES, most_recent, older_of_closest_pair, replay, rules_on_revisits
 from worldenv.memory import frame_summary

@@ -3,8 +3,8 @@ batch (``benchmarks/step_anatomy.py`` is its command line)."""
 
 import numpy as np
 import torch
-
 from dream_bundles import tiny_dream_bundle
+
 from worldenv.eval.step_anatomy import anatomy_report, anatomy_table
 from worldenv.serving import Serving
 

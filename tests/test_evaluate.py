@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from dream_bundles import tiny_trained_bundle
+
 from worldenv.eval.evaluate import EvalConfig, real_rollouts
 from worldenv.eval.probe import probe_errors, probe_readings, probe_targets
 
@@ -20,9 +20,28 @@ def tiny_bundle(tmp_path_factory):
 def test_eval_cli_writes_report_and_plot(tiny_bundle, tmp_path):
     report_path, plot_path = tmp_path / "report.json", tmp_path / "curves.png"
     result = subprocess.run(
-        [sys.executable, "-m", "worldenv.cli", "eval", "--checkpoint", str(tiny_bundle), "--episodes", "1",
-         "--horizon", "5", "--steps", "1", "--json", str(report_path), "--plot", str(plot_path), "--update-card"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "worldenv.cli",
+            "eval",
+            "--checkpoint",
+            str(tiny_bundle),
+            "--episodes",
+            "1",
+            "--horizon",
+            "5",
+            "--steps",
+            "1",
+            "--json",
+            str(report_path),
+            "--plot",
+            str(plot_path),
+            "--update-card",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| 5 |" in result.stdout and "tokenizer (same frames)" in result.stdout
@@ -40,8 +59,9 @@ def test_eval_cli_writes_report_and_plot(tiny_bundle, tmp_path):
     assert "`python -m worldenv.train tokenizer --config" in card and "--update-card" in card
 
 
-def test_eval_on_a_read_only_bundle_writes_and_shows_the_report_then_names_the_directory(tiny_bundle, tmp_path,
-                                                                                      monkeypatch, capsys):
+def test_eval_on_a_read_only_bundle_writes_and_shows_the_report_then_names_the_directory(
+    tiny_bundle, tmp_path, monkeypatch, capsys
+):
     import os
     import shutil
 
@@ -54,8 +74,22 @@ def test_eval_on_a_read_only_bundle_writes_and_shows_the_report_then_names_the_d
     # Tests run as root, whom chmod does not stop: os.access is what a read-only directory answers.
     monkeypatch.setattr(os, "access", lambda path, mode, **kw: path != bundle and access(path, mode, **kw))
     with pytest.raises(SystemExit) as exit_info:
-        main(["eval", "--checkpoint", str(bundle), "--episodes", "1", "--horizon", "2", "--steps", "1",
-              "--json", str(report_path), "--update-card"])
+        main(
+            [
+                "eval",
+                "--checkpoint",
+                str(bundle),
+                "--episodes",
+                "1",
+                "--horizon",
+                "2",
+                "--steps",
+                "1",
+                "--json",
+                str(report_path),
+                "--update-card",
+            ]
+        )
     out, err = capsys.readouterr()
     assert exit_info.value.code == 2
     assert f"--update-card: could not record the evaluation in {bundle}" in err and f"{bundle} is not writable" in err
@@ -107,15 +141,41 @@ def test_probe_readings_give_back_the_task_state():
 
 
 def test_compare_scores_models_on_the_same_episodes_and_times_them(tiny_bundle, tmp_path):
-    contexts = subprocess.run([sys.executable, "-m", "worldenv.cli", "contexts", "--checkpoint", str(tiny_bundle),
-                               "--count", "2", "--length", "3"], capture_output=True, text=True, timeout=300)
+    contexts = subprocess.run(
+        [sys.executable, "-m", "worldenv.cli", "contexts", "--checkpoint", str(tiny_bundle), "--count", "2", "--length", "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert contexts.returncode == 0, contexts.stderr[-2000:]
     report_path, plot_path = tmp_path / "compare.json", tmp_path / "frontier.png"
     result = subprocess.run(
-        [sys.executable, "-m", "worldenv.cli", "compare", "--checkpoint", str(tiny_bundle), "--models", "teacher@1",
-         "teacher@2", "teacher@1+frame", "--episodes", "1", "--horizon", "10", "--speed-envs", "1", "2", "--json", str(report_path),
-         "--plot", str(plot_path)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "worldenv.cli",
+            "compare",
+            "--checkpoint",
+            str(tiny_bundle),
+            "--models",
+            "teacher@1",
+            "teacher@2",
+            "teacher@1+frame",
+            "--episodes",
+            "1",
+            "--horizon",
+            "10",
+            "--speed-envs",
+            "1",
+            "2",
+            "--json",
+            str(report_path),
+            "--plot",
+            str(plot_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(report_path.read_text())
@@ -129,11 +189,30 @@ def test_compare_scores_models_on_the_same_episodes_and_times_them(tiny_bundle, 
     assert "| teacher | 2 | 3 |" in result.stdout and "| copy last frame |" in result.stdout
     assert "| teacher (commits the frame) | 1 | 2 |" in result.stdout and "networks in float32" in result.stdout
     assert plot_path.stat().st_size > 5000
-    bad = subprocess.run([sys.executable, "-m", "worldenv.cli", "compare", "--checkpoint", str(tiny_bundle), "--models",
-                          "teacher"], capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, "-m", "worldenv.cli", "compare", "--checkpoint", str(tiny_bundle), "--models", "teacher"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and "--models: expected a model like teacher@8" in bad.stderr
-    bad = subprocess.run([sys.executable, "-m", "worldenv.cli", "compare", "--checkpoint", str(tiny_bundle), "--models",
-                          "teacher@1", "--serve", "teacher@3"], capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "worldenv.cli",
+            "compare",
+            "--checkpoint",
+            str(tiny_bundle),
+            "--models",
+            "teacher@1",
+            "--serve",
+            "teacher@3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and "--serve: expected one of --models" in bad.stderr
 
 
@@ -141,19 +220,62 @@ def test_eval_and_compare_take_the_networks_dtype(tiny_bundle, tmp_path):
     """--dtype bfloat16: the dream's networks in bfloat16, recorded in the report and the table."""
     report_path = tmp_path / "report.json"
     result = subprocess.run(
-        [sys.executable, "-m", "worldenv.cli", "eval", "--checkpoint", str(tiny_bundle), "--episodes", "1", "--horizon", "2",
-         "--steps", "1", "--dtype", "bfloat16", "--json", str(report_path)], capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "worldenv.cli",
+            "eval",
+            "--checkpoint",
+            str(tiny_bundle),
+            "--episodes",
+            "1",
+            "--horizon",
+            "2",
+            "--steps",
+            "1",
+            "--dtype",
+            "bfloat16",
+            "--json",
+            str(report_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(report_path.read_text())
     assert report["dtype"] == "bfloat16" and report["config"]["dtype"] == "bfloat16"
     assert np.isfinite(report["all"]["model"]["1"]["psnr"])
-    contexts = subprocess.run([sys.executable, "-m", "worldenv.cli", "contexts", "--checkpoint", str(tiny_bundle),
-                               "--count", "2", "--length", "3"], capture_output=True, text=True, timeout=300)
+    contexts = subprocess.run(
+        [sys.executable, "-m", "worldenv.cli", "contexts", "--checkpoint", str(tiny_bundle), "--count", "2", "--length", "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert contexts.returncode == 0, contexts.stderr[-2000:]
     result = subprocess.run(
-        [sys.executable, "-m", "worldenv.cli", "compare", "--checkpoint", str(tiny_bundle), "--models", "teacher@1",
-         "--episodes", "1", "--horizon", "2", "--speed-envs", "1", "--dtype", "bfloat16"],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "worldenv.cli",
+            "compare",
+            "--checkpoint",
+            str(tiny_bundle),
+            "--models",
+            "teacher@1",
+            "--episodes",
+            "1",
+            "--horizon",
+            "2",
+            "--speed-envs",
+            "1",
+            "--dtype",
+            "bfloat16",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "networks in bfloat16" in result.stdout and "| teacher | 1 | 2 |" in result.stdout
 
@@ -163,11 +285,35 @@ def test_compare_serve_sets_what_the_dream_uses_by_default(tiny_bundle):
     from worldenv.envs import DiffusionWorldEnv
 
     if "contexts" not in load_bundle(tiny_bundle).components:
-        subprocess.run([sys.executable, "-m", "worldenv.cli", "contexts", "--checkpoint", str(tiny_bundle), "--count", "2",
-                        "--length", "3"], check=True, capture_output=True, timeout=300)
-    result = subprocess.run([sys.executable, "-m", "worldenv.cli", "compare", "--checkpoint", str(tiny_bundle), "--models",
-                             "teacher@2g1.5", "--episodes", "1", "--horizon", "2", "--speed-envs", "1", "--serve",
-                             "teacher@2g1.5"], capture_output=True, text=True, timeout=600)
+        subprocess.run(
+            [sys.executable, "-m", "worldenv.cli", "contexts", "--checkpoint", str(tiny_bundle), "--count", "2", "--length", "3"],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "worldenv.cli",
+            "compare",
+            "--checkpoint",
+            str(tiny_bundle),
+            "--models",
+            "teacher@2g1.5",
+            "--episodes",
+            "1",
+            "--horizon",
+            "2",
+            "--speed-envs",
+            "1",
+            "--serve",
+            "teacher@2g1.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| teacher (action guidance 1.5) | 2 | 5 |" in result.stdout  # 2 guided steps: 4 evaluations, 1 commit
     bundle = load_bundle(tiny_bundle)
@@ -179,7 +325,6 @@ def test_compare_serve_sets_what_the_dream_uses_by_default(tiny_bundle):
     assert env.dream.model.action_guidance == 1.5
     assert DiffusionWorldEnv(checkpoint=tiny_bundle, sampling_steps=5).dream.model.sampling_steps == 5
     assert DiffusionWorldEnv(checkpoint=tiny_bundle, action_guidance=1.0).dream.model.action_guidance == 1.0
-
 
 
 def test_horizons_past_every_episode_are_scored_on_the_policies_that_reach_them():

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from worldenv.memory import (REFERENCE, CacheShape, FastPaths, memory_slot_for, plan_commit, slot_positions,
-                             slots_for, token_index)
+from worldenv.memory import REFERENCE, CacheShape, FastPaths, memory_slot_for, plan_commit, slot_positions, slots_for, token_index
 from worldenv.nn.backbone import Backbone, BackboneConfig, Segments
 from worldenv.training.memory_schedule import memory_schedule
 
@@ -17,8 +16,18 @@ SINKS, MEMORY, WINDOW = 1, 3, 2
 
 def make_backbone(depth: int = 1, action_flow: bool = False) -> Backbone:
     torch.manual_seed(0)
-    config = BackboneConfig(latent_channels=C, grid=2, action_dim=2, width=32, depth=depth, heads=4,
-                            sink_frames=SINKS, window_frames=WINDOW, memory_frames=MEMORY, action_flow=action_flow)
+    config = BackboneConfig(
+        latent_channels=C,
+        grid=2,
+        action_dim=2,
+        width=32,
+        depth=depth,
+        heads=4,
+        sink_frames=SINKS,
+        window_frames=WINDOW,
+        memory_frames=MEMORY,
+        action_flow=action_flow,
+    )
     model = Backbone(config).eval()
     with torch.no_grad():
         for parameter in model.parameters():
@@ -35,6 +44,7 @@ def test_a_leaving_frame_fills_an_empty_slot_first():
 def test_when_full_the_more_redundant_of_the_most_similar_pair_goes():
     """Views along a turn (unit vectors at increasing angles): the closest pair is the one
     around 20-25 degrees, and of the two the frame in the middle of the crowd goes."""
+
     def view(degrees: float) -> torch.Tensor:
         angle = torch.tensor(degrees) * torch.pi / 180
         return torch.stack([angle.cos(), angle.sin(), torch.tensor(0.0), torch.tensor(0.0)])
@@ -181,8 +191,16 @@ def test_cache_slots_can_be_overridden_for_ablations():
         model.new_cache(B, "cpu", window_frames=0)
 
 
-SHAPE = CacheShape(layers=1, heads=1, head_dim=4, tokens_per_frame=N, sink_frames=SINKS, window_frames=WINDOW,
-                   latent_channels=C, memory_frames=MEMORY)
+SHAPE = CacheShape(
+    layers=1,
+    heads=1,
+    head_dim=4,
+    tokens_per_frame=N,
+    sink_frames=SINKS,
+    window_frames=WINDOW,
+    latent_channels=C,
+    memory_frames=MEMORY,
+)
 
 
 def test_new_frames_take_the_sinks_then_roll_through_the_window():
@@ -221,11 +239,26 @@ def test_a_commit_plan_moves_the_overwritten_window_frame_into_memory_and_touche
     assert plan.new_summary.shape == (1, 1, SHAPE.summary_dim) and plan.shared_tokens is None
     # Without memory there is nothing to move; one slot for every env can be written as a slice.
     windowed = CacheShape(1, 1, 4, N, SINKS, WINDOW, C)
-    plan = plan_commit(windowed, torch.tensor([[0, 1, 2]] * 2), torch.zeros(2, 3, 0), torch.tensor([3, 3]), latents.expand(2, -1, -1, -1),
-                       shared_slot=True)
+    plan = plan_commit(
+        windowed,
+        torch.tensor([[0, 1, 2]] * 2),
+        torch.zeros(2, 3, 0),
+        torch.tensor([3, 3]),
+        latents.expand(2, -1, -1, -1),
+        shared_slot=True,
+    )
     assert plan.moves == () and plan.memory_frames is None and plan.shared_tokens == slice(N, 2 * N)
-    assert plan_commit(windowed, torch.tensor([[0, 1, 2]] * 2), torch.zeros(2, 3, 0), torch.tensor([3, 4]),
-                       latents.expand(2, -1, -1, -1), shared_slot=True).shared_tokens is None
+    assert (
+        plan_commit(
+            windowed,
+            torch.tensor([[0, 1, 2]] * 2),
+            torch.zeros(2, 3, 0),
+            torch.tensor([3, 4]),
+            latents.expand(2, -1, -1, -1),
+            shared_slot=True,
+        ).shared_tokens
+        is None
+    )
 
 
 @pytest.mark.parametrize("option", ["reuse_context", "shared_slot", "unmasked_when_full"])

@@ -38,8 +38,32 @@ def test_revisit_suite_compares_three_caches_and_records_them_in_the_card(panora
     bundle = tmp_path / "bundle"
     shutil.copytree(panorama_dream, bundle)
     out, plot = tmp_path / "memory.json", tmp_path / "memory.png"
-    assert main(["eval", "--suite", "memory", "--checkpoint", str(bundle), "--away", "2", "6", "--episodes", "2",
-                 "--steps", "1", "--dtype", "bfloat16", "--json", str(out), "--plot", str(plot), "--update-card"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--suite",
+                "memory",
+                "--checkpoint",
+                str(bundle),
+                "--away",
+                "2",
+                "6",
+                "--episodes",
+                "2",
+                "--steps",
+                "1",
+                "--dtype",
+                "bfloat16",
+                "--json",
+                str(out),
+                "--plot",
+                str(plot),
+                "--update-card",
+            ]
+        )
+        == 0
+    )
     assert "## Long-term memory: revisits" in (bundle / "card.md").read_text()
     assert load_bundle(bundle).metadata["memory_evaluation"]["command"].startswith("worldenv eval --suite memory")
     report = json.loads(out.read_text())
@@ -83,8 +107,12 @@ def test_bench_long_dreams_each_bundle_with_what_it_serves(panorama_dream, tmp_p
     from worldenv.cli import main as cli_main
 
     bundle = shutil.copytree(panorama_dream, tmp_path / "served")
-    update_bundle(bundle, metadata={"serving": {"model": "teacher", "sampling_steps": 1, "action_guidance": 1.5,
-                                                "command": "test", "comparison": ""}})
+    update_bundle(
+        bundle,
+        metadata={
+            "serving": {"model": "teacher", "sampling_steps": 1, "action_guidance": 1.5, "command": "test", "comparison": ""}
+        },
+    )
     assert cli_main(["bench", "long", "--steps", "60", "--bundles", str(bundle), "--json", str(tmp_path / "long.json")]) == 0
     report = json.loads((tmp_path / "long.json").read_text())["reports"][0]
     assert report["config"]["action_guidance"] == 1.5 and set(report["marks"]) == {"50", "60"}

@@ -38,9 +38,7 @@ def _ssim_reference(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> 
                 mu_a, mu_b = (w * pa).sum(), (w * pb).sum()
                 var_a, var_b = (w * (pa - mu_a) ** 2).sum(), (w * (pb - mu_b) ** 2).sum()
                 cov = (w * (pa - mu_a) * (pb - mu_b)).sum()
-                values.append(
-                    (2 * mu_a * mu_b + c1) * (2 * cov + c2) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
-                )
+                values.append((2 * mu_a * mu_b + c1) * (2 * cov + c2) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)))
     return float(np.mean(values))
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from dream_bundles import tiny_trained_bundle
+
 from worldenv.config import ConfigError
 from worldenv.data.collect import CollectConfig, collect
 from worldenv.data.policies import make_policy
@@ -25,8 +25,11 @@ def start(tmp_path_factory):
     """A tiny trained bundle (tokenizer, teacher, probe) and the preset that made it."""
     root = tmp_path_factory.mktemp("recipes")
     tiny_trained_bundle(root, steps_per_episode=16, action_history=2)
-    collect(CollectConfig(scene="reacher", episodes=1, steps_per_episode=16, shard_size=1, policy="push", seed=5),
-            root / "push", progress=False)
+    collect(
+        CollectConfig(scene="reacher", episodes=1, steps_per_episode=16, shard_size=1, policy="push", seed=5),
+        root / "push",
+        progress=False,
+    )
     from worldenv.cli import main
 
     assert main(["contexts", "--checkpoint", str(root / "bundle"), "--count", "2", "--length", "4"]) == 0
@@ -35,8 +38,12 @@ def start(tmp_path_factory):
 
 def _table(root, variants: dict) -> Path:
     table = {
-        "preset": str(root / "tiny.yaml"), "start": str(root / "bundle"), "out": str(root / "variants"),
-        "results": str(root / "results"), "budget_cpu_minutes": 0.02, "threads": 1,
+        "preset": str(root / "tiny.yaml"),
+        "start": str(root / "bundle"),
+        "out": str(root / "variants"),
+        "results": str(root / "results"),
+        "budget_cpu_minutes": 0.02,
+        "threads": 1,
         "train": {"steps": 1000, "log_every": 1, "checkpoint_every": 3},
         "score": {"episodes": 1, "horizon": 10, "sampling_steps": 1, "gain_starts": 1, "gain_steps": [1, 3]},
         "variants": variants,
@@ -49,8 +56,10 @@ def _table(root, variants: dict) -> Path:
 def test_recipe_table_trains_scores_and_tabulates_every_variant(start):
     from worldenv.cli import main
 
-    variants = {"today": {}, "levers": {"context_corruption": 0.7, "motion_weight": 2.0,
-                                        "data": {"extra_paths": [str(start / "push")]}}}
+    variants = {
+        "today": {},
+        "levers": {"context_corruption": 0.7, "motion_weight": 2.0, "data": {"extra_paths": [str(start / "push")]}},
+    }
     path = _table(start, variants)
     assert main(["recipes", "--table", str(path), "--no-progress"]) == 0
     for name in variants:
@@ -61,7 +70,8 @@ def test_recipe_table_trains_scores_and_tabulates_every_variant(start):
         assert row["training"]["steps"] < 1000
         assert set(row["gains"]) == {"1", "3"} and set(row["gains"]["3"]) >= {"joint_angles", "fingertip"}
         assert row["one_step"]["copy_last"] > 0 and row["one_step"]["ratio"] == pytest.approx(
-            row["one_step"]["model"] / row["one_step"]["copy_last"])
+            row["one_step"]["model"] / row["one_step"]["copy_last"]
+        )
         horizons = row["eval"]["horizons"]
         assert set(horizons) == {"1", "5", "10"} and 0 < horizons["10"]["fade"]
         assert horizons["5"]["psnr_margin"] == pytest.approx(horizons["5"]["psnr"] - horizons["5"]["psnr_copy"])
@@ -132,8 +142,9 @@ def test_push_holds_each_action_for_runs_of_steps():
     assert runs.max() >= 10
 
 
-@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "configs" / "recipes").glob("*.yaml")),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).resolve().parents[1] / "configs" / "recipes").glob("*.yaml")), ids=lambda p: p.name
+)
 def test_every_shipped_recipe_table_builds(path, monkeypatch):
     """Each variant of each table in configs/recipes/ is a valid teacher config."""
     from worldenv import config as configs
@@ -152,8 +163,11 @@ def test_own_rollouts_replace_the_last_context_frames_with_the_models_own(start)
     from worldenv import config as configs
     from worldenv.training.teacher_task import TeacherTask, TeacherTrainingConfig
 
-    task = TeacherTask(configs.load(start / "tiny.yaml", "teacher", TeacherTrainingConfig,
-                                    {"own_rollout_frames": 2, "run": str(start / "rollout-run")}))
+    task = TeacherTask(
+        configs.load(
+            start / "tiny.yaml", "teacher", TeacherTrainingConfig, {"own_rollout_frames": 2, "run": str(start / "rollout-run")}
+        )
+    )
     data, _ = task.windows.draw(4, torch.Generator().manual_seed(0), torch.device("cpu"))
     rows = torch.tensor([True, False, True, False])
     rolled = task._roll_out(task.model, data, rows, torch.Generator().manual_seed(1))
@@ -173,8 +187,7 @@ def test_own_rollouts_with_long_term_memory_are_refused_by_name():
     from worldenv.nn.backbone import BackboneConfig
     from worldenv.training.teacher_task import TeacherTrainingConfig
 
-    config = TeacherTrainingConfig(data=None, bundle="b", run="r", model=BackboneConfig(memory_frames=2),
-                                   own_rollout_frames=2)
+    config = TeacherTrainingConfig(data=None, bundle="b", run="r", model=BackboneConfig(memory_frames=2), own_rollout_frames=2)
     with pytest.raises(ConfigError, match="own_rollout_frames: not supported with long-term memory"):
         config.validate()
 
@@ -191,8 +204,7 @@ def test_push_gains_are_read_per_quantity_and_per_entry(monkeypatch):
         dreamed = real.copy()
         dreamed[..., 1] = 0.0
         tip = action * 0.01 * np.concatenate([steps, steps], axis=-1).repeat(2, 0)
-        return {"mujoco": {"joint_angles": real, "fingertip": tip},
-                "dream": {"joint_angles": dreamed, "fingertip": tip}}, {}
+        return {"mujoco": {"joint_angles": real, "fingertip": tip}, "dream": {"joint_angles": dreamed, "fingertip": tip}}, {}
 
     monkeypatch.setattr(action_response, "responses", fake_responses)
     gains = action_response.push_gains(None, None, None, "reacher", (1.0, -1.0), 2, 4, (3,))

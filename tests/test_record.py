@@ -1,6 +1,6 @@
-from worldenv.eval.record import paired_rollout, report_lines
-
 from dream_bundles import tiny_dream_bundle
+
+from worldenv.eval.record import paired_rollout, report_lines
 
 
 def test_paired_rollout_stops_where_mujoco_ends_the_episode(tmp_path):

@@ -4,10 +4,10 @@ seeing there what it saw in training (stacked probe readings), resumable and rep
 import gymnasium as gym
 import numpy as np
 import pytest
+from dream_bundles import tiny_dream_bundle
 from gymnasium import spaces
 from stable_baselines3 import PPO
 
-from dream_bundles import tiny_dream_bundle
 from worldenv.checkpoint import load_bundle
 from worldenv.cli import main as cli_main
 from worldenv.config import ConfigError
@@ -41,10 +41,16 @@ def episodes(directory):
 
 def config(agent, deterministic: bool, episodes: int = 2) -> CollectConfig:
     path, bundle = agent
-    return CollectConfig(scene="cartpole", episodes=episodes, steps_per_episode=12, shard_size=1, seed=5,
-                         frames_after_termination=2, policy="trained",
-                         trained_policy={"path": str(path), "checkpoint": str(bundle), "stack": STACK,
-                                         "deterministic": deterministic})
+    return CollectConfig(
+        scene="cartpole",
+        episodes=episodes,
+        steps_per_episode=12,
+        shard_size=1,
+        seed=5,
+        frames_after_termination=2,
+        policy="trained",
+        trained_policy={"path": str(path), "checkpoint": str(bundle), "stack": STACK, "deterministic": deterministic},
+    )
 
 
 def test_the_agent_acts_on_stacked_probe_readings_as_in_training(tmp_path, agent):
@@ -61,7 +67,10 @@ def test_the_agent_acts_on_stacked_probe_readings_as_in_training(tmp_path, agent
 
 
 def test_sampled_actions_are_reproducible_per_episode_and_recorded_in_the_manifest(tmp_path, agent):
-    first, second = collect(config(agent, False), tmp_path / "a", progress=False), collect(config(agent, False), tmp_path / "b", progress=False)
+    first, second = (
+        collect(config(agent, False), tmp_path / "a", progress=False),
+        collect(config(agent, False), tmp_path / "b", progress=False),
+    )
     a, b = episodes(tmp_path / "a"), episodes(tmp_path / "b")
     assert all(np.array_equal(x.actions, y.actions) for x, y in zip(a, b))
     assert not np.array_equal(a[0].actions, a[1].actions)  # each episode its own draws
@@ -75,14 +84,49 @@ def test_sampled_actions_are_reproducible_per_episode_and_recorded_in_the_manife
 
 def test_the_command_records_the_agent_and_errors_name_what_is_expected(tmp_path, agent, capsys):
     path, bundle = agent
-    assert cli_main(["collect", "--scene", "cartpole", "--episodes", "1", "--steps", "5", "--policy", "trained",
-                     "--agent", str(path), "--agent-checkpoint", str(bundle), "--workers", "1", "--no-progress",
-                     "--out", str(tmp_path / "cli")]) == 0
+    assert (
+        cli_main(
+            [
+                "collect",
+                "--scene",
+                "cartpole",
+                "--episodes",
+                "1",
+                "--steps",
+                "5",
+                "--policy",
+                "trained",
+                "--agent",
+                str(path),
+                "--agent-checkpoint",
+                str(bundle),
+                "--workers",
+                "1",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "cli"),
+            ]
+        )
+        == 0
+    )
     recorded = Manifest.load(tmp_path / "cli").collection["trained_policy"]
     assert recorded["checkpoint"] == str(bundle) and len(recorded["sha256"]) == 64 and recorded["deterministic"] is False
     with pytest.raises(SystemExit, match="2"):
-        cli_main(["collect", "--scene", "cartpole", "--episodes", "1", "--policy", "goal", "--agent", str(path),
-                  "--out", str(tmp_path / "bad")])
+        cli_main(
+            [
+                "collect",
+                "--scene",
+                "cartpole",
+                "--episodes",
+                "1",
+                "--policy",
+                "goal",
+                "--agent",
+                str(path),
+                "--out",
+                str(tmp_path / "bad"),
+            ]
+        )
     assert "--agent: acts under --policy trained, not 'goal'" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="2"):
         cli_main(["collect", "--scene", "cartpole", "--episodes", "1", "--agent-deterministic", "--out", str(tmp_path / "bad")])
@@ -93,5 +137,7 @@ def test_the_command_records_the_agent_and_errors_name_what_is_expected(tmp_path
         CollectConfig(scene="cartpole", episodes=1, policy="trained", trained_policy={"path": "p", "temperature": 1}).validate()
     scene = make_scene("cartpole").unwrapped
     scene.reset(seed=0)
-    with pytest.raises(ValueError, match=r"expected a policy that observes 3 stacked readings .* shape \(9,\); it observes \(6,\)"):
+    with pytest.raises(
+        ValueError, match=r"expected a policy that observes 3 stacked readings .* shape \(9,\); it observes \(6,\)"
+    ):
         TrainedPolicy(str(path), str(bundle), stack=3).reset(scene, np.random.default_rng(0))

@@ -12,10 +12,10 @@ import pytest
 import torch
 import yaml
 
-from worldenv.eval.card import render_card
 from worldenv.checkpoint import load_bundle
 from worldenv.config import ConfigError
 from worldenv.data.collect import CollectConfig, collect
+from worldenv.eval.card import render_card
 from worldenv.train import main as train_main
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -54,8 +54,16 @@ def tiny_config(root: Path, dataset: Path, tok_steps: int = 30, teacher_steps: i
             "data": {"path": str(dataset), "held_out_episodes": 1},
             "bundle": str(root / "bundle"),
             "run": str(root / "runs" / "teacher"),
-            "model": {"latent_channels": 4, "grid": 8, "action_dim": 2, "width": 32, "depth": 1, "heads": 2,
-                      "sink_frames": 1, "window_frames": 2},
+            "model": {
+                "latent_channels": 4,
+                "grid": 8,
+                "action_dim": 2,
+                "width": 32,
+                "depth": 1,
+                "heads": 2,
+                "sink_frames": 1,
+                "window_frames": 2,
+            },
             "train": {"steps": teacher_steps, "batch": 4, "lr": 0.01, "warmup": 2, "log_every": 2, "checkpoint_every": 20},
         },
     }
@@ -92,7 +100,9 @@ def test_tokenizer_then_teacher_train_into_one_bundle(tmp_path, dataset):
     assert set(bundle.components) == {"tokenizer", "teacher"}
     assert bundle.metadata["scene"] == "reacher"
     assert bundle.metadata["teacher_training"]["steps"] == 60
-    assert bundle.metadata["tokenizer_training"]["command"] == f"python -m worldenv.train tokenizer --config {config} --no-progress"
+    assert (
+        bundle.metadata["tokenizer_training"]["command"] == f"python -m worldenv.train tokenizer --config {config} --no-progress"
+    )
     assert len(bundle.metadata["teacher_training"]["dataset"]["manifest_sha256"]) == 64
     assert len(list((dataset / ".latents").glob("*.safetensors"))) >= 1  # beside the data, for every run on it
     assert (tmp_path / "runs" / "teacher" / "curve.png").stat().st_size > 5000
@@ -182,9 +192,21 @@ def test_torchrun_data_parallel_on_two_cpu_processes(tmp_path, dataset):
     config = tiny_config(tmp_path, dataset, tok_steps=6)
     torchrun = Path(sys.executable).parent / "torchrun"
     result = subprocess.run(
-        [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "worldenv.train", "tokenizer",
-         "--config", str(config), "--no-progress"],
-        env=ENV, capture_output=True, text=True, timeout=180,
+        [
+            str(torchrun),
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "worldenv.train",
+            "tokenizer",
+            "--config",
+            str(config),
+            "--no-progress",
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     bundle = load_bundle(tmp_path / "bundle")
@@ -219,24 +241,32 @@ def test_config_errors_name_the_key(tmp_path, dataset):
 ROOT = Path(__file__).parent.parent
 
 
-@pytest.mark.parametrize("preset", sorted([*ROOT.glob("configs/*.yaml"), *ROOT.glob("benchmarks/configs/*.yaml")]),
-                         ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize(
+    "preset",
+    sorted([*ROOT.glob("configs/*.yaml"), *ROOT.glob("benchmarks/configs/*.yaml")]),
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
 def test_every_shipped_preset_builds(preset):
     """Each section of each preset, and of each experiment's config in benchmarks/, is a
     valid typed config (a typo fails here, not hours into a run)."""
     from worldenv import config as configs
     from worldenv.data.collect import CollectConfig
+    from worldenv.distill.consistency import ConsistencyConfig
+    from worldenv.distill.dmd import DMDConfig
+    from worldenv.distill.self_forcing import SelfForcingConfig
     from worldenv.training.probe_task import ProbeTrainingConfig
     from worldenv.training.teacher_task import TeacherTrainingConfig
     from worldenv.training.tokenizer_task import TokenizerTrainingConfig
 
-    from worldenv.distill.consistency import ConsistencyConfig
-    from worldenv.distill.dmd import DMDConfig
-    from worldenv.distill.self_forcing import SelfForcingConfig
-
-    sections = {"collect": CollectConfig, "tokenizer": TokenizerTrainingConfig, "teacher": TeacherTrainingConfig,
-                "probe": ProbeTrainingConfig, "consistency": ConsistencyConfig, "dmd": DMDConfig,
-                "self-forcing": SelfForcingConfig}
+    sections = {
+        "collect": CollectConfig,
+        "tokenizer": TokenizerTrainingConfig,
+        "teacher": TeacherTrainingConfig,
+        "probe": ProbeTrainingConfig,
+        "consistency": ConsistencyConfig,
+        "dmd": DMDConfig,
+        "self-forcing": SelfForcingConfig,
+    }
     document = configs.read_document(preset)
     assert document and set(document) <= set(sections)
     for section in document:
@@ -250,8 +280,9 @@ def test_gpu_script_is_valid_bash():
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
 
 
-@pytest.mark.parametrize("method, learning_curve",
-                         [("consistency", "consistency"), ("dmd", "fake_gain"), ("self-forcing", "fake_gain")])
+@pytest.mark.parametrize(
+    "method, learning_curve", [("consistency", "consistency"), ("dmd", "fake_gain"), ("self-forcing", "fake_gain")]
+)
 def test_student_distils_into_the_bundle_and_dreams_in_one_step(tmp_path, dataset, method, learning_curve):
     """What must improve: the consistency loss falls; for DMD the fake score comes to fit the
     student's samples better than the teacher does (its flow-matching gain over the teacher on
@@ -284,7 +315,6 @@ def test_student_distils_into_the_bundle_and_dreams_in_one_step(tmp_path, datase
     assert first.shape == (3, 2, 64, 64, 3) and torch.equal(first, second)
 
 
-
 def test_self_forcing_starts_from_the_student_named_by_student_init(tmp_path, dataset):
     """``student_init: student_consistency``: the Self-Forcing student is a copy of the
     consistency student, its fake score a copy of the teacher; a name the bundle lacks is
@@ -301,8 +331,9 @@ def test_self_forcing_starts_from_the_student_named_by_student_init(tmp_path, da
     bundle = load_bundle(tmp_path / "bundle")
     consistency, teacher = load_backbone(bundle, "student_consistency"), load_backbone(bundle, "teacher")
 
-    task = SelfForcingDistillation(configs.load(config, "self-forcing", SelfForcingConfig,
-                                                {"student_init": "student_consistency"}))
+    task = SelfForcingDistillation(
+        configs.load(config, "self-forcing", SelfForcingConfig, {"student_init": "student_consistency"})
+    )
     for name, value in task.model.student.state_dict().items():
         assert torch.equal(value, consistency.state_dict()[name]), name
     for name, value in task.model.fake.state_dict().items():
@@ -365,8 +396,9 @@ def test_self_forcing_starts_from_a_shallower_student(tmp_path, dataset):
     assert model.step(torch.ones(2, 2))[0].shape == (2, 64, 64, 3)
 
     wide = Backbone(replace(teacher.config, width=2 * teacher.config.width))
-    update_bundle(tmp_path / "bundle",
-                  components={"student_wide": (wide, {**bundle.config("teacher"), "model": asdict(wide.config)})})
+    update_bundle(
+        tmp_path / "bundle", components={"student_wide": (wide, {**bundle.config("teacher"), "model": asdict(wide.config)})}
+    )
     with pytest.raises(ConfigError, match=r"student_init: 'student_wide' must have the teacher's architecture up to its depth"):
         SelfForcingDistillation(configs.load(config, "self-forcing", SelfForcingConfig, {"student_init": "student_wide"}))
 
@@ -478,12 +510,12 @@ def test_teacher_with_an_action_history_and_action_flow_trains_distils_and_dream
 
 
 def test_a_teacher_trains_on_extra_datasets_and_records_them(tmp_path, dataset):
+    from dataclasses import replace
+
     from worldenv.data.dataset import load_dataset
     from worldenv.data.format import MANIFEST
     from worldenv.io import sha256_file
     from worldenv.state_io import load_tree
-    from dataclasses import replace
-
     from worldenv.training.data import DataConfig
 
     config = tiny_config(tmp_path, dataset, tok_steps=4, teacher_steps=4)
@@ -502,8 +534,10 @@ def test_a_teacher_trains_on_extra_datasets_and_records_them(tmp_path, dataset):
     assert cache["frames"] == 2 * load_dataset(dataset).num_frames - held_out
     # The cache names the data it holds: other extra datasets, or another split, are other data.
     assert cache["data"] == data.fingerprint()
-    assert len({data.fingerprint(), replace(data, extra_paths=[]).fingerprint(),
-                replace(data, held_out_episodes=2).fingerprint()}) == 3
+    assert (
+        len({data.fingerprint(), replace(data, extra_paths=[]).fingerprint(), replace(data, held_out_episodes=2).fingerprint()})
+        == 3
+    )
 
 
 def test_a_teacher_fine_tunes_from_the_bundle_named_by_init_from(tmp_path, dataset):
@@ -529,21 +563,54 @@ def test_a_teacher_fine_tunes_from_the_bundle_named_by_init_from(tmp_path, datas
     fresh = TeacherTask(configs.load(config, "teacher", TeacherTrainingConfig)).model.state_dict()
     assert any(not torch.equal(value, trained[name]) for name, value in fresh.items())
 
-    assert train_main(["teacher", "--config", str(_with_init_from(config, start)),
-                       "--run", str(tmp_path / "runs" / "tuned"), "--no-progress"]) == 0
+    assert (
+        train_main(
+            [
+                "teacher",
+                "--config",
+                str(_with_init_from(config, start)),
+                "--run",
+                str(tmp_path / "runs" / "tuned"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     recorded = load_bundle(tmp_path / "bundle").metadata["teacher_training"]["init_from"]
     assert recorded == {"path": str(start), "teacher_sha256": load_bundle(start).records["teacher"]["sha256"]}
     assert f"- started from: the teacher of `{start}`" in render_card(load_bundle(tmp_path / "bundle").metadata)
 
     wider = {**yaml.safe_load(config.read_text())["teacher"]["model"], "width": 64}
-    with pytest.raises(ConfigError, match=r"init_from: .*start: its teacher's model config .*width=32.* differs from teacher.model .*width=64"):
+    with pytest.raises(
+        ConfigError, match=r"init_from: .*start: its teacher's model config .*width=32.* differs from teacher.model .*width=64"
+    ):
         TeacherTask(configs.load(config, "teacher", TeacherTrainingConfig, {"init_from": str(start), "model": wider}))
-    assert train_main(["tokenizer", "--config", str(config), "--steps", "5", "--bundle", str(tmp_path / "other"),
-                       "--run", str(tmp_path / "runs" / "other-tokenizer"), "--no-progress"]) == 0
+    assert (
+        train_main(
+            [
+                "tokenizer",
+                "--config",
+                str(config),
+                "--steps",
+                "5",
+                "--bundle",
+                str(tmp_path / "other"),
+                "--run",
+                str(tmp_path / "runs" / "other-tokenizer"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     with pytest.raises(ConfigError, match=r"init_from: .*start: its tokenizer differs from .*other's"):
-        TeacherTask(configs.load(config, "teacher", TeacherTrainingConfig,
-                                 {"init_from": str(start), "bundle": str(tmp_path / "other"),
-                                  "run": str(tmp_path / "runs" / "other-teacher")}))
+        TeacherTask(
+            configs.load(
+                config,
+                "teacher",
+                TeacherTrainingConfig,
+                {"init_from": str(start), "bundle": str(tmp_path / "other"), "run": str(tmp_path / "runs" / "other-teacher")},
+            )
+        )
 
 
 def _with_init_from(config: Path, start: Path) -> Path:
@@ -588,8 +655,9 @@ def test_a_teacher_with_a_wider_action_flow_starts_from_a_narrower_one_unchanged
     assert train_main(["teacher", "--config", str(config), "--no-progress"]) == 0
     start = load_backbone(load_bundle(tmp_path / "bundle")).eval()
     wide_model = {**settings["teacher"]["model"], "action_flow_reach": 2}
-    task = TeacherTask(configs.load(config, "teacher", TeacherTrainingConfig,
-                                    {"init_from": str(tmp_path / "bundle"), "model": wide_model}))
+    task = TeacherTask(
+        configs.load(config, "teacher", TeacherTrainingConfig, {"init_from": str(tmp_path / "bundle"), "model": wide_model})
+    )
     wide = task.model.eval()
     assert wide.action_flow.reach == 2
     torch.manual_seed(0)
@@ -600,9 +668,12 @@ def test_a_teacher_with_a_wider_action_flow_starts_from_a_narrower_one_unchanged
         previous, history = torch.randn(2, 3, grid * grid, channels), torch.randn(2, 3, start.flow_actions)
         flow = start.action_flow(previous, history) - start.action_flow(previous, torch.zeros_like(history))
         assert flow.abs().max() > 1e-4  # the start's flow already moves tokens: the check below means something
-        torch.testing.assert_close(wide.action_flow(previous, history), start.action_flow(previous, history), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            wide.action_flow(previous, history), start.action_flow(previous, history), atol=1e-5, rtol=1e-5
+        )
         torch.testing.assert_close(wide(x, t, actions).velocity, start(x, t, actions).velocity, atol=1e-5, rtol=1e-5)
     narrower = {**settings["teacher"]["model"], "action_flow_reach": 2, "width": 64}
     with pytest.raises(ConfigError, match="only a wider model.action_flow_reach may differ"):
-        TeacherTask(configs.load(config, "teacher", TeacherTrainingConfig,
-                                 {"init_from": str(tmp_path / "bundle"), "model": narrower}))
+        TeacherTask(
+            configs.load(config, "teacher", TeacherTrainingConfig, {"init_from": str(tmp_path / "bundle"), "model": narrower})
+        )

@@ -74,8 +74,9 @@ def ledger_table(entries: list[dict]) -> str:
         hours = entry["cpu_hours"]
         total += hours or 0.0
         spent = "not recorded" if hours is None else f"{hours:.2f}" + ("" if entry.get("measured") else " (est.)")
-        lines.append(f"| {number} | {entry['component']} | `{entry['command']}` | {entry.get('steps') or '-'} | "
-                     f"{spent} | {total:.2f} |")
+        lines.append(
+            f"| {number} | {entry['component']} | `{entry['command']}` | {entry.get('steps') or '-'} | {spent} | {total:.2f} |"
+        )
     return "\n".join(lines)
 
 

@@ -87,8 +87,10 @@ class Bundle:
         config = self._record(name)["config"]
         missing = [key for key in required if key not in config]
         if missing:
-            raise CheckpointError(f"{self.path / BUNDLE_JSON}: components.{name}.config.{missing[0]}: missing; "
-                                  f"expected keys {list(required)} (found {sorted(config)})")
+            raise CheckpointError(
+                f"{self.path / BUNDLE_JSON}: components.{name}.config.{missing[0]}: missing; "
+                f"expected keys {list(required)} (found {sorted(config)})"
+            )
         return config
 
     def model_config(self, name: str, cls: type[ConfigT]) -> ConfigT:
@@ -106,8 +108,9 @@ class Bundle:
         """The scene the bundle models (metadata.json's "scene")."""
         scene = self.metadata.get("scene")
         if not isinstance(scene, str):
-            raise CheckpointError(f"{self.path / METADATA_JSON}: \"scene\": expected the name of the scene the bundle "
-                                  f"models, found {scene!r}")
+            raise CheckpointError(
+                f'{self.path / METADATA_JSON}: "scene": expected the name of the scene the bundle models, found {scene!r}'
+            )
         return scene
 
     def class_name(self, name: str) -> str:
@@ -186,8 +189,10 @@ def load_bundle(directory: str | Path) -> Bundle:
         except (KeyError, TypeError, AttributeError) as error:
             raise CheckpointError(f"{index}: malformed entry for component {name!r} ({error!r})") from error
     if not (directory / METADATA_JSON).is_file():  # every bundle save_bundle writes has one: it names the scene
-        raise CheckpointError(f"{directory / METADATA_JSON}: missing; expected the bundle's metadata (its scene, "
-                              "training runs, evaluations) beside bundle.json")
+        raise CheckpointError(
+            f"{directory / METADATA_JSON}: missing; expected the bundle's metadata (its scene, "
+            "training runs, evaluations) beside bundle.json"
+        )
     card = (directory / CARD).read_text() if (directory / CARD).is_file() else None
     return Bundle(path=directory, metadata=_read_json(directory / METADATA_JSON), card=card, records=records)
 
@@ -198,8 +203,10 @@ def check_writable(directory: str | Path) -> None:
     directory = Path(directory)
     for place in (directory.parent, directory):
         if not os.access(place, os.W_OK | os.X_OK):
-            raise CheckpointError(f"{directory}: cannot update the bundle, {place} is not writable; expected a "
-                                  "writable bundle directory and parent (copy the bundle elsewhere to update it)")
+            raise CheckpointError(
+                f"{directory}: cannot update the bundle, {place} is not writable; expected a "
+                "writable bundle directory and parent (copy the bundle elsewhere to update it)"
+            )
 
 
 def hardware_description() -> str:
@@ -229,8 +236,9 @@ def _read_json(path: Path) -> dict:
 def _check_record(index: Path, name: str, record) -> None:
     """Refuse an entry of bundle.json whose keys are missing or of the wrong type, naming the key."""
     if not isinstance(record, dict):
-        raise CheckpointError(f"{index}: components.{name}: expected a JSON object with keys {list(_RECORD)}, "
-                              f"found {type(record).__name__}")
+        raise CheckpointError(
+            f"{index}: components.{name}: expected a JSON object with keys {list(_RECORD)}, found {type(record).__name__}"
+        )
     for key, (kind, what) in _RECORD.items():
         value = record.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):

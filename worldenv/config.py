@@ -121,6 +121,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         return dict(value)
     if annotation is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if annotation in (int, float, str, bool) and not (isinstance(value, annotation) and not (annotation is int and isinstance(value, bool))):
+    if annotation in (int, float, str, bool) and not (
+        isinstance(value, annotation) and not (annotation is int and isinstance(value, bool))
+    ):
         raise ConfigError(f"{where}: expected {annotation.__name__}, got {value!r}")
     return value

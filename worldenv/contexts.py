@@ -62,8 +62,9 @@ class StartContexts(nn.Module):
         return self.frames.shape[1]
 
 
-def record_start_contexts(scene: str, count: int, length: int, size: int, seed: int = DEFAULT_SEED,
-                          within: int = 0, policy: str = "mix") -> tuple[StartContexts, dict]:
+def record_start_contexts(
+    scene: str, count: int, length: int, size: int, seed: int = DEFAULT_SEED, within: int = 0, policy: str = "mix"
+) -> tuple[StartContexts, dict]:
     """Run ``count`` MuJoCo episodes under the exploration ``policy`` and keep a window of
     ``length`` frames of each, beginning at a step drawn uniformly from those of the
     episode's first ``within`` + 1 (0: its first frame); returns the bank and its config.
@@ -74,8 +75,9 @@ def record_start_contexts(scene: str, count: int, length: int, size: int, seed: 
         raise ValueError(f"expected count >= 1 contexts of length >= 2 frames, got {count} and {length}")
     if isinstance(within, bool) or not isinstance(within, (int, np.integer)) or within < 0:
         raise ValueError(f"expected within to be a number of steps >= 0, got {within!r}")
-    config = CollectConfig(scene=scene, episodes=count, steps_per_episode=int(within) + length - 1, seed=seed,
-                           policy=policy, width=size, height=size)
+    config = CollectConfig(
+        scene=scene, episodes=count, steps_per_episode=int(within) + length - 1, seed=seed, policy=policy, width=size, height=size
+    )
     env = make_scene(scene, width=size, height=size)
     actor = make_policy(config.policy)
     offset_rng = np.random.default_rng([seed, int(within)])
@@ -98,11 +100,18 @@ def record_start_contexts(scene: str, count: int, length: int, size: int, seed: 
         # Each frame's action is the one that led to it: the first frame's is the step before
         # the window (none at an episode's first frame).
         led_to = episode.actions[max(offset - 1, 0) : offset + length - 1]
-        bank.actions[i, length - len(led_to):] = torch.from_numpy(led_to)
+        bank.actions[i, length - len(led_to) :] = torch.from_numpy(led_to)
         bank.episode_seeds[i] = episode.seed
         bank.offsets[i] = offset
-    bank_config = {"count": count, "length": length, "size": size, "action_dim": bank.actions.shape[-1],
-                   "policy": config.policy, "seed": seed, "within": int(within)}
+    bank_config = {
+        "count": count,
+        "length": length,
+        "size": size,
+        "action_dim": bank.actions.shape[-1],
+        "policy": config.policy,
+        "seed": seed,
+        "within": int(within),
+    }
     return bank, bank_config
 
 
@@ -124,7 +133,13 @@ def record_bundle_starts(bundle: Bundle, count: int, within: int = 0, policy: st
     ``within``, ``policy``: as for ``record_start_contexts``."""
     shipped = load_start_contexts(bundle)
     seed = bundle.config(COMPONENT).get("seed", DEFAULT_SEED)
-    logger.info("recording %d start contexts of %d frames in the MuJoCo scene %r (within %d steps of their "
-                "episodes' starts, under %r)", count, shipped.length, bundle.scene, within, policy)
+    logger.info(
+        "recording %d start contexts of %d frames in the MuJoCo scene %r (within %d steps of their episodes' starts, under %r)",
+        count,
+        shipped.length,
+        bundle.scene,
+        within,
+        policy,
+    )
     bank, _ = record_start_contexts(bundle.scene, count, shipped.length, shipped.frames.shape[2], seed, within, policy)
     return bank

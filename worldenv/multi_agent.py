@@ -23,14 +23,20 @@ class SplitParallelEnv(ParallelEnv[str, np.ndarray, np.ndarray]):
         if isinstance(max_cycles, bool) or not isinstance(max_cycles, (int, np.integer)) or max_cycles < 1:
             raise ValueError(f"{name}: expected max_cycles to be a positive integer, got {max_cycles!r}")
         if not isinstance(joint.action_space, spaces.Box) or not isinstance(joint.observation_space, spaces.Box):
-            raise TypeError(f"{name}: expected a joint env with Box action and observation spaces, "
-                            f"got {joint.action_space} and {joint.observation_space}")
+            raise TypeError(
+                f"{name}: expected a joint env with Box action and observation spaces, "
+                f"got {joint.action_space} and {joint.observation_space}"
+            )
         joint_dim = joint.action_space.shape[0]
         if not agents or joint_dim % len(agents):
             raise ValueError(f"{name}: a joint action of {joint_dim} dims does not split evenly among agents {agents}")
         self.joint, self.name = joint, name
-        self.metadata = {"name": name, "render_modes": ["rgb_array"], "render_fps": joint.metadata["render_fps"],
-                         "is_parallelizable": True}
+        self.metadata = {
+            "name": name,
+            "render_modes": ["rgb_array"],
+            "render_fps": joint.metadata["render_fps"],
+            "is_parallelizable": True,
+        }
         self.max_cycles = int(max_cycles)
         self.render_mode = joint.render_mode
         self.possible_agents = list(agents)

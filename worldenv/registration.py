@@ -29,12 +29,18 @@ def register_envs() -> None:
     # No registered limit for DREAM_ID: make_dream applies the scene's, and the vector env takes it
     # from the scene when make_vec passes none.
     dreams: list[tuple[str, str, dict[str, str], int | None]] = [(DREAM_ID, SCENE_DREAM_ENTRY_POINT, {}, None)]
-    dreams += [(dream_id(scene.name), DREAM_ENTRY_POINT, {"scene": scene.name}, scene.max_episode_steps)
-               for scene in SCENES.values()]
+    dreams += [
+        (dream_id(scene.name), DREAM_ENTRY_POINT, {"scene": scene.name}, scene.max_episode_steps) for scene in SCENES.values()
+    ]
     for scene in SCENES.values():
         if scene.env_id not in gymnasium.registry:
             gymnasium.register(id=scene.env_id, entry_point=scene.entry_point, max_episode_steps=scene.max_episode_steps)
     for env_id, entry_point, kwargs, limit in dreams:
         if env_id not in gymnasium.registry:
-            gymnasium.register(id=env_id, entry_point=entry_point, vector_entry_point=DREAM_VECTOR_ENTRY_POINT,
-                               max_episode_steps=limit, kwargs=kwargs)
+            gymnasium.register(
+                id=env_id,
+                entry_point=entry_point,
+                vector_entry_point=DREAM_VECTOR_ENTRY_POINT,
+                max_episode_steps=limit,
+                kwargs=kwargs,
+            )

@@ -28,8 +28,12 @@ FALLBACK = {"model": "teacher", "sampling_steps": 4}  # bundles without a servin
 
 
 def check_guidance(action_guidance) -> float:
-    if isinstance(action_guidance, bool) or not isinstance(action_guidance, (int, float, np.number)) \
-            or not np.isfinite(action_guidance) or action_guidance <= 0:
+    if (
+        isinstance(action_guidance, bool)
+        or not isinstance(action_guidance, (int, float, np.number))
+        or not np.isfinite(action_guidance)
+        or action_guidance <= 0
+    ):
         raise ValueError(f"expected action_guidance to be a positive number (1: none), got {action_guidance!r}")
     return float(action_guidance)
 
@@ -81,22 +85,28 @@ class Serving:
     def from_record(cls, record: dict) -> "Serving":
         """From a dict holding the four fields by name (other keys ignored); records
         written before guidance or commits existed read as unguided latent commits."""
-        return cls(record["model"], record["sampling_steps"], record.get("action_guidance", 1.0),
-                   record.get("commit", "latent"))
+        return cls(record["model"], record["sampling_steps"], record.get("action_guidance", 1.0), record.get("commit", "latent"))
 
     @classmethod
     def parse(cls, text: str) -> "Serving":
         """``component@steps[gG][+frame]``, e.g. ``teacher@8`` or ``student_consistency@1g1.8+frame``."""
         match = re.fullmatch(r"([^@]+)@([0-9]+)(?:g([0-9]*\.?[0-9]+))?(\+frame)?", text)
         if not match or int(match[2]) < 1 or (match[3] is not None and float(match[3]) <= 0):
-            raise ValueError(f"expected a model like teacher@8 (bundle component @ sampling steps), "
-                             f"student_consistency@1g1.8 (and action guidance 1.8) or student_consistency@1+frame "
-                             f"(committing the re-encoded frame), got {text!r}")
+            raise ValueError(
+                f"expected a model like teacher@8 (bundle component @ sampling steps), "
+                f"student_consistency@1g1.8 (and action guidance 1.8) or student_consistency@1+frame "
+                f"(committing the re-encoded frame), got {text!r}"
+            )
         return cls(match[1], int(match[2]), float(match[3]) if match[3] else 1.0, "frame" if match[4] else "latent")
 
 
-def serving_choice(metadata: dict, model: str | None = None, sampling_steps: int | None = None,
-                   action_guidance: float | None = None, commit: str | None = None) -> Serving:
+def serving_choice(
+    metadata: dict,
+    model: str | None = None,
+    sampling_steps: int | None = None,
+    action_guidance: float | None = None,
+    commit: str | None = None,
+) -> Serving:
     """What the caller asked, else the bundle's choice (``metadata["serving"]``), else
     teacher@4. A model other than the bundle's uses what the caller gives, else 4 steps,
     no guidance and the latent commit."""

@@ -135,7 +135,9 @@ def _encode(node: Tree, path: tuple[str, ...], tensors: dict[str, torch.Tensor])
     if isinstance(node, (list, tuple)):
         kind = "tuple" if isinstance(node, tuple) else "list"
         return {kind: [_encode(value, (*path, str(i)), tensors) for i, value in enumerate(node)]}
-    raise TypeError(f"{_where(path)}: cannot save a {type(node).__name__} (expected dict, list, tuple, tensor, array or JSON scalar)")
+    raise TypeError(
+        f"{_where(path)}: cannot save a {type(node).__name__} (expected dict, list, tuple, tensor, array or JSON scalar)"
+    )
 
 
 def _decode(node: dict, tensors: dict[str, torch.Tensor], device: torch.device, used: set[str]) -> Tree:

@@ -37,7 +37,8 @@ def add_run_options(parser: argparse.ArgumentParser, section: str) -> None:
 
 def run(args: argparse.Namespace, command: list[str]) -> int:
     """Train as ``args`` say; ``command`` is the command line, recorded in the bundle."""
-    from worldenv import campaign, config as configs
+    from worldenv import campaign
+    from worldenv import config as configs
     from worldenv.checkpoint import hardware_description
     from worldenv.data.format import MANIFEST
     from worldenv.io import sha256_file
@@ -48,17 +49,23 @@ def run(args: argparse.Namespace, command: list[str]) -> int:
     Config: type[Any]
     Task: Callable[[Any], Any]
     if args.task == "tokenizer":
-        from worldenv.training.tokenizer_task import TokenizerTask as Task, TokenizerTrainingConfig as Config
+        from worldenv.training.tokenizer_task import TokenizerTask as Task
+        from worldenv.training.tokenizer_task import TokenizerTrainingConfig as Config
     elif args.task == "teacher":
-        from worldenv.training.teacher_task import TeacherTask as Task, TeacherTrainingConfig as Config
+        from worldenv.training.teacher_task import TeacherTask as Task
+        from worldenv.training.teacher_task import TeacherTrainingConfig as Config
     elif args.task == "consistency":
-        from worldenv.distill.consistency import ConsistencyConfig as Config, ConsistencyDistillation as Task
+        from worldenv.distill.consistency import ConsistencyConfig as Config
+        from worldenv.distill.consistency import ConsistencyDistillation as Task
     elif args.task == "dmd":
-        from worldenv.distill.dmd import DMDConfig as Config, DMDDistillation as Task
+        from worldenv.distill.dmd import DMDConfig as Config
+        from worldenv.distill.dmd import DMDDistillation as Task
     elif args.task == "self-forcing":
-        from worldenv.distill.self_forcing import SelfForcingConfig as Config, SelfForcingDistillation as Task
+        from worldenv.distill.self_forcing import SelfForcingConfig as Config
+        from worldenv.distill.self_forcing import SelfForcingDistillation as Task
     else:
-        from worldenv.training.probe_task import ProbeTrainingConfig as Config, train_probe_into_bundle
+        from worldenv.training.probe_task import ProbeTrainingConfig as Config
+        from worldenv.training.probe_task import train_probe_into_bundle
     overrides = {key: value for key, value in (("run", args.run_dir), ("bundle", args.bundle)) if value}
     cfg = configs.load(args.config, args.task, Config, overrides)
     if args.steps is not None:
@@ -67,10 +74,20 @@ def run(args: argparse.Namespace, command: list[str]) -> int:
     metadata = {
         "command": shlex.join(command),
         "config": args.config,
-        "dataset": {"path": cfg.data.path, "manifest_sha256": sha256_file(manifest),
-                    "held_out_episodes": cfg.data.held_out_episodes,
-                    **({"extra": [{"path": extra, "manifest_sha256": sha256_file(Path(extra) / MANIFEST)}
-                                  for extra in cfg.data.extra_paths]} if cfg.data.extra_paths else {})},
+        "dataset": {
+            "path": cfg.data.path,
+            "manifest_sha256": sha256_file(manifest),
+            "held_out_episodes": cfg.data.held_out_episodes,
+            **(
+                {
+                    "extra": [
+                        {"path": extra, "manifest_sha256": sha256_file(Path(extra) / MANIFEST)} for extra in cfg.data.extra_paths
+                    ]
+                }
+                if cfg.data.extra_paths
+                else {}
+            ),
+        },
         "hardware": hardware_description(),
         "threads": torch.get_num_threads(),
     }

@@ -17,7 +17,8 @@ def as_array(value, expected: str, where: str) -> np.ndarray:
         # numpy >= 1.24 refuses a ragged sequence with a ValueError; a meta tensor has no data.
         what = "a ragged sequence" if isinstance(error, ValueError) else f"what numpy cannot take ({error})"
         raise (ValueError if isinstance(error, ValueError) else TypeError)(
-            f"{where}: expected {expected}, got {what} {_short(value)}") from None
+            f"{where}: expected {expected}, got {what} {_short(value)}"
+        ) from None
 
 
 def _untorch(value):
@@ -54,9 +55,7 @@ def check_action(action, low: np.ndarray, high: np.ndarray, where: str) -> np.nd
     """
     array = as_array(action, f"an action of shape {low.shape} and a real dtype", where)
     if array.dtype.kind not in "fiu":
-        raise TypeError(
-            f"{where}: expected a real-valued action of shape {low.shape}, got dtype {array.dtype}"
-        )
+        raise TypeError(f"{where}: expected a real-valued action of shape {low.shape}, got dtype {array.dtype}")
     if array.shape != low.shape:
         raise ValueError(f"{where}: expected an action of shape {low.shape}, got shape {array.shape}")
     if not np.all(np.isfinite(array)):

@@ -17,19 +17,34 @@ def add_collect(commands) -> None:
     p.add_argument("--scene", help="reacher, cartpole, panorama or duo")
     p.add_argument("--episodes", type=int, help="number of episodes")
     p.add_argument("--steps", dest="steps_per_episode", type=int, help="maximum steps per episode (default 200)")
-    p.add_argument("--policy", help="exploration policy: mix (default), uniform, jitter, smooth, gentle, goal, roam (the expert steered into the ends of its range; cartpole), push (held pushes, often at a bound), or trained (an agent's policy.zip, --agent)")
+    p.add_argument(
+        "--policy",
+        help="exploration policy: mix (default), uniform, jitter, smooth, gentle, goal, roam (the expert steered "
+        "into the ends of its range; cartpole), push (held pushes, often at a bound), or trained (an agent's "
+        "policy.zip, --agent)",
+    )
     p.add_argument("--agent", type=Path, help="with --policy trained: the SB3 policy.zip that acts (agents/ppo_dream.py's)")
-    p.add_argument("--agent-checkpoint", type=Path,
-                   help="with --policy trained: the bundle whose state probe the agent observes through (default: the scene's shipped one)")
+    p.add_argument(
+        "--agent-checkpoint",
+        type=Path,
+        help="with --policy trained: the bundle whose state probe the agent observes through (default: the scene's shipped one)",
+    )
     p.add_argument("--agent-stack", type=int, help="with --policy trained: probe readings stacked (default 2)")
-    p.add_argument("--agent-deterministic", action="store_true",
-                   help="with --policy trained: the policy's mean action (default: sampled, as in PPO's training episodes)")
+    p.add_argument(
+        "--agent-deterministic",
+        action="store_true",
+        help="with --policy trained: the policy's mean action (default: sampled, as in PPO's training episodes)",
+    )
     p.add_argument("--seed", type=int, help="base seed; episode i uses a seed derived from (seed, i)")
     p.add_argument("--shard-size", type=int, help="episodes per shard file (default 20)")
     p.add_argument("--width", type=int, help="frame width in pixels (default 64)")
     p.add_argument("--height", type=int, help="frame height in pixels (default 64)")
-    p.add_argument("--workers", type=int, default=2,
-                   help="worker processes, each with its own renderer; 1 collects in this process (default 2)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="worker processes, each with its own renderer; 1 collects in this process (default 2)",
+    )
     p.add_argument("--out", type=Path, required=True, help="dataset directory (created; its parent must be writable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=_collect)
@@ -39,10 +54,10 @@ def _collect(args) -> int:
     from dataclasses import replace
 
     from worldenv import config
+    from worldenv.checkpoint import shipped_checkpoint
     from worldenv.config import ConfigError
     from worldenv.data.collect import CollectConfig, CollectionInterrupted, collect
     from worldenv.data.trained_policy import TrainedPolicy
-    from worldenv.checkpoint import shipped_checkpoint
     from worldenv.io import sha256_file
 
     flags = ("scene", "episodes", "steps_per_episode", "policy", "seed", "shard_size", "width", "height")
@@ -57,9 +72,18 @@ def _collect(args) -> int:
     else:
         cfg = config.build(CollectConfig, overrides, "collect")
     if args.agent is not None:
-        cfg = replace(cfg, policy=TrainedPolicy.name, exploration_mix=None, trained_policy={
-            "path": str(args.agent), "checkpoint": str(args.agent_checkpoint or shipped_checkpoint(cfg.scene)),
-            "stack": args.agent_stack or 2, "deterministic": args.agent_deterministic, "sha256": sha256_file(args.agent)})
+        cfg = replace(
+            cfg,
+            policy=TrainedPolicy.name,
+            exploration_mix=None,
+            trained_policy={
+                "path": str(args.agent),
+                "checkpoint": str(args.agent_checkpoint or shipped_checkpoint(cfg.scene)),
+                "stack": args.agent_stack or 2,
+                "deterministic": args.agent_deterministic,
+                "sha256": sha256_file(args.agent),
+            },
+        )
         cfg.validate()
     try:
         manifest = collect(cfg, args.out, workers=args.workers, progress=not args.no_progress)
@@ -107,9 +131,9 @@ def add_contexts(commands) -> None:
 
 
 def _contexts(args) -> int:
-    from worldenv.eval.card import render_card
     from worldenv.checkpoint import check_writable, load_bundle, update_bundle
     from worldenv.contexts import COMPONENT, DEFAULT_SEED, record_start_contexts
+    from worldenv.eval.card import render_card
     from worldenv.nn.tokenizer import TokenizerConfig
 
     bundle = load_bundle(args.checkpoint)

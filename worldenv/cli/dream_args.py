@@ -5,8 +5,13 @@ import argparse
 
 
 # ---- how a dream is served: one group of flags for every command that dreams ----
-def add_dream_arguments(p: argparse.ArgumentParser, defaults: dict | None = None, serving: bool = True,
-                        several: tuple[str, ...] = (), steps_flags: tuple[str, ...] = ("--sampling-steps",)) -> None:
+def add_dream_arguments(
+    p: argparse.ArgumentParser,
+    defaults: dict | None = None,
+    serving: bool = True,
+    several: tuple[str, ...] = (),
+    steps_flags: tuple[str, ...] = ("--sampling-steps",),
+) -> None:
     """The flags of a ``DreamConfig`` (``dream_config`` builds it): the serving choice (unless
     ``serving`` is False: the command names its models otherwise), sampler, device and dtype.
     ``defaults``: the command's own, by field (the serving fields default to the bundle's
@@ -29,14 +34,26 @@ def add_dream_arguments(p: argparse.ArgumentParser, defaults: dict | None = None
     if serving:
         add("model", "--model", help="bundle component that dreams")
         add("sampling_steps", *steps_flags, type=int, help="sampling steps per frame")
-        add("action_guidance", "--action-guidance", type=float,
-            help="scale of the action's effect in the dream (1: the model as trained)")
-        add("commit", "--commit", choices=get_args(Commit),
-            help="what each dreamed frame leaves in the cache, the sampled latent or the re-encoded frame")
+        add(
+            "action_guidance",
+            "--action-guidance",
+            type=float,
+            help="scale of the action's effect in the dream (1: the model as trained)",
+        )
+        add(
+            "commit",
+            "--commit",
+            choices=get_args(Commit),
+            help="what each dreamed frame leaves in the cache, the sampled latent or the re-encoded frame",
+        )
     add("sampler", "--sampler", choices=get_args(Sampler), help="how each frame's sampling steps integrate")
     add("device", "--device", help="where the dream runs: cpu or cuda[:N]")
-    add("dtype", "--dtype", choices=get_args(Dtype),
-        help="the networks' dtype (auto: float32 on the CPU, bfloat16 on cuda; bfloat16 is about 2x faster on a CPU with AMX)")
+    add(
+        "dtype",
+        "--dtype",
+        choices=get_args(Dtype),
+        help="the networks' dtype (auto: float32 on the CPU, bfloat16 on cuda; bfloat16 is about 2x faster on a CPU with AMX)",
+    )
     p.set_defaults(dream_fields=tuple(names))
 
 

@@ -79,14 +79,13 @@ def _campaign(args) -> int:
     import json
 
     from worldenv import campaign
-    from worldenv.eval.card import render_card
     from worldenv.checkpoint import load_bundle, update_bundle
+    from worldenv.eval.card import render_card
 
     bundle = load_bundle(args.checkpoint)
     update_bundle(args.checkpoint, metadata={campaign.KEY: campaign.stages(bundle.metadata)})
     if args.scores:
-        campaign.attach_scores(args.checkpoint, json.loads(args.scores.read_text()),
-                               shlex.join(["worldenv", *args.argv]))
+        campaign.attach_scores(args.checkpoint, json.loads(args.scores.read_text()), shlex.join(["worldenv", *args.argv]))
     metadata = load_bundle(args.checkpoint).metadata
     update_bundle(args.checkpoint, card=render_card(metadata))
     entries = campaign.stages(metadata)

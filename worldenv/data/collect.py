@@ -27,7 +27,8 @@ from worldenv import __version__
 from worldenv.config import ConfigError
 from worldenv.data.format import DatasetError, Episode, Manifest, read_shard, record_shard, shard_name, write_shard
 from worldenv.data.policies import POLICIES, make_policy
-from worldenv.data.trained_policy import SETTINGS as TRAINED_SETTINGS, TrainedPolicy
+from worldenv.data.trained_policy import SETTINGS as TRAINED_SETTINGS
+from worldenv.data.trained_policy import TrainedPolicy
 from worldenv.io import sha256_file
 from worldenv.scenes import SCENES, make_scene, scene_class, unwrapped_scene
 
@@ -60,17 +61,22 @@ class CollectConfig:
         if self.scene not in SCENES:
             raise ConfigError(f"scene: unknown scene {self.scene!r}; expected one of {sorted(SCENES)}")
         if self.policy not in POLICIES and self.policy != TrainedPolicy.name:
-            raise ConfigError(f"policy: unknown policy {self.policy!r}; expected one of "
-                              f"{sorted([*POLICIES, TrainedPolicy.name])}")
+            raise ConfigError(
+                f"policy: unknown policy {self.policy!r}; expected one of {sorted([*POLICIES, TrainedPolicy.name])}"
+            )
         if (self.policy == TrainedPolicy.name) != (self.trained_policy is not None):
-            raise ConfigError(f"trained_policy: expected settings exactly when policy is 'trained', got "
-                              f"policy {self.policy!r} and trained_policy {self.trained_policy!r}")
+            raise ConfigError(
+                f"trained_policy: expected settings exactly when policy is 'trained', got "
+                f"policy {self.policy!r} and trained_policy {self.trained_policy!r}"
+            )
         if self.trained_policy is not None:
             unknown = sorted(set(self.trained_policy) - {*TRAINED_SETTINGS, "sha256"})
             missing = sorted({"path", "checkpoint"} - set(self.trained_policy))
             if unknown or missing:
-                raise ConfigError(f"trained_policy: expected keys {list(TRAINED_SETTINGS)} (path and checkpoint "
-                                  f"required) and sha256; unknown {unknown}, missing {missing}")
+                raise ConfigError(
+                    f"trained_policy: expected keys {list(TRAINED_SETTINGS)} (path and checkpoint "
+                    f"required) and sha256; unknown {unknown}, missing {missing}"
+                )
         for key in ("episodes", "steps_per_episode", "shard_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: expected a positive integer, got {getattr(self, key)}")
@@ -78,15 +84,18 @@ class CollectConfig:
             if self.policy != "mix":
                 raise ConfigError(f"exploration_mix: applies to policy 'mix', not {self.policy!r}")
             components = sorted(set(POLICIES) - {"mix"})
-            if not self.exploration_mix or any(name not in components or not weight > 0
-                                               for name, weight in self.exploration_mix.items()):
+            if not self.exploration_mix or any(
+                name not in components or not weight > 0 for name, weight in self.exploration_mix.items()
+            ):
                 raise ConfigError(f"exploration_mix: expected positive weights of {components}, got {self.exploration_mix!r}")
         if self.frames_after_termination < 0:
             raise ConfigError(f"frames_after_termination: expected an integer >= 0, got {self.frames_after_termination}")
         roams = self.policy == "roam" or "roam" in (self.exploration_mix or {})
         if roams and scene_class(self.scene).setpoint_range is None:
-            raise ConfigError(f"policy: 'roam' steers the scene's expert to setpoints, and scene {self.scene!r} "
-                              "has no setpoint_range; expected a scene that has one (cartpole)")
+            raise ConfigError(
+                f"policy: 'roam' steers the scene's expert to setpoints, and scene {self.scene!r} "
+                "has no setpoint_range; expected a scene that has one (cartpole)"
+            )
 
     @property
     def scene_kwargs(self) -> dict:
@@ -168,8 +177,9 @@ def collect(config: CollectConfig, out: Path, workers: int = 1, progress: bool =
     each with its own renderer; 1 collects in this process."""
     out = Path(out)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"workers: expected a positive number of worker processes (1 collects in this process), "
-                          f"got {workers!r}")
+        raise ConfigError(
+            f"workers: expected a positive number of worker processes (1 collects in this process), got {workers!r}"
+        )
     _check_out(out)
     # The manifest (and the scene, which checks the frame size) before the directory: a
     # refused setting leaves nothing behind.
@@ -197,8 +207,10 @@ def collect(config: CollectConfig, out: Path, workers: int = 1, progress: bool =
                 new_steps += record.steps
                 bar.update(record.episodes)
         except KeyboardInterrupt:
-            raise CollectionInterrupted(f"{out}: collection interrupted with {manifest.episodes} of {config.episodes} "
-                                        "episodes kept; rerun the same command to finish it") from None
+            raise CollectionInterrupted(
+                f"{out}: collection interrupted with {manifest.episodes} of {config.episodes} "
+                "episodes kept; rerun the same command to finish it"
+            ) from None
     manifest.complete = True
     manifest.save(out)
     if jobs:
@@ -326,7 +338,12 @@ def _whole_shards(manifest: Manifest, plan, out: Path):
         if not path.is_file():
             continue
         record = recorded.get(path.name)
-        if record is not None and record.first_episode == first and record.episodes == count and sha256_file(path) == record.sha256:
+        if (
+            record is not None
+            and record.first_episode == first
+            and record.episodes == count
+            and sha256_file(path) == record.sha256
+        ):
             whole.append(record)
             continue
         try:

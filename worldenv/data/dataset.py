@@ -78,10 +78,15 @@ def concatenate(datasets: list[FrameDataset]) -> FrameDataset:
     first = datasets[0]
     for other in datasets[1:]:
         if (other.manifest.scene, other.frames.shape[1:], other.actions.shape[1:]) != (
-                first.manifest.scene, first.frames.shape[1:], first.actions.shape[1:]):
-            raise DatasetError(f"cannot train on datasets of different scenes or shapes together: "
-                               f"{first.manifest.scene} {first.frames.shape[1:]} frames with {first.actions.shape[1]} actions, "
-                               f"{other.manifest.scene} {other.frames.shape[1:]} frames with {other.actions.shape[1]} actions")
+            first.manifest.scene,
+            first.frames.shape[1:],
+            first.actions.shape[1:],
+        ):
+            raise DatasetError(
+                f"cannot train on datasets of different scenes or shapes together: "
+                f"{first.manifest.scene} {first.frames.shape[1:]} frames with {first.actions.shape[1]} actions, "
+                f"{other.manifest.scene} {other.frames.shape[1:]} frames with {other.actions.shape[1]} actions"
+            )
     offsets = np.cumsum([0] + [d.num_frames for d in datasets[:-1]])
     return FrameDataset(
         manifest=first.manifest,

@@ -85,6 +85,7 @@ def write_shard(path: Path, episodes: list[Episode]) -> None:
     }
     for key in STATE_KEYS:
         arrays[f"state_{key}"] = np.concatenate([e.states[key] for e in episodes])
+
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             # numpy's stub lets a ** key reach its `allow_pickle: bool`; no key here has that name
@@ -198,7 +199,9 @@ def verify(directory: Path) -> list[str]:
         manifest = Manifest.load(directory)
     except DatasetError as error:
         return [str(error)]
-    problems = [] if manifest.complete else [f"{directory / MANIFEST}: collection incomplete (rerun `worldenv collect` to finish it)"]
+    problems = (
+        [] if manifest.complete else [f"{directory / MANIFEST}: collection incomplete (rerun `worldenv collect` to finish it)"]
+    )
     for shard in manifest.shards:
         path = directory / shard.file
         if not path.is_file():

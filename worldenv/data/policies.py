@@ -115,8 +115,10 @@ class Roam:
 
     def reset(self, scene: MujocoScene, rng: np.random.Generator) -> None:
         if scene.setpoint_range is None:
-            raise ValueError(f"exploration policy 'roam' expects a scene whose expert can be steered "
-                             f"(a setpoint_range); {type(scene).__name__} has none")
+            raise ValueError(
+                f"exploration policy 'roam' expects a scene whose expert can be steered "
+                f"(a setpoint_range); {type(scene).__name__} has none"
+            )
         self.rng, self.remaining, self.setpoint_range = rng, 0, scene.setpoint_range
         self.noise.reset(scene, rng)
 

@@ -48,9 +48,11 @@ class TrainedPolicy:
         model = PPO.load(self.path, device="cpu")
         expected = (self.stack * self.readings,)
         if model.observation_space.shape != expected:
-            raise ValueError(f"{self.path}: expected a policy that observes {self.stack} stacked readings of "
-                             f"{self.checkpoint}'s probe, shape {expected}; it observes "
-                             f"{model.observation_space.shape}")
+            raise ValueError(
+                f"{self.path}: expected a policy that observes {self.stack} stacked readings of "
+                f"{self.checkpoint}'s probe, shape {expected}; it observes "
+                f"{model.observation_space.shape}"
+            )
         if not isinstance(model.action_space, spaces.Box):
             raise ValueError(f"{self.path}: expected a policy with continuous (Box) actions, got {model.action_space}")
         self.model, self.action_space = model, model.action_space
@@ -68,7 +70,7 @@ class TrainedPolicy:
         reading = self.probe.predict(scene.render()[None])[0].astype(np.float32)
         if not self.first:  # the first frame's reading fills the last slot alone
             self.observation = np.roll(self.observation, -self.readings)
-        self.observation[-self.readings:] = reading
+        self.observation[-self.readings :] = reading
         self.first = False
         with torch.no_grad():
             observation = torch.as_tensor(self.observation)[None]

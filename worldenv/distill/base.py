@@ -49,13 +49,22 @@ class DistillConfig:
         if self.sampling_steps not in (1, 2, 4):
             raise ConfigError(f"sampling_steps: expected 1, 2 or 4, got {self.sampling_steps}")
         if self.student_layers is not None and not self.student_layers:
-            raise ConfigError("student_layers: expected a list of block indices (of the teacher, or of student_init), got an empty list")
+            raise ConfigError(
+                "student_layers: expected a list of block indices (of the teacher, or of student_init), got an empty list"
+            )
         if not self.teacher_guidance > 0:
             raise ConfigError(f"teacher_guidance: expected a positive number (1: none), got {self.teacher_guidance}")
 
 
-def last_frame_velocity(model: Backbone, x: torch.Tensor, t: torch.Tensor, actions: torch.Tensor, guidance: float = 1.0,
-                        segments: Segments | None = None, past_actions: torch.Tensor | None = None) -> torch.Tensor:
+def last_frame_velocity(
+    model: Backbone,
+    x: torch.Tensor,
+    t: torch.Tensor,
+    actions: torch.Tensor,
+    guidance: float = 1.0,
+    segments: Segments | None = None,
+    past_actions: torch.Tensor | None = None,
+) -> torch.Tensor:
     """``model``'s velocity (float32, (B, N, C)) of the window's last frame under action
     guidance g: the reference is the same window with the last frame's action zeroed, as
     the dream's guidance zeroes the new frame's action (the context's stay in the cache)."""
@@ -80,24 +89,36 @@ class DistillTask(Generic[ConfigT]):
         self.teacher_config = bundle.config(config.teacher)
         self.teacher = load_backbone(bundle, config.teacher).eval().requires_grad_(False)
         self.student_start = self.teacher if config.student_init is None else self._load_start(bundle, config.student_init)
-        self.windows = LatentWindows(config.data, bundle, Path(config.run), self.teacher.config, config.train.device,
-                                     f"{self.method}: teacher {config.teacher!r}")
+        self.windows = LatentWindows(
+            config.data,
+            bundle,
+            Path(config.run),
+            self.teacher.config,
+            config.train.device,
+            f"{self.method}: teacher {config.teacher!r}",
+        )
         self.scene = self.windows.scene
         self.model = self.make_trainable().train().requires_grad_(True)
 
     def _load_start(self, bundle, name: str) -> Backbone:
         if name not in bundle.components:
-            raise ConfigError(f"student_init: expected a component of {self.config.bundle} "
-                              f"({', '.join(sorted(bundle.components))}), got {name!r}")
+            raise ConfigError(
+                f"student_init: expected a component of {self.config.bundle} "
+                f"({', '.join(sorted(bundle.components))}), got {name!r}"
+            )
         if bundle.class_name(name) != bundle.class_name(self.config.teacher):
-            raise ConfigError(f"student_init: {name!r} is a {bundle.class_name(name)}, expected a "
-                              f"{bundle.class_name(self.config.teacher)} like the teacher")
+            raise ConfigError(
+                f"student_init: {name!r} is a {bundle.class_name(name)}, expected a "
+                f"{bundle.class_name(self.config.teacher)} like the teacher"
+            )
         start = load_backbone(bundle, name)
         # A shallower start (a student distilled with ``student_layers``) is welcome: the
         # student keeps its depth; everything a block reads or writes must match the teacher's.
         if replace(start.config, depth=self.teacher.config.depth) != self.teacher.config:
-            raise ConfigError(f"student_init: {name!r} must have the teacher's architecture up to its depth; "
-                              f"its model config {start.config} differs from {self.teacher.config}")
+            raise ConfigError(
+                f"student_init: {name!r} must have the teacher's architecture up to its depth; "
+                f"its model config {start.config} differs from {self.teacher.config}"
+            )
         return start
 
     def make_trainable(self) -> nn.Module:
@@ -114,8 +135,15 @@ class DistillTask(Generic[ConfigT]):
             self.teacher = self.teacher.to(device)
         return self.teacher
 
-    def teacher_velocity(self, teacher: Backbone, x: torch.Tensor, t: torch.Tensor, actions: torch.Tensor,
-                         segments: Segments | None = None, past_actions: torch.Tensor | None = None) -> torch.Tensor:
+    def teacher_velocity(
+        self,
+        teacher: Backbone,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        actions: torch.Tensor,
+        segments: Segments | None = None,
+        past_actions: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """The frozen teacher's velocity of the window's last frame, guided by the config's
         ``teacher_guidance``."""
         return last_frame_velocity(teacher, x, t, actions, self.config.teacher_guidance, segments, past_actions)
@@ -145,11 +173,17 @@ class DistillTask(Generic[ConfigT]):
     def export(self, ema_model: Backbone, metadata: dict) -> None:
         c = self.config
         # The student's own model config: with ``student_layers`` it is shallower than the teacher.
-        config = {**self.teacher_config, "model": asdict(ema_model.config), "method": self.method, "teacher": c.teacher,
-                  "sampling_steps": c.sampling_steps,
-                  "distillation": {key: value for key, value in asdict(c).items() if key not in ("data", "train")}}
-        update_bundle(c.bundle, components={self.component: (ema_model, config)},
-                      metadata={f"{self.component}_training": metadata})
+        config = {
+            **self.teacher_config,
+            "model": asdict(ema_model.config),
+            "method": self.method,
+            "teacher": c.teacher,
+            "sampling_steps": c.sampling_steps,
+            "distillation": {key: value for key, value in asdict(c).items() if key not in ("data", "train")},
+        }
+        update_bundle(
+            c.bundle, components={self.component: (ema_model, config)}, metadata={f"{self.component}_training": metadata}
+        )
 
 
 def keep_blocks(model: Backbone, layers: list[int] | None) -> Backbone:
@@ -158,10 +192,15 @@ def keep_blocks(model: Backbone, layers: list[int] | None) -> Backbone:
         return copy.deepcopy(model)
     depth = model.config.depth
     if not all(0 <= layer < depth for layer in layers):
-        raise ConfigError(f"student_layers: expected block indices in 0..{depth - 1} (the depth {depth} of the model "
-                          f"the student starts from: the teacher, or student_init), got {layers}")
+        raise ConfigError(
+            f"student_layers: expected block indices in 0..{depth - 1} (the depth {depth} of the model "
+            f"the student starts from: the teacher, or student_init), got {layers}"
+        )
     student = Backbone(replace(model.config, depth=len(layers)))
-    student.load_state_dict({**{k: v for k, v in model.state_dict().items() if not k.startswith("blocks.")},
-                             **{f"blocks.{new}.{k}": v for new, old in enumerate(layers)
-                                for k, v in model.blocks[old].state_dict().items()}})
+    student.load_state_dict(
+        {
+            **{k: v for k, v in model.state_dict().items() if not k.startswith("blocks.")},
+            **{f"blocks.{new}.{k}": v for new, old in enumerate(layers) for k, v in model.blocks[old].state_dict().items()},
+        }
+    )
     return student

@@ -46,14 +46,17 @@ class ConsistencyDistillation(DistillTask[ConsistencyConfig]):
         noise = torch.randn(data.x0[:, -1].shape, generator=generator).to(device)
         x_high = add_noise(data.x0[:, -1], noise, t_high)  # (B, N, C)
         with torch.no_grad():
-            v_teacher = self.teacher_velocity(teacher, *self.with_last(data, x_high, t_high), data.actions, data.segments,
-                                              data.past_actions)
+            v_teacher = self.teacher_velocity(
+                teacher, *self.with_last(data, x_high, t_high), data.actions, data.segments, data.past_actions
+            )
             x_low = x_high + (t_low - t_high)[:, None, None] * v_teacher
-            v_target = model(*self.with_last(data, x_low, t_low), data.actions, segments=data.segments,
-                             past_actions=data.past_actions).velocity[:, -1].float()
+            v_target = (
+                model(*self.with_last(data, x_low, t_low), data.actions, segments=data.segments, past_actions=data.past_actions)
+                .velocity[:, -1]
+                .float()
+            )
             target = x_low - t_low[:, None, None] * v_target
-        out = model(*self.with_last(data, x_high, t_high), data.actions, segments=data.segments,
-                    past_actions=data.past_actions)
+        out = model(*self.with_last(data, x_high, t_high), data.actions, segments=data.segments, past_actions=data.past_actions)
         prediction = x_high - t_high[:, None, None] * out.velocity[:, -1].float()
         consistency = (prediction - target).square().mean()
         reward, termination = head_losses(out, self.context_heads(data), c.termination_pos_weight)

@@ -83,21 +83,35 @@ class DMDDistillation(DistillTask[DMDConfigT]):
         # Without gradient on the other steps: the student's parameters then get no .grad
         # at all, so the optimizer leaves them alone (a zero loss would still move Adam).
         with torch.set_grad_enabled(update_student and torch.is_grad_enabled()):
-            out = parts.student(*self.with_last(data, noise, ones), data.actions, segments=data.segments,
-                                past_actions=data.past_actions)
+            out = parts.student(
+                *self.with_last(data, noise, ones), data.actions, segments=data.segments, past_actions=data.past_actions
+            )
             sample = noise - out.velocity[:, -1].float()  # (B, N, C): a frame in one evaluation
-        matching, fake_loss, teacher_flow = self.match(parts, teacher, data.x0[:, :-1], data.actions, sample, t, renoise,
-                                                             data.segments, data.past_actions)
+        matching, fake_loss, teacher_flow = self.match(
+            parts, teacher, data.x0[:, :-1], data.actions, sample, t, renoise, data.segments, data.past_actions
+        )
         reward, termination = head_losses(out, self.context_heads(data), c.termination_pos_weight)
         loss = matching + c.fake_weight * fake_loss + c.head_weight * (reward + 0.2 * termination)
-        return loss, {"matching": matching.detach(), "fake_flow": fake_loss.detach(),
-                      "fake_gain": (teacher_flow - fake_loss).detach(), "reward_mse": reward.detach(),
-                      "termination_bce": termination.detach()}
+        return loss, {
+            "matching": matching.detach(),
+            "fake_flow": fake_loss.detach(),
+            "fake_gain": (teacher_flow - fake_loss).detach(),
+            "reward_mse": reward.detach(),
+            "termination_bce": termination.detach(),
+        }
 
-    def match(self, parts: StudentAndFakeScore, teacher: Backbone, context: torch.Tensor, actions: torch.Tensor,
-              sample: torch.Tensor, t: torch.Tensor, renoise: torch.Tensor,
-              segments: Segments | None = None,
-              past_actions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def match(
+        self,
+        parts: StudentAndFakeScore,
+        teacher: Backbone,
+        context: torch.Tensor,
+        actions: torch.Tensor,
+        sample: torch.Tensor,
+        t: torch.Tensor,
+        renoise: torch.Tensor,
+        segments: Segments | None = None,
+        past_actions: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Distribution matching of ``sample`` (B, N, C), the frame after the clean ``context``
         (B, T, N, C) under ``actions`` (B, T + 1, A), re-noised to ``t`` with ``renoise``.
         Returns the student's matching loss, the fake score's flow-matching loss on the

@@ -54,12 +54,16 @@ class SelfForcingDistillation(DMDDistillation[SelfForcingConfig]):
         if self.teacher.config.memory_frames:
             # The rollout primes its cache from one run of real frames; sinks and memory
             # from earlier in the episode would need the whole episode replayed.
-            raise ConfigError(f"self-forcing: teacher {config.teacher!r} has long-term memory "
-                              f"(memory_frames={self.teacher.config.memory_frames}), which Self-Forcing does not train yet")
+            raise ConfigError(
+                f"self-forcing: teacher {config.teacher!r} has long-term memory "
+                f"(memory_frames={self.teacher.config.memory_frames}), which Self-Forcing does not train yet"
+            )
         self.tokenizer = load_tokenizer(load_bundle(Path(config.bundle))) if config.commit == "frame" else None
         if config.rollout_frames >= self.windows.length:
-            raise ConfigError(f"rollout_frames: expected fewer than the teacher's {self.windows.length}-frame window "
-                              f"(at least one real context frame), got {config.rollout_frames}")
+            raise ConfigError(
+                f"rollout_frames: expected fewer than the teacher's {self.windows.length}-frame window "
+                f"(at least one real context frame), got {config.rollout_frames}"
+            )
 
     def loss(self, model, batch: int, generator: torch.Generator):
         c = self.config
@@ -78,30 +82,58 @@ class SelfForcingDistillation(DMDDistillation[SelfForcingConfig]):
 
         if self.tokenizer is not None:
             self.tokenizer.to(device)
-        samples, committed = self_rollout(parts.student, data.x0[:, :real], data.actions, noises, student_grad,
-                                          data.past_actions, self.tokenizer, c.sampling_steps)
+        samples, committed = self_rollout(
+            parts.student,
+            data.x0[:, :real],
+            data.actions,
+            noises,
+            student_grad,
+            data.past_actions,
+            self.tokenizer,
+            c.sampling_steps,
+        )
         matching = fake_loss = teacher_flow = torch.zeros((), device=device)
         for k, sample in enumerate(samples):
             # Judged in the context the student made: the real frames, then what it committed of its own.
             context = torch.cat([data.x0[:, :real], *(c[:, None] for c in committed[:k])], dim=1)
-            terms = self.match(parts, teacher, context, data.actions[:, : real + k + 1], sample, levels[k], renoises[k],
-                               past_actions=data.past_actions)
-            matching, fake_loss, teacher_flow = (total + term / c.rollout_frames
-                                                 for total, term in zip((matching, fake_loss, teacher_flow), terms))
+            terms = self.match(
+                parts,
+                teacher,
+                context,
+                data.actions[:, : real + k + 1],
+                sample,
+                levels[k],
+                renoises[k],
+                past_actions=data.past_actions,
+            )
+            matching, fake_loss, teacher_flow = (
+                total + term / c.rollout_frames for total, term in zip((matching, fake_loss, teacher_flow), terms)
+            )
 
         # The heads keep training on real frames, in a clean pass as at the cache commit.
         with torch.set_grad_enabled(student_grad):
             out = parts.student(data.x0, torch.zeros(B, L, device=device), data.actions)
         reward, termination = head_losses(out, data, c.termination_pos_weight)
         loss = matching + c.fake_weight * fake_loss + c.head_weight * (reward + 0.2 * termination)
-        return loss, {"matching": matching.detach(), "fake_flow": fake_loss.detach(),
-                      "fake_gain": (teacher_flow - fake_loss).detach(), "reward_mse": reward.detach(),
-                      "termination_bce": termination.detach()}
+        return loss, {
+            "matching": matching.detach(),
+            "fake_flow": fake_loss.detach(),
+            "fake_gain": (teacher_flow - fake_loss).detach(),
+            "reward_mse": reward.detach(),
+            "termination_bce": termination.detach(),
+        }
 
 
-def self_rollout(student: Backbone, context: torch.Tensor, actions: torch.Tensor, noises: list[torch.Tensor],
-                 grad: bool, past_actions: torch.Tensor | None = None, tokenizer: Tokenizer | None = None,
-                 steps: int = 1) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def self_rollout(
+    student: Backbone,
+    context: torch.Tensor,
+    actions: torch.Tensor,
+    noises: list[torch.Tensor],
+    grad: bool,
+    past_actions: torch.Tensor | None = None,
+    tokenizer: Tokenizer | None = None,
+    steps: int = 1,
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """The student dreams ``len(noises)`` frames after the real ``context`` (B, T, N, C), each
     from its noise (B, N, C) under ``actions[:, T + k]`` in ``steps`` Euler steps, exactly
     as ``WorldModel`` dreams (``dream_step``): context committed to a fresh cache, each
@@ -119,16 +151,17 @@ def self_rollout(student: Backbone, context: torch.Tensor, actions: torch.Tensor
 
     keep: Callable[[torch.Tensor], torch.Tensor] | None = None
     if tokenizer is not None:
+
         def commit_frame(latent: torch.Tensor) -> torch.Tensor:  # ``commit: frame``: the decoded frame, encoded again
             return frames_to_latents(tokenizer, latents_to_frames(tokenizer, latent.to(dtype)), dtype)
+
         keep = commit_frame
 
     fast = FastPaths.for_device(device, gradients=grad)
     samples, committed = [], []
     for k, noise in enumerate(noises):
         with torch.set_grad_enabled(grad):
-            step = dream_step(student, cache, state, actions[:, T + k], noise, "euler", steps,
-                              keep=keep, fast=fast)
+            step = dream_step(student, cache, state, actions[:, T + k], noise, "euler", steps, keep=keep, fast=fast)
         samples.append(step.latent)
         committed.append(step.committed)
     return samples, committed

@@ -9,8 +9,9 @@ import numpy as np
 from worldenv.eval.probe import QUANTITIES, probe_readings
 
 
-def responses(dream, truth, probe, scene: str, action: float, starts: int, context: int,
-              steps: int, hold: int | None = None) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
+def responses(
+    dream, truth, probe, scene: str, action: float, starts: int, context: int, steps: int, hold: int | None = None
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, np.ndarray]]:
     """{world: {quantity: (starts, steps + 1, k) readings}} and {world: (starts, steps + 1,
     H, W, 3) frames} for a dream env and its MuJoCo scene; step 0 is the last context frame
     (``context`` real frames under zero actions prime the dream). The push lasts ``hold``
@@ -22,7 +23,9 @@ def responses(dream, truth, probe, scene: str, action: float, starts: int, conte
     for start in range(starts):
         real = [truth.reset(seed=start)[0]]
         real += [truth.step(still)[0] for _ in range(context - 1)]
-        dreamed = [dream.reset(seed=start, options={"context_frames": np.stack(real), "context_actions": np.stack([still] * context)})[0]]
+        dreamed = [
+            dream.reset(seed=start, options={"context_frames": np.stack(real), "context_actions": np.stack([still] * context)})[0]
+        ]
         real = real[-1:]
         for push in plan:
             real.append(truth.step(push)[0])
@@ -52,8 +55,9 @@ def response_gain(pairs: list[tuple[np.ndarray, np.ndarray]]) -> float:
     return float(real @ dreamed / max(real @ real, 1e-12))
 
 
-def push_gains(dream, truth, probe, scene: str, actions: tuple[float, ...], starts: int, context: int,
-               gain_steps: tuple[int, ...]) -> dict[int, dict[str, float]]:
+def push_gains(
+    dream, truth, probe, scene: str, actions: tuple[float, ...], starts: int, context: int, gain_steps: tuple[int, ...]
+) -> dict[int, dict[str, float]]:
     """{step: {quantity: gain}} under constant pushes of each value in ``actions``; a
     quantity of several entries also has each entry's gain (``joint_angles[1]``: the
     elbow alone), since one entry that ignores the push halves the joint gain."""

@@ -13,19 +13,20 @@ from pathlib import Path
 
 import numpy as np
 
+from worldenv.checkpoint import shipped_checkpoint
 from worldenv.data.collect import CollectConfig, collect
 from worldenv.data.dataset import load_dataset
-from worldenv.checkpoint import shipped_checkpoint
 from worldenv.eval.record import paired_rollout, report_lines, write_side_by_side
-from worldenv.scenes import SCENES, make_scene
 from worldenv.eval.video import contact_sheet, write_png, write_video
+from worldenv.scenes import SCENES, make_scene
 
 FRAMES_PER_ROW = 10
 DREAM_SCENES = ("reacher", "cartpole", "duo", "panorama")
 
 
-def run_demo(out: Path, steps: int = 200, policy: str = "goal", gallery_episodes: int = 4, gallery_steps: int = 100,
-             workers: int = 2) -> Iterator[str]:
+def run_demo(
+    out: Path, steps: int = 200, policy: str = "goal", gallery_episodes: int = 4, gallery_steps: int = 100, workers: int = 2
+) -> Iterator[str]:
     """Yields the report, a line at a time."""
     out = Path(out)
     for scene in DREAM_SCENES:
@@ -46,6 +47,7 @@ def _ground_truth_gallery(out: Path, episodes: int, steps: int, workers: int) ->
         fps = make_scene(name).metadata["render_fps"]
         write_video(out / f"{name}.mp4", episode, fps=fps)
         rows.append(episode[np.linspace(0, len(episode) - 1, FRAMES_PER_ROW).astype(int)])
-        yield f"{name:9s} ground truth: {data.num_episodes} episodes, {data.num_frames} frames verified -> {out / (name + '.mp4')}"
+        video = out / (name + ".mp4")
+        yield f"{name:9s} ground truth: {data.num_episodes} episodes, {data.num_frames} frames verified -> {video}"
     write_png(out / "scenes.png", contact_sheet(rows, scale=3))
     yield f"contact sheet -> {out / 'scenes.png'}"

@@ -22,11 +22,11 @@ import torch
 from worldenv.checkpoint import load_bundle
 from worldenv.data.collect import CollectConfig, run_episode
 from worldenv.data.policies import make_policy
-from worldenv.eval.metrics import foreground_iou, psnr, ssim
-from worldenv.nn.tokenizer import TokenizerConfig, to_uint8
-from worldenv.eval.probe import load_probe, probe_errors, probe_targets
-from worldenv.scenes import make_scene
 from worldenv.dream_config import DreamConfig, report_config
+from worldenv.eval.metrics import foreground_iou, psnr, ssim
+from worldenv.eval.probe import load_probe, probe_errors, probe_targets
+from worldenv.nn.tokenizer import TokenizerConfig, to_uint8
+from worldenv.scenes import make_scene
 from worldenv.world_model import WorldModel
 
 logger = logging.getLogger(__name__)
@@ -64,8 +64,15 @@ def real_rollouts(scene: str, policy: str, config: EvalConfig, width: int, heigh
     """Episodes of ``context + horizon`` frames in MuJoCo, stacked (E, L, ...);
     actions/rewards aligned to the frame they lead to (zeros before the first)."""
     length = config.context + config.horizon
-    collect = CollectConfig(scene=scene, episodes=config.episodes, steps_per_episode=length - 1, policy=policy,
-                            seed=config.seed + 1000 * config.policies.index(policy), width=width, height=height)
+    collect = CollectConfig(
+        scene=scene,
+        episodes=config.episodes,
+        steps_per_episode=length - 1,
+        policy=policy,
+        seed=config.seed + 1000 * config.policies.index(policy),
+        width=width,
+        height=height,
+    )
     env = make_scene(scene, max_episode_steps=length - 1, width=width, height=height)
     episodes = [run_episode(env, make_policy(policy), collect, e) for e in range(config.episodes)]
     env.close()
@@ -115,13 +122,19 @@ def evaluate(bundle_path: Path, config: EvalConfig) -> dict:
     probe = load_probe(bundle)
     serving = config.dream.serving(bundle.metadata)
     horizons = [h for h in HORIZONS if h <= config.horizon]
-    report: dict[str, Any] = {"bundle": str(bundle_path), "scene": scene, "config": report_config(config, serving),
-                              "horizons": horizons, "policies": {}}
+    report: dict[str, Any] = {
+        "bundle": str(bundle_path),
+        "scene": scene,
+        "config": report_config(config, serving),
+        "horizons": horizons,
+        "policies": {},
+    }
     tokenizer_scores: dict[str, list] = {}
     for policy in config.policies:
         real = real_rollouts(scene, policy, config, *frame_size(bundle))
-        model = WorldModel.from_bundle(bundle_path, batch=config.episodes, model=serving.model,
-                                       **config.dream.world_model_kwargs(serving))
+        model = WorldModel.from_bundle(
+            bundle_path, batch=config.episodes, model=serving.model, **config.dream.world_model_kwargs(serving)
+        )
         report["dtype"] = str(model.dtype).removeprefix("torch.")
         dream = dream_rollouts(model, real, config)
         report["policies"][policy] = score_policy(scene, probe, real, dream, config, horizons)
@@ -154,7 +167,9 @@ def score_policy(scene, probe, real, dream, config, horizons) -> dict:
             if name == "model":
                 predicted_reward = dream["rewards"][:, h - 1].reshape(real["rewards"][:, k + h - 1].shape)  # (E, K) -> as real
                 entry["reward_abs_error"] = float(np.abs(predicted_reward - real["rewards"][:, k + h - 1])[valid].mean())
-                entry["termination_accuracy"] = float((dream["terminated"][:, h - 1] == real["terminated"][:, k + h - 1])[valid].mean())
+                entry["termination_accuracy"] = float(
+                    (dream["terminated"][:, h - 1] == real["terminated"][:, k + h - 1])[valid].mean()
+                )
                 entry["frame_mean"] = float(predicted.mean())
                 entry["frame_std"] = float(predicted.std())
             else:
@@ -169,10 +184,12 @@ def score_policy(scene, probe, real, dream, config, horizons) -> dict:
 def _tokenizer_scores(model: WorldModel, probe, scene, real, into: dict) -> None:
     frames = real["frames"].reshape(-1, *real["frames"].shape[2:])
     truth = probe_targets(scene, {k: v.reshape(-1, v.shape[-1]) for k, v in real["states"].items()})
-    recon = np.concatenate([
-        to_uint8(model.tokenizer(torch.from_numpy(frames[i : i + 256]).to(model.device))).cpu().numpy()
-        for i in range(0, len(frames), 256)
-    ])
+    recon = np.concatenate(
+        [
+            to_uint8(model.tokenizer(torch.from_numpy(frames[i : i + 256]).to(model.device))).cpu().numpy()
+            for i in range(0, len(frames), 256)
+        ]
+    )
     background = np.median(frames[:: max(1, len(frames) // 256)], axis=0).astype(np.uint8)
     for key, value in frame_scores(recon, frames, background).items():
         into.setdefault(key, []).append(value.mean())
@@ -211,14 +228,29 @@ def summary_table(report: dict) -> str:
     rows = ["| " + " | ".join(head) + " |", "|" + " ---: |" * len(head)]
     for h in report["horizons"]:
         m, c = report["all"]["model"][str(h)], report["all"]["copy_last"][str(h)]
-        cells = [str(h), f"{m['psnr']:.2f}", f"{c['psnr']:.2f}", f"{m['ssim']:.3f}", f"{c['ssim']:.3f}",
-                 f"{m['foreground_iou']:.3f}", f"{c['foreground_iou']:.3f}"]
+        cells = [
+            str(h),
+            f"{m['psnr']:.2f}",
+            f"{c['psnr']:.2f}",
+            f"{m['ssim']:.3f}",
+            f"{c['ssim']:.3f}",
+            f"{m['foreground_iou']:.3f}",
+            f"{c['foreground_iou']:.3f}",
+        ]
         cells += [f"{m[p]:.4f}" for p in probes] + [f"{c[p]:.4f}" for p in probes] + [f"{m['reward_abs_error']:.4f}"]
         rows.append("| " + " | ".join(cells) + " |")
     tokenizer = ", ".join(f"{k} {v:.4g}" for k, v in report["tokenizer"].items())
     guidance = report["config"].get("action_guidance", 1.0)
     guided = f", action guidance {guidance:g}" if guidance != 1.0 else ""
     guided += ", committing the re-encoded frame" if report["config"].get("commit") == "frame" else ""
-    return "\n".join([f"{scene}, {report['config']['model']}, {report['config']['sampling_steps']} "
-                      f"{report['config']['sampler']} steps{guided}, {report['config']['episodes']} episodes x "
-                      f"{len(report['policies'])} policies", "", *rows, "", f"tokenizer (same frames): {tokenizer}"])
+    return "\n".join(
+        [
+            f"{scene}, {report['config']['model']}, {report['config']['sampling_steps']} "
+            f"{report['config']['sampler']} steps{guided}, {report['config']['episodes']} episodes x "
+            f"{len(report['policies'])} policies",
+            "",
+            *rows,
+            "",
+            f"tokenizer (same frames): {tokenizer}",
+        ]
+    )

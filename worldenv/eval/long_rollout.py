@@ -16,8 +16,8 @@ import torch
 from worldenv.checkpoint import load_bundle
 from worldenv.data.collect import episode_seeds
 from worldenv.data.policies import make_policy
-from worldenv.scenes import make_scene, unwrapped_scene
 from worldenv.dream_config import DreamConfig, report_config
+from worldenv.scenes import make_scene, unwrapped_scene
 from worldenv.serving import Serving
 from worldenv.world_model import WorldModel
 
@@ -93,8 +93,10 @@ def long_rollout(bundle_path, config: LongRolloutConfig) -> dict:
         dream[step] = _statistics(frame)
         finite &= bool(torch.isfinite(model.state.last_latent).all())
         if step + 1 in config.marks:
-            memory[step + 1] = {"resident_mb": _resident_mb(),
-                                "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            memory[step + 1] = {
+                "resident_mb": _resident_mb(),
+                "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
     seconds: dict[int, list[float]] = {mark: [] for mark in config.marks}
     for _ in range(ROUNDS):
         for mark in config.marks:
@@ -111,30 +113,60 @@ def long_rollout(bundle_path, config: LongRolloutConfig) -> dict:
         rows[str(mark)] = {
             "ms_per_step": 1000 * float(np.median(seconds[mark])),
             **memory[mark],
-            "frame_mean": float(mean), "frame_std": float(std),
+            "frame_mean": float(mean),
+            "frame_std": float(std),
             "in_real_range": bool(((dream[window] >= low) & (dream[window] <= high)).all()),
         }
     cache_mb = (model.cache.keys.numel() + model.cache.values.numel()) * model.cache.keys.element_size() / 2**20
-    return {"bundle": str(bundle_path), "scene": bundle.scene, "config": report_config(config, serving),
-            "finite": finite, "cache_mb": cache_mb, "real_frame_mean": [float(low[0]), float(high[0])],
-            "real_frame_std": [float(low[1]), float(high[1])], "marks": rows,
-            "dtype": str(model.dtype).removeprefix("torch."),
-            "threads": torch.get_num_threads()}
+    return {
+        "bundle": str(bundle_path),
+        "scene": bundle.scene,
+        "config": report_config(config, serving),
+        "finite": finite,
+        "cache_mb": cache_mb,
+        "real_frame_mean": [float(low[0]), float(high[0])],
+        "real_frame_std": [float(low[1]), float(high[1])],
+        "marks": rows,
+        "dtype": str(model.dtype).removeprefix("torch."),
+        "threads": torch.get_num_threads(),
+    }
 
 
 def long_rollout_table(reports: list[dict]) -> str:
-    head = ["scene", "model", "dtype", "step", "ms/step", "resident MB", "peak MB", "frame mean (real range)",
-            "frame std (real range)", "in range", "finite"]
+    head = [
+        "scene",
+        "model",
+        "dtype",
+        "step",
+        "ms/step",
+        "resident MB",
+        "peak MB",
+        "frame mean (real range)",
+        "frame std (real range)",
+        "in range",
+        "finite",
+    ]
     rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in reports:
         c = r["config"]
         for mark, row in r["marks"].items():
-            rows.append("| " + " | ".join([
-                r["scene"], Serving.from_record(c).name, r["dtype"], mark,
-                f"{row['ms_per_step']:.1f}",
-                f"{row['resident_mb']:.0f}", f"{row['peak_mb']:.0f}",
-                f"{row['frame_mean']:.1f} ({r['real_frame_mean'][0]:.1f}-{r['real_frame_mean'][1]:.1f})",
-                f"{row['frame_std']:.1f} ({r['real_frame_std'][0]:.1f}-{r['real_frame_std'][1]:.1f})",
-                "yes" if row["in_real_range"] else "no", "yes" if r["finite"] else "NO",
-            ]) + " |")
+            rows.append(
+                "| "
+                + " | ".join(
+                    [
+                        r["scene"],
+                        Serving.from_record(c).name,
+                        r["dtype"],
+                        mark,
+                        f"{row['ms_per_step']:.1f}",
+                        f"{row['resident_mb']:.0f}",
+                        f"{row['peak_mb']:.0f}",
+                        f"{row['frame_mean']:.1f} ({r['real_frame_mean'][0]:.1f}-{r['real_frame_mean'][1]:.1f})",
+                        f"{row['frame_std']:.1f} ({r['real_frame_std'][0]:.1f}-{r['real_frame_std'][1]:.1f})",
+                        "yes" if row["in_real_range"] else "no",
+                        "yes" if r["finite"] else "NO",
+                    ]
+                )
+                + " |"
+            )
     return "\n".join(rows)

@@ -55,8 +55,9 @@ def replay(rule, summaries: torch.Tensor, memory_frames: int, sinks: int, window
     return [int(f) for f in frames if f >= 0]
 
 
-def rules_on_revisits(tokenizer, episodes: int, away: list[int], memory: list[int], window: int,
-                      sinks: int = 1) -> dict[tuple[str, int, int], dict[str, float]]:
+def rules_on_revisits(
+    tokenizer, episodes: int, away: list[int], memory: list[int], window: int, sinks: int = 1
+) -> dict[tuple[str, int, int], dict[str, float]]:
     """Per (rule, memory frames, T): ``exact``, the share of ``episodes`` revisit episodes whose
     memory holds the exact view left behind when the frame after the return is generated, and
     ``gap``, the mean heading gap (degrees) from the returning view to the nearest remembered one."""
@@ -77,5 +78,4 @@ def rules_on_revisits(tokenizer, episodes: int, away: list[int], memory: list[in
                     entry = results.setdefault((name, size, t), {"exact": [], "gap": []})
                     entry["exact"].append(exact)
                     entry["gap"].append(np.degrees(gap))
-    return {key: {"exact": float(np.mean(entry["exact"])), "gap": float(np.mean(entry["gap"]))}
-            for key, entry in results.items()}
+    return {key: {"exact": float(np.mean(entry["exact"])), "gap": float(np.mean(entry["gap"]))} for key, entry in results.items()}

@@ -93,9 +93,7 @@ def _pair(a: ArrayLike | torch.Tensor, b: ArrayLike | torch.Tensor) -> tuple[tor
     """Both batches as float64 ``(B, H, W, C)`` tensors, after checking they are comparable."""
     x, y = _tensor(a), _tensor(b)
     if x.ndim != 4 or x.shape != y.shape:
-        raise ValueError(
-            f"expected two frame batches of the same shape (B, H, W, C), got {tuple(x.shape)} and {tuple(y.shape)}"
-        )
+        raise ValueError(f"expected two frame batches of the same shape (B, H, W, C), got {tuple(x.shape)} and {tuple(y.shape)}")
     for t in (x, y):
         if t.dtype != torch.uint8 and not t.dtype.is_floating_point:
             raise ValueError(f"frames must be uint8 or floating point, got {t.dtype}")

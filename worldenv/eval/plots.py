@@ -29,15 +29,24 @@ def plot_horizon_curves(report: dict, path: Path) -> None:
             reached = scored_horizons(report["horizons"], scores["model"])  # where its episodes went
             for name, style in (("model", "-"), ("copy_last", ":")):
                 values = [scores[name][str(h)][metric] for h in reached]
-                axis.plot(reached, values, style, color=colour, marker="o", markersize=3,
-                          label=f"{policy} {'model' if name == 'model' else 'copy last'}")
+                axis.plot(
+                    reached,
+                    values,
+                    style,
+                    color=colour,
+                    marker="o",
+                    markersize=3,
+                    label=f"{policy} {'model' if name == 'model' else 'copy last'}",
+                )
         axis.set_xscale("log")
         axis.set_xlabel("horizon (frames)")
         axis.set_title(metric.replace("_", " ") + (f" ({units[metric]})" if metric in units else ""))
         axis.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    figure.suptitle(f"{report['scene']}: dream vs MuJoCo ({report['config']['model']}, "
-                    f"{report['config']['sampling_steps']} {report['config']['sampler']} steps); dotted: copy-last-frame")
+    figure.suptitle(
+        f"{report['scene']}: dream vs MuJoCo ({report['config']['model']}, "
+        f"{report['config']['sampling_steps']} {report['config']['sampler']} steps); dotted: copy-last-frame"
+    )
     figure.tight_layout()
     atomic_write(Path(path), lambda tmp: figure.savefig(tmp, dpi=110))
     plt.close(figure)
@@ -84,8 +93,9 @@ def plot_revisits(report: dict, path: Path) -> None:
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     c = report["config"]
-    figure.suptitle(f"panorama: turn away for T frames and back ({c['model']}, {c['sampling_steps']} steps, "
-                    f"{c['episodes']} episodes)")
+    figure.suptitle(
+        f"panorama: turn away for T frames and back ({c['model']}, {c['sampling_steps']} steps, {c['episodes']} episodes)"
+    )
     figure.tight_layout()
     atomic_write(Path(path), lambda tmp: figure.savefig(tmp, dpi=110))
     plt.close(figure)

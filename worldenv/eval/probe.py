@@ -142,8 +142,9 @@ def load_probe(bundle) -> StateProbe:
     return probe.eval()
 
 
-def train_probe(dataset: FrameDataset, steps: int = 3000, batch: int = 64, seed: int = 0, progress: bool = True,
-                width: int = 32) -> StateProbe:
+def train_probe(
+    dataset: FrameDataset, steps: int = 3000, batch: int = 64, seed: int = 0, progress: bool = True, width: int = 32
+) -> StateProbe:
     """Fit a probe on (a dataset's) real frames and their true states."""
     scene = dataset.manifest.scene
     targets = probe_targets(scene, dataset.states)

@@ -23,8 +23,8 @@ from worldenv.dream_config import DreamConfig
 from worldenv.envs.dream import require_open
 from worldenv.envs.single import DiffusionWorldEnv
 from worldenv.eval.metrics import psnr
-from worldenv.scenes import make_scene, unwrapped_scene
 from worldenv.eval.video import write_video
+from worldenv.scenes import make_scene, unwrapped_scene
 
 HORIZONS = (1, 5, 10, 25, 50, 100, 200, 500, 1000)
 DIFFERENCE_GAIN = 3  # |dream - truth| is faint at 64x64; amplified so drift is visible
@@ -62,7 +62,9 @@ class RolloutPolicy:
         if name not in POLICIES:
             path = Path(spec)
             if path.suffix != ".zip" or not path.is_file():
-                raise ValueError(f"policy: expected random, {', '.join(sorted(POLICIES))} or an existing SB3 model .zip, got {spec!r}")
+                raise ValueError(
+                    f"policy: expected random, {', '.join(sorted(POLICIES))} or an existing SB3 model .zip, got {spec!r}"
+                )
             from stable_baselines3 import PPO
 
             self.agent = PPO.load(path, device="cpu")
@@ -81,8 +83,15 @@ class RolloutPolicy:
         return np.asarray(self.agent.predict(dream_frame, deterministic=True)[0], np.float32)
 
 
-def paired_rollout(checkpoint: Path | None, policy: str, steps: int, seed: int = 0, context: int = 4,
-                   scene: str | None = None, dream_config: DreamConfig = DreamConfig()) -> PairedRollout:
+def paired_rollout(
+    checkpoint: Path | None,
+    policy: str,
+    steps: int,
+    seed: int = 0,
+    context: int = 4,
+    scene: str | None = None,
+    dream_config: DreamConfig = DreamConfig(),
+) -> PairedRollout:
     """``dream_config``: how the dream is served (by default the bundle's choice, on the CPU)."""
     if steps < 1 or context < 1:
         raise ValueError(f"expected steps >= 1 and context >= 1, got {steps} and {context}")
@@ -99,8 +108,9 @@ def paired_rollout(checkpoint: Path | None, policy: str, steps: int, seed: int =
         frame, *_ = truth.step(action)
         real_frames.append(frame)
         context_actions.append(np.asarray(action, np.float32))
-    observation, _ = dream.reset(seed=seed, options={"context_frames": np.stack(real_frames),
-                                                     "context_actions": np.stack(context_actions)})
+    observation, _ = dream.reset(
+        seed=seed, options={"context_frames": np.stack(real_frames), "context_actions": np.stack(context_actions)}
+    )
     dream_frames, actions = list(real_frames), []
     dream_seconds = truth_seconds = 0.0
     truth_ended = dream_ended = None
@@ -123,8 +133,17 @@ def paired_rollout(checkpoint: Path | None, policy: str, steps: int, seed: int =
     fps = truth.metadata["render_fps"]
     dream.close()
     truth.close()
-    return PairedRollout(np.stack(dream_frames), np.stack(real_frames), np.stack(actions), context, dream_seconds,
-                         truth_seconds, fps, truth_ended, dream_ended)
+    return PairedRollout(
+        np.stack(dream_frames),
+        np.stack(real_frames),
+        np.stack(actions),
+        context,
+        dream_seconds,
+        truth_seconds,
+        fps,
+        truth_ended,
+        dream_ended,
+    )
 
 
 def side_by_side(rollout: PairedRollout, scale: int = SCALE) -> np.ndarray:
@@ -151,6 +170,8 @@ def report_lines(rollout: PairedRollout) -> list[str]:
     ]
     lines += [f"  h={h:<4d} {value:6.2f}" for h, value in rollout.psnr_per_horizon().items()]
     if rollout.truth_ended or rollout.dream_ended:
-        lines.append(f"episode ended at step {rollout.truth_ended or '-'} in MuJoCo, "
-                     f"{rollout.dream_ended or '-'} in the dream (termination head)")
+        lines.append(
+            f"episode ended at step {rollout.truth_ended or '-'} in MuJoCo, "
+            f"{rollout.dream_ended or '-'} in the dream (termination head)"
+        )
     return lines

@@ -22,11 +22,11 @@ import torch
 
 from worldenv.checkpoint import load_bundle
 from worldenv.data.collect import episode_seeds
+from worldenv.dream_config import DreamConfig, report_config
 from worldenv.eval.metrics import psnr
 from worldenv.eval.probe import load_probe, probe_errors, probe_targets
 from worldenv.scenes import make_scene
 from worldenv.scenes.panorama import MAX_TURN, wrap_angle
-from worldenv.dream_config import DreamConfig, report_config
 from worldenv.world_model import WorldModel, resolve_dtype
 
 CACHES = {  # what each ablation keeps, overriding the bundle's cache; {}: as trained
@@ -50,8 +50,9 @@ class RevisitConfig:
         if min(self.away) < 2:
             raise ValueError(f"away: every T must be >= 2 (one frame out, one back), got {self.away}")
         if self.context < 2 or self.settle < 1 or self.episodes < 1:
-            raise ValueError("context must be >= 2, settle >= 1 and episodes >= 1, "
-                             f"got {self.context}, {self.settle}, {self.episodes}")
+            raise ValueError(
+                f"context must be >= 2, settle >= 1 and episodes >= 1, got {self.context}, {self.settle}, {self.episodes}"
+            )
 
 
 def revisit_actions(away: int, direction: float, settle: int) -> np.ndarray:
@@ -86,8 +87,9 @@ def real_revisits(config: RevisitConfig, away: int) -> dict[str, Any]:
     for episode in range(config.episodes):
         seed, rng = episode_seeds(config.seed, episode)
         first, info = scene.reset(seed=seed)
-        steps = np.concatenate([look_actions(scene, config.context),
-                                revisit_actions(away, float(rng.choice([-1.0, 1.0])), config.settle)])
+        steps = np.concatenate(
+            [look_actions(scene, config.context), revisit_actions(away, float(rng.choice([-1.0, 1.0])), config.settle)]
+        )
         episode_frames, episode_states = [first], [info["state"]]
         for action in steps:
             frame, _, _, _, info = scene.step(action)
@@ -97,8 +99,11 @@ def real_revisits(config: RevisitConfig, away: int) -> dict[str, Any]:
         actions.append(np.concatenate([np.zeros((1, 2), np.float32), steps]))
         states.append({key: np.stack([s[key] for s in episode_states]) for key in episode_states[0]})
     scene.close()
-    return {"frames": np.stack(frames), "actions": np.stack(actions),
-            "states": {key: np.stack([s[key] for s in states]) for key in states[0]}}
+    return {
+        "frames": np.stack(frames),
+        "actions": np.stack(actions),
+        "states": {key: np.stack([s[key] for s in states]) for key in states[0]},
+    }
 
 
 def dream_revisits(model: WorldModel, real: dict, config: RevisitConfig) -> np.ndarray:
@@ -116,9 +121,12 @@ def revisit_suite(bundle_path, config: RevisitConfig) -> dict:
         raise ValueError(f"the memory suite runs on a panorama bundle; {bundle_path} is {bundle.metadata.get('scene')!r}")
     probe = load_probe(bundle)
     serving = config.dream.serving(bundle.metadata)
-    report: dict[str, Any] = {"bundle": str(bundle_path), "config": report_config(config, serving),
-                              "caches": {name: {} for name in CACHES},
-                              "dtype": str(resolve_dtype(config.dream.dtype, config.dream.device)).removeprefix("torch.")}
+    report: dict[str, Any] = {
+        "bundle": str(bundle_path),
+        "config": report_config(config, serving),
+        "caches": {name: {} for name in CACHES},
+        "dtype": str(resolve_dtype(config.dream.dtype, config.dream.device)).removeprefix("torch."),
+    }
     for away in config.away:
         real = real_revisits(config, away)
         returned = slice(config.context + away, None)  # the frames after the last turn back
@@ -127,11 +135,19 @@ def revisit_suite(bundle_path, config: RevisitConfig) -> dict:
         floor = probe_errors("panorama", probe.predict(truth_frames), truth)  # the probe on MuJoCo's own frames
         report.setdefault("probe_on_real_frames", {})[str(away)] = {key: float(v.mean()) for key, v in floor.items()}
         for name, slots in CACHES.items():
-            model = WorldModel.from_bundle(bundle_path, batch=config.episodes, model=serving.model, cache_slots=slots,
-                                           **config.dream.world_model_kwargs(serving))
+            model = WorldModel.from_bundle(
+                bundle_path,
+                batch=config.episodes,
+                model=serving.model,
+                cache_slots=slots,
+                **config.dream.world_model_kwargs(serving),
+            )
             shape = model.cache.shape
-            report["caches"][name]["slots"] = {"sink_frames": shape.sink_frames, "memory_frames": shape.memory_frames,
-                                               "window_frames": shape.window_frames}
+            report["caches"][name]["slots"] = {
+                "sink_frames": shape.sink_frames,
+                "memory_frames": shape.memory_frames,
+                "window_frames": shape.window_frames,
+            }
             dream = dream_revisits(model, real, config)[:, away:]
             pairs = torch.from_numpy(dream).flatten(0, 1), torch.from_numpy(truth_frames).flatten(0, 1)
             scores = {"psnr": float(psnr(*pairs).clamp(max=100).mean())}
@@ -153,7 +169,15 @@ def revisit_table(report: dict) -> str:
     floor = ", ".join(f"T={t}: {report['probe_on_real_frames'][str(t)]['objects_in_view']:.3f}" for t in away)
     c = report["config"]
     slots = ", ".join(f"{name}: {value['slots']}" for name, value in report["caches"].items())
-    return "\n".join([f"panorama revisits, {c['model']} at {c['sampling_steps']} steps, {c['episodes']} episodes, "
-                      f"{c['settle']} frames scored after each return", "", *rows, "",
-                      f"objects-in-view error of the probe on MuJoCo's own frames (the floor): {floor}", "",
-                      f"caches: {slots}"])
+    return "\n".join(
+        [
+            f"panorama revisits, {c['model']} at {c['sampling_steps']} steps, {c['episodes']} episodes, "
+            f"{c['settle']} frames scored after each return",
+            "",
+            *rows,
+            "",
+            f"objects-in-view error of the probe on MuJoCo's own frames (the floor): {floor}",
+            "",
+            f"caches: {slots}",
+        ]
+    )

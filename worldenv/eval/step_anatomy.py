@@ -13,8 +13,8 @@ alike; each cell is the median over rounds.
 
 import statistics
 import time
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -40,8 +40,7 @@ class Anatomy:
 
     def __init__(self, checkpoint: Path, serving: Serving, envs: int, dtype: str):
         self.serving = serving
-        self.model = WorldModel.from_bundle(checkpoint, envs, model=serving.model, dtype=dtype,
-                                            **serving.world_model_kwargs())
+        self.model = WorldModel.from_bundle(checkpoint, envs, model=serving.model, dtype=dtype, **serving.world_model_kwargs())
         starts = load_start_contexts(load_bundle(checkpoint))
         rows = torch.arange(envs) % len(starts.frames)
         self.model.reset(starts.frames[rows], starts.actions[rows], seeds=rows)
@@ -67,8 +66,9 @@ class Anatomy:
         return {name: 1000 * seconds_per_call(fn, calls) for name, fn in parts.items()}
 
 
-def anatomy_report(checkpoint: Path, models: list[Serving], reference: Serving, envs: int, dtype: str,
-                   rounds: int, calls: int) -> dict:
+def anatomy_report(
+    checkpoint: Path, models: list[Serving], reference: Serving, envs: int, dtype: str, rounds: int, calls: int
+) -> dict:
     served = {s.name: Anatomy(checkpoint, s, envs, dtype) for s in dict.fromkeys([*models, reference])}  # in order, once each
     samples: dict[str, dict[str, list[float]]] = {name: {part: [] for part in PARTS} for name in served}
     for _ in range(rounds):
@@ -80,26 +80,43 @@ def anatomy_report(checkpoint: Path, models: list[Serving], reference: Serving, 
         ms = {part: statistics.median(values) for part, values in samples[name].items()}
         serving = anatomy.serving
         tokenizer = ms["decode"] + (ms["encode"] if serving.commit == "frame" else 0.0)
-        rows[name] = {**ms, "evaluations": serving.evaluations, "depth": anatomy.model.backbone.config.depth,
-                      "networks": serving.evaluations * ms["evaluation"], "tokenizer": tokenizer,
-                      "rest": ms["step"] - serving.evaluations * ms["evaluation"] - tokenizer}
+        rows[name] = {
+            **ms,
+            "evaluations": serving.evaluations,
+            "depth": anatomy.model.backbone.config.depth,
+            "networks": serving.evaluations * ms["evaluation"],
+            "tokenizer": tokenizer,
+            "rest": ms["step"] - serving.evaluations * ms["evaluation"] - tokenizer,
+        }
     ref = rows[reference.name]["step"]
     for row in rows.values():
         row["speedup"] = ref / row["step"]
         # The same dream with its network passes free: what its decode (and encode) alone allow.
         row["speedup_bound"] = ref / (row["tokenizer"] + max(row["rest"], 0.0))
-    return {"checkpoint": str(checkpoint), "envs": envs, "dtype": dtype, "rounds": rounds, "calls": calls,
-            "reference": reference.name, "machine": machine(), "threads": torch.get_num_threads(),
-            "models": {s.name: rows[s.name] for s in models}}
+    return {
+        "checkpoint": str(checkpoint),
+        "envs": envs,
+        "dtype": dtype,
+        "rounds": rounds,
+        "calls": calls,
+        "reference": reference.name,
+        "machine": machine(),
+        "threads": torch.get_num_threads(),
+        "models": {s.name: rows[s.name] for s in models},
+    }
 
 
 def anatomy_table(report: dict) -> str:
-    head = ("| model | blocks | evaluations per frame | ms per step | ms per evaluation | networks | decode | encode (committed) "
-            f"| rest | vs {report['reference']} | bound with free networks |")
+    head = (
+        "| model | blocks | evaluations per frame | ms per step | ms per evaluation | networks | decode | encode (committed) "
+        f"| rest | vs {report['reference']} | bound with free networks |"
+    )
     lines = [head, "| --- " + "| ---: " * 10 + "|"]
     for name, r in report["models"].items():
         encode = f"{r['encode']:.2f}" if "+frame" in name else "-"
-        lines.append(f"| {name} | {r['depth']} | {r['evaluations']} | {r['step']:.2f} | {r['evaluation']:.2f} | "
-                     f"{r['networks']:.2f} | {r['decode']:.2f} | {encode} | {r['rest']:.2f} | "
-                     f"{r['speedup']:.2f}x | {r['speedup_bound']:.1f}x |")
+        lines.append(
+            f"| {name} | {r['depth']} | {r['evaluations']} | {r['step']:.2f} | {r['evaluation']:.2f} | "
+            f"{r['networks']:.2f} | {r['decode']:.2f} | {encode} | {r['rest']:.2f} | "
+            f"{r['speedup']:.2f}x | {r['speedup_bound']:.1f}x |"
+        )
     return "\n".join(lines)

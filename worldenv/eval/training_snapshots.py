@@ -26,8 +26,15 @@ def snapshot_bundle(bundle_path: Path, teacher_config: dict, snapshot: Path, int
     teacher = Backbone(configs.build(BackboneConfig, teacher_config["model"], "teacher"))
     state = load_tree(snapshot)
     teacher.load_state_dict(state["ema"])
-    save_bundle(into, {"tokenizer": (tokenizer, bundle.config("tokenizer")), "teacher": (teacher, teacher_config),
-                       "probe": (probe, bundle.config("probe"))}, metadata=bundle.metadata)
+    save_bundle(
+        into,
+        {
+            "tokenizer": (tokenizer, bundle.config("tokenizer")),
+            "teacher": (teacher, teacher_config),
+            "probe": (probe, bundle.config("probe")),
+        },
+        metadata=bundle.metadata,
+    )
     return {"step": state["step"], "minutes": state["seconds"] / 60}
 
 

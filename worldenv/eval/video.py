@@ -39,9 +39,7 @@ def contact_sheet(rows: list[np.ndarray], gap: int = 2, scale: int = 1) -> np.nd
     """Tile rows of frames (each ``(N, H, W, 3)``, same H and W) into one image with white gaps."""
     height, width = rows[0].shape[1:3]
     columns = max(len(row) for row in rows)
-    sheet = np.full(
-        (len(rows) * (height + gap) + gap, columns * (width + gap) + gap, 3), 255, dtype=np.uint8
-    )
+    sheet = np.full((len(rows) * (height + gap) + gap, columns * (width + gap) + gap, 3), 255, dtype=np.uint8)
     for r, row in enumerate(rows):
         for c, frame in enumerate(row):
             top, left = gap + r * (height + gap), gap + c * (width + gap)

@@ -32,9 +32,33 @@ loop over envs.
 """
 
 from worldenv.memory.cache import REFERENCE, FastPaths, KVCache
-from worldenv.memory.retention import (TIE, CacheShape, CommitPlan, frame_summary, memory_slot_for, plan_commit,
-                                       remember, slot_positions, slots_for, token_index)
+from worldenv.memory.retention import (
+    TIE,
+    CacheShape,
+    CommitPlan,
+    frame_summary,
+    memory_slot_for,
+    plan_commit,
+    remember,
+    slot_positions,
+    slots_for,
+    token_index,
+)
 from worldenv.memory.state import DreamState
 
-__all__ = ["REFERENCE", "TIE", "CacheShape", "CommitPlan", "DreamState", "FastPaths", "KVCache", "frame_summary",
-           "memory_slot_for", "plan_commit", "remember", "slot_positions", "slots_for", "token_index"]
+__all__ = [
+    "REFERENCE",
+    "TIE",
+    "CacheShape",
+    "CommitPlan",
+    "DreamState",
+    "FastPaths",
+    "KVCache",
+    "frame_summary",
+    "memory_slot_for",
+    "plan_commit",
+    "remember",
+    "slot_positions",
+    "slots_for",
+    "token_index",
+]

@@ -104,8 +104,14 @@ class KVCache:
         self.summary[rows] = other.summary
 
     # ---- keys and values ------------------------------------------------------------
-    def context(self, layer: int, rotate: Callable[[Tensor, slice], Tensor], new_keys: Tensor, new_values: Tensor,
-                fast: FastPaths = REFERENCE) -> tuple[Tensor, Tensor]:
+    def context(
+        self,
+        layer: int,
+        rotate: Callable[[Tensor, slice], Tensor],
+        new_keys: Tensor,
+        new_values: Tensor,
+        fast: FastPaths = REFERENCE,
+    ) -> tuple[Tensor, Tensor]:
         """Layer ``layer``'s cached keys, positioned by ``rotate`` (keys of the slots ``slice``
         -> the same, rotated), then ``new_keys``; its cached values, then ``new_values`` (all
         B, heads, tokens, head_dim, in the new ones' dtype): the keys and values a pass
@@ -115,8 +121,10 @@ class KVCache:
         rotated and copied anew, and each pass writes its own tokens after them."""
         dtype, cached = new_keys.dtype, self.keys.shape[3]
         if not fast.reuse_context:
-            return (torch.cat([rotate(self.keys[layer].to(dtype), slice(0, self.shape.slots)), new_keys], dim=2),
-                    torch.cat([self.values[layer].to(dtype), new_values], dim=2))
+            return (
+                torch.cat([rotate(self.keys[layer].to(dtype), slice(0, self.shape.slots)), new_keys], dim=2),
+                torch.cat([self.values[layer].to(dtype), new_values], dim=2),
+            )
         batch, heads, tokens, head_dim = new_keys.shape
         context = self._contexts.get(layer)
         if context is None or context[0].shape[2] != cached + tokens or context[0].dtype != dtype:
@@ -135,8 +143,9 @@ class KVCache:
         keys[:, :, cached:], values[:, :, cached:] = new_keys, new_values
         return keys, values
 
-    def write(self, layer: int, keys: Tensor, values: Tensor, plan: CommitPlan, rotated_keys: Tensor,
-              fast: FastPaths = REFERENCE) -> None:
+    def write(
+        self, layer: int, keys: Tensor, values: Tensor, plan: CommitPlan, rotated_keys: Tensor, fast: FastPaths = REFERENCE
+    ) -> None:
         """Store one layer's keys/values (B, heads, count * tokens, head_dim) in ``plan.slots``,
         first moving the frames they overwrite into memory as planned. With
         ``fast.reuse_context``, ``rotated_keys`` (the keys at their frames' positions, in the

@@ -68,6 +68,7 @@ def memory_slot_for(summaries: Tensor, frames: Tensor, candidate: Tensor) -> Ten
     similarity.diagonal(dim1=1, dim2=2).fill_(-torch.inf)
     pair = similarity.flatten(1).argmax(1)
     i, j = (pair // (M + 1))[:, None], (pair % (M + 1))[:, None]
+
     # How redundant each of the pair is: its similarity to its nearest item other than the partner.
     def redundancy(row: Tensor, partner: Tensor) -> Tensor:
         similarities = similarity.gather(1, row[:, :, None].expand(-1, -1, M + 1))  # (B, 1, M + 1)
@@ -83,8 +84,7 @@ def memory_slot_for(summaries: Tensor, frames: Tensor, candidate: Tensor) -> Ten
     return torch.where(empty.any(1), first_empty, slot)
 
 
-def remember(frames: Tensor, summaries: Tensor, leaving: Tensor, frame: Tensor,
-             candidate: Tensor) -> tuple[Tensor, Tensor]:
+def remember(frames: Tensor, summaries: Tensor, leaving: Tensor, frame: Tensor, candidate: Tensor) -> tuple[Tensor, Tensor]:
     """Apply ``memory_slot_for`` in place to memory ``frames`` (B, M) and ``summaries``
     (B, M, D) for the envs where ``leaving`` (B,): frame number ``frame`` (B,) with
     summary ``candidate`` (B, D) leaves the window. Returns the slot (B,) and whether it
@@ -147,8 +147,9 @@ class CommitPlan:
     shared_tokens: slice | None = None
 
 
-def plan_commit(shape: CacheShape, slot_frame: Tensor, summary: Tensor, frames_seen: Tensor, latents: Tensor,
-                shared_slot: bool = False) -> CommitPlan:
+def plan_commit(
+    shape: CacheShape, slot_frame: Tensor, summary: Tensor, frames_seen: Tensor, latents: Tensor, shared_slot: bool = False
+) -> CommitPlan:
     """The plan for committing ``latents`` (B, count, N, C) to a cache whose slots hold the
     frames ``slot_frame`` (B, slots; -1: empty) with summaries ``summary`` (B, slots, D),
     ``frames_seen`` (B,) committed so far. Reads nothing it is given in place.

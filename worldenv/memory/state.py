@@ -14,13 +14,24 @@ class DreamState:
     recent_actions: Tensor  # (B, P, A): the newest committed frames' actions, oldest first; zeros before the first
 
     @classmethod
-    def new(cls, batch: int, tokens_per_frame: int, latent_channels: int, action_dim: int, past_count: int,
-            device: torch.device | str, dtype: torch.dtype, past_actions: Tensor | None = None) -> "DreamState":
+    def new(
+        cls,
+        batch: int,
+        tokens_per_frame: int,
+        latent_channels: int,
+        action_dim: int,
+        past_count: int,
+        device: torch.device | str,
+        dtype: torch.dtype,
+        past_actions: Tensor | None = None,
+    ) -> "DreamState":
         """The state of ``batch`` fresh dreams. ``past_actions`` (B, P, A), oldest first: the
         actions that preceded the first frame to come, of which the last ``past_count`` are
         kept (zeros in front when P is smaller, as at an episode's start)."""
-        state = cls(torch.zeros(batch, tokens_per_frame, latent_channels, device=device, dtype=dtype),
-                    torch.zeros(batch, past_count, action_dim, device=device, dtype=dtype))
+        state = cls(
+            torch.zeros(batch, tokens_per_frame, latent_channels, device=device, dtype=dtype),
+            torch.zeros(batch, past_count, action_dim, device=device, dtype=dtype),
+        )
         if past_actions is not None:
             if past_actions.ndim != 3 or past_actions.shape[0] != batch or past_actions.shape[2] != action_dim:
                 raise ValueError(f"past_actions: expected shape ({batch}, P, {action_dim}), got {tuple(past_actions.shape)}")

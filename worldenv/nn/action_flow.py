@@ -46,8 +46,10 @@ def widen(displacement: torch.Tensor, channels: int, reach: int, new_reach: int)
         raise ValueError(f"expected new_reach >= reach ({reach}), got {new_reach}")
     side, new_side, block = 2 * reach + 1, 2 * new_reach + 1, 3 * channels
     if displacement.shape[1] != side * side * block:
-        raise ValueError(f"expected a displacement weight with {side * side * block} columns for reach {reach} and "
-                         f"{channels} channels, got shape {tuple(displacement.shape)}")
+        raise ValueError(
+            f"expected a displacement weight with {side * side * block} columns for reach {reach} and "
+            f"{channels} channels, got shape {tuple(displacement.shape)}"
+        )
     wide = displacement.new_zeros(displacement.shape[0], new_side * new_side * block)
     shift = new_reach - reach
     for i in range(side):

@@ -79,8 +79,13 @@ class FrameAttention(nn.Module):
         else:
             slots = cache.keys.shape[3] // N  # the cache's frames come first among the keys
             new_keys = rotary(k.to(cache.keys.dtype).to(q.dtype), key_rotation[:, slots:])
-            keys, values = cache.context(layer, lambda stored, part: rotary(stored, key_rotation[:, part]),
-                                         new_keys, v.to(cache.values.dtype).to(q.dtype), fast)
+            keys, values = cache.context(
+                layer,
+                lambda stored, part: rotary(stored, key_rotation[:, part]),
+                new_keys,
+                v.to(cache.values.dtype).to(q.dtype),
+                fast,
+            )
         # No mask where every key may be attended (``FastPaths.unmasked_when_full``): the CPU
         # kernel gives the same bits faster.
         attended = F.scaled_dot_product_attention(q, keys, values, attn_mask=layout.bias(q.dtype))  # (B, heads, T*N, head_dim)
@@ -118,8 +123,15 @@ class Layout:
         return self._rotation
 
 
-def layout(batch: int, frames: int, tokens: int, cache: KVCache | None, device, valid: torch.Tensor | None = None,
-           unmasked_when_full: bool = False) -> Layout:
+def layout(
+    batch: int,
+    frames: int,
+    tokens: int,
+    cache: KVCache | None,
+    device,
+    valid: torch.Tensor | None = None,
+    unmasked_when_full: bool = False,
+) -> Layout:
     """Block-causal layout of ``frames`` new frames, alone or after the cached ones.
     ``valid`` (B, frames) marks missing frames of a training sequence: nothing attends
     to them but themselves, and positions are ranks among the present frames, as the

@@ -140,15 +140,19 @@ class Backbone(nn.Module):
         if c.action_history < 1:
             raise ValueError(f"action_history: expected a positive integer, got {c.action_history}")
         if c.action_history > 1 and c.memory_frames:
-            raise ValueError("action_history > 1 with long-term memory (memory_frames > 0) is not supported: "
-                             "a memory frame's past actions are not kept")
-        self.action_embed = nn.Sequential(Linear(c.action_history * c.action_dim, c.width), nn.SiLU(),
-                                          Linear(c.width, c.width))
+            raise ValueError(
+                "action_history > 1 with long-term memory (memory_frames > 0) is not supported: "
+                "a memory frame's past actions are not kept"
+            )
+        self.action_embed = nn.Sequential(Linear(c.action_history * c.action_dim, c.width), nn.SiLU(), Linear(c.width, c.width))
         if not 0 <= c.action_flow_history <= c.action_history:
-            raise ValueError(f"action_flow_history: expected 0 (all) to action_history ({c.action_history}), "
-                             f"got {c.action_flow_history}")
+            raise ValueError(
+                f"action_flow_history: expected 0 (all) to action_history ({c.action_history}), got {c.action_flow_history}"
+            )
         self.flow_actions = (c.action_flow_history or c.action_history) * c.action_dim
-        self.action_flow = ActionFlow(c.latent_channels, c.grid, self.flow_actions, c.width, c.action_flow_reach) if c.action_flow else None
+        self.action_flow = (
+            ActionFlow(c.latent_channels, c.grid, self.flow_actions, c.width, c.action_flow_reach) if c.action_flow else None
+        )
         self.blocks = nn.ModuleList(Block(c.width, c.heads, c.mlp_ratio) for _ in range(c.depth))
         self.final_norm = nn.LayerNorm(c.width, elementwise_affine=False, eps=1e-6)
         final_modulation = Linear(c.width, 2 * c.width)
@@ -161,8 +165,16 @@ class Backbone(nn.Module):
 
     def cache_shape(self) -> CacheShape:
         c = self.config
-        return CacheShape(c.depth, c.heads, c.width // c.heads, c.tokens_per_frame, c.sink_frames, c.window_frames,
-                          c.latent_channels, c.memory_frames)
+        return CacheShape(
+            c.depth,
+            c.heads,
+            c.width // c.heads,
+            c.tokens_per_frame,
+            c.sink_frames,
+            c.window_frames,
+            c.latent_channels,
+            c.memory_frames,
+        )
 
     def new_cache(self, batch: int, device, dtype=torch.float32, **slots) -> KVCache:
         """A cache for ``batch`` dreams; ``slots`` (sink_frames, memory_frames, window_frames)
@@ -173,12 +185,21 @@ class Backbone(nn.Module):
         """The state of ``batch`` fresh dreams (``DreamState.new``); ``past_actions`` (B, P, A),
         oldest first, the actions before the first frame to come (zeros if None)."""
         c = self.config
-        return DreamState.new(batch, c.tokens_per_frame, c.latent_channels, c.action_dim, c.action_history - 1,
-                              device, dtype, past_actions)
+        return DreamState.new(
+            batch, c.tokens_per_frame, c.latent_channels, c.action_dim, c.action_history - 1, device, dtype, past_actions
+        )
 
-    def forward(self, x_t, t, actions, cache: KVCache | None = None, state: DreamState | None = None,
-                segments: Segments | None = None, past_actions: torch.Tensor | None = None,
-                fast: FastPaths = REFERENCE) -> BackboneOutput:
+    def forward(
+        self,
+        x_t,
+        t,
+        actions,
+        cache: KVCache | None = None,
+        state: DreamState | None = None,
+        segments: Segments | None = None,
+        past_actions: torch.Tensor | None = None,
+        fast: FastPaths = REFERENCE,
+    ) -> BackboneOutput:
         """x_t: (B, T, N, C) noisy latents; t: (B, T) noise levels; actions: (B, T, A),
         each the action that led to its frame. With a ``cache`` (and the dreams' ``state``,
         which it goes with) the frames follow the cached ones; both are read, never written.
@@ -222,8 +243,18 @@ class Backbone(nn.Module):
         sequence = torch.cat([before, actions], dim=1)  # (B, k - 1 + T, A)
         return torch.cat([sequence[:, k - 1 - lag : k - 1 - lag + T] for lag in range(k)], dim=-1)
 
-    def _run(self, x, t, actions, cache: KVCache | None, state: DreamState | None, plan, fast: FastPaths,
-             segments: Segments | None = None, past_actions: torch.Tensor | None = None) -> BackboneOutput:
+    def _run(
+        self,
+        x,
+        t,
+        actions,
+        cache: KVCache | None,
+        state: DreamState | None,
+        plan,
+        fast: FastPaths,
+        segments: Segments | None = None,
+        past_actions: torch.Tensor | None = None,
+    ) -> BackboneOutput:
         c = self.config
         # Each token also sees the same place in the previous frame (as DIAMOND's frame
         # stacking does): "the next frame is the last one, changed a little" becomes a

@@ -68,4 +68,3 @@ class BatchInvariantLinear(nn.Linear):
         flat = x.reshape(-1, x.shape[-1])
         out = super().forward(pad_rows(flat))[: flat.shape[0]]
         return out.reshape(*lead, out.shape[-1])
-

@@ -42,8 +42,12 @@ class ResBlock(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         self.block = nn.Sequential(
-            nn.GroupNorm(8, channels), nn.SiLU(), nn.Conv2d(channels, channels, 3, padding=1),
-            nn.GroupNorm(8, channels), nn.SiLU(), nn.Conv2d(channels, channels, 3, padding=1),
+            nn.GroupNorm(8, channels),
+            nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.GroupNorm(8, channels),
+            nn.SiLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -136,14 +140,19 @@ def edge_weights(target: torch.Tensor, strength: float) -> torch.Tensor:
     dx = gray[..., :, 1:] - gray[..., :, :-1]
     dy = gray[..., 1:, :] - gray[..., :-1, :]
     # A pixel's largest step to a 4-neighbour: both sides of an edge light up.
-    magnitude = torch.stack([F.pad(dx, (0, 1)), F.pad(dx, (1, 0)), F.pad(dy, (0, 0, 0, 1)), F.pad(dy, (0, 0, 1, 0))]).abs().amax(0)
+    magnitude = (
+        torch.stack([F.pad(dx, (0, 1)), F.pad(dx, (1, 0)), F.pad(dy, (0, 0, 0, 1)), F.pad(dy, (0, 0, 1, 0))]).abs().amax(0)
+    )
     magnitude = F.max_pool2d(magnitude, 3, stride=1, padding=1)
     edges = (magnitude / 0.5).clamp(max=1.0)  # a step of a quarter of the range counts fully
     return (1.0 + strength * edges).permute(0, 2, 3, 1)
 
 
 def reconstruction_loss(
-    tokenizer: nn.Module, frames: torch.Tensor, edge_weight: float, latent_noise: float = 0.0,
+    tokenizer: nn.Module,
+    frames: torch.Tensor,
+    edge_weight: float,
+    latent_noise: float = 0.0,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Edge-weighted MSE plus L1 on [-1, 1] pixels; the plain MSE is reported as well.

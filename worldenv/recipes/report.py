@@ -86,12 +86,29 @@ def plot(rows: list[dict], path: Path) -> None:
 
     names = [row["variant"] for row in rows]
     panels = [
-        ("push gain (1 = MuJoCo)", {f"{q} @{s}": [row["gains"][s].get(q, np.nan) for row in rows]
-                                    for s in sorted(rows[0]["gains"], key=int) for q in GAIN_QUANTITIES}, 1.0),
-        ("PSNR over copy-last (dB)", {f"h{h}": [row["eval"]["horizons"].get(h, {}).get("psnr_margin", np.nan) for row in rows]
-                                      for h in ("1", "5", "15")}, 0.0),
-        ("probe error / copy-last's", {f"{q} h{h}": [row["eval"]["horizons"].get(h, {}).get(f"{q}_ratio", np.nan) for row in rows]
-                                       for h in ("1", "5", "15") for q in GAIN_QUANTITIES}, 1.0),
+        (
+            "push gain (1 = MuJoCo)",
+            {
+                f"{q} @{s}": [row["gains"][s].get(q, np.nan) for row in rows]
+                for s in sorted(rows[0]["gains"], key=int)
+                for q in GAIN_QUANTITIES
+            },
+            1.0,
+        ),
+        (
+            "PSNR over copy-last (dB)",
+            {f"h{h}": [row["eval"]["horizons"].get(h, {}).get("psnr_margin", np.nan) for row in rows] for h in ("1", "5", "15")},
+            0.0,
+        ),
+        (
+            "probe error / copy-last's",
+            {
+                f"{q} h{h}": [row["eval"]["horizons"].get(h, {}).get(f"{q}_ratio", np.nan) for row in rows]
+                for h in ("1", "5", "15")
+                for q in GAIN_QUANTITIES
+            },
+            1.0,
+        ),
     ]
     figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
     for ax, (title, series, reference) in zip(axes, panels):

@@ -16,8 +16,13 @@ STAGES = ("train", "score", "report")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--table", required=True, help="recipe table YAML (configs/recipes/<scene>.yaml)")
     parser.add_argument("--variants", nargs="+", help="only these variants (default: all of the table's)")
-    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES),
-                        help="what to do (default: all; each skips what is already done)")
+    parser.add_argument(
+        "--stages",
+        nargs="+",
+        choices=STAGES,
+        default=list(STAGES),
+        help="what to do (default: all; each skips what is already done)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -59,9 +64,12 @@ def train_variant(table: RecipeTable, name: str, progress: bool) -> None:
     preset = prepare_variant(table, name)
     logger.info("variant %s: training for %.0f CPU-minutes (%s)", name, table.budget_cpu_minutes, preset)
     argv = ["teacher", "--config", str(preset), "--resume", *([] if progress else ["--no-progress"])]
-    done = subprocess.run([sys.executable, "-m", "worldenv.train", *argv],
-                          env={**os.environ, "OMP_NUM_THREADS": str(table.threads)})
+    done = subprocess.run(
+        [sys.executable, "-m", "worldenv.train", *argv], env={**os.environ, "OMP_NUM_THREADS": str(table.threads)}
+    )
     if done.returncode != 0:
-        raise SystemExit(f"worldenv recipes: variant {name}: training stopped with exit status {done.returncode} "
-                         "(its error is above); the same command resumes it")
+        raise SystemExit(
+            f"worldenv recipes: variant {name}: training stopped with exit status {done.returncode} "
+            "(its error is above); the same command resumes it"
+        )
     (directory / "trained").write_text("the teacher in bundle/ is this variant's\n")

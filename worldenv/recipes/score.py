@@ -69,14 +69,23 @@ def start_cpu_hours(table: RecipeTable) -> float:
     from worldenv import campaign
     from worldenv.checkpoint import load_bundle
 
-    kept = [s for s in campaign.stages(load_bundle(table.start).metadata) if not s["component"].startswith("student_")
-            and (table.fine_tune or s["component"] != "teacher")]
+    kept = [
+        s
+        for s in campaign.stages(load_bundle(table.start).metadata)
+        if not s["component"].startswith("student_") and (table.fine_tune or s["component"] != "teacher")
+    ]
     return campaign.total_cpu_hours(kept)
 
 
 def start_record(table: RecipeTable) -> dict:
-    return {"steps": 0, "cpu_seconds": 0.0, "seconds": 0.0, "windows_per_second": None, "last_diffusion_loss": None,
-            "campaign_cpu_hours": start_cpu_hours(table)}
+    return {
+        "steps": 0,
+        "cpu_seconds": 0.0,
+        "seconds": 0.0,
+        "windows_per_second": None,
+        "last_diffusion_loss": None,
+        "campaign_cpu_hours": start_cpu_hours(table),
+    }
 
 
 def training_record(run: Path, batch: int, bundle: Path, table: RecipeTable) -> dict:
@@ -88,10 +97,14 @@ def training_record(run: Path, batch: int, bundle: Path, table: RecipeTable) -> 
     first, last = lines[0], lines[-1]
     span = last["seconds"] - first["seconds"]
     recorded = load_bundle(bundle).metadata["teacher_training"]
-    return {"steps": recorded["steps"], "cpu_seconds": recorded["train_cpu_seconds"], "seconds": recorded["train_seconds"],
-            "windows_per_second": (last["step"] - first["step"]) * batch / span if span > 0 else None,
-            "last_diffusion_loss": last.get("diffusion"),
-            "campaign_cpu_hours": start_cpu_hours(table) + recorded["train_cpu_seconds"] / 3600.0}
+    return {
+        "steps": recorded["steps"],
+        "cpu_seconds": recorded["train_cpu_seconds"],
+        "seconds": recorded["train_seconds"],
+        "windows_per_second": (last["step"] - first["step"]) * batch / span if span > 0 else None,
+        "last_diffusion_loss": last.get("diffusion"),
+        "campaign_cpu_hours": start_cpu_hours(table) + recorded["train_cpu_seconds"] / 3600.0,
+    }
 
 
 @torch.inference_mode()
@@ -128,20 +141,22 @@ def one_step_error(bundle_path: Path, teacher, windows: int = 256, seed: int = 0
 
 
 def push_gains_of(bundle_path: Path, table: RecipeTable) -> dict:
-    from worldenv.eval.action_response import push_gains
     from worldenv.checkpoint import load_bundle
     from worldenv.envs.single import DiffusionWorldEnv
+    from worldenv.eval.action_response import push_gains
     from worldenv.eval.probe import load_probe
     from worldenv.scenes import make_scene
 
     bundle = load_bundle(bundle_path)
     scene = bundle.metadata["scene"]
-    dream = DiffusionWorldEnv(scene=scene, checkpoint=bundle_path, model="teacher",
-                              sampling_steps=table.score.sampling_steps, commit="latent")
+    dream = DiffusionWorldEnv(
+        scene=scene, checkpoint=bundle_path, model="teacher", sampling_steps=table.score.sampling_steps, commit="latent"
+    )
     truth = make_scene(scene, max_episode_steps=-1)
     try:
-        gains = push_gains(dream, truth, load_probe(bundle), scene, PUSHES, table.score.gain_starts, 4,
-                           tuple(table.score.gain_steps))
+        gains = push_gains(
+            dream, truth, load_probe(bundle), scene, PUSHES, table.score.gain_starts, 4, tuple(table.score.gain_steps)
+        )
     finally:
         dream.close()
         truth.close()
@@ -153,19 +168,26 @@ def eval_scores(bundle_path: Path, table: RecipeTable) -> dict:
     from worldenv.eval.evaluate import EvalConfig, evaluate
 
     s = table.score
-    dream = DreamConfig(model="teacher", sampling_steps=s.sampling_steps, action_guidance=1.0, commit="latent",
-                        dtype="float32")
+    dream = DreamConfig(model="teacher", sampling_steps=s.sampling_steps, action_guidance=1.0, commit="latent", dtype="float32")
     report = evaluate(bundle_path, EvalConfig(episodes=s.episodes, horizon=s.horizon, dream=dream))
     model, copy = report["all"]["model"], report["all"]["copy_last"]
     probes = [key for key in report["policies"][next(iter(report["policies"]))]["probe_on_real_frames"]]
-    out: dict[str, Any] = {"horizons": {}, "probe_on_real_frames": {
-        key: float(np.mean([p["probe_on_real_frames"][key] for p in report["policies"].values()])) for key in probes}}
+    out: dict[str, Any] = {
+        "horizons": {},
+        "probe_on_real_frames": {
+            key: float(np.mean([p["probe_on_real_frames"][key] for p in report["policies"].values()])) for key in probes
+        },
+    }
     for h in [h for h in (*MARGIN_HORIZONS, s.horizon) if str(h) in model]:
         m, c = model[str(h)], copy[str(h)]
         out["horizons"][str(h)] = {
-            "psnr": m["psnr"], "psnr_copy": c["psnr"], "psnr_margin": m["psnr"] - c["psnr"],
+            "psnr": m["psnr"],
+            "psnr_copy": c["psnr"],
+            "psnr_margin": m["psnr"] - c["psnr"],
             **{f"{key}_ratio": m[key] / max(c[key], 1e-12) for key in probes},
             **{key: m[key] for key in probes},
-            "pixel_std": m["frame_std"], "pixel_std_real": c["frame_std"], "fade": m["frame_std"] / c["frame_std"],
+            "pixel_std": m["frame_std"],
+            "pixel_std_real": c["frame_std"],
+            "fade": m["frame_std"] / c["frame_std"],
         }
     return out

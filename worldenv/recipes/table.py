@@ -100,6 +100,8 @@ def prepare_variant(table: RecipeTable, name: str) -> Path:
     if not (directory / "bundle").exists():
         shutil.copytree(table.start, directory / "bundle")
     preset = directory / "teacher.yaml"
-    text = f"# Variant {name!r} of the recipe table; written by `worldenv recipes`.\n" + yaml.safe_dump({"teacher": section}, sort_keys=False)
+    text = f"# Variant {name!r} of the recipe table; written by `worldenv recipes`.\n" + yaml.safe_dump(
+        {"teacher": section}, sort_keys=False
+    )
     atomic_write(preset, lambda tmp: tmp.write_text(text))
     return preset

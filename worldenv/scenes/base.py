@@ -85,9 +85,7 @@ class MujocoScene(gymnasium.Env[np.ndarray, np.ndarray]):
     def __init__(self, render_mode: str | None = "rgb_array", width: int = 64, height: int = 64):
         name = type(self).__name__
         if render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"{name}: expected render_mode in {self.metadata['render_modes']}, got {render_mode!r}"
-            )
+            raise ValueError(f"{name}: expected render_mode in {self.metadata['render_modes']}, got {render_mode!r}")
         check_image_size(width, height, name)
         self.render_mode = render_mode
         self.width, self.height = width, height

@@ -68,7 +68,10 @@ class DuoScene(MujocoScene):
         # The agents have no vertical degree of freedom, so the floor needs no contact. A thin
         # box, not a plane: llvmpipe renders a plane about 3x slower (measured, 64x64).
         add_visual_geom(
-            world, type=mujoco.mjtGeom.mjGEOM_BOX, pos=[0, 0, -0.01], size=[VIEW_EXTENT, VIEW_EXTENT, 0.01],
+            world,
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            pos=[0, 0, -0.01],
+            size=[VIEW_EXTENT, VIEW_EXTENT, 0.01],
             rgba=FLOOR_COLOUR,
         )
         wall_offset = ARENA_HALF_SIZE + WALL_HALF_THICKNESS
@@ -80,9 +83,7 @@ class DuoScene(MujocoScene):
                 position[axis] = sign * wall_offset
                 half_size[axis] = WALL_HALF_THICKNESS
                 # condim 1: frictionless contacts, so an agent slides along a wall instead of sticking.
-                world.add_geom(
-                    type=mujoco.mjtGeom.mjGEOM_BOX, pos=position, size=half_size, condim=1, rgba=WALL_COLOUR
-                )
+                world.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, pos=position, size=half_size, condim=1, rgba=WALL_COLOUR)
         for index, agent in enumerate(AGENTS):
             body = world.add_body(name=agent, pos=[0.0, 0.0, AGENT_RADIUS])
             for axis_name, direction in (("x", [1, 0, 0]), ("y", [0, 1, 0])):

@@ -51,11 +51,15 @@ OBJECTS = (
     ("yellow capsule", (1.0, 0.85, 0.1), ((_CAPSULE, (0.12, 0.4, 0), (0, 0, 0.55)),)),
     ("magenta disc", (0.85, 0.15, 0.85), ((_ELLIPSOID, (0.3, 0.3, 0.12), (0, 0, 0.12)),)),
     ("cyan snowman", (0.1, 0.85, 0.85), ((_SPHERE, (0.2, 0, 0), (0, 0, 0.2)), (_SPHERE, (0.13, 0, 0), (0, 0, 0.5)))),
-    ("orange arch", (1.0, 0.5, 0.05), (
-        (_BOX, (0.06, 0.06, 0.25), (0, -0.2, 0.25)),
-        (_BOX, (0.06, 0.06, 0.25), (0, 0.2, 0.25)),
-        (_BOX, (0.06, 0.28, 0.06), (0, 0, 0.56)),
-    )),
+    (
+        "orange arch",
+        (1.0, 0.5, 0.05),
+        (
+            (_BOX, (0.06, 0.06, 0.25), (0, -0.2, 0.25)),
+            (_BOX, (0.06, 0.06, 0.25), (0, 0.2, 0.25)),
+            (_BOX, (0.06, 0.28, 0.06), (0, 0, 0.56)),
+        ),
+    ),
     ("white cross", (0.95, 0.95, 0.95), ((_BOX, (0.06, 0.06, 0.4), (0, 0, 0.4)), (_BOX, (0.06, 0.25, 0.06), (0, 0, 0.55)))),
 )
 
@@ -99,26 +103,38 @@ class PanoramaScene(MujocoScene):
         # depends on its own orientation only, never on where the camera is.
         use_flat_lighting(spec, ambient=0.7, diffuse=0.0)
         spec.worldbody.add_light(
-            type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL, pos=[0, 0, 5], dir=[0, 0, -1],
-            diffuse=[0.35] * 3, specular=[0.0] * 3, castshadow=False,
+            type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL,
+            pos=[0, 0, 5],
+            dir=[0, 0, -1],
+            diffuse=[0.35] * 3,
+            specular=[0.0] * 3,
+            castshadow=False,
         )
         return spec
 
     def _add_arena(self, spec: mujoco.MjSpec) -> None:
         # A checker floor, so that turning and moving show even when no object is in view.
         spec.add_texture(
-            name="floor", type=mujoco.mjtTexture.mjTEXTURE_2D, builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
-            width=32, height=32, rgb1=[0.42, 0.38, 0.33], rgb2=[0.3, 0.27, 0.24],
+            name="floor",
+            type=mujoco.mjtTexture.mjTEXTURE_2D,
+            builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
+            width=32,
+            height=32,
+            rgb1=[0.42, 0.38, 0.33],
+            rgb2=[0.3, 0.27, 0.24],
         )
         floor_material = spec.add_material(name="floor", texrepeat=[ARENA_HALF_SIZE, ARENA_HALF_SIZE])
         floor_material.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "floor"
         add_visual_geom(
-            spec.worldbody, type=mujoco.mjtGeom.mjGEOM_PLANE, size=[ARENA_HALF_SIZE, ARENA_HALF_SIZE, 0.1],
+            spec.worldbody,
+            type=mujoco.mjtGeom.mjGEOM_PLANE,
+            size=[ARENA_HALF_SIZE, ARENA_HALF_SIZE, 0.1],
             material="floor",
         )
         for x, y in ((1, 0), (-1, 0), (0, 1), (0, -1)):
             add_visual_geom(
-                spec.worldbody, type=mujoco.mjtGeom.mjGEOM_BOX,
+                spec.worldbody,
+                type=mujoco.mjtGeom.mjGEOM_BOX,
                 pos=[x * ARENA_HALF_SIZE, y * ARENA_HALF_SIZE, WALL_HEIGHT / 2],
                 size=[abs(y) * ARENA_HALF_SIZE + 0.05, abs(x) * ARENA_HALF_SIZE + 0.05, WALL_HEIGHT / 2],
                 rgba=[0.7, 0.7, 0.72, 1.0],
@@ -139,7 +155,10 @@ class PanoramaScene(MujocoScene):
         view_width = view_height * self.width / self.height
         size, margin = MARKER_SIZE * view_height, MARKER_MARGIN * view_height
         add_visual_geom(
-            agent, name="marker", type=_BOX, size=[0.001, size / 2, size / 2],
+            agent,
+            name="marker",
+            type=_BOX,
+            size=[0.001, size / 2, size / 2],
             pos=[MARKER_DISTANCE, view_width / 2 - margin - size / 2, EYE_HEIGHT + view_height / 2 - margin - size / 2],
         )
 
@@ -163,9 +182,7 @@ class PanoramaScene(MujocoScene):
         # Each object turns its front (+x) to the centre, where the camera is: the
         # arch and the cross show their outline rather than their edge.
         facing = angles + np.pi
-        self.data.mocap_quat[order] = np.stack(
-            [np.cos(facing / 2), np.zeros(count), np.zeros(count), np.sin(facing / 2)], axis=1
-        )
+        self.data.mocap_quat[order] = np.stack([np.cos(facing / 2), np.zeros(count), np.zeros(count), np.sin(facing / 2)], axis=1)
         self.target = int(rng.integers(count))
         marker = self.model.geom("marker").id
         self.model.geom_rgba[marker] = [*OBJECTS[self.target][1], 1.0]

@@ -64,11 +64,19 @@ class ReacherScene(MujocoScene):
                 rgba=link_colour,
             )
         add_visual_geom(
-            spec.body("fingertip"), type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[0.02, 0, 0], pos=[0, 0, 0.02], rgba=[0.1, 0.8, 0.2, 1.0]
+            spec.body("fingertip"),
+            type=mujoco.mjtGeom.mjGEOM_SPHERE,
+            size=[0.02, 0, 0],
+            pos=[0, 0, 0.02],
+            rgba=[0.1, 0.8, 0.2, 1.0],
         )
         # A flat disc under the arm: large enough to see, never hiding the fingertip.
         add_visual_geom(
-            spec.body("target"), type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.026, 0.001, 0], pos=[0, 0, -0.008], rgba=target_colour
+            spec.body("target"),
+            type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+            size=[0.026, 0.001, 0],
+            pos=[0, 0, -0.008],
+            rgba=target_colour,
         )
         spec.geom("ground").rgba = [0.95, 0.95, 0.95, 1.0]
         use_flat_lighting(spec)
@@ -108,9 +116,7 @@ class ReacherScene(MujocoScene):
         cos_elbow = np.clip((distance**2 - l1**2 - l2**2) / (2 * l1 * l2), -1.0, 1.0)
         # Of the two solutions (elbow left or right), take the nearer one.
         elbow_goal = np.arccos(cos_elbow) * (1.0 if elbow >= 0 else -1.0)
-        shoulder_goal = np.arctan2(target[1], target[0]) - np.arctan2(
-            l2 * np.sin(elbow_goal), l1 + l2 * np.cos(elbow_goal)
-        )
+        shoulder_goal = np.arctan2(target[1], target[0]) - np.arctan2(l2 * np.sin(elbow_goal), l1 + l2 * np.cos(elbow_goal))
         error = np.array([shoulder_goal - shoulder, elbow_goal - elbow])
         error = (error + np.pi) % (2 * np.pi) - np.pi  # the shoulder is unbounded: turn the short way
         torque = 2.0 * error - 0.3 * self.data.qvel[:2]

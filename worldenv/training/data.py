@@ -28,7 +28,9 @@ class DataConfig:
         if not 0 <= self.held_out_episodes < total:
             from worldenv.config import ConfigError
 
-            raise ConfigError(f"held_out_episodes: expected 0 <= value < {total} (the dataset's episodes), got {self.held_out_episodes}")
+            raise ConfigError(
+                f"held_out_episodes: expected 0 <= value < {total} (the dataset's episodes), got {self.held_out_episodes}"
+            )
         return slice(0, total - self.held_out_episodes), slice(total - self.held_out_episodes, total)
 
     def fingerprint(self) -> str:

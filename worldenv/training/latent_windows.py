@@ -4,8 +4,9 @@ Frames are encoded once by the bundle's tokenizer and kept in memory (moved to
 the model's device on first use); the latents are cached beside the data
 (``<data>/.latents/``, or in the run directory where the data is read-only), named by
 the tokenizer's weights and the training data, so a resumed run, a repeated one and
-every fine-tune or recipe variant on the same data and tokenizer encode only once. Every random draw uses the step's CPU generator, so a batch is the same
-on any device and after a resume.
+every fine-tune or recipe variant on the same data and tokenizer encode only once. Every
+random draw uses the step's CPU generator, so a batch is the same on any device and after
+a resume.
 """
 
 import hashlib
@@ -69,8 +70,12 @@ class LatentWindows:
         self.tokenizer = load_tokenizer(bundle)
         tok = self.tokenizer.config
         rewards = 1 if dataset.rewards.ndim == 1 else dataset.rewards.shape[1]
-        expected = {"latent_channels": tok.latent_channels, "grid": tok.grid, "action_dim": dataset.actions.shape[1],
-                    "rewards": rewards}
+        expected = {
+            "latent_channels": tok.latent_channels,
+            "grid": tok.grid,
+            "action_dim": dataset.actions.shape[1],
+            "rewards": rewards,
+        }
         for key, value in expected.items():
             if getattr(model, key) != value:
                 raise ConfigError(f"{where}.{key}: {getattr(model, key)} does not match the tokenizer/dataset ({value})")
@@ -82,8 +87,9 @@ class LatentWindows:
         if model.memory_frames:
             self.episode_start = np.repeat(dataset.episode_starts, dataset.episode_lengths)  # of each frame's episode
             logger.info("replaying the memory rule over %d episodes", dataset.num_episodes)
-            self.memory = memory_schedule(self.latents, dataset.episode_starts, dataset.episode_lengths,
-                                          model.sink_frames, model.memory_frames)
+            self.memory = memory_schedule(
+                self.latents, dataset.episode_starts, dataset.episode_lengths, model.sink_frames, model.memory_frames
+            )
 
     @property
     def length(self) -> int:
@@ -148,8 +154,9 @@ class LatentWindows:
         data = self.sampler.dataset
         gather = torch.from_numpy(index).to(device)
         latents = self.latents[gather].float()
-        previous = torch.where(torch.from_numpy(first)[..., None, None].to(device), 0.0,
-                               self.latents[(gather - 1).clamp_min(0)].float())
+        previous = torch.where(
+            torch.from_numpy(first)[..., None, None].to(device), 0.0, self.latents[(gather - 1).clamp_min(0)].float()
+        )
         starts = torch.ones(index.shape, dtype=torch.bool)
         starts[:, -self.length + 1 :] = False  # the window's frames follow one another
         batch_ = LatentBatch(
@@ -203,6 +210,7 @@ def head_losses(out, batch: LatentBatch, termination_pos_weight: float = 1.0) ->
     steps = batch.has_step.sum().clamp_min(1)
     reward = ((out.reward.float() - batch.rewards).square().mean(-1) * batch.has_step).sum() / steps
     pos_weight = torch.tensor(termination_pos_weight, device=batch.terminated.device)
-    termination = F.binary_cross_entropy_with_logits(out.termination_logit.float(), batch.terminated, reduction="none",
-                                                     pos_weight=pos_weight)
+    termination = F.binary_cross_entropy_with_logits(
+        out.termination_logit.float(), batch.terminated, reduction="none", pos_weight=pos_weight
+    )
     return reward, (termination * batch.has_step).sum() / steps

@@ -14,9 +14,9 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Callable
 from typing import Literal, Protocol, get_args
 
 import numpy as np
@@ -128,8 +128,15 @@ def learning_rate(config: TrainConfig, step: int, cpu_seconds: float = 0.0) -> f
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
-def train(task: Task, config: TrainConfig, run_dir: Path, resume: bool, metadata: dict, progress: bool = True,
-          on_checkpoint: Callable[[Path], None] | None = None) -> dict:
+def train(
+    task: Task,
+    config: TrainConfig,
+    run_dir: Path,
+    resume: bool,
+    metadata: dict,
+    progress: bool = True,
+    on_checkpoint: Callable[[Path], None] | None = None,
+) -> dict:
     """Train ``task.model`` for ``config.steps`` steps in ``run_dir``; export the EMA
     weights with ``task.export``. Returns the last logged metrics. ``on_checkpoint(run_dir)``
     runs on the main process after each checkpoint is saved (the CLI draws the training
@@ -188,24 +195,45 @@ def train(task: Task, config: TrainConfig, run_dir: Path, resume: bool, metadata
         finished = step == config.steps or not within_budget()
         if group.main and (step % config.log_every == 0 or finished):
             elapsed = time.perf_counter() - started
-            last = {"step": step, "loss": float(loss.detach()), "grad_norm": float(grad_norm), "lr": lr,
-                    "seconds": round(elapsed, 2), "cpu_seconds": round(cpu_used(), 2),
-                    **{key: float(value) for key, value in metrics.items()}}
+            last = {
+                "step": step,
+                "loss": float(loss.detach()),
+                "grad_norm": float(grad_norm),
+                "lr": lr,
+                "seconds": round(elapsed, 2),
+                "cpu_seconds": round(cpu_used(), 2),
+                **{key: float(value) for key, value in metrics.items()},
+            }
             with open(run_dir / METRICS, "a") as log:
                 log.write(json.dumps(last) + "\n")
             bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
         if group.main and (step % config.checkpoint_every == 0 or finished):
-            state = {"model": model.state_dict(), "ema": ema.model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "step": step, "seconds": time.perf_counter() - started, "cpu_seconds": cpu_used()}
+            state = {
+                "model": model.state_dict(),
+                "ema": ema.model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "step": step,
+                "seconds": time.perf_counter() - started,
+                "cpu_seconds": cpu_used(),
+            }
             save_tree(run_dir / STATE, state)
             if on_checkpoint is not None:
                 on_checkpoint(run_dir)
     bar.close()
     if group.main:
-        task.export(ema.model.cpu(), {**metadata, "steps": step, "train_seconds": round(time.perf_counter() - started, 1),
-                                      "train_cpu_seconds": round(cpu_used(), 1),
-                                      "processes": group.world, "device": str(device), "precision": config.precision,
-                                      "final_metrics": last})
+        task.export(
+            ema.model.cpu(),
+            {
+                **metadata,
+                "steps": step,
+                "train_seconds": round(time.perf_counter() - started, 1),
+                "train_cpu_seconds": round(cpu_used(), 1),
+                "processes": group.world,
+                "device": str(device),
+                "precision": config.precision,
+                "final_metrics": last,
+            },
+        )
     if group.world > 1:
         dist.barrier()
     return last

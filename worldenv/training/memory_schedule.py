@@ -14,8 +14,9 @@ import torch
 from worldenv.memory import frame_summary, remember
 
 
-def memory_schedule(latents: torch.Tensor, starts: np.ndarray, lengths: np.ndarray, sink_frames: int,
-                    memory_frames: int) -> np.ndarray:
+def memory_schedule(
+    latents: torch.Tensor, starts: np.ndarray, lengths: np.ndarray, sink_frames: int, memory_frames: int
+) -> np.ndarray:
     """(F, memory_frames) int64 global frame indices in memory before each frame (-1: empty).
 
     latents: (F, N, C) of episodes back to back, each starting at ``starts`` and

@@ -24,15 +24,19 @@ class ProbeTrainingConfig:
 def train_probe_into_bundle(config: ProbeTrainingConfig, metadata: dict, progress: bool = True) -> None:
     dataset = config.data.load_training()
     started, cpu_started = time.perf_counter(), time.process_time()
-    probe = train_probe(dataset, steps=config.steps, batch=config.batch, seed=config.seed, progress=progress,
-                        width=config.width)
+    probe = train_probe(dataset, steps=config.steps, batch=config.batch, seed=config.seed, progress=progress, width=config.width)
     seconds, cpu_seconds = round(time.perf_counter() - started, 1), round(time.process_time() - cpu_started, 1)
     scene = dataset.manifest.scene
     quantities = [q.name for q in QUANTITIES[scene]]
     update_bundle(
         Path(config.bundle),
-        components={"probe": (probe, {"outputs": int(probe.mean.shape[0]), "width": config.width, "scene": scene,
-                             "quantities": quantities})},
-        metadata={"probe_training": {**metadata, "steps": config.steps, "train_seconds": seconds,
-                                        "train_cpu_seconds": cpu_seconds}},
+        components={
+            "probe": (
+                probe,
+                {"outputs": int(probe.mean.shape[0]), "width": config.width, "scene": scene, "quantities": quantities},
+            )
+        },
+        metadata={
+            "probe_training": {**metadata, "steps": config.steps, "train_seconds": seconds, "train_cpu_seconds": cpu_seconds}
+        },
     )

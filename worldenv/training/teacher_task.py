@@ -100,8 +100,7 @@ class TeacherTask:
     def __init__(self, config: TeacherTrainingConfig):
         self.config = config
         bundle = load_bundle(Path(config.bundle))
-        self.windows = LatentWindows(config.data, bundle, Path(config.run), config.model,
-                                     config.train.device, "teacher.model")
+        self.windows = LatentWindows(config.data, bundle, Path(config.run), config.model, config.train.device, "teacher.model")
         self.scene = self.windows.scene
         self.model = Backbone(config.model)
         if config.init_from is not None:
@@ -114,20 +113,28 @@ class TeacherTask:
         if "teacher" not in start.components:
             raise ConfigError(f"{where}: expected a bundle with a teacher, it has {start.components}")
         if start.records.get("tokenizer", {}).get("sha256") != bundle.records["tokenizer"]["sha256"]:
-            raise ConfigError(f"{where}: its tokenizer differs from {bundle.path}'s, so its teacher's "
-                              "latents are not this run's; expected a bundle made from the same tokenizer")
+            raise ConfigError(
+                f"{where}: its tokenizer differs from {bundle.path}'s, so its teacher's "
+                "latents are not this run's; expected a bundle made from the same tokenizer"
+            )
         model = configs.build(BackboneConfig, start.config("teacher")["model"], f"{where}: teacher")
-        wider = self.config.model.action_flow and model.action_flow and model.action_flow_reach < self.config.model.action_flow_reach
+        wider = (
+            self.config.model.action_flow and model.action_flow and model.action_flow_reach < self.config.model.action_flow_reach
+        )
         if wider and replace(model, action_flow_reach=self.config.model.action_flow_reach) == self.config.model:
             # The one architecture change a start bundle may differ by: ActionFlow's map
             # grown to a wider neighbourhood, computing at first what the start did.
             weights = start.state_dict("teacher")
             key = "action_flow.displacement.weight"
-            weights[key] = widen(weights[key], model.latent_channels, model.action_flow_reach, self.config.model.action_flow_reach)
+            weights[key] = widen(
+                weights[key], model.latent_channels, model.action_flow_reach, self.config.model.action_flow_reach
+            )
             self.model.load_state_dict(weights)
         elif model != self.config.model:
-            raise ConfigError(f"{where}: its teacher's model config {model} differs from teacher.model {self.config.model} "
-                              "(only a wider model.action_flow_reach may differ)")
+            raise ConfigError(
+                f"{where}: its teacher's model config {model} differs from teacher.model {self.config.model} "
+                "(only a wider model.action_flow_reach may differ)"
+            )
         else:
             start.load_into("teacher", self.model)
         self.init_sha256 = start.records["teacher"]["sha256"]
@@ -145,7 +152,9 @@ class TeacherTask:
         if c.context_corruption > 0:  # drawn only then: runs without it keep their batches
             corrupted = torch.rand(index.shape, generator=generator) < c.corruption_share
             corrupted[:, : data.context] = False  # sinks and memory stay as the cache keeps them
-            context_level = torch.where(corrupted, c.context_corruption * torch.rand(index.shape, generator=generator), context_level)
+            context_level = torch.where(
+                corrupted, c.context_corruption * torch.rand(index.shape, generator=generator), context_level
+            )
         if c.own_rollout_frames:
             rolled = torch.rand(index.shape[0], generator=generator) < c.own_rollout_share
             clean[rolled] = True
@@ -197,7 +206,15 @@ class TeacherTask:
         update_bundle(
             c.bundle,
             components={"teacher": (ema_model, {"model": asdict(c.model), "context_noise": c.context_noise})},
-            metadata={"scene": self.scene, "teacher_training": {
-                **metadata, **({"init_from": {"path": c.init_from, "teacher_sha256": self.init_sha256}}
-                               if c.init_from is not None else {})}},
+            metadata={
+                "scene": self.scene,
+                "teacher_training": {
+                    **metadata,
+                    **(
+                        {"init_from": {"path": c.init_from, "teacher_sha256": self.init_sha256}}
+                        if c.init_from is not None
+                        else {}
+                    ),
+                },
+            },
         )

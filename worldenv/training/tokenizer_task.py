@@ -48,8 +48,10 @@ class TokenizerTask:
         mismatched = [key for key in ARCHITECTURE if getattr(shipped.config, key) != getattr(self.config.model, key)]
         if mismatched:
             key = mismatched[0]
-            raise ConfigError(f"tokenizer.model.{key}: {getattr(self.config.model, key)} differs from the bundle's tokenizer "
-                              f"({getattr(shipped.config, key)}); decoder_only trains that tokenizer's decoder")
+            raise ConfigError(
+                f"tokenizer.model.{key}: {getattr(self.config.model, key)} differs from the bundle's tokenizer "
+                f"({getattr(shipped.config, key)}); decoder_only trains that tokenizer's decoder"
+            )
         self.model.load_state_dict(shipped.state_dict())
         self.model.train()
         self.model.encoder.requires_grad_(False)
