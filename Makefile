@@ -12,7 +12,7 @@ TORCH ?= torch==2.13.0
 
 export MUJOCO_GL ?= egl
 
-.PHONY: demo test bench docs clean
+.PHONY: demo test lint bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/worldenv demo --out demo
 
-test: $(STAMP)
+# Lint, format and types first (seconds), then the documentation site built strictly,
+# then the tests.
+test: lint docs
 	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/worldenv bench scenes

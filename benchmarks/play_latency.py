@@ -67,8 +67,9 @@ async def measure(url: str, players: int, seconds: float, every: float) -> list[
 
 def start_server(arguments: list[str], players: int) -> tuple[subprocess.Popen, str]:
     command = [sys.executable, "-m", "worldenv.cli", "play", "--port", "0", "--max-players", str(players), *arguments]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"})
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    )
     line = process.stdout.readline() if process.stdout else ""
     if "http://" not in line:
         process.kill()
@@ -82,8 +83,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds a run (default 20)")
     parser.add_argument("--every", type=float, default=0.25, help="seconds between two inputs (default 0.25)")
     parser.add_argument("--json", help="write the measurements here")
-    parser.add_argument("play_arguments", nargs=argparse.REMAINDER,
-                        help="after --: worldenv play's own flags (default: the shipped reacher dream)")
+    parser.add_argument(
+        "play_arguments",
+        nargs=argparse.REMAINDER,
+        help="after --: worldenv play's own flags (default: the shipped reacher dream)",
+    )
     args = parser.parse_args()
     arguments = [a for a in args.play_arguments if a != "--"] or ["--scene", "reacher"]
     rows, report = [], {"command": " ".join(sys.argv), "play": arguments, "runs": []}
@@ -96,10 +100,14 @@ def main() -> None:
             process.wait(30)
         for index, result in enumerate(results, 1):
             latency = np.asarray(result["latency_ms"])
-            rows.append(f"| {players} | {index} | {result['fps']:.1f} | {result['step_ms']:.1f} | "
-                        f"{np.median(latency):.0f} | {np.percentile(latency, 90):.0f} | {latency.max():.0f} | {len(latency)} |")
+            rows.append(
+                f"| {players} | {index} | {result['fps']:.1f} | {result['step_ms']:.1f} | "
+                f"{np.median(latency):.0f} | {np.percentile(latency, 90):.0f} | {latency.max():.0f} | {len(latency)} |"
+            )
             report["runs"].append({"players": players, "player": index, **result})
-    print("| players | player | frames/s | ms per step (dream + MuJoCo, median) | input to frame ms, median | p90 | max | inputs |")
+    print(
+        "| players | player | frames/s | ms per step (dream + MuJoCo, median) | input to frame ms, median | p90 | max | inputs |"
+    )
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     print("\n".join(rows))
     if args.json:

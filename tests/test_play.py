@@ -37,8 +37,9 @@ def test_frame_round_trip():
     frame = protocol.decode_frame(data)
     assert (frame["frame"], frame["seq"], frame["dream_terminated"], frame["truth_terminated"]) == (12, 3, True, False)
     assert np.array_equal(frame["dream"], dream) and np.array_equal(frame["truth"], truth)
-    alone = protocol.decode_frame(protocol.encode_frame(1, 0, dream, None, 0, float("nan"), float("nan"), 1, float("nan"),
-                                                        False, False))
+    alone = protocol.decode_frame(
+        protocol.encode_frame(1, 0, dream, None, 0, float("nan"), float("nan"), 1, float("nan"), False, False)
+    )
     assert alone["truth"] is None and np.isnan(alone["psnr"])
 
 
@@ -51,21 +52,24 @@ def test_parse_accepts_each_command():
     assert protocol.parse('{"type": "save", "seconds": 3, "format": "gif"}', 2) == protocol.Save(3.0, "gif")
 
 
-@pytest.mark.parametrize("message, expected", [
-    (b"\x00\x01", "expected JSON text"),
-    ("x" * (protocol.MESSAGE_BYTES + 1), f"at most {protocol.MESSAGE_BYTES} bytes"),
-    ("{not json", "expected a JSON object"),
-    ("[1, 2]", '"type" field'),
-    ('{"type": "jump"}', "expected type action, target"),
-    ('{"type": "action", "seq": -1, "action": [0, 0]}', "expected seq"),
-    ('{"type": "action", "seq": 1, "action": [0]}', "a list of 2 finite numbers"),
-    ('{"type": "action", "seq": 1, "action": [0, NaN]}', "a list of 2 finite numbers"),
-    ('{"type": "action", "seq": 1, "action": [0, true]}', "a list of 2 finite numbers"),
-    ('{"type": "action", "seq": 1, "action": [1.5, 0]}', "within [-1, 1]"),
-    ('{"type": "target", "seq": 1, "target": [2, 0]}', "within [0, 1]"),
-    ('{"type": "model", "model": "teacher", "steps": 0}', "1 to 64"),
-    ('{"type": "save", "seconds": 2, "format": "avi"}', "format one of"),
-])
+@pytest.mark.parametrize(
+    "message, expected",
+    [
+        (b"\x00\x01", "expected JSON text"),
+        ("x" * (protocol.MESSAGE_BYTES + 1), f"at most {protocol.MESSAGE_BYTES} bytes"),
+        ("{not json", "expected a JSON object"),
+        ("[1, 2]", '"type" field'),
+        ('{"type": "jump"}', "expected type action, target"),
+        ('{"type": "action", "seq": -1, "action": [0, 0]}', "expected seq"),
+        ('{"type": "action", "seq": 1, "action": [0]}', "a list of 2 finite numbers"),
+        ('{"type": "action", "seq": 1, "action": [0, NaN]}', "a list of 2 finite numbers"),
+        ('{"type": "action", "seq": 1, "action": [0, true]}', "a list of 2 finite numbers"),
+        ('{"type": "action", "seq": 1, "action": [1.5, 0]}', "within [-1, 1]"),
+        ('{"type": "target", "seq": 1, "target": [2, 0]}', "within [0, 1]"),
+        ('{"type": "model", "model": "teacher", "steps": 0}', "1 to 64"),
+        ('{"type": "save", "seconds": 2, "format": "avi"}', "format one of"),
+    ],
+)
 def test_parse_refuses_naming_what_was_expected(message, expected):
     with pytest.raises(protocol.ProtocolError, match=expected.replace("[", r"\[").replace("]", r"\]")):
         protocol.parse(message, 2)
@@ -128,6 +132,7 @@ class Client:
 
 def play(config: PlayConfig, scenario) -> None:
     """Serve ``config`` on a free port and run ``scenario(url, session)`` against it."""
+
     async def main():
         async with running(replace(config, port=0)) as url, aiohttp.ClientSession() as session:
             await scenario(url, session)
@@ -182,9 +187,13 @@ def test_bad_input_is_answered_and_play_goes_on(reacher_dream):
         async with connect(session, url) as ws:
             client = Client(ws)
             await client.hello()
-            for bad, expected in [("{oops", "not JSON"), ("x" * 5000, "at most 1024 bytes"),
-                                  (b"\x01\x02", "binary"), ('{"type": "action", "seq": 1, "action": [3, 0]}', "[-1, 1]"),
-                                  ('{"type": "model", "model": "student", "steps": 2}', "expected one of ['teacher']")]:
+            for bad, expected in [
+                ("{oops", "not JSON"),
+                ("x" * 5000, "at most 1024 bytes"),
+                (b"\x01\x02", "binary"),
+                ('{"type": "action", "seq": 1, "action": [3, 0]}', "[-1, 1]"),
+                ('{"type": "model", "model": "student", "steps": 2}', "expected one of ['teacher']"),
+            ]:
                 await (ws.send_bytes(bad) if isinstance(bad, bytes) else ws.send_str(bad))
                 error = await client.error()
                 assert expected in error["text"] and not error["fatal"]
@@ -236,8 +245,10 @@ def test_a_page_that_takes_no_frames_is_cut_off_and_others_play_on(reacher_dream
         slow = socket.socket()
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         slow.connect((host, int(port)))
-        slow.sendall(f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+        slow.sendall(
+            f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
         try:
             async with joined(session, url) as client:  # the other player is served meanwhile
                 await client.frames(20)
@@ -256,7 +267,12 @@ def test_save_models_and_no_truth(duo_dream, tmp_path):
         async with connect(session, url) as ws:
             client = Client(ws)
             hello = await client.hello()
-            assert (hello["scene"], hello["action_dim"], hello["truth"], hello["controls"]["mouse_goal"]) == ("duo", 4, False, False)
+            assert (hello["scene"], hello["action_dim"], hello["truth"], hello["controls"]["mouse_goal"]) == (
+                "duo",
+                4,
+                False,
+                False,
+            )
             frame = (await client.frames(1))[0]
             assert frame["truth"] is None and np.isnan(frame["psnr"])
             await ws.send_str(json.dumps({"type": "target", "seq": 1, "target": [0.5, 0.5]}))
@@ -267,7 +283,7 @@ def test_save_models_and_no_truth(duo_dream, tmp_path):
             await ws.send_str(json.dumps({"type": "save", "seconds": 10, "format": "mp4"}))
             video = await client.until(lambda m: isinstance(m, bytes))
             saved = await client.until(lambda m: isinstance(m, dict) and m.get("type") == "saved")
-            (tmp_path / "duo.mp4").write_bytes(video[protocol.VIDEO.size:])
+            (tmp_path / "duo.mp4").write_bytes(video[protocol.VIDEO.size :])
             frames = iio.imread(tmp_path / "duo.mp4")
             assert frames.shape[1:] == (256, 256, 3) and len(frames) == saved["frames"] >= 5  # the dream alone, x4
 
@@ -296,13 +312,14 @@ def test_shipped_reacher_arm_follows_a_held_torque_in_both_worlds(tmp_path):
             seq = await client.act(action)
             pressed = await client.until(lambda m: isinstance(m, dict) and m.get("seq") == seq)
             later = (await client.frames(HELD))[-1]
-            turned = {world: np.angle(np.exp(1j * (shoulder(later[world]) - shoulder(pressed[world]))))
-                      for world in ("dream", "truth")}
+            turned = {
+                world: np.angle(np.exp(1j * (shoulder(later[world]) - shoulder(pressed[world])))) for world in ("dream", "truth")
+            }
             assert turned["truth"] > 0.1 and turned["dream"] > 0.1, turned  # a positive torque: the angle grows
             assert later["frame"] - pressed["frame"] == HELD
             await ws.send_str(json.dumps({"type": "save", "seconds": 0.2, "format": "gif"}))
             video = await client.until(lambda m: isinstance(m, bytes))
-            (tmp_path / "play.gif").write_bytes(video[protocol.VIDEO.size:])
+            (tmp_path / "play.gif").write_bytes(video[protocol.VIDEO.size :])
             frames = iio.imread(tmp_path / "play.gif")
             assert frames.shape[0] == 10 and frames.shape[1:3] == (256, 3 * 256 + 2 * 2 * 4)
 
@@ -311,9 +328,13 @@ def test_shipped_reacher_arm_follows_a_held_torque_in_both_worlds(tmp_path):
 
 # ---- the command ---------------------------------------------------------------------------
 def test_command_prints_the_url_serves_the_page_and_stops_on_ctrl_c():
-    process = subprocess.Popen([sys.executable, "-m", "worldenv.cli", "play", "--port", "0", "--scene", "reacher"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "worldenv.cli", "play", "--port", "0", "--scene", "reacher"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         line = process.stdout.readline()
         assert line.startswith("worldenv play: open http://127.0.0.1:"), (line, process.stderr.read() if process.poll() else "")

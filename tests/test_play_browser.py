@@ -25,9 +25,10 @@ from worldenv.play.server import PlayConfig, running
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[dev]')")
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 DRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(CHROMIUM is None or DRIVER is None,
-                                reason="no chromium and chromedriver on PATH (Debian: apt-get install chromium "
-                                "chromium-driver; .ci/run installs them)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or DRIVER is None,
+    reason="no chromium and chromedriver on PATH (Debian: apt-get install chromium chromium-driver; .ci/run installs them)",
+)
 HELD = 10  # frames the "+" key is held before the probe reads both arms (tests/test_play.py)
 WAIT = 120.0  # seconds: loading the dream on a busy 2-core machine
 
@@ -58,8 +59,10 @@ def wait_for(driver, script: str, what: str):
     raise AssertionError(f"the page never showed {what}; its errors: {driver.execute_script('return play.errors')}")
 
 
-LAST_FRAME = ("(() => { const f = play.last; return f && {frame: f.frame, seq: f.seq, dream: Array.from(f.dream), "
-              "truth: Array.from(f.truth), dreamMs: f.dreamMs, truthMs: f.truthMs}; })()")
+LAST_FRAME = (
+    "(() => { const f = play.last; return f && {frame: f.frame, seq: f.seq, dream: Array.from(f.dream), "
+    "truth: Array.from(f.truth), dreamMs: f.dreamMs, truthMs: f.truthMs}; })()"
+)
 
 
 def test_the_page_plays_the_shipped_reacher(tmp_path):
@@ -99,13 +102,17 @@ def test_the_page_plays_the_shipped_reacher(tmp_path):
 
         # Holding shoulder "+" turns both arms the same way.
         ActionChains(driver).key_down(Keys.ARROW_RIGHT).perform()
-        pressed = wait_for(driver, f"return play.seq > 1 && play.last.seq === play.seq && {LAST_FRAME}",
-                           "the frame of the key press")
-        later = wait_for(driver, f"return play.last.frame >= {pressed['frame'] + HELD} && {LAST_FRAME}",
-                         f"{HELD} frames under the key")
+        pressed = wait_for(
+            driver, f"return play.seq > 1 && play.last.seq === play.seq && {LAST_FRAME}", "the frame of the key press"
+        )
+        later = wait_for(
+            driver, f"return play.last.frame >= {pressed['frame'] + HELD} && {LAST_FRAME}", f"{HELD} frames under the key"
+        )
         ActionChains(driver).key_up(Keys.ARROW_RIGHT).perform()
-        turned = {world: float(np.angle(np.exp(1j * (shoulder(later[world]) - shoulder(pressed[world])))))
-                  for world in ("dream", "truth")}
+        turned = {
+            world: float(np.angle(np.exp(1j * (shoulder(later[world]) - shoulder(pressed[world])))))
+            for world in ("dream", "truth")
+        }
         assert turned["dream"] > 0.1 and turned["truth"] > 0.1, turned
 
         # "Save the last 2 s": dream | MuJoCo | difference, as worldenv record writes it.

@@ -13,17 +13,33 @@ from worldenv.cli.training_commands import add_campaign, add_distill, add_recipe
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="worldenv", description="Dream environments: MuJoCo ground truth, data, world models."
-    )
+    parser = argparse.ArgumentParser(prog="worldenv", description="Dream environments: MuJoCo ground truth, data, world models.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("--threads", type=int, metavar="N",
-                        help="torch threads of this process; default 1 for the commands that dream or score (eval, "
-                        "compare, record, bench, contexts, demo): their small batches gain little from more, and on a "
-                        "busy 2-core machine more ran them 10-20x slower; train and distill take every core (their "
-                        "share under torchrun), recipes the threads its table names")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch threads of this process; default 1 for the commands that dream or score (eval, "
+        "compare, record, bench, contexts, demo, play): their small batches gain little from more, and on a "
+        "busy 2-core machine more ran them 10-20x slower; train and distill take every core (their "
+        "share under torchrun), recipes the threads its table names",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (add_collect, add_inspect, add_train, add_distill, add_contexts, add_eval, add_compare, add_record, add_bench, add_recipes, add_campaign, add_demo, add_play):
+    for add in (
+        add_collect,
+        add_inspect,
+        add_train,
+        add_distill,
+        add_contexts,
+        add_eval,
+        add_compare,
+        add_record,
+        add_bench,
+        add_recipes,
+        add_campaign,
+        add_demo,
+        add_play,
+    ):
         add(commands)
     return parser
 
@@ -36,9 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None and args.threads < 1:
         parser.error(f"--threads: expected a positive number of threads, got {args.threads}")
     _set_threads(args.threads or getattr(args, "default_threads", None), given=args.threads is not None)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("OpenGL").setLevel(logging.WARNING)
     from worldenv.checkpoint import CheckpointError
     from worldenv.config import ConfigError

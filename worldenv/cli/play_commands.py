@@ -15,16 +15,28 @@ def add_play(commands) -> None:
     )
     p.add_argument("--checkpoint", type=Path, help="bundle directory (default: the shipped one of --scene)")
     p.add_argument("--scene", help="scene of the shipped checkpoint to play (default reacher)")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 lets any machine that "
-                   "reaches this one play, with no password)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 lets any machine that "
+        "reaches this one play, with no password)",
+    )
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free one)")
-    p.add_argument("--no-truth", dest="truth", action="store_false",
-                   help="the dream alone, started from its bundle's real starts (no MuJoCo beside it)")
-    p.add_argument("--max-players", type=int, default=2,
-                   help="players at once, each with a dream of its own (default 2: one a core on a 2-core CPU)")
-    p.add_argument("--idle-timeout", type=float, default=300.0,
-                   help="seconds without input before a player's dream is freed (default 300)")
+    p.add_argument(
+        "--no-truth",
+        dest="truth",
+        action="store_false",
+        help="the dream alone, started from its bundle's real starts (no MuJoCo beside it)",
+    )
+    p.add_argument(
+        "--max-players",
+        type=int,
+        default=2,
+        help="players at once, each with a dream of its own (default 2: one a core on a 2-core CPU)",
+    )
+    p.add_argument(
+        "--idle-timeout", type=float, default=300.0, help="seconds without input before a player's dream is freed (default 300)"
+    )
     p.add_argument("--save-seconds", type=float, default=20.0, help="the most one save keeps (default 20)")
     add_dream_arguments(p)
     p.set_defaults(run=_play, default_threads=1)
@@ -35,14 +47,23 @@ def _play(args) -> int:
 
     from worldenv.play import PlayConfig, serve
 
-    config = PlayConfig(scene=args.scene, checkpoint=args.checkpoint, dream=dream_config(args), truth=args.truth,
-                        host=args.host, port=args.port, max_players=args.max_players, idle_timeout=args.idle_timeout,
-                        save_seconds=args.save_seconds)
+    config = PlayConfig(
+        scene=args.scene,
+        checkpoint=args.checkpoint,
+        dream=dream_config(args),
+        truth=args.truth,
+        host=args.host,
+        port=args.port,
+        max_players=args.max_players,
+        idle_timeout=args.idle_timeout,
+        save_seconds=args.save_seconds,
+    )
     try:
         asyncio.run(serve(config, ready=lambda url: print(f"worldenv play: open {url} (Ctrl-C stops)", flush=True)))
     except KeyboardInterrupt:
         print("worldenv play: stopped")
     except OSError as error:  # the port taken, or an address this machine does not have
-        raise ValueError(f"--host {args.host} --port {args.port}: expected an address and port free to listen on "
-                         f"({error})") from None
+        raise ValueError(
+            f"--host {args.host} --port {args.port}: expected an address and port free to listen on ({error})"
+        ) from None
     return 0

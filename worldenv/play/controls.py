@@ -40,33 +40,41 @@ def _pair(codes: tuple[str, str], dim: int, value: float, labels: tuple[str, str
 REACHER_TORQUE = 0.2
 CONTROLS: dict[str, Controls] = {
     "reacher": Controls(
-        keys=(*_pair(("ArrowRight", "ArrowLeft"), 0, REACHER_TORQUE, ("shoulder +", "shoulder -")),
-              *_pair(("KeyD", "KeyA"), 0, REACHER_TORQUE, ("shoulder +", "shoulder -")),
-              *_pair(("ArrowUp", "ArrowDown"), 1, REACHER_TORQUE, ("elbow +", "elbow -")),
-              *_pair(("KeyW", "KeyS"), 1, REACHER_TORQUE, ("elbow +", "elbow -"))),
+        keys=(
+            *_pair(("ArrowRight", "ArrowLeft"), 0, REACHER_TORQUE, ("shoulder +", "shoulder -")),
+            *_pair(("KeyD", "KeyA"), 0, REACHER_TORQUE, ("shoulder +", "shoulder -")),
+            *_pair(("ArrowUp", "ArrowDown"), 1, REACHER_TORQUE, ("elbow +", "elbow -")),
+            *_pair(("KeyW", "KeyS"), 1, REACHER_TORQUE, ("elbow +", "elbow -")),
+        ),
         gamepad=((0, 0.5), (1, -0.5)),
         mouse_goal=True,
     ),
     "cartpole": Controls(
-        keys=(*_pair(("ArrowRight", "ArrowLeft"), 0, 0.6, ("push right", "push left")),
-              *_pair(("KeyD", "KeyA"), 0, 0.6, ("push right", "push left"))),
+        keys=(
+            *_pair(("ArrowRight", "ArrowLeft"), 0, 0.6, ("push right", "push left")),
+            *_pair(("KeyD", "KeyA"), 0, 0.6, ("push right", "push left")),
+        ),
         gamepad=((0, 1.0),),
     ),
     # The panorama's action is (turn, step); a positive turn is to the left.
     "panorama": Controls(
-        keys=(*_pair(("ArrowLeft", "ArrowRight"), 0, 1.0, ("turn left", "turn right")),
-              *_pair(("KeyA", "KeyD"), 0, 1.0, ("turn left", "turn right")),
-              *_pair(("ArrowUp", "ArrowDown"), 1, 1.0, ("step forward", "step back")),
-              *_pair(("KeyW", "KeyS"), 1, 1.0, ("step forward", "step back"))),
+        keys=(
+            *_pair(("ArrowLeft", "ArrowRight"), 0, 1.0, ("turn left", "turn right")),
+            *_pair(("KeyA", "KeyD"), 0, 1.0, ("turn left", "turn right")),
+            *_pair(("ArrowUp", "ArrowDown"), 1, 1.0, ("step forward", "step back")),
+            *_pair(("KeyW", "KeyS"), 1, 1.0, ("step forward", "step back")),
+        ),
         gamepad=((0, -1.0), (1, -1.0)),
     ),
     # Two players on one keyboard: red (agent 0) on WASD, blue (agent 1) on the arrows; each
     # pushes its agent along x (right) and y (up) of the top-down view.
     "duo": Controls(
-        keys=(*_pair(("KeyD", "KeyA"), 0, 0.6, ("red right", "red left")),
-              *_pair(("KeyW", "KeyS"), 1, 0.6, ("red up", "red down")),
-              *_pair(("ArrowRight", "ArrowLeft"), 2, 0.6, ("blue right", "blue left")),
-              *_pair(("ArrowUp", "ArrowDown"), 3, 0.6, ("blue up", "blue down"))),
+        keys=(
+            *_pair(("KeyD", "KeyA"), 0, 0.6, ("red right", "red left")),
+            *_pair(("KeyW", "KeyS"), 1, 0.6, ("red up", "red down")),
+            *_pair(("ArrowRight", "ArrowLeft"), 2, 0.6, ("blue right", "blue left")),
+            *_pair(("ArrowUp", "ArrowDown"), 3, 0.6, ("blue up", "blue down")),
+        ),
         gamepad=((0, 1.0), (1, -1.0), (2, 1.0), (3, -1.0)),
     ),
 }

@@ -50,8 +50,15 @@ class Step:
 
 
 class Pair:
-    def __init__(self, scene: str | None, checkpoint: Path | None, config: DreamConfig, truth: bool = True,
-                 context: int = 4, keep_steps: int = 1000):
+    def __init__(
+        self,
+        scene: str | None,
+        checkpoint: Path | None,
+        config: DreamConfig,
+        truth: bool = True,
+        context: int = 4,
+        keep_steps: int = 1000,
+    ):
         """``keep_steps``: the recent steps kept for saving."""
         if context < 1:
             raise ValueError(f"expected context >= 1 real frames, got {context}")
@@ -102,8 +109,9 @@ class Pair:
             actions.append(explorer.explore(self.truth.unwrapped))
             frame, *_ = self.truth.step(actions[-1])
             frames.append(frame)
-        observation, _ = self.dream.reset(seed=seed, options={"context_frames": np.stack(frames),
-                                                              "context_actions": np.stack(actions)})
+        observation, _ = self.dream.reset(
+            seed=seed, options={"context_frames": np.stack(frames), "context_actions": np.stack(actions)}
+        )
         return Step(0, observation, frame)
 
     def step(self, action: np.ndarray, target: tuple[float, float] | None = None) -> Step:
@@ -123,13 +131,22 @@ class Pair:
             truth_reward, truth_terminated = float(reward), bool(terminated)
         self.frame += 1
         self.history.append((dream, truth, np.asarray(action, np.float32)))
-        return Step(self.frame, dream, truth, float(dream_reward), truth_reward, bool(dream_terminated), truth_terminated,
-                    dream_ms, truth_ms)
+        return Step(
+            self.frame,
+            dream,
+            truth,
+            float(dream_reward),
+            truth_reward,
+            bool(dream_terminated),
+            truth_terminated,
+            dream_ms,
+            truth_ms,
+        )
 
     def recent(self, seconds: float) -> "Clip":
         """The last ``seconds`` of play (at the scene's rate), copied out of the history so that
         another thread may encode it while this one steps on."""
-        recent = list(self.history)[-max(1, round(seconds * self.fps)):]
+        recent = list(self.history)[-max(1, round(seconds * self.fps)) :]
         if not recent:
             raise ValueError("save: nothing played since the start yet; expected at least one step")
         truth = None if self.truth is None else np.stack([t for _, t, _ in recent if t is not None])
@@ -154,5 +171,9 @@ class Clip:
         if self.truth is None:
             write_video(path, self.dream.repeat(SCALE, axis=1).repeat(SCALE, axis=2), fps=self.fps)
         else:
-            write_side_by_side(PairedRollout(self.dream, self.truth, self.actions, context=0, dream_seconds=0.0,
-                                             truth_seconds=0.0, fps=self.fps), path)
+            write_side_by_side(
+                PairedRollout(
+                    self.dream, self.truth, self.actions, context=0, dream_seconds=0.0, truth_seconds=0.0, fps=self.fps
+                ),
+                path,
+            )

@@ -44,6 +44,7 @@ class Action:
 class Target:
     """Where the goal policy steers (u, v in [0, 1] of the frame, from its top left), or
     None: back to the keys."""
+
     seq: int
     point: tuple[float, float] | None
 
@@ -68,13 +69,36 @@ class Save:
 Command = Action | Target | Reset | Model | Save
 
 
-def encode_frame(frame: int, seq: int, dream: np.ndarray, truth: np.ndarray | None, dream_reward: float,
-                 truth_reward: float, psnr: float, dream_ms: float, truth_ms: float, dream_terminated: bool,
-                 truth_terminated: bool) -> bytes:
+def encode_frame(
+    frame: int,
+    seq: int,
+    dream: np.ndarray,
+    truth: np.ndarray | None,
+    dream_reward: float,
+    truth_reward: float,
+    psnr: float,
+    dream_ms: float,
+    truth_ms: float,
+    dream_terminated: bool,
+    truth_terminated: bool,
+) -> bytes:
     flags = (DREAM_TERMINATED * dream_terminated) | (TRUTH_TERMINATED * truth_terminated) | (HAS_TRUTH * (truth is not None))
-    header = FRAME.pack(FRAME_KIND, flags, dream.shape[0], dream.shape[1], frame % SEQ_LIMIT, seq % SEQ_LIMIT,
-                        dream_reward, truth_reward, psnr, dream_ms, truth_ms)
-    return b"".join([header, np.ascontiguousarray(dream).tobytes(), b"" if truth is None else np.ascontiguousarray(truth).tobytes()])
+    header = FRAME.pack(
+        FRAME_KIND,
+        flags,
+        dream.shape[0],
+        dream.shape[1],
+        frame % SEQ_LIMIT,
+        seq % SEQ_LIMIT,
+        dream_reward,
+        truth_reward,
+        psnr,
+        dream_ms,
+        truth_ms,
+    )
+    return b"".join(
+        [header, np.ascontiguousarray(dream).tobytes(), b"" if truth is None else np.ascontiguousarray(truth).tobytes()]
+    )
 
 
 def decode_frame(data: bytes) -> dict:
@@ -87,11 +111,19 @@ def decode_frame(data: bytes) -> dict:
     expected = size * (2 if flags & HAS_TRUTH else 1)
     if len(pixels) != expected:
         raise ProtocolError(f"expected {expected} pixel bytes after the header, got {len(pixels)}")
-    return {"frame": frame, "seq": seq, "dream": pixels[:size].reshape(height, width, 3),
-            "truth": pixels[size:].reshape(height, width, 3) if flags & HAS_TRUTH else None,
-            "dream_reward": dream_reward, "truth_reward": truth_reward, "psnr": psnr, "dream_ms": dream_ms,
-            "truth_ms": truth_ms, "dream_terminated": bool(flags & DREAM_TERMINATED),
-            "truth_terminated": bool(flags & TRUTH_TERMINATED)}
+    return {
+        "frame": frame,
+        "seq": seq,
+        "dream": pixels[:size].reshape(height, width, 3),
+        "truth": pixels[size:].reshape(height, width, 3) if flags & HAS_TRUTH else None,
+        "dream_reward": dream_reward,
+        "truth_reward": truth_reward,
+        "psnr": psnr,
+        "dream_ms": dream_ms,
+        "truth_ms": truth_ms,
+        "dream_terminated": bool(flags & DREAM_TERMINATED),
+        "truth_terminated": bool(flags & TRUTH_TERMINATED),
+    }
 
 
 def encode_video(data: bytes, format: str) -> bytes:
@@ -130,7 +162,9 @@ def parse(message: str | bytes, action_dim: int) -> Command:
     if kind == "save":
         seconds, format = body.get("seconds"), body.get("format", "mp4")
         if not _is_number(seconds) or seconds <= 0 or format not in VIDEO_FORMATS:
-            raise ProtocolError(f"save: expected seconds > 0 and format one of {list(VIDEO_FORMATS)}, got {seconds!r}, {format!r}")
+            raise ProtocolError(
+                f"save: expected seconds > 0 and format one of {list(VIDEO_FORMATS)}, got {seconds!r}, {format!r}"
+            )
         return Save(float(seconds), format)
     raise ProtocolError(f"expected type action, target, reset, model or save, got {kind!r}")
 

@@ -92,8 +92,10 @@ class Catalogue:
         served = DreamConfig().serving(bundle.metadata)
         action_dim = int(bundle.config(served.model, "model")["model"]["action_dim"])
         if len(controls(bundle.scene).gamepad) != action_dim:  # also: a scene without controls fails now
-            raise ValueError(f"{path}: a model of {action_dim}-dim actions; expected the {bundle.scene} scene's "
-                             f"{len(controls(bundle.scene).gamepad)}")
+            raise ValueError(
+                f"{path}: a model of {action_dim}-dim actions; expected the {bundle.scene} scene's "
+                f"{len(controls(bundle.scene).gamepad)}"
+            )
         return cls(bundle.scene, int(scene_class(bundle.scene).metadata["render_fps"]), action_dim, components, served.name)
 
     def mouse_goal(self, config: PlayConfig) -> bool:
@@ -102,13 +104,21 @@ class Catalogue:
     def hello(self, pair: Pair, config: PlayConfig) -> dict:
         """The page's set-up: what it shows, which inputs it takes, and the limits it must keep."""
         height, width = pair.frame_size
-        return {"scene": self.scene, "fps": self.fps, "height": height, "width": width, "truth": config.truth,
-                "action_dim": self.action_dim, "controls": {**controls(self.scene).record(),
-                                                            "mouse_goal": self.mouse_goal(config)},
-                "models": {"served": self.served, "current": pair.serving, "components": self.components},
-                "save_seconds": config.save_seconds, "message_bytes": protocol.MESSAGE_BYTES,
-                "messages_per_second": config.messages_per_second, "idle_timeout": config.idle_timeout,
-                "max_players": config.max_players}
+        return {
+            "scene": self.scene,
+            "fps": self.fps,
+            "height": height,
+            "width": width,
+            "truth": config.truth,
+            "action_dim": self.action_dim,
+            "controls": {**controls(self.scene).record(), "mouse_goal": self.mouse_goal(config)},
+            "models": {"served": self.served, "current": pair.serving, "components": self.components},
+            "save_seconds": config.save_seconds,
+            "message_bytes": protocol.MESSAGE_BYTES,
+            "messages_per_second": config.messages_per_second,
+            "idle_timeout": config.idle_timeout,
+            "max_players": config.max_players,
+        }
 
 
 CONFIG, CATALOGUE, PLAYERS = web.AppKey("config", PlayConfig), web.AppKey("catalogue", Catalogue), web.AppKey("players", dict)
@@ -135,8 +145,14 @@ async def _websocket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(max_msg_size=WEBSOCKET_MESSAGE_LIMIT, heartbeat=30.0)
     await ws.prepare(request)
     if len(players) >= config.max_players:
-        await ws.send_str(protocol.text("error", fatal=True, text=f"the server is full: {config.max_players} players at "
-                                        "most (worldenv play --max-players); try again when one leaves"))
+        await ws.send_str(
+            protocol.text(
+                "error",
+                fatal=True,
+                text=f"the server is full: {config.max_players} players at "
+                "most (worldenv play --max-players); try again when one leaves",
+            )
+        )
         await ws.close(code=FULL, message=b"full")
         return ws
     player = next(n for n in range(1, config.max_players + 2) if n not in players)
@@ -151,8 +167,9 @@ async def _websocket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def _close_players(app: web.Application) -> None:
-    await asyncio.gather(*(ws.close(code=1001, message=b"server shutting down") for ws in list(app[PLAYERS].values())),
-                         return_exceptions=True)
+    await asyncio.gather(
+        *(ws.close(code=1001, message=b"server shutting down") for ws in list(app[PLAYERS].values())), return_exceptions=True
+    )
 
 
 @asynccontextmanager

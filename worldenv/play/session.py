@@ -102,8 +102,7 @@ class Session:
 
     def _make_pair(self) -> Pair:
         keep = max(1, round(self.config.save_seconds * self.catalogue.fps))
-        return Pair(self.config.scene, self.config.checkpoint, self.config.dream, self.config.truth,
-                    self.config.context, keep)
+        return Pair(self.config.scene, self.config.checkpoint, self.config.dream, self.config.truth, self.config.context, keep)
 
     async def _play(self) -> None:
         """Step both worlds at the scene's rate; behind it, as fast as the dream goes."""
@@ -112,8 +111,9 @@ class Session:
         deadline = loop.time()
         while True:
             if time.monotonic() - self.last_input > self.config.idle_timeout:
-                raise SessionEnd(f"no input for {self.config.idle_timeout:g} s: the dream is freed for others; "
-                                 "reload the page to play again")
+                raise SessionEnd(
+                    f"no input for {self.config.idle_timeout:g} s: the dream is freed for others; reload the page to play again"
+                )
             pending, self.pending = self.pending, None
             seq = self.seq  # the input this step is made under; one arriving meanwhile waits for the next
             if isinstance(pending, protocol.Reset):
@@ -133,8 +133,19 @@ class Session:
                 deadline = loop.time()
 
     async def _send_step(self, step: Step, seq: int) -> None:
-        data = protocol.encode_frame(step.frame, seq, step.dream, step.truth, step.dream_reward, step.truth_reward,
-                                     step.psnr, step.dream_ms, step.truth_ms, step.dream_terminated, step.truth_terminated)
+        data = protocol.encode_frame(
+            step.frame,
+            seq,
+            step.dream,
+            step.truth,
+            step.dream_reward,
+            step.truth_reward,
+            step.psnr,
+            step.dream_ms,
+            step.truth_ms,
+            step.dream_terminated,
+            step.truth_terminated,
+        )
         try:
             await asyncio.wait_for(self.ws.send_bytes(data), self.config.send_timeout)
         except TimeoutError:
@@ -149,8 +160,9 @@ class Session:
                 now = time.monotonic()
                 if now - self.last_warning >= WARN_EVERY:
                     self.last_warning = now
-                    await self._warn(f"too many messages: at most {self.config.messages_per_second:g} a second; "
-                                     "the extra ones are dropped")
+                    await self._warn(
+                        f"too many messages: at most {self.config.messages_per_second:g} a second; the extra ones are dropped"
+                    )
                 continue
             try:
                 await self._apply(protocol.parse(message.data, self.catalogue.action_dim))
@@ -162,8 +174,10 @@ class Session:
             self.action, self.target, self.seq = command.values, None, command.seq
         elif isinstance(command, protocol.Target):
             if command.point is not None and not self.catalogue.mouse_goal(self.config):
-                raise protocol.ProtocolError("target: the goal policy reads MuJoCo's state; expected a scene with a "
-                                             "mouse goal (reacher) played beside MuJoCo (without --no-truth)")
+                raise protocol.ProtocolError(
+                    "target: the goal policy reads MuJoCo's state; expected a scene with a "
+                    "mouse goal (reacher) played beside MuJoCo (without --no-truth)"
+                )
             self.target, self.seq = command.point, command.seq
         elif isinstance(command, protocol.Model):
             if command.model not in self.catalogue.components:
@@ -188,8 +202,11 @@ class Session:
             return
         data = await asyncio.to_thread(_encode, clip, command.format)  # off the worker: the play goes on
         await self.ws.send_bytes(protocol.encode_video(data, command.format))
-        await self.ws.send_str(protocol.text("saved", frames=len(clip.dream), seconds=len(clip.dream) / clip.fps,
-                                             format=command.format, bytes=len(data)))
+        await self.ws.send_str(
+            protocol.text(
+                "saved", frames=len(clip.dream), seconds=len(clip.dream) / clip.fps, format=command.format, bytes=len(data)
+            )
+        )
 
     async def _warn(self, text: str) -> None:
         await self.ws.send_str(protocol.text("error", text=text, fatal=False))
