@@ -1,4 +1,4 @@
-"""The results table of agents/README.md from the runs' ``summary.json`` files:
+"""The agents' results table (docs/results.md, "Agents") from the runs' ``summary.json`` files:
 mean and spread (standard deviation over seeds) of the real and the dream-predicted
 return per scene and world, with env steps and wall clock, and each trained policy's
 share of the MuJoCo-trained PPO's gain over random, (R - R_random) / (R_mujoco - R_random):

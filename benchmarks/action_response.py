@@ -8,7 +8,7 @@ for each value in ``--actions``, and each quantity's gain: the least-squares fac
 from MuJoCo's displacement to the dream's at step ``--gain-step``, over all actions
 (1 answers as MuJoCo does, 0 ignores the action). A dream that answers too weakly or too late lets a
 policy learn a feedback gain that is stable in the dream and diverges in MuJoCo
-(what PPO did on the cartpole, agents/README.md). ``--strip PNG`` draws the first
+(what PPO did on the cartpole, docs/experiments/2026-11-29-agents-cartpole.md). ``--strip PNG`` draws the first
 start's frames per action, MuJoCo above the dream: a probe reading can take a fading arm
 for a moving one, a picture cannot.
 

@@ -4,8 +4,8 @@ For each joint in ``--joints`` (qpos indices), the percentiles of its change per
 within episodes; and the lag-1 autocorrelation of each action dimension, averaged over
 episodes. A reacher's arm that turns by a large fraction of a radian per frame is
 aliased in 64x64 frames at 50 Hz; actions that follow the ones before them let a world
-model predict a frame without reading its action (BENCHMARKS.md, "Why the reacher
-teacher ignores the action").
+model predict a frame without reading its action
+(docs/experiments/2026-11-29-why-the-teacher-ignores-the-action.md).
 
     python benchmarks/data_speeds.py --data data/reacher --joints 0 1
 """

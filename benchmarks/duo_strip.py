@@ -4,7 +4,7 @@ actions, the frames at chosen steps side by side in one PNG.
 
 A probe reading can take a faded agent for a moved one; a picture cannot. On the
 ActionFlow duo teacher it shows the targets, static in MuJoCo, sliding towards their
-agents (agents/README.md, "Duo").
+agents (docs/experiments/2026-11-30-agents-duo.md, "Duo").
 
     python benchmarks/duo_strip.py --policy runs/agents/duo-mujoco-seed0/policy.zip --out strip.png
 """

@@ -4,8 +4,8 @@ and under a trained policy?
 A window counts when, for all of its ``--window`` steps, one action dimension keeps one
 sign with an amplitude in [``--low``, ``--high``]: a gentle push held long enough for
 the arm to gather speed. A world model that has rarely seen such windows does not
-integrate them (BENCHMARKS.md, "What the dream commits"), and a policy that reaches
-with them is under-rated in the dream (agents/README.md).
+integrate them (docs/experiments/2026-11-29-commit-frame.md, "What the dream commits"), and a policy that reaches
+with them is under-rated in the dream (docs/experiments/2026-11-29-agents-reacher.md).
 
     python benchmarks/sustained_torques.py --dataset data/reacher --episodes 200 \\
         --policy benchmarks/results/agents/reacher-200k/reacher-mujoco-seed0.policy.zip

@@ -13,8 +13,8 @@ CausVid and Self-Forcing do; or ``frame``, the latent of the decoded uint8 frame
 training. A few-step sample is a latent no encoder would produce; committed as it
 is, the reward head reads it off its training distribution (the reacher student's
 reward error at horizon 25 is twice the teacher@8's) and frames fade over long
-dreams. Re-encoding costs one encoder pass per frame. BENCHMARKS.md, "What the
-dream commits", has the measurements.
+dreams. Re-encoding costs one encoder pass per frame. The measurements:
+docs/experiments/2026-11-29-commit-frame.md.
 """
 
 import re

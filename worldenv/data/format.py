@@ -27,7 +27,7 @@ key                    shape                      meaning
 ``episode_seed``       (E,) int64                 seed of the episode's reset
 =====================  =========================  ==================================
 
-Why not Minari: BENCHMARKS.md measures it (``worldenv bench storage``); its
+Why not Minari: docs/experiments/2026-11-28-ground-truth-and-data.md measures it (``worldenv bench storage``); its
 episode-per-group HDF5 with one writer per dataset is slower to sample windows
 from, cannot be written by several worker processes at once, and has no
 per-file checksum to resume or to name a corrupted file with.

@@ -81,7 +81,7 @@ class CartpoleScene(MujocoScene):
 
     # Roaming setpoints reach past the rail's end stops, so the data shows the cart hitting
     # a stop and the pole falling from the impact: how a policy that lets its cart wander
-    # ends in MuJoCo (agents/README.md, "Cartpole").
+    # ends in MuJoCo (docs/experiments/2026-11-29-agents-cartpole.md, "Cartpole").
     setpoint_range = (-1.4 * RAIL_HALF_LENGTH, 1.4 * RAIL_HALF_LENGTH)
 
     def goal_action(self, setpoint: float | None = None) -> np.ndarray:
