@@ -87,7 +87,9 @@ class DreamConfig:
 
     ``observation``: what an env's agent observes: ``pixels`` (the scene's frames), ``latent``
     (the frame's latent tokens, no decode) or ``probe`` (the bundle's state probe read off
-    the frame); ``render()`` shows the frames either way (``worldenv.envs.observation``)."""
+    the frame); ``render()`` shows the frames either way (``worldenv.envs.observation``).
+    ``compile``: the networks under ``torch.compile``, eager where that fails
+    (``world_model.compile_networks``)."""
 
     model: str | None = None
     sampling_steps: int | None = None
@@ -100,6 +102,7 @@ class DreamConfig:
     start_within: int = 0
     start_policy: StartPolicy = "mix"
     observation: Observation = "pixels"
+    compile: bool = False
 
     def __post_init__(self):
         normalized: dict[str, object] = {"device": check_device(self.device), "dtype": check_dtype(self.dtype)}
@@ -123,6 +126,9 @@ class DreamConfig:
         normalized["start_within"] = int(self.start_within)
         _check_choice(self.start_policy, "start_policy", get_args(StartPolicy))
         _check_choice(self.observation, "observation", get_args(Observation))
+        if not isinstance(self.compile, (bool, np.bool_)):
+            raise ValueError(f"expected compile to be True or False, got {self.compile!r}")
+        normalized["compile"] = bool(self.compile)
         if (self.start_within or self.start_policy != "mix") and self.start_contexts is None:
             raise ValueError(f"expected start_contexts=N with start_within={self.start_within!r} and "
                              f"start_policy={self.start_policy!r}: they shape a bank of starts recorded when the dream "
@@ -136,7 +142,8 @@ class DreamConfig:
 
     def world_model_kwargs(self, serving: Serving) -> dict:
         """``WorldModel``'s keyword arguments for a dream served as ``serving`` (``self.serving``)."""
-        return {"sampler": self.sampler, "device": self.device, "dtype": self.dtype, **serving.world_model_kwargs()}
+        return {"sampler": self.sampler, "device": self.device, "dtype": self.dtype, "compile": self.compile,
+                **serving.world_model_kwargs()}
 
     def without_starts(self, where: str) -> "DreamConfig":
         """This config, refused if it asks for recorded starts: ``where`` starts its dreams from

@@ -11,6 +11,8 @@ dream's numbers do not depend on the batch it shares (``nn/batch_invariant.py``)
 so one dream alone and the same dream among many are bit-identical.
 """
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, overload
 
@@ -27,6 +29,7 @@ from worldenv.serving import check_commit
 
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+logger = logging.getLogger(__name__)
 
 
 def resolve_dtype(dtype: "str | torch.dtype | None", device: "str | torch.device") -> torch.dtype:
@@ -78,6 +81,41 @@ def frames_to_latents(tokenizer: Tokenizer, frames: torch.Tensor, dtype: torch.d
     return latents.reshape(len(frames), -1, latents.shape[-1]).to(dtype)
 
 
+class CompiledOrEager:
+    """``fn`` compiled by ``torch.compile`` (Inductor; on CUDA ``reduce-overhead``, CUDA graphs),
+    or ``fn`` itself where that fails: a failure to compile (no C compiler, an operator
+    Inductor lacks) is logged once and the dream goes on eagerly. Compilation happens at the
+    first call of each shape."""
+
+    def __init__(self, fn: Callable, name: str, device: torch.device):
+        self.eager, self.name, self.failed = fn, name, False
+        self.compiled = torch.compile(fn, mode="reduce-overhead" if device.type == "cuda" else None)
+
+    def __call__(self, *args):
+        if not self.failed:
+            try:
+                return self.compiled(*args)
+            except Exception as error:  # Dynamo, Inductor and the C compiler raise many kinds; none may end a dream
+                self.failed = True
+                logger.warning("torch.compile of %s failed (%s: %s); serving it eagerly", self.name,
+                               type(error).__name__, error)
+        return self.eager(*args)
+
+
+def compile_networks(tokenizer: Tokenizer, backbone: Backbone, device: torch.device) -> None:
+    """Compile the parts of a dream step whose shapes do not depend on the cache: the
+    tokenizer's decoder and encoder and each block's MLP. The attention reads a cache whose
+    fill and validity branch in Python (``attention.layout``): compiled whole, the backbone
+    broke into per-layer graphs, recompiled past Dynamo's limit and ran 2x slower
+    (docs/results.md, "Compiled serving"). Instance attributes shadow the methods, so the
+    modules, their weights and state dicts stay the bundle's."""
+    tokenizer.decode = CompiledOrEager(tokenizer.decode, "the tokenizer's decoder", device)  # type: ignore[method-assign]
+    tokenizer.encode = CompiledOrEager(tokenizer.encode, "the tokenizer's encoder", device)  # type: ignore[method-assign]
+    for index, block in enumerate(backbone.blocks):
+        mlp = block.get_submodule("mlp")
+        mlp.forward = CompiledOrEager(mlp.forward, f"block {index}'s MLP", device)
+
+
 class WorldModel:
     def __init__(
         self,
@@ -91,6 +129,7 @@ class WorldModel:
         cache_slots: dict[str, int] | None = None,
         action_guidance: float = 1.0,
         commit: str = "latent",
+        compile: bool = False,
     ):
         """``cache_slots`` overrides the backbone's sink_frames / memory_frames /
         window_frames for these dreams (the memory ablations).
@@ -108,7 +147,11 @@ class WorldModel:
         the context frames had in training; one encoder pass more per frame).
 
         ``dtype``: the networks' (``resolve_dtype``: a dtype, its name, or ``auto``). The
-        sampler integrates in float32 either way."""
+        sampler integrates in float32 either way.
+
+        ``compile``: the cache-free networks under ``torch.compile`` (``compile_networks``),
+        falling back to eager where compiling fails; the dream agrees with the eager one to
+        float rounding, not bit for bit."""
         self.device, self.batch = torch.device(device), batch
         self.dtype = dtype = resolve_dtype(dtype, self.device)
         self.tokenizer = tokenizer.to(self.device, dtype).eval().requires_grad_(False)
@@ -118,6 +161,8 @@ class WorldModel:
             # (Module.to takes memory_format at run time; torch's overloads leave it out.)
             self.tokenizer.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.backbone = backbone.to(self.device, dtype).eval().requires_grad_(False)
+        if compile:
+            compile_networks(self.tokenizer, self.backbone, self.device)
         self.sampler, self.sampling_steps = sampler, sampling_steps
         self.action_guidance = action_guidance
         self.commit = check_commit(commit)
