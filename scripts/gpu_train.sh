@@ -5,7 +5,8 @@
 #   set -o pipefail; bash scripts/gpu_train.sh "$OUT" 2>&1 | tee "$OUT/log.txt"
 #
 # 0. times the shipped student and teacher as a dream at batch 1 and 1024 on the idle GPU
-#    (bf16) beside MuJoCo step+render, into the log (BENCH_SHIPPED=0 skips it: 45 s),
+#    (bf16) beside MuJoCo step+render, and the student eager and compiled (CUDA graphs) at
+#    batch 1 and 4096, into the log (BENCH_SHIPPED=0 skips it: about 2 minutes),
 # 1. collects the reacher dataset with MuJoCo (configs/reacher.yaml, WORKERS processes),
 # 2. for each of VARIANTS at once (teachers that differ in their action histories; more than
 #    one shares the GPU: on an H200 three ran at 0.068 s per step each against 0.13 s timed
@@ -61,6 +62,10 @@ if [ "${BENCH_SHIPPED:-1}" = 1 ]; then
         --envs 1 "${SPEED_BATCH:-1024}" --sampling-steps 1 --commit frame --seconds "${SPEED_SECONDS:-3}"
     "$PY" -m worldenv.cli bench dream --checkpoint checkpoints/reacher --model teacher --device "$DEVICE" \
         --envs 1 "${SPEED_BATCH:-1024}" --sampling-steps 8 --seconds "${SPEED_SECONDS:-3}"
+    # The served dream eager and compiled (reduce-overhead: CUDA graphs) at batch 1 and 4096, beside
+    # MuJoCo (issue 34's GPU targets: batch 1 in 3 ms, 100k env-steps/s at 4096).
+    "$PY" -m worldenv.cli bench dream --checkpoint checkpoints/reacher --model "$STUDENT" --device "$DEVICE" \
+        --envs 1 4096 --sampling-steps 1 --commit frame --compile off on --seconds "${SPEED_SECONDS:-3}"
 fi
 
 echo "== collect $(date -u +%T)"

@@ -191,12 +191,13 @@ def add_bench(commands) -> None:
     p = commands.add_parser(
         "bench",
         help="measure speeds: scenes (MuJoCo step+render per scene), sampler (windows/s), dream (per batch size), "
-        "long (5000-step dreams)",
+        "long (5000-step dreams), worlds (every world of a bundle beside MuJoCo, with fidelity)",
         description="Print a markdown table of speeds measured in this run: scenes, MuJoCo step+render per scene; "
         "sampler, training windows per second; dream, the dream env per batch size beside MuJoCo; long, long dreams "
-        "(ms/step, memory, frame range).",
+        "(ms/step, memory, frame range); worlds, the served dream, the teacher at its best, each student and MuJoCo at each "
+        "batch size and dtype, with PSNR at horizons 1 and 10 and the action gain beside the speed (--json, --plot).",
     )
-    p.add_argument("what", choices=["scenes", "sampler", "dream", "long"], help="what to measure")
+    p.add_argument("what", choices=["scenes", "sampler", "dream", "long", "worlds"], help="what to measure")
     p.add_argument("--steps", type=int, default=2000, help="steps per scene measurement (scenes)")
     p.add_argument("--dataset", type=Path, help="dataset directory (sampler)")
     p.add_argument("--length", type=int, default=16, help="window length in frames (sampler)")
@@ -212,7 +213,16 @@ def add_bench(commands) -> None:
                    "medians, and the range of each ratio to MuJoCo (dream; default 1)")
     p.add_argument("--bundles", type=Path, nargs="+", help="bundles dreamed for --steps frames each, with the model "
                    "they serve by default (long; default the shipped reacher and panorama)")
-    p.add_argument("--json", type=Path, help="write the report here (dream, long)")
+    p.add_argument("--compile", choices=["off", "on"], nargs="+", default=["off"],
+                   help="the networks under torch.compile, off and/or on: a row each (dream, worlds; default off)")
+    p.add_argument("--observation", choices=["pixels", "latent", "probe"], nargs="+", default=["pixels"],
+                   help="what the timed envs observe: a row each (dream, worlds; default pixels)")
+    p.add_argument("--episodes", type=int, default=2, help="episodes per action policy scored for fidelity (worlds)")
+    p.add_argument("--gain-starts", type=int, default=2, help="real starts of the action-gain pushes (worlds)")
+    p.add_argument("--quick", action="store_true", help="a small run: batches 1 and 16, 1 s each, one episode and "
+                   "start for fidelity (worlds)")
+    p.add_argument("--json", type=Path, help="write the report here (dream, long, worlds)")
+    p.add_argument("--plot", type=Path, help="write env-steps/s against batch size here, PNG (worlds)")
     p.set_defaults(run=_bench, default_threads=1)
 
 
@@ -224,8 +234,11 @@ def _bench(args) -> int:
         print(bench.scenes_table(steps=args.steps))
     elif args.what == "long":
         _bench_long(args)
+    elif args.what == "worlds":
+        _bench_worlds(args)
     elif args.what == "dream":
-        configs = [dream_config(args, sampling_steps=steps, dtype=dtype) for steps in args.sampling_steps for dtype in args.dtype]
+        configs = [dream_config(args, sampling_steps=steps, dtype=dtype, **extra) for steps in args.sampling_steps
+                   for dtype in args.dtype for extra in _settings(args)]
         report = bench.dream_report(configs, args.checkpoint, batches=args.envs, seconds=args.seconds,
                                     scene_steps=args.steps, rounds=args.rounds)
         if args.json:
@@ -236,6 +249,32 @@ def _bench(args) -> int:
             raise ValueError("bench sampler needs --dataset DIR")
         print(bench.sampler_table(args.dataset, length=args.length, batch=args.batch))
     return 0
+
+
+def _settings(args) -> tuple[dict, ...]:
+    """--compile and --observation: the ``DreamConfig`` fields of one timed row each."""
+    return tuple({"compile": compile == "on", "observation": observation}
+                 for compile in args.compile for observation in args.observation)
+
+
+def _bench_worlds(args) -> None:
+    from worldenv.checkpoint import shipped_checkpoint
+    from worldenv.eval import bench
+    from worldenv.io import atomic_write_json
+
+    checkpoint = args.checkpoint or shipped_checkpoint("reacher")
+    dtypes = ["float32", "bfloat16"] if args.dtype == ["auto"] else args.dtype  # both unless told
+    quick = {"batches": (1, 16), "seconds": 1.0, "episodes": 1, "gain_starts": 1, "scene_steps": 200} if args.quick else {}
+    options = {"batches": tuple(args.envs), "seconds": args.seconds, "episodes": args.episodes,
+               "gain_starts": args.gain_starts, "scene_steps": args.steps, **quick}
+    report = bench.worlds_report(checkpoint, dtypes=tuple(dtypes), rounds=args.rounds, settings=_settings(args),
+                                 device=args.device, **options)
+    report["command"] = shlex.join(["worldenv", *args.argv])
+    if args.json:
+        atomic_write_json(args.json, report)
+    if args.plot:
+        bench.plot_worlds(report, args.plot)
+    print(bench.worlds_table(report))
 
 
 def _bench_long(args) -> None:

@@ -206,3 +206,113 @@ def dream_table(report: dict) -> str:
                     f"{r['ms_per_step']:.1f} | {ratio} | "
                     f"{r['gflop_per_env_step']:.2f} | {r['gflop_per_env_step'] * r['env_steps_per_s']:.0f} |")
     return "\n".join(rows)
+
+
+# ---- every world of a bundle: speed beside fidelity, in one run --------------------------
+BEST_TEACHER = 16  # the teacher's best-fidelity sampling steps (docs/results.md)
+
+
+def bundle_worlds(checkpoint: Path) -> list:
+    """The ways of serving a bundle that the speed table compares: its served dream, the
+    teacher at its best fidelity (``BEST_TEACHER`` steps) and each student at one step
+    (as the served one commits where it is the served student, else the latent)."""
+    from worldenv.checkpoint import load_bundle
+    from worldenv.serving import Serving, serving_choice
+
+    bundle = load_bundle(checkpoint)
+    served = serving_choice(bundle.metadata)
+    worlds = [served, Serving("teacher", BEST_TEACHER)]
+    students = [name for name in bundle.components if name.startswith("student") and bundle.class_name(name) == "Backbone"]
+    worlds += [Serving(name, 1) for name in students]
+    return list(dict.fromkeys(worlds))  # the served one once
+
+
+def fidelity(checkpoint: Path, serving, episodes: int, horizon: int, gain_starts: int, device: str = "cpu") -> dict:
+    """PSNR at horizons 1 and 10 (``evaluate``, float32, ``episodes`` per action policy) and
+    the action gain of the scene's first probe quantity after 10 pushed steps
+    (``action_response.push_gains``; 1: as MuJoCo)."""
+    from worldenv.checkpoint import load_bundle
+    from worldenv.envs.single import DiffusionWorldEnv
+    from worldenv.eval.action_response import push_gains
+    from worldenv.eval.evaluate import EvalConfig, evaluate
+    from worldenv.eval.probe import QUANTITIES, load_probe
+
+    dream = DreamConfig(**serving.record(), dtype="float32", device=device)
+    report = evaluate(checkpoint, EvalConfig(episodes=episodes, horizon=horizon, dream=dream))
+    psnr = {f"psnr_h{h}": report["all"]["model"][str(h)]["psnr"] for h in (1, 10) if str(h) in report["all"]["model"]}
+    bundle = load_bundle(checkpoint)
+    quantity, steps = QUANTITIES[bundle.scene][0].name, min(10, horizon)
+    env, truth = DiffusionWorldEnv(checkpoint=checkpoint, config=dream), make_scene(bundle.scene, max_episode_steps=-1)
+    try:
+        gains = push_gains(env, truth, load_probe(bundle), bundle.scene, (1.0, -1.0), gain_starts, 4, (steps,))
+    finally:
+        env.close()
+        truth.close()
+    return {**psnr, "action_gain": gains[steps][quantity], "gain_of": f"{quantity}, step {steps}"}
+
+
+def worlds_report(checkpoint: Path, batches=(1, 16, 64, 256), dtypes=("float32", "bfloat16"), seconds: float = 6.0,
+                  rounds: int = 1, episodes: int = 2, horizon: int = 10, gain_starts: int = 2,
+                  settings: tuple[dict, ...] = ({},), scene_steps: int = 1000, device: str = "cpu") -> dict:
+    """Every world of ``bundle_worlds`` at each batch size and dtype beside MuJoCo step+render
+    (``dream_report``: one run, interleaved rounds), and its fidelity (``fidelity``) beside its
+    speed. ``settings``: further ``DreamConfig`` fields, one speed row each (compile,
+    observation)."""
+    worlds = bundle_worlds(checkpoint)
+    configs = [DreamConfig(**serving.record(), dtype=dtype, device=device, **extra) for serving in worlds for dtype in dtypes
+               for extra in settings]
+    report = dream_report(configs, checkpoint, batches, seconds, scene_steps, rounds)
+    for row, config in zip(report["dreams"], [c for c in configs for _ in batches]):
+        row.update(compile=config.compile, observation=config.observation)
+    report["fidelity"] = {serving.name: fidelity(checkpoint, serving, episodes, horizon, gain_starts, device)
+                          for serving in worlds}
+    report["served"] = worlds[0].name
+    return report
+
+
+def worlds_table(report: dict) -> str:
+    """``worlds_report`` as markdown: ``dream_table``'s speed columns, then fidelity."""
+    fidelity_of, served = report["fidelity"], report["served"]
+    lines = dream_table(report).splitlines()
+    header = 2  # the machine line and a blank line precede the table
+    extra = ["compile", "observation", "PSNR h1 (dB)", "PSNR h10 (dB)", "action gain"]
+    lines[header] += " " + " | ".join(extra) + " |"
+    lines[header + 1] += " ---: |" * len(extra)
+    lines[header + 2] += " - |" * len(extra)
+    for index, row in enumerate(report["dreams"]):
+        scores = fidelity_of[row["serving"]]
+        cells = ["on" if row["compile"] else "off", row["observation"],
+                 *(f"{scores[key]:.2f}" if key in scores else "-" for key in ("psnr_h1", "psnr_h10", "action_gain"))]
+        name = f"{row['serving']} (served)" if row["serving"] == served else row["serving"]
+        line = lines[header + 3 + index].replace(f"| {row['serving']} |", f"| {name} |", 1)
+        lines[header + 3 + index] = line + " " + " | ".join(cells) + " |"
+    gain = next(iter(fidelity_of.values()))["gain_of"]
+    return "\n".join([*lines, "", f"Action gain: the dream's push response over MuJoCo's ({gain}; 1: as MuJoCo)."])
+
+
+def plot_worlds(report: dict, path: Path) -> None:
+    """Env-steps/s against batch size for each world and dtype, MuJoCo step+render as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from worldenv.io import atomic_write
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    curves: dict[str, list[tuple[int, float]]] = {}
+    for row in report["dreams"]:
+        label = f"{row['serving']} {row['dtype']}" + (" compiled" if row.get("compile") else "") + \
+            (f" {row['observation']}" if row.get("observation", "pixels") != "pixels" else "")
+        curves.setdefault(label, []).append((row["envs"], row["env_steps_per_s"]))
+    for label, points in curves.items():
+        scores = report["fidelity"].get(label.split()[0], {})
+        psnr = f", h10 {scores['psnr_h10']:.1f} dB" if "psnr_h10" in scores else ""
+        axis.plot(*zip(*points), marker="o", label=label + psnr)
+    axis.axhline(report["mujoco_env_steps_per_s"], color="k", linestyle=":", label="MuJoCo step+render (1 process)")
+    axis.set(xscale="log", yscale="log", xlabel="envs in the batch", ylabel="env-steps/s",
+             title=f"{report['scene']}: dreams beside MuJoCo ({report['threads']} threads, {report['device']})")
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    atomic_write(Path(path), lambda tmp: figure.savefig(tmp, format="png", dpi=120))
+    plt.close(figure)
