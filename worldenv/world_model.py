@@ -106,8 +106,8 @@ def compile_networks(tokenizer: Tokenizer, backbone: Backbone, device: torch.dev
     """Compile the parts of a dream step whose shapes do not depend on the cache: the
     tokenizer's decoder and encoder and each block's MLP. The attention reads a cache whose
     fill and validity branch in Python (``attention.layout``): compiled whole, the backbone
-    broke into per-layer graphs, recompiled past Dynamo's limit and ran 2x slower
-    (docs/results.md, "Compiled serving"). Instance attributes shadow the methods, so the
+    broke into per-layer graphs, recompiled past Dynamo's limit (8) and ran slower than
+    eager (docs/results.md, "Compiled serving"). Instance attributes shadow the methods, so the
     modules, their weights and state dicts stay the bundle's."""
     tokenizer.decode = CompiledOrEager(tokenizer.decode, "the tokenizer's decoder", device)  # type: ignore[method-assign]
     tokenizer.encode = CompiledOrEager(tokenizer.encode, "the tokenizer's encoder", device)  # type: ignore[method-assign]
