@@ -100,6 +100,7 @@ class DreamTimer:
         from worldenv.envs.dream import require_open
         from worldenv.envs.vector import DiffusionWorldVectorEnv
 
+        self.config = config
         self.envs = DiffusionWorldVectorEnv(num_envs, checkpoint=checkpoint, max_episode_steps=10**9, config=config)
         self.envs.reset(seed=0)
         self.serving, self.rng = require_open(self.envs.dream, "DreamTimer").serving, np.random.default_rng(0)
@@ -179,14 +180,16 @@ def dream_report(configs: list[DreamConfig], checkpoint: Path | None = None, bat
         "mujoco_env_steps_per_s": statistics.median(mujoco), "rounds": rounds, "mujoco_rounds": mujoco, "dreams": []}
     for measured, (name, timer) in zip(speeds, timers):
         ratios = [dream / real for dream, real in zip(measured, mujoco)]
-        report["dreams"].append({"serving": timer.serving.name, "dtype": name, **timer.record(statistics.median(measured)),
+        report["dreams"].append({"serving": timer.serving.name, "dtype": name, "compile": timer.config.compile,
+                                 "observation": timer.config.observation, **timer.record(statistics.median(measured)),
                                  "rounds": measured, "vs_mujoco": statistics.median(ratios),
                                  "vs_mujoco_range": [min(ratios), max(ratios)]})
     return report
 
 
-def dream_table(report: dict) -> str:
-    """``dream_report`` as a markdown table, MuJoCo first."""
+def dream_table(report: dict, settings: bool = True) -> str:
+    """``dream_report`` as a markdown table, MuJoCo first; with ``settings``, the compile and
+    observation columns where some row is not the default."""
     mujoco_fps = report["mujoco_env_steps_per_s"]
     rounds = report.get("rounds", 1)
     rows = [
@@ -205,6 +208,12 @@ def dream_table(report: dict) -> str:
         rows.append(f"| {r['serving']} | {r['dtype']} | {r['envs']} | {r['evaluations']} | {r['env_steps_per_s']:.0f} | "
                     f"{r['ms_per_step']:.1f} | {ratio} | "
                     f"{r['gflop_per_env_step']:.2f} | {r['gflop_per_env_step'] * r['env_steps_per_s']:.0f} |")
+    if settings and any(r.get("compile") or r.get("observation", "pixels") != "pixels" for r in report["dreams"]):
+        rows[2] += " compile | observation |"
+        rows[3] += " --- | --- |"
+        rows[4] += " - | - |"
+        for index, r in enumerate(report["dreams"]):
+            rows[5 + index] += f" {'on' if r['compile'] else 'off'} | {r['observation']} |"
     return "\n".join(rows)
 
 
@@ -262,8 +271,6 @@ def worlds_report(checkpoint: Path, batches=(1, 16, 64, 256), dtypes=("float32",
     configs = [DreamConfig(**serving.record(), dtype=dtype, device=device, **extra) for serving in worlds for dtype in dtypes
                for extra in settings]
     report = dream_report(configs, checkpoint, batches, seconds, scene_steps, rounds)
-    for row, config in zip(report["dreams"], [c for c in configs for _ in batches]):
-        row.update(compile=config.compile, observation=config.observation)
     report["fidelity"] = {serving.name: fidelity(checkpoint, serving, episodes, horizon, gain_starts, device)
                           for serving in worlds}
     report["served"] = worlds[0].name
@@ -273,7 +280,7 @@ def worlds_report(checkpoint: Path, batches=(1, 16, 64, 256), dtypes=("float32",
 def worlds_table(report: dict) -> str:
     """``worlds_report`` as markdown: ``dream_table``'s speed columns, then fidelity."""
     fidelity_of, served = report["fidelity"], report["served"]
-    lines = dream_table(report).splitlines()
+    lines = dream_table(report, settings=False).splitlines()
     header = 2  # the machine line and a blank line precede the table
     extra = ["compile", "observation", "PSNR h1 (dB)", "PSNR h10 (dB)", "action gain"]
     lines[header] += " " + " | ".join(extra) + " |"
