@@ -29,21 +29,39 @@ class Quantity:
         return 2 * len(self.index) if self.kind == "angle" else len(self.index)
 
 
+class SceneQuantities(dict[str, tuple[Quantity, ...]]):
+    """The built-in scenes' quantities, and a ``gym:`` scene's derived from its model's
+    joints on first use (``gym_scene.probe_quantities``), so that every reader of
+    ``QUANTITIES[scene]`` knows both."""
+
+    def __missing__(self, scene: str) -> tuple[Quantity, ...]:
+        from worldenv.scenes import GYM_PREFIX
+
+        if not (isinstance(scene, str) and scene.startswith(GYM_PREFIX)):
+            raise KeyError(scene)
+        from worldenv.scenes.gym_scene import probe_quantities
+
+        self[scene] = tuple(Quantity(name, kind, "qpos", index) for name, kind, index in probe_quantities(scene))
+        return self[scene]
+
+
 # What each scene's probe reads, in task units.
-QUANTITIES: dict[str, tuple[Quantity, ...]] = {
-    "reacher": (
-        Quantity("joint_angles", "angle", "qpos", (0, 1)),
-        Quantity("fingertip", "point", "task", (0, 1)),
-        Quantity("target", "point", "task", (2, 3)),
-    ),
-    "cartpole": (Quantity("pole_angle", "angle", "qpos", (1,)), Quantity("cart_x", "scalar", "qpos", (0,))),
-    # The arena looks the same in every direction but for its objects, which move every
-    # episode: a frame shows where the objects in view stand relative to the camera, not
-    # the camera's pose. So the probe reads each object's place in the camera's frame
-    # (forward, left; metres), and (0, 0) for an object outside the field of view.
-    "panorama": (Quantity("objects_in_view", "point", "view", tuple(range(16))),),
-    "duo": (Quantity("agents", "point", "task", (0, 1, 2, 3)), Quantity("targets", "point", "task", (4, 5, 6, 7))),
-}
+QUANTITIES = SceneQuantities(
+    {
+        "reacher": (
+            Quantity("joint_angles", "angle", "qpos", (0, 1)),
+            Quantity("fingertip", "point", "task", (0, 1)),
+            Quantity("target", "point", "task", (2, 3)),
+        ),
+        "cartpole": (Quantity("pole_angle", "angle", "qpos", (1,)), Quantity("cart_x", "scalar", "qpos", (0,))),
+        # The arena looks the same in every direction but for its objects, which move every
+        # episode: a frame shows where the objects in view stand relative to the camera, not
+        # the camera's pose. So the probe reads each object's place in the camera's frame
+        # (forward, left; metres), and (0, 0) for an object outside the field of view.
+        "panorama": (Quantity("objects_in_view", "point", "view", tuple(range(16))),),
+        "duo": (Quantity("agents", "point", "task", (0, 1, 2, 3)), Quantity("targets", "point", "task", (4, 5, 6, 7))),
+    }
+)
 
 
 def objects_in_view(task: np.ndarray) -> np.ndarray:

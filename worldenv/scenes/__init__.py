@@ -1,10 +1,12 @@
 """The MuJoCo ground-truth scenes: one file each, a shared base in ``base.py``.
 
-``SCENES`` is the single table of what exists; everything that takes a scene name
-(collection, training, the dream env) resolves it here, so an unknown name fails
-in one place with one message.
+``SCENES`` is the single table of the built-in scenes; ``gym:<env>`` names any
+Gymnasium MuJoCo env (``gym_scene.py``). Everything that takes a scene name
+(collection, training, the dream env) resolves it here, through ``scene_info``, so an
+unknown name fails in one place with one message.
 """
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -34,12 +36,40 @@ SCENES: dict[str, SceneInfo] = {
 }
 
 
+GYM_PREFIX = "gym:"  # gym_scene.PREFIX, here so that resolving a name needs no mujoco
+GYM_ENTRY_POINT = "worldenv.scenes.gym_scene:make_gym_scene"
+
+
 def scene_info(name: str) -> SceneInfo:
-    """Look a scene up by name, with an error that lists the ones that exist."""
+    """Look a scene up by name, with an error that lists the ones that exist. A ``gym:``
+    name is registered with Gymnasium here, on first use in each process (collection's
+    workers, the agents' envs), so that ``env_id`` can be made like a built-in scene's."""
+    if isinstance(name, str) and name.startswith(GYM_PREFIX) and len(name) > len(GYM_PREFIX):
+        return _gym_scene_info(name)
     try:
         return SCENES[name]
     except KeyError:
-        raise ValueError(f"unknown scene {name!r}; expected one of {sorted(SCENES)}") from None
+        raise ValueError(
+            f"unknown scene {name!r}; expected one of {sorted(SCENES)} or {GYM_PREFIX}<Gymnasium MuJoCo env id>"
+        ) from None
+
+
+def _gym_scene_info(name: str) -> SceneInfo:
+    from worldenv.scenes.gym_scene import episode_steps
+
+    target = name.removeprefix(GYM_PREFIX)
+    # A Gymnasium id of letters, digits, '_', '.' and '-' only, with a version: the
+    # target's own may hold a namespace ('/') or a module (':'), and may have no version.
+    env_id = "worldenv/Gym_" + "".join(c if c.isalnum() or c in "_.-" else "_" for c in target)
+    env_id += "" if re.search(r"-v\d+$", env_id) else "-v0"
+    info = SceneInfo(name, env_id, GYM_ENTRY_POINT, episode_steps(target))
+    if env_id not in gymnasium.registry:
+        gymnasium.register(
+            env_id, entry_point=GYM_ENTRY_POINT, max_episode_steps=info.max_episode_steps, kwargs={"target": target}
+        )
+    elif gymnasium.registry[env_id].kwargs.get("target") != target:
+        raise ValueError(f"scene {name!r}: its Gymnasium id {env_id} already names {gymnasium.registry[env_id].kwargs}")
+    return info
 
 
 def make_scene(name: str, **kwargs) -> gymnasium.Env:
@@ -55,7 +85,12 @@ def scene_class(name: str) -> "type[MujocoScene]":
 
     from worldenv.scenes.base import MujocoScene
 
-    creator: object = load_env_creator(scene_info(name).entry_point)
+    info = scene_info(name)
+    if info.entry_point == GYM_ENTRY_POINT:
+        from worldenv.scenes.gym_scene import gym_scene_class
+
+        return gym_scene_class(name.removeprefix(GYM_PREFIX))
+    creator: object = load_env_creator(info.entry_point)
     if isinstance(creator, type) and issubclass(creator, MujocoScene):
         return creator
     raise TypeError(f"scene {name!r}: expected its entry point to be a MujocoScene class, got {creator!r}")

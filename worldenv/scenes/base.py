@@ -78,6 +78,11 @@ class MujocoScene(gymnasium.Env[np.ndarray, np.ndarray]):
     # the env's reward is their sum. Data collection stores the per-agent rewards, so the
     # world model learns one reward head per agent. Empty for single-agent scenes.
     agents: tuple[str, ...] = ()
+    # What the frames are drawn through: the model's camera of that name (a scene wrapping an
+    # env it did not build may name another, or pass a free camera).
+    camera: "str | mujoco.MjvCamera" = CAMERA
+    # Whether goal_action works: a Gymnasium env's scene has no expert of its own.
+    has_expert = True
     # Narrower than gymnasium.Env's Space: every scene's spaces are Boxes (set in __init__).
     action_space: spaces.Box
     observation_space: spaces.Box
@@ -196,7 +201,7 @@ class MujocoScene(gymnasium.Env[np.ndarray, np.ndarray]):
                     f"{os.environ.get('MUJOCO_GL')!r}; MuJoCo reads it when first imported, so set "
                     "MUJOCO_GL=egl in the environment or import worldenv before mujoco."
                 ) from error
-        self._renderer.update_scene(self.data, camera=CAMERA)
+        self._renderer.update_scene(self.data, camera=self.camera)
         self._frame = self._renderer.render()
         return self._frame
 
