@@ -25,12 +25,15 @@ from tqdm import tqdm
 
 from worldenv import __version__
 from worldenv.config import ConfigError
+from worldenv.data.expert import SETTINGS as EXPERT_SETTINGS
+from worldenv.data.expert import SB3Expert
 from worldenv.data.format import DatasetError, Episode, Manifest, read_shard, record_shard, shard_name, write_shard
 from worldenv.data.policies import POLICIES, make_policy
 from worldenv.data.trained_policy import SETTINGS as TRAINED_SETTINGS
 from worldenv.data.trained_policy import TrainedPolicy
 from worldenv.io import sha256_file
-from worldenv.scenes import SCENES, make_scene, scene_class, unwrapped_scene
+from worldenv.scenes import make_scene, scene_class, scene_info, unwrapped_scene
+from worldenv.scenes.gym_scene import GymScene
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +59,16 @@ class CollectConfig:
     # {path: policy.zip, checkpoint: the bundle whose probe it observes through, stack,
     # deterministic, sha256: the zip's, so that a resumed collection uses the same agent}.
     trained_policy: dict | None = None
+    # For a gym: scene, the expert that its 'goal' policy follows (``expert.py``): an SB3
+    # policy.zip acting on the env's observations, as {path, algo, deterministic}; the
+    # manifest records its sha256 too.
+    expert: dict | None = None
 
     def validate(self) -> None:
-        if self.scene not in SCENES:
-            raise ConfigError(f"scene: unknown scene {self.scene!r}; expected one of {sorted(SCENES)}")
+        try:
+            scene_info(self.scene)
+        except ValueError as error:
+            raise ConfigError(f"scene: {error}") from None
         if self.policy not in POLICIES and self.policy != TrainedPolicy.name:
             raise ConfigError(
                 f"policy: unknown policy {self.policy!r}; expected one of {sorted([*POLICIES, TrainedPolicy.name])}"
@@ -90,12 +99,30 @@ class CollectConfig:
                 raise ConfigError(f"exploration_mix: expected positive weights of {components}, got {self.exploration_mix!r}")
         if self.frames_after_termination < 0:
             raise ConfigError(f"frames_after_termination: expected an integer >= 0, got {self.frames_after_termination}")
+        self._validate_expert()
         roams = self.policy == "roam" or "roam" in (self.exploration_mix or {})
         if roams and scene_class(self.scene).setpoint_range is None:
             raise ConfigError(
                 f"policy: 'roam' steers the scene's expert to setpoints, and scene {self.scene!r} "
                 "has no setpoint_range; expected a scene that has one (cartpole)"
             )
+
+    def _validate_expert(self) -> None:
+        if self.expert is None:
+            mix = self.exploration_mix if self.exploration_mix is not None else scene_class(self.scene).exploration_mix
+            if (self.policy == "goal" or (self.policy == "mix" and "goal" in mix)) and not scene_class(self.scene).has_expert:
+                raise ConfigError(
+                    f"policy: 'goal' follows the scene's expert, and scene {self.scene!r} has none of its own; "
+                    "expected expert: {path: policy.zip, algo: ppo|sac|...} or a mix without 'goal'"
+                )
+            return
+        if scene_class(self.scene).has_expert:
+            raise ConfigError(f"expert: for gym: scenes, which have no expert of their own; {self.scene!r} has one")
+        unknown, missing = sorted(set(self.expert) - set(EXPERT_SETTINGS)), "path" not in self.expert
+        if unknown or missing:
+            raise ConfigError(f"expert: expected keys {list(EXPERT_SETTINGS)} (path required); unknown {unknown}")
+        if not Path(self.expert["path"]).is_file():
+            raise ConfigError(f"expert.path: expected an SB3 policy .zip, {self.expert['path']} is not a file")
 
     @property
     def scene_kwargs(self) -> dict:
@@ -167,6 +194,11 @@ def _collect_shard(job: tuple[CollectConfig, Path, int, int, int]):
         policy = make_policy(config.policy)
     if config.policy == "mix":
         unwrapped_scene(env).exploration_mix = exploration_mix(config)
+    if config.expert is not None:
+        scene = unwrapped_scene(env)
+        if not isinstance(scene, GymScene):
+            raise ConfigError(f"expert: for gym: scenes only, not {config.scene!r} (see CollectConfig.validate)")
+        scene.expert = SB3Expert(**config.expert)
     episodes = [run_episode(env, policy, config, e) for e in range(first, first + count)]
     write_shard(out / shard_name(index), episodes)
     return record_shard(out, index, first, episodes)
@@ -280,6 +312,8 @@ def collection_settings(config: CollectConfig) -> dict:
     settings = asdict(config)
     if config.policy == "mix":
         settings["exploration_mix"] = exploration_mix(config)
+    if config.expert is not None:
+        settings["expert"] = {**config.expert, "sha256": sha256_file(Path(config.expert["path"]))}
     return settings
 
 

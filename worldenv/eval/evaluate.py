@@ -26,7 +26,7 @@ from worldenv.dream_config import DreamConfig, report_config
 from worldenv.eval.metrics import foreground_iou, psnr, ssim
 from worldenv.eval.probe import load_probe, probe_errors, probe_targets
 from worldenv.nn.tokenizer import TokenizerConfig, to_uint8
-from worldenv.scenes import make_scene
+from worldenv.scenes import make_scene, scene_class
 from worldenv.world_model import WorldModel
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def real_rollouts(scene: str, policy: str, config: EvalConfig, width: int, heigh
         episodes=config.episodes,
         steps_per_episode=length - 1,
         policy=policy,
-        seed=config.seed + 1000 * config.policies.index(policy),
+        seed=config.seed + 1000 * scene_policies(scene, config.policies).index(policy),
         width=width,
         height=height,
     )
@@ -130,7 +130,7 @@ def evaluate(bundle_path: Path, config: EvalConfig) -> dict:
         "policies": {},
     }
     tokenizer_scores: dict[str, list] = {}
-    for policy in config.policies:
+    for policy in scene_policies(scene, config.policies):
         real = real_rollouts(scene, policy, config, *frame_size(bundle))
         model = WorldModel.from_bundle(
             bundle_path, batch=config.episodes, model=serving.model, **config.dream.world_model_kwargs(serving)
@@ -143,6 +143,15 @@ def evaluate(bundle_path: Path, config: EvalConfig) -> dict:
     report["all"] = average_policies(report["policies"])
     report["horizons"] = scored_horizons(horizons, report["all"]["model"])
     return report
+
+
+def scene_policies(scene: str, policies: tuple[str, ...]) -> list[str]:
+    """``policies`` as ``scene`` can run them: a scene without an expert (a ``gym:`` scene)
+    scores held pushes (``push``, a controller's actions) where the expert would act."""
+    if "goal" not in policies or scene_class(scene).has_expert:
+        return list(policies)
+    logger.info("scene %s has no expert: scoring the 'push' policy in place of 'goal'", scene)
+    return list(dict.fromkeys("push" if policy == "goal" else policy for policy in policies))
 
 
 def frame_size(bundle) -> tuple[int, int]:
