@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 
-from worldenv.cli.data_commands import add_collect, add_contexts, add_inspect
+from worldenv.cli.data_commands import add_collect, add_contexts, add_init, add_inspect
 from worldenv.cli.eval_commands import add_bench, add_compare, add_demo, add_eval, add_record
 from worldenv.cli.play_commands import add_play
 from worldenv.cli.training_commands import add_campaign, add_distill, add_recipes, add_train
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (
+        add_init,
         add_collect,
         add_inspect,
         add_train,

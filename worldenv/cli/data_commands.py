@@ -1,8 +1,34 @@
-"""``worldenv collect``, ``inspect`` and ``contexts``: the MuJoCo ground truth and its data."""
+"""``worldenv init``, ``collect``, ``inspect`` and ``contexts``: the MuJoCo ground truth and its data."""
 
 import shlex
 import sys
 from pathlib import Path
+
+
+# ---- init --------------------------------------------------------------------
+def add_init(commands) -> None:
+    p = commands.add_parser(
+        "init",
+        help="write a preset for a Gymnasium MuJoCo env (scene gym:ENV) to stdout",
+        description="Size a preset (collect, tokenizer, teacher, probe, consistency) from the env's spaces and "
+        "episode length: worldenv init --env HalfCheetah-v5 > configs/halfcheetah.yaml",
+    )
+    p.add_argument(
+        "--env", required=True, help="Gymnasium id (HalfCheetah-v5), module:Id-v0 or module:constructor; @camera picks a camera"
+    )
+    p.add_argument("--expert", type=Path, help="an SB3 policy.zip acting on the env's observations: its episodes join the mix")
+    p.add_argument("--expert-algo", default="ppo", help="the expert's SB3 algorithm: ppo (default), sac, td3, a2c or ddpg")
+    p.add_argument("--root", default="", help="prefix of the preset's data/, runs/ and checkpoints/ paths (default: none)")
+    p.set_defaults(run=_init)
+
+
+def _init(args) -> int:
+    from worldenv.init_config import preset, render
+
+    expert = None if args.expert is None else {"path": str(args.expert), "algo": args.expert_algo, "deterministic": True}
+    document = preset(args.env, expert=expert, root=args.root)
+    sys.stdout.write(render(document, shlex.join(["worldenv", *args.argv])))
+    return 0
 
 
 # ---- collect -----------------------------------------------------------------
@@ -14,7 +40,7 @@ def add_collect(commands) -> None:
         "collection; shards already written are kept.",
     )
     p.add_argument("--config", type=Path, help="YAML preset whose 'collect' section gives the defaults")
-    p.add_argument("--scene", help="reacher, cartpole, panorama or duo")
+    p.add_argument("--scene", help="reacher, cartpole, panorama, duo, or gym:ENV (a Gymnasium MuJoCo env: gym:HalfCheetah-v5)")
     p.add_argument("--episodes", type=int, help="number of episodes")
     p.add_argument("--steps", dest="steps_per_episode", type=int, help="maximum steps per episode (default 200)")
     p.add_argument(
