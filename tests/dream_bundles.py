@@ -17,15 +17,22 @@ AGENTS = {"duo": 2}
 
 
 def tiny_dream_bundle(
-    directory: Path, scene: str = "reacher", contexts: int = 6, length: int = 3, memory_frames: int = 0, probe_outputs: int = 0
+    directory: Path,
+    scene: str = "reacher",
+    contexts: int = 6,
+    length: int = 3,
+    memory_frames: int = 0,
+    probe_outputs: int = 0,
+    action_dim: int | None = None,
 ) -> Path:
-    """``memory_frames``: long-term memory slots; ``probe_outputs``: add an (untrained) state probe."""
+    """``memory_frames``: long-term memory slots; ``probe_outputs``: add an (untrained) state probe;
+    ``action_dim``: a ``gym:`` scene's (the built-in scenes' are in ``ACTION_DIMS``)."""
     torch.manual_seed(0)
     tokenizer_config = TokenizerConfig(channels=(8, 8, 16), latent_channels=4)
     backbone_config = BackboneConfig(
         latent_channels=4,
         grid=8,
-        action_dim=ACTION_DIMS[scene],
+        action_dim=action_dim or ACTION_DIMS[scene],
         rewards=AGENTS.get(scene, 1),
         width=32,
         depth=1,
