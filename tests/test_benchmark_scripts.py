@@ -7,7 +7,6 @@ from pathlib import Path
 
 import gymnasium
 import numpy as np
-
 from dream_bundles import tiny_dream_bundle
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -25,10 +24,31 @@ def test_action_response_reads_both_worlds(tmp_path):
     bundle = tiny_dream_bundle(tmp_path / "cartpole", scene="cartpole", probe_outputs=3)
     report = tmp_path / "response.json"
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "action_response.py"), "--scene", "cartpole", "--checkpoint", str(bundle),
-         "--actions", "1", "-1", "--starts", "2", "--context", "2", "--steps", "3", "--json", str(report),
-         "--strip", str(tmp_path / "strip.png")],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            str(BENCHMARKS / "action_response.py"),
+            "--scene",
+            "cartpole",
+            "--checkpoint",
+            str(bundle),
+            "--actions",
+            "1",
+            "-1",
+            "--starts",
+            "2",
+            "--context",
+            "2",
+            "--steps",
+            "3",
+            "--json",
+            str(report),
+            "--strip",
+            str(tmp_path / "strip.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "gain at step 3" in result.stdout
     data = json.loads(report.read_text())
@@ -70,9 +90,28 @@ def test_action_response_holds_the_push_then_lets_go():
 def test_episode_lengths_lists_both_worlds(tmp_path):
     bundle = tiny_dream_bundle(tmp_path / "cartpole", scene="cartpole")
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "episode_lengths.py"), "--scene", "cartpole", "--checkpoint", str(bundle),
-         "--episodes", "2", "--max-steps", "5", "--model", "teacher", "--sampling-steps", "1", "--action-guidance", "1.5"],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            str(BENCHMARKS / "episode_lengths.py"),
+            "--scene",
+            "cartpole",
+            "--checkpoint",
+            str(bundle),
+            "--episodes",
+            "2",
+            "--max-steps",
+            "5",
+            "--model",
+            "teacher",
+            "--sampling-steps",
+            "1",
+            "--action-guidance",
+            "1.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     # The tiny bundle's termination head never fires: its episodes run to the cut.
     assert "dream lengths:  [5, 5]" in result.stdout and "MuJoCo lengths:" in result.stdout
@@ -88,8 +127,11 @@ def test_data_speeds_stay_inside_episodes_and_tell_white_from_correlated_actions
 
     lag_one = {}
     for name in ("uniform", "smooth"):
-        collect(CollectConfig(scene="reacher", episodes=2, steps_per_episode=40, shard_size=2, policy=name),
-                tmp_path / name, progress=False)
+        collect(
+            CollectConfig(scene="reacher", episodes=2, steps_per_episode=40, shard_size=2, policy=name),
+            tmp_path / name,
+            progress=False,
+        )
         report = measure(str(tmp_path / name), [0], threshold=0.3)
         assert report["frames"] == 82 and 0 < report["joints"][0]["p50"] <= report["joints"][0]["p99"] < 6.3
         lag_one[name] = report["action_lag1_autocorrelation"][0]
@@ -99,13 +141,29 @@ def test_data_speeds_stay_inside_episodes_and_tell_white_from_correlated_actions
 def test_action_sensitivity_reads_moves_in_latents_and_task_units(tmp_path):
     from worldenv.data.collect import CollectConfig, collect
 
-    collect(CollectConfig(scene="reacher", episodes=2, steps_per_episode=20, shard_size=2, policy="uniform"),
-            tmp_path / "data", progress=False)
+    collect(
+        CollectConfig(scene="reacher", episodes=2, steps_per_episode=20, shard_size=2, policy="uniform"),
+        tmp_path / "data",
+        progress=False,
+    )
     bundle = tiny_dream_bundle(tmp_path / "reacher", scene="reacher", probe_outputs=8)
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "action_sensitivity.py"), "--bundle", str(bundle), "--data",
-         str(tmp_path / "data"), "--held-out", "1", "--windows", "4"],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            str(BENCHMARKS / "action_sensitivity.py"),
+            "--bundle",
+            str(bundle),
+            "--data",
+            str(tmp_path / "data"),
+            "--held-out",
+            "1",
+            "--windows",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout)
     recorded = report["replacements"]["recorded"]
@@ -119,15 +177,44 @@ def test_action_sensitivity_reads_moves_in_latents_and_task_units(tmp_path):
 def test_action_pathways_trains_both_regressors_and_scores_them_on_counterfactuals(tmp_path):
     from worldenv.data.collect import CollectConfig, collect
 
-    collect(CollectConfig(scene="reacher", episodes=3, steps_per_episode=12, shard_size=3, policy="uniform"),
-            tmp_path / "data", progress=False)
+    collect(
+        CollectConfig(scene="reacher", episodes=3, steps_per_episode=12, shard_size=3, policy="uniform"),
+        tmp_path / "data",
+        progress=False,
+    )
     bundle = tiny_dream_bundle(tmp_path / "reacher", scene="reacher")
     report = tmp_path / "pathways.json"
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "action_pathways.py"), "--bundle", str(bundle), "--data", str(tmp_path / "data"),
-         "--held-out", "1", "--windows", "4", "--twins", "6", "--steps", "4", "--eval-every", "2", "--width", "32", "--depth", "1",
-         "--json", str(report), "--plot", str(tmp_path / "pathways.png")],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            str(BENCHMARKS / "action_pathways.py"),
+            "--bundle",
+            str(bundle),
+            "--data",
+            str(tmp_path / "data"),
+            "--held-out",
+            "1",
+            "--windows",
+            "4",
+            "--twins",
+            "6",
+            "--steps",
+            "4",
+            "--eval-every",
+            "2",
+            "--width",
+            "32",
+            "--depth",
+            "1",
+            "--json",
+            str(report),
+            "--plot",
+            str(tmp_path / "pathways.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads(report.read_text())["results"]
     assert set(results) == {"condition", "condition, twin loss", "condition + action_flow", "condition + action_flow, twin loss"}
@@ -155,10 +242,17 @@ def test_sustained_torques_counts_small_pushes_held_for_a_window(tmp_path):
 
     from worldenv.data.collect import CollectConfig, collect
 
-    collect(CollectConfig(scene="reacher", episodes=2, steps_per_episode=30, shard_size=2, policy="uniform"),
-            tmp_path / "uniform", progress=False)
-    result = subprocess.run([sys.executable, str(BENCHMARKS / "sustained_torques.py"), "--dataset", str(tmp_path / "uniform")],
-                            capture_output=True, text=True, timeout=300)
+    collect(
+        CollectConfig(scene="reacher", episodes=2, steps_per_episode=30, shard_size=2, policy="uniform"),
+        tmp_path / "uniform",
+        progress=False,
+    )
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "sustained_torques.py"), "--dataset", str(tmp_path / "uniform")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "(first 200 episodes): 0.0000 of 10-step windows of one sign" in result.stdout  # white noise never holds
     bad = subprocess.run([sys.executable, str(BENCHMARKS / "sustained_torques.py")], capture_output=True, text=True)
@@ -176,23 +270,50 @@ def test_eval_overlay_tables_and_plots_several_reports(tmp_path):
         paths.append(tmp_path / f"{name}.json")
         paths[-1].write_text(json.dumps(report(psnr)))
     result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "eval_overlay.py"), f"first={paths[0]}", f"second={paths[1]}",
-         "--columns", "psnr@5", "target@1", "--plot", str(tmp_path / "overlay.png")],
-        capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            str(BENCHMARKS / "eval_overlay.py"),
+            f"first={paths[0]}",
+            f"second={paths[1]}",
+            "--columns",
+            "psnr@5",
+            "target@1",
+            "--plot",
+            str(tmp_path / "overlay.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "| first | 25.00 | 0.01 |" in result.stdout and "| second | 23.00 | 0.01 |" in result.stdout
     assert "| copy last frame | 15.00 | 0.001 |" in result.stdout
     assert (tmp_path / "overlay.png").stat().st_size > 0
-    missing = subprocess.run([sys.executable, str(BENCHMARKS / "eval_overlay.py"), f"first={paths[0]}", "--columns", "psnr@10"],
-                             capture_output=True, text=True, timeout=120)
+    missing = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "eval_overlay.py"), f"first={paths[0]}", "--columns", "psnr@10"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert missing.returncode != 0 and "psnr@10: the report has horizons [1, 5]" in missing.stderr
 
 
 def test_duo_strip_draws_a_seeded_closed_loop_dream(tmp_path):
     bundle = tiny_dream_bundle(tmp_path / "duo", scene="duo", probe_outputs=8)
     out = tmp_path / "strip.png"
-    command = [sys.executable, str(BENCHMARKS / "duo_strip.py"), "--checkpoint", str(bundle), "--steps", "0", "3",
-               "--scale", "2", "--out", str(out)]
+    command = [
+        sys.executable,
+        str(BENCHMARKS / "duo_strip.py"),
+        "--checkpoint",
+        str(bundle),
+        "--steps",
+        "0",
+        "3",
+        "--scale",
+        "2",
+        "--out",
+        str(out),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     import imageio.v3 as imageio
@@ -209,8 +330,25 @@ def test_duo_strip_draws_a_seeded_closed_loop_dream(tmp_path):
 def test_static_drift_reads_every_quantity_at_every_step(tmp_path):
     bundle = tiny_dream_bundle(tmp_path / "duo", scene="duo", probe_outputs=8)
     report = tmp_path / "drift.json"
-    command = [sys.executable, str(BENCHMARKS / "static_drift.py"), "--scene", "duo", "--checkpoint", str(bundle),
-               "--envs", "2", "--steps", "3", "--at", "1", "3", "--threads", "1", "--json", str(report)]
+    command = [
+        sys.executable,
+        str(BENCHMARKS / "static_drift.py"),
+        "--scene",
+        "duo",
+        "--checkpoint",
+        str(bundle),
+        "--envs",
+        "2",
+        "--steps",
+        "3",
+        "--at",
+        "1",
+        "3",
+        "--threads",
+        "1",
+        "--json",
+        str(report),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     moved = json.loads(report.read_text())["displacement"]
@@ -233,8 +371,18 @@ def test_add_component_copies_a_backbone_under_a_new_name_and_refuses_other_toke
     source = tiny_dream_bundle(tmp_path / "source")
     into = tmp_path / "into"
     shutil.copytree(source, into)
-    command = [sys.executable, str(BENCHMARKS / "add_component.py"), "--into", str(into), "--source", str(source),
-               "--component", "teacher", "--name", "teacher_copy"]
+    command = [
+        sys.executable,
+        str(BENCHMARKS / "add_component.py"),
+        "--into",
+        str(into),
+        "--source",
+        str(source),
+        "--component",
+        "teacher",
+        "--name",
+        "teacher_copy",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     bundle = load_bundle(into)
@@ -259,8 +407,22 @@ def test_add_component_copies_a_backbone_under_a_new_name_and_refuses_other_toke
 def test_dream_spread_compares_noise_seeds_of_one_start(tmp_path):
     bundle = tiny_dream_bundle(tmp_path / "cartpole", scene="cartpole", probe_outputs=3)
     report = tmp_path / "spread.json"
-    command = [sys.executable, str(BENCHMARKS / "dream_spread.py"), "--scene", "cartpole", "--checkpoint", str(bundle),
-               "--samples", "3", "--starts", "2", "--steps", "3", "--threads", "1"]
+    command = [
+        sys.executable,
+        str(BENCHMARKS / "dream_spread.py"),
+        "--scene",
+        "cartpole",
+        "--checkpoint",
+        str(bundle),
+        "--samples",
+        "3",
+        "--starts",
+        "2",
+        "--steps",
+        "3",
+        "--threads",
+        "1",
+    ]
     result = subprocess.run([*command, "--json", str(report)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     spread = json.loads(report.read_text())["spread"]
@@ -277,9 +439,27 @@ def test_step_anatomy_splits_each_step_and_bounds_the_speedup(tmp_path):
     and the reference is 1x itself."""
     bundle = tiny_dream_bundle(tmp_path / "reacher")
     report = tmp_path / "anatomy.json"
-    command = [sys.executable, str(BENCHMARKS / "step_anatomy.py"), "--checkpoint", str(bundle),
-               "--models", "teacher@4", "teacher@1+frame", "--reference", "teacher@4", "--envs", "2",
-               "--rounds", "2", "--calls", "2", "--threads", "1", "--json", str(report)]
+    command = [
+        sys.executable,
+        str(BENCHMARKS / "step_anatomy.py"),
+        "--checkpoint",
+        str(bundle),
+        "--models",
+        "teacher@4",
+        "teacher@1+frame",
+        "--reference",
+        "teacher@4",
+        "--envs",
+        "2",
+        "--rounds",
+        "2",
+        "--calls",
+        "2",
+        "--threads",
+        "1",
+        "--json",
+        str(report),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     data = json.loads(report.read_text())

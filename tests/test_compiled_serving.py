@@ -42,6 +42,7 @@ def test_a_network_that_fails_to_compile_is_served_eagerly(reacher_dream, monkey
     def failing_compile(fn, **options):
         def compiled(*args):
             raise RuntimeError("no C compiler here")
+
         return compiled
 
     monkeypatch.setattr(torch, "compile", failing_compile)

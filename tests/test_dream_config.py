@@ -14,21 +14,24 @@ from worldenv.envs import DiffusionWorldEnv, DiffusionWorldVectorEnv
 from worldenv.serving import Serving
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("model", 3, r"expected model to be None \(the bundle's choice\) or the name of a bundle component, got 3"),
-    ("sampling_steps", 0, "expected sampling_steps to be a positive integer, got 0"),
-    ("sampling_steps", True, "expected sampling_steps to be a positive integer, got True"),
-    ("action_guidance", float("nan"), "expected action_guidance to be a positive number"),
-    ("commit", "pixels", r"expected commit to be one of \('latent', 'frame'\), got 'pixels'"),
-    ("sampler", "rk4", r"expected sampler to be one of \['dpm', 'euler', 'heun'\], got 'rk4'"),
-    ("sampler", None, r"expected sampler to be one of \['dpm', 'euler', 'heun'\], got None"),
-    ("device", "tpu", r"expected device to be one of \['cpu'.*got 'tpu'"),
-    ("dtype", "float16", r"expected dtype to be 'auto', one of \['bfloat16', 'float32'\] or the torch dtype, got 'float16'"),
-    ("dtype", "bf16", r"expected dtype to be 'auto', one of \['bfloat16', 'float32'\]"),
-    ("start_contexts", 0, r"expected start_contexts to be None \(the bundle's bank\) or a positive integer, got 0"),
-    ("start_within", -1, "expected start_within to be a number of steps >= 0, got -1"),
-    ("start_policy", "wander", r"expected start_policy to be one of \['gentle', 'goal', .*got 'wander'"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("model", 3, r"expected model to be None \(the bundle's choice\) or the name of a bundle component, got 3"),
+        ("sampling_steps", 0, "expected sampling_steps to be a positive integer, got 0"),
+        ("sampling_steps", True, "expected sampling_steps to be a positive integer, got True"),
+        ("action_guidance", float("nan"), "expected action_guidance to be a positive number"),
+        ("commit", "pixels", r"expected commit to be one of \('latent', 'frame'\), got 'pixels'"),
+        ("sampler", "rk4", r"expected sampler to be one of \['dpm', 'euler', 'heun'\], got 'rk4'"),
+        ("sampler", None, r"expected sampler to be one of \['dpm', 'euler', 'heun'\], got None"),
+        ("device", "tpu", r"expected device to be one of \['cpu'.*got 'tpu'"),
+        ("dtype", "float16", r"expected dtype to be 'auto', one of \['bfloat16', 'float32'\] or the torch dtype, got 'float16'"),
+        ("dtype", "bf16", r"expected dtype to be 'auto', one of \['bfloat16', 'float32'\]"),
+        ("start_contexts", 0, r"expected start_contexts to be None \(the bundle's bank\) or a positive integer, got 0"),
+        ("start_within", -1, "expected start_within to be a number of steps >= 0, got -1"),
+        ("start_policy", "wander", r"expected start_policy to be one of \['gentle', 'goal', .*got 'wander'"),
+    ],
+)
 def test_each_field_is_checked_when_the_config_is_made_and_the_error_names_it(field, value, message):
     settings = {field: value}
     if field.startswith("start_") and field != "start_contexts":
@@ -47,8 +50,10 @@ def test_equal_settings_make_equal_configs_whatever_their_spelling():
     """One config per meaning: a torch device or dtype, None for auto and numpy numbers are
     taken by their plain values, so configs compare (and hash) equal."""
     plain = DreamConfig(sampling_steps=2, action_guidance=1.5, device="cpu", dtype="float32")
-    assert DreamConfig(sampling_steps=np.int64(2), action_guidance=np.float32(1.5), device=torch.device("cpu"),
-                       dtype=torch.float32) == plain
+    assert (
+        DreamConfig(sampling_steps=np.int64(2), action_guidance=np.float32(1.5), device=torch.device("cpu"), dtype=torch.float32)
+        == plain
+    )
     assert DreamConfig(dtype=None).dtype == "auto" and DreamConfig(dtype=torch.bfloat16).dtype == "bfloat16"
     assert hash(plain) == hash(DreamConfig(sampling_steps=2, action_guidance=1.5, dtype="float32"))
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -102,8 +107,10 @@ def test_a_config_and_the_same_keyword_arguments_dream_the_same(reacher_dream):
     assert direct.dream.serving == Serving("teacher", 2, 1.5, "frame") and direct.dream.model.sampler == "heun"
     for frames, rewards in (by_config, _rollout(direct, actions)):
         assert np.array_equal(frames, by_kwargs[0]) and np.array_equal(rewards, by_kwargs[1])
-    vectors = [DiffusionWorldVectorEnv(2, checkpoint=reacher_dream, **settings),
-               DiffusionWorldVectorEnv(2, checkpoint=reacher_dream, config=DreamConfig(**settings))]
+    vectors = [
+        DiffusionWorldVectorEnv(2, checkpoint=reacher_dream, **settings),
+        DiffusionWorldVectorEnv(2, checkpoint=reacher_dream, config=DreamConfig(**settings)),
+    ]
     batched = [_rollout(env, np.repeat(actions[:, None], 2, axis=1)) for env in vectors]
     assert np.array_equal(batched[0][0], batched[1][0]) and np.array_equal(batched[0][1], batched[1][1])
 
@@ -129,9 +136,19 @@ def test_an_evaluation_report_records_its_config_flat():
 
     config = EvalConfig(episodes=2, dream=DreamConfig(model="teacher", sampling_steps=3, dtype="bfloat16"))
     record = report_config(config, config.dream.serving({}))
-    assert record == {"episodes": 2, "horizon": 200, "context": 4, "policies": ["uniform", "smooth", "goal"],
-                      "seed": 100_000, "sampler": "euler", "model": "teacher", "sampling_steps": 3,
-                      "action_guidance": 1.0, "commit": "latent", "dtype": "bfloat16"}
+    assert record == {
+        "episodes": 2,
+        "horizon": 200,
+        "context": 4,
+        "policies": ["uniform", "smooth", "goal"],
+        "seed": 100_000,
+        "sampler": "euler",
+        "model": "teacher",
+        "sampling_steps": 3,
+        "action_guidance": 1.0,
+        "commit": "latent",
+        "dtype": "bfloat16",
+    }
 
 
 DREAMING = ["eval", "compare", "record", "bench"]
@@ -170,13 +187,16 @@ def test_the_cli_builds_the_dream_config_from_its_flags():
     assert from_args(record) == DreamConfig(sampling_steps=2, commit="frame", dtype="bfloat16")
     # eval scores teacher@8 unless told otherwise, and keeps --steps for the sampling steps
     evaluation = _parse("eval", "--checkpoint", "b", "--steps", "2", "--sampler", "dpm")
-    assert from_args(evaluation) == DreamConfig(model="teacher", sampling_steps=2, action_guidance=1.0, commit="latent",
-                                                sampler="dpm")
-    assert from_args(_parse("compare", "--checkpoint", "b", "--models", "teacher@1", "--dtype", "float32")) \
-        == DreamConfig(dtype="float32")
+    assert from_args(evaluation) == DreamConfig(
+        model="teacher", sampling_steps=2, action_guidance=1.0, commit="latent", sampler="dpm"
+    )
+    assert from_args(_parse("compare", "--checkpoint", "b", "--models", "teacher@1", "--dtype", "float32")) == DreamConfig(
+        dtype="float32"
+    )
     bench = _parse("bench", "dream", "--sampling-steps", "1", "2", "--dtype", "auto", "bfloat16")
     assert bench.sampling_steps == [1, 2] and bench.dtype == ["auto", "bfloat16"]
     assert from_args(bench, sampling_steps=2, dtype="bfloat16") == DreamConfig(
-        model="teacher", sampling_steps=2, action_guidance=1.0, commit="latent", dtype="bfloat16")
+        model="teacher", sampling_steps=2, action_guidance=1.0, commit="latent", dtype="bfloat16"
+    )
     with pytest.raises(ValueError, match="expected action_guidance to be a positive number"):
         from_args(_parse("record", "out.mp4", "--action-guidance", "0"))

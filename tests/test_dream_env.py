@@ -198,8 +198,9 @@ def test_shipped_checkpoint_loads_from_any_directory(tmp_path):
         "print(env.unwrapped.dream.checkpoint)\n"
     )
     environment = {**os.environ, "PYTHONPATH": ""}
-    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=environment, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     expected = os.path.join(os.path.dirname(os.path.dirname(worldenv.__file__)), "checkpoints", "reacher")
     assert result.stdout.strip() == expected

@@ -28,8 +28,12 @@ def test_done_carries_the_terminal_observation_and_the_next_episode_starts(reach
 
 
 def test_sb3_wrappers_and_evaluation_accept_it(reacher_dream):
-    venv = VecMonitor(VecCheckNan(VecFrameStack(DreamVecEnv(2, checkpoint=reacher_dream, max_episode_steps=4), 2,
-                                                channels_order="last"), raise_exception=True))
+    venv = VecMonitor(
+        VecCheckNan(
+            VecFrameStack(DreamVecEnv(2, checkpoint=reacher_dream, max_episode_steps=4), 2, channels_order="last"),
+            raise_exception=True,
+        )
+    )
     model = PPO("CnnPolicy", venv, n_steps=8, batch_size=16, n_epochs=1, seed=0, device="cpu")
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -36,8 +36,9 @@ def single_env_run(checkpoint, seed: int, actions: np.ndarray, autoreset: Autore
             final = observation
             observation, _ = env.reset()
         done = terminated or truncated
-        for key, value in zip(("obs", "reward", "terminated", "truncated", "final"),
-                              (observation, reward, terminated, truncated, final)):
+        for key, value in zip(
+            ("obs", "reward", "terminated", "truncated", "final"), (observation, reward, terminated, truncated, final)
+        ):
             out[key].append(value)
     return out
 
@@ -56,8 +57,10 @@ def test_make_vec_uses_the_native_vector_env(reacher_dream):
     assert len(envs.render()) == 3
 
 
-@pytest.mark.parametrize("mode, scene", [(AutoresetMode.NEXT_STEP, "reacher"), (AutoresetMode.SAME_STEP, "reacher"),
-                                         (AutoresetMode.NEXT_STEP, "panorama")])
+@pytest.mark.parametrize(
+    "mode, scene",
+    [(AutoresetMode.NEXT_STEP, "reacher"), (AutoresetMode.SAME_STEP, "reacher"), (AutoresetMode.NEXT_STEP, "panorama")],
+)
 def test_each_vector_env_reproduces_the_single_env_exactly(request, mode, scene):
     """Seeds seed + i, the same actions, two and a half episodes: every observation, reward
     and flag equal, bit for bit, including what autoreset does. The panorama bundle has
@@ -84,8 +87,11 @@ def test_each_vector_env_reproduces_the_single_env_exactly(request, mode, scene)
 TEACHER = {"model": "teacher", "sampling_steps": 2, "commit": "latent"}
 
 
-@pytest.mark.parametrize("serving, threads", [({}, 1), (TEACHER, 1), ({}, 2)],
-                         ids=["served-student-frame-commit", "teacher-latent-commit", "served-2-threads"])
+@pytest.mark.parametrize(
+    "serving, threads",
+    [({}, 1), (TEACHER, 1), ({}, 2)],
+    ids=["served-student-frame-commit", "teacher-latent-commit", "served-2-threads"],
+)
 def test_vector_equals_single_on_the_shipped_reacher_bundle(serving, threads):
     """The README's promise on the shipped weights, at 1 and 2 threads: the tiny bundle above
     has no ActionFlow, whose einsum (a batched matmul) changed the last bits of the shipped

@@ -59,8 +59,14 @@ def as_torch(array: np.ndarray, form: str):
 @st.composite
 def actions(draw, shape: tuple[int, ...]):
     """(what a caller passes, the numpy array the env should see, or None for no array at all)."""
-    dtypes = st.one_of(hnp.floating_dtypes(), hnp.integer_dtypes(), hnp.unsigned_integer_dtypes(),
-                       hnp.boolean_dtypes(), hnp.complex_number_dtypes(), hnp.unicode_string_dtypes(max_len=2))
+    dtypes = st.one_of(
+        hnp.floating_dtypes(),
+        hnp.integer_dtypes(),
+        hnp.unsigned_integer_dtypes(),
+        hnp.boolean_dtypes(),
+        hnp.complex_number_dtypes(),
+        hnp.unicode_string_dtypes(max_len=2),
+    )
     shapes = st.one_of(st.just(shape), hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3))
     array = draw(hnp.arrays(draw(dtypes), draw(shapes)))
     form = draw(st.sampled_from(["numpy", "list", "tensor", "grad", "bfloat16", "tensors", "other"]))
@@ -78,8 +84,7 @@ def actions(draw, shape: tuple[int, ...]):
 
 
 def must_step(seen, shape) -> bool:
-    return (seen is not None and seen.dtype.kind in "fiu" and seen.shape == shape
-            and bool(np.all(np.isfinite(seen))))
+    return seen is not None and seen.dtype.kind in "fiu" and seen.shape == shape and bool(np.all(np.isfinite(seen)))
 
 
 def clipped(seen: np.ndarray) -> np.ndarray:
@@ -185,7 +190,7 @@ def contexts(draw, lead: tuple[int, ...]):
     elif form == "list":
         context_actions = context_actions.tolist()
     seen = np.asarray(context_actions.detach() if form == "tensor" else context_actions, np.float32)
-    valid = (frames_ok and dtype == np.uint8 and frames_t == actions_t >= 1 and np.isfinite(seen).all())
+    valid = frames_ok and dtype == np.uint8 and frames_t == actions_t >= 1 and np.isfinite(seen).all()
     return frames, context_actions, valid, clipped(seen)
 
 
@@ -194,8 +199,11 @@ def contexts(draw, lead: tuple[int, ...]):
 def test_single_env_resets_or_refuses_any_seed_and_options(single, seed, data):
     seed, seed_ok = seed
     kind = data.draw(st.sampled_from(["none", "context", "context", "context", "typo", "not a dict"]))
-    options, valid, clip = {"none": (None, True, None), "typo": ({"context_frame": 1}, False, None),
-                            "not a dict": ([1, 2], False, None)}.get(kind, (None, None, None))
+    options, valid, clip = {
+        "none": (None, True, None),
+        "typo": ({"context_frame": 1}, False, None),
+        "not a dict": ([1, 2], False, None),
+    }.get(kind, (None, None, None))
     if kind == "context":
         frames, context_actions, valid, clip = data.draw(contexts(()))
         options = {"context_frames": frames, "context_actions": context_actions}
@@ -213,13 +221,24 @@ def test_single_env_resets_or_refuses_any_seed_and_options(single, seed, data):
 
 
 @EXAMPLES
-@given(seed=st.sampled_from([*SEEDS, ([1, 2, 3], True), ([1, None, 2], True), ([1, 2], False), ([1, -1, 2], False)]),
-       data=st.data())
+@given(
+    seed=st.sampled_from([*SEEDS, ([1, 2, 3], True), ([1, None, 2], True), ([1, 2], False), ([1, -1, 2], False)]), data=st.data()
+)
 def test_vector_env_resets_or_refuses_any_seed_and_options(vector, seed, data):
     seed, seed_ok = seed
-    mask, mask_ok = data.draw(st.sampled_from([(None, True), (np.array([True, False, True]), True), ([True] * N, True),
-                                               (np.ones(N, int), False), (np.ones(N + 1, bool), False),
-                                               ([[True], [True, False]], False), (torch.ones(N, dtype=torch.bool), True)]))
+    mask, mask_ok = data.draw(
+        st.sampled_from(
+            [
+                (None, True),
+                (np.array([True, False, True]), True),
+                ([True] * N, True),
+                (np.ones(N, int), False),
+                (np.ones(N + 1, bool), False),
+                ([[True], [True, False]], False),
+                (torch.ones(N, dtype=torch.bool), True),
+            ]
+        )
+    )
     options, valid = ({} if mask is None else {"reset_mask": mask}), mask_ok
     if data.draw(st.booleans()):
         rows = int(np.asarray(mask).sum()) if mask_ok and mask is not None else N
@@ -235,8 +254,10 @@ def test_vector_env_resets_or_refuses_any_seed_and_options(vector, seed, data):
 
 
 @EXAMPLES
-@given(seed=st.sampled_from([(0, True), (7, True), (-2, False)]),
-       options=st.sampled_from([(None, True), ({"reset_mask": np.ones(N, bool)}, True), ({"reset_masks": 1}, False)]))
+@given(
+    seed=st.sampled_from([(0, True), (7, True), (-2, False)]),
+    options=st.sampled_from([(None, True), ({"reset_mask": np.ones(N, bool)}, True), ({"reset_masks": 1}, False)]),
+)
 def test_sb3_adapter_resets_or_refuses_seeds_and_options(sb3, seed, options):
     (seed, seed_ok), (options, options_ok) = seed, options
     sb3.seed(seed)
@@ -256,12 +277,34 @@ KWARGS = {
     "model": [(None, True), ("teacher", True), ("student", False), ("tokenizer", False), (3, False)],
     "sampler": [("euler", True), ("heun", True), ("dpm", True), ("bad", False), (None, False), (3, False)],
     "sampling_steps": [(None, True), (1, True), (np.int64(2), True), (0, False), (1.5, False), ("2", False), (True, False)],
-    "device": [("cpu", True), (torch.device("cpu"), True), ("mps" if not torch.backends.mps.is_available() else "tpu", False),
-               ("tpu", False), (None, False), (3, False)],
-    "dtype": [(None, True), ("auto", True), ("float32", True), ("bfloat16", True), (torch.float32, True),
-              (torch.float16, False), ("float64", False), (3, False)],
-    "action_guidance": [(None, True), (1.0, True), (2, True), (0, False), (-1.0, False), (math.nan, False),
-                        (math.inf, False), ("1", False)],
+    "device": [
+        ("cpu", True),
+        (torch.device("cpu"), True),
+        ("mps" if not torch.backends.mps.is_available() else "tpu", False),
+        ("tpu", False),
+        (None, False),
+        (3, False),
+    ],
+    "dtype": [
+        (None, True),
+        ("auto", True),
+        ("float32", True),
+        ("bfloat16", True),
+        (torch.float32, True),
+        (torch.float16, False),
+        ("float64", False),
+        (3, False),
+    ],
+    "action_guidance": [
+        (None, True),
+        (1.0, True),
+        (2, True),
+        (0, False),
+        (-1.0, False),
+        (math.nan, False),
+        (math.inf, False),
+        ("1", False),
+    ],
     "commit": [(None, True), ("latent", True), ("frame", True), ("pixels", False), (3, False)],
     "start_contexts": [(None, True), (1, True), (0, False), (-1, False), (1.5, False), (True, False), ("2", False)],
     "start_within": [(0, True), (2, True), (-1, False), (1.5, False), ("a", False)],
@@ -287,9 +330,13 @@ def keyword_arguments(draw, extra: dict):
 
 MAKERS = {
     "single": (lambda checkpoint, **kw: make_dream(checkpoint=checkpoint, **kw), {"episode_steps": LIMITS}),
-    "vector": (lambda checkpoint, **kw: DiffusionWorldVectorEnv(N, checkpoint=checkpoint, **kw),
-               {"max_episode_steps": LIMITS,
-                "autoreset_mode": [("NextStep", True), ("SameStep", True), ("sometimes", False), (None, False)]}),
+    "vector": (
+        lambda checkpoint, **kw: DiffusionWorldVectorEnv(N, checkpoint=checkpoint, **kw),
+        {
+            "max_episode_steps": LIMITS,
+            "autoreset_mode": [("NextStep", True), ("SameStep", True), ("sometimes", False), (None, False)],
+        },
+    ),
     "sb3": (lambda checkpoint, **kw: DreamVecEnv(N, checkpoint=checkpoint, **kw), {"max_episode_steps": LIMITS}),
 }
 
@@ -317,13 +364,16 @@ def test_every_dream_is_made_or_refused_from_any_keyword_arguments(reacher_dream
     env.close()
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"model": "student"}, r"expected model to be None \(the bundle's choice\) or one of \['teacher'\]"),
-    ({"sampler": "rk4"}, r"expected sampler to be one of \['dpm', 'euler', 'heun'\], got 'rk4'"),
-    ({"scene": "duo"}, r"a checkpoint of scene 'reacher', but scene='duo' was asked for; expected scene=None or 'reacher'"),
-    ({"start_contexts": 1, "start_within": -1}, r"expected start_within to be a number of steps >= 0, got -1"),
-    ({"start_policy": "gentle"}, r"expected start_contexts=N with start_within=0 and start_policy='gentle'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"model": "student"}, r"expected model to be None \(the bundle's choice\) or one of \['teacher'\]"),
+        ({"sampler": "rk4"}, r"expected sampler to be one of \['dpm', 'euler', 'heun'\], got 'rk4'"),
+        ({"scene": "duo"}, r"a checkpoint of scene 'reacher', but scene='duo' was asked for; expected scene=None or 'reacher'"),
+        ({"start_contexts": 1, "start_within": -1}, r"expected start_within to be a number of steps >= 0, got -1"),
+        ({"start_policy": "gentle"}, r"expected start_contexts=N with start_within=0 and start_policy='gentle'"),
+    ],
+)
 def test_what_the_property_tests_found_in_keyword_arguments(reacher_dream, kwargs, message):
     """Each was a CheckpointError (a RuntimeError) naming the bundle, a refusal only at the first
     step, or a message naming another argument."""

@@ -4,14 +4,13 @@ form, bad input, and what a ``frame`` commit leaves in the cache."""
 import numpy as np
 import pytest
 import torch
-
 from test_world_model import context, tiny_world_model
+
 from worldenv.serving import Serving, serving_choice
 
 
 def test_serving_choice_prefers_the_caller_then_the_bundle_then_teacher_at_4():
-    bundle_choice = {"serving": {"model": "student_consistency", "sampling_steps": 1, "action_guidance": 1.8,
-                                 "commit": "frame"}}
+    bundle_choice = {"serving": {"model": "student_consistency", "sampling_steps": 1, "action_guidance": 1.8, "commit": "frame"}}
     assert serving_choice({}) == Serving("teacher", 4, 1.0, "latent")
     assert serving_choice(bundle_choice) == Serving("student_consistency", 1, 1.8, "frame")
     # guidance and commit go with the served model; another model gets the plain defaults
@@ -32,8 +31,9 @@ def test_serving_refuses_bad_values_naming_what_was_expected():
         serving_choice({}, None, None, None, "pixels")
 
 
-@pytest.mark.parametrize("text", ["teacher@8", "student_consistency@1g1.8", "student_consistency@1+frame",
-                                  "student_dmd@2g0.5+frame"])
+@pytest.mark.parametrize(
+    "text", ["teacher@8", "student_consistency@1g1.8", "student_consistency@1+frame", "student_dmd@2g0.5+frame"]
+)
 def test_a_serving_reads_back_from_its_name(text):
     serving = Serving.parse(text)
     assert serving.name == text and Serving.parse(serving.name) == serving

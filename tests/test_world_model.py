@@ -11,13 +11,25 @@ from worldenv.nn.tokenizer import Tokenizer, TokenizerConfig, edge_weights, to_u
 from worldenv.world_model import WorldModel, resolve_dtype
 
 
-def tiny_world_model(batch: int, action_flow: bool = False, dtype: torch.dtype = torch.float32,
-                     action_history: int = 1) -> WorldModel:
+def tiny_world_model(
+    batch: int, action_flow: bool = False, dtype: torch.dtype = torch.float32, action_history: int = 1
+) -> WorldModel:
     torch.manual_seed(0)
     tokenizer = Tokenizer(TokenizerConfig(channels=(8, 8, 16), latent_channels=4))
-    backbone = Backbone(BackboneConfig(latent_channels=4, grid=8, action_dim=2, width=32, depth=2, heads=2,
-                                       sink_frames=1, window_frames=2, action_flow=action_flow,
-                                       action_history=action_history))
+    backbone = Backbone(
+        BackboneConfig(
+            latent_channels=4,
+            grid=8,
+            action_dim=2,
+            width=32,
+            depth=2,
+            heads=2,
+            sink_frames=1,
+            window_frames=2,
+            action_flow=action_flow,
+            action_history=action_history,
+        )
+    )
     with torch.no_grad():
         for p in backbone.parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -26,8 +38,10 @@ def tiny_world_model(batch: int, action_flow: bool = False, dtype: torch.dtype =
 
 def context(batch: int, frames: int = 3, seed: int = 0):
     rng = np.random.default_rng(seed)
-    return (rng.integers(0, 256, (batch, frames, 64, 64, 3), dtype=np.uint8),
-            rng.uniform(-1, 1, (batch, frames, 2)).astype(np.float32))
+    return (
+        rng.integers(0, 256, (batch, frames, 64, 64, 3), dtype=np.uint8),
+        rng.uniform(-1, 1, (batch, frames, 2)).astype(np.float32),
+    )
 
 
 def rollout(model: WorldModel, frames, actions, seeds, steps: int = 4, action_seed: int = 1):
@@ -206,8 +220,9 @@ def test_tokenizer_latent_noise_perturbs_reconstructions_reproducibly():
 @pytest.mark.gpu
 def test_step_never_syncs_with_the_host_on_cuda():
     model = tiny_world_model(4)
-    model = WorldModel(model.tokenizer, model.backbone, batch=4, sampler="heun", sampling_steps=2, device="cuda",
-                       dtype=torch.bfloat16)
+    model = WorldModel(
+        model.tokenizer, model.backbone, batch=4, sampler="heun", sampling_steps=2, device="cuda", dtype=torch.bfloat16
+    )
     frames, actions = context(4)
     model.reset(frames, actions, [1, 2, 3, 4])
     step_actions = torch.zeros(4, 2, device="cuda")

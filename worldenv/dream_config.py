@@ -42,8 +42,9 @@ def check_device(device) -> str:
     except (RuntimeError, TypeError):  # a type torch does not know ("tpu"), or not a device at all
         resolved = None
     if resolved is None or (resolved.type != "cpu" and str(resolved) not in available):
-        raise ValueError(f"expected device to be one of {available} (what torch {torch.__version__} can use here), "
-                         f"got {device!r}")
+        raise ValueError(
+            f"expected device to be one of {available} (what torch {torch.__version__} can use here), got {device!r}"
+        )
     return str(resolved)
 
 
@@ -107,8 +108,9 @@ class DreamConfig:
     def __post_init__(self):
         normalized: dict[str, object] = {"device": check_device(self.device), "dtype": check_dtype(self.dtype)}
         if self.model is not None and not isinstance(self.model, str):
-            raise ValueError(f"expected model to be None (the bundle's choice) or the name of a bundle component, "
-                             f"got {self.model!r}")
+            raise ValueError(
+                f"expected model to be None (the bundle's choice) or the name of a bundle component, got {self.model!r}"
+            )
         if self.sampling_steps is not None:
             normalized["sampling_steps"] = check_steps(self.sampling_steps)
         if self.action_guidance is not None:
@@ -118,8 +120,9 @@ class DreamConfig:
         _check_choice(self.sampler, "sampler", get_args(Sampler))
         if self.start_contexts is not None:
             if not _is_count(self.start_contexts, 1):
-                raise ValueError(f"expected start_contexts to be None (the bundle's bank) or a positive integer, "
-                                 f"got {self.start_contexts!r}")
+                raise ValueError(
+                    f"expected start_contexts to be None (the bundle's bank) or a positive integer, got {self.start_contexts!r}"
+                )
             normalized["start_contexts"] = int(self.start_contexts)
         if not _is_count(self.start_within, 0):
             raise ValueError(f"expected start_within to be a number of steps >= 0, got {self.start_within!r}")
@@ -130,9 +133,11 @@ class DreamConfig:
             raise ValueError(f"expected compile to be True or False, got {self.compile!r}")
         normalized["compile"] = bool(self.compile)
         if (self.start_within or self.start_policy != "mix") and self.start_contexts is None:
-            raise ValueError(f"expected start_contexts=N with start_within={self.start_within!r} and "
-                             f"start_policy={self.start_policy!r}: they shape a bank of starts recorded when the dream "
-                             "loads (the bundle's own bank is fixed)")
+            raise ValueError(
+                f"expected start_contexts=N with start_within={self.start_within!r} and "
+                f"start_policy={self.start_policy!r}: they shape a bank of starts recorded when the dream "
+                "loads (the bundle's own bank is fixed)"
+            )
         for name, value in normalized.items():
             object.__setattr__(self, name, value)
 
@@ -142,15 +147,22 @@ class DreamConfig:
 
     def world_model_kwargs(self, serving: Serving) -> dict:
         """``WorldModel``'s keyword arguments for a dream served as ``serving`` (``self.serving``)."""
-        return {"sampler": self.sampler, "device": self.device, "dtype": self.dtype, "compile": self.compile,
-                **serving.world_model_kwargs()}
+        return {
+            "sampler": self.sampler,
+            "device": self.device,
+            "dtype": self.dtype,
+            "compile": self.compile,
+            **serving.world_model_kwargs(),
+        }
 
     def without_starts(self, where: str) -> "DreamConfig":
         """This config, refused if it asks for recorded starts: ``where`` starts its dreams from
         MuJoCo episodes of its own."""
         if self.start_contexts is not None:
-            raise ValueError(f"{where}: its dreams start from MuJoCo episodes of its own; expected start_contexts=None, "
-                             f"got {self.start_contexts!r}")
+            raise ValueError(
+                f"{where}: its dreams start from MuJoCo episodes of its own; expected start_contexts=None, "
+                f"got {self.start_contexts!r}"
+            )
         return self
 
 
@@ -163,15 +175,19 @@ def dream_config(config: DreamConfig | None, settings: dict, where: str) -> Drea
     keyword arguments into a config."""
     unknown = sorted(set(settings) - set(FIELDS))
     if unknown:
-        raise TypeError(f"{where}: unknown keyword arguments {unknown}; expected the env's own or DreamConfig's "
-                        f"fields {list(FIELDS)} (or config=DreamConfig(...))")
+        raise TypeError(
+            f"{where}: unknown keyword arguments {unknown}; expected the env's own or DreamConfig's "
+            f"fields {list(FIELDS)} (or config=DreamConfig(...))"
+        )
     if config is None:
         return DreamConfig(**settings)
     if not isinstance(config, DreamConfig):
         raise TypeError(f"{where}: expected config to be None or a DreamConfig, got {type(config).__name__}")
     if settings:
-        raise ValueError(f"{where}: expected the dream's settings either as config= or as keyword arguments, got both "
-                         f"(config and {sorted(settings)})")
+        raise ValueError(
+            f"{where}: expected the dream's settings either as config= or as keyword arguments, got both "
+            f"(config and {sorted(settings)})"
+        )
     return config
 
 

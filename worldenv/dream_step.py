@@ -30,9 +30,19 @@ class DreamStep:
     termination_logit: Tensor  # (B,) float32
 
 
-def dream_step(backbone: Backbone, cache: KVCache, state: DreamState, actions: Tensor, noise: Tensor,
-               sampler: str = "euler", steps: int = 1, *, guidance: float = 1.0,
-               keep: Callable[[Tensor], Tensor] | None = None, fast: FastPaths = REFERENCE) -> DreamStep:
+def dream_step(
+    backbone: Backbone,
+    cache: KVCache,
+    state: DreamState,
+    actions: Tensor,
+    noise: Tensor,
+    sampler: str = "euler",
+    steps: int = 1,
+    *,
+    guidance: float = 1.0,
+    keep: Callable[[Tensor], Tensor] | None = None,
+    fast: FastPaths = REFERENCE,
+) -> DreamStep:
     """Sample every dream's next frame under ``actions`` (B, A) from ``noise`` (B, N, C)
     with ``sampler`` in ``steps`` steps (``diffusion/samplers.py``), then commit it clean
     (t = 0) to ``cache`` and ``state`` in one more network pass.
@@ -62,8 +72,9 @@ def dream_step(backbone: Backbone, cache: KVCache, state: DreamState, actions: T
     return DreamStep(latent, committed, out.reward[:, 0].float(), out.termination_logit[:, 0].float())
 
 
-def prime_cache(backbone: Backbone, latents: Tensor, actions: Tensor, cache: KVCache, state: DreamState,
-                fast: FastPaths = REFERENCE) -> None:
+def prime_cache(
+    backbone: Backbone, latents: Tensor, actions: Tensor, cache: KVCache, state: DreamState, fast: FastPaths = REFERENCE
+) -> None:
     """Commit clean context ``latents`` (B, T, N, C) and the actions that led to them (B, T, A)
     to ``cache`` and ``state``: the first window's worth in one pass (nothing leaves the
     cache yet, and one pass equals frame by frame), the rest one frame at a time, as a

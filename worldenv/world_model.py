@@ -27,7 +27,6 @@ from worldenv.nn.batch_invariant import in_fixed_chunks
 from worldenv.nn.tokenizer import Tokenizer, TokenizerConfig, to_uint8
 from worldenv.serving import check_commit
 
-
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 logger = logging.getLogger(__name__)
 
@@ -97,8 +96,7 @@ class CompiledOrEager:
                 return self.compiled(*args)
             except Exception as error:  # Dynamo, Inductor and the C compiler raise many kinds; none may end a dream
                 self.failed = True
-                logger.warning("torch.compile of %s failed (%s: %s); serving it eagerly", self.name,
-                               type(error).__name__, error)
+                logger.warning("torch.compile of %s failed (%s: %s); serving it eagerly", self.name, type(error).__name__, error)
         return self.eager(*args)
 
 
@@ -184,8 +182,7 @@ class WorldModel:
         return cls(load_tokenizer(bundle), load_backbone(bundle, model), batch, **kwargs)
 
     @torch.inference_mode()
-    def reset(self, context_frames, context_actions, seeds, mask: torch.Tensor | None = None,
-              past_actions=None) -> None:
+    def reset(self, context_frames, context_actions, seeds, mask: torch.Tensor | None = None, past_actions=None) -> None:
         """Prime dreams from real frames.
 
         context_frames: (M, T, H, W, 3) uint8; context_actions: (M, T, A), each the
@@ -203,8 +200,9 @@ class WorldModel:
         M, T = frames.shape[:2]
         latents = frames_to_latents(self.tokenizer, frames.flatten(0, 1), self.dtype).reshape(M, T, *self.latent_shape)
         cache = self.backbone.new_cache(M, self.device, self.dtype, **self.cache_slots)
-        state = self.backbone.new_state(M, self.device, self.dtype,
-                                        None if past_actions is None else torch.as_tensor(past_actions, device=self.device))
+        state = self.backbone.new_state(
+            M, self.device, self.dtype, None if past_actions is None else torch.as_tensor(past_actions, device=self.device)
+        )
         prime_cache(self.backbone, latents, actions, cache, state, self.fast)
         self.cache.replace_rows(rows, cache)
         self.state.replace_rows(rows, state)
@@ -243,8 +241,18 @@ class WorldModel:
             frames = latents_to_frames(self.tokenizer, latent)
             return frames_to_latents(self.tokenizer, frames, self.dtype)
 
-        step = dream_step(self.backbone, self.cache, self.state, actions, noise, self.sampler, self.sampling_steps,
-                          guidance=self.action_guidance, keep=keep if self.commit == "frame" else None, fast=self.fast)
+        step = dream_step(
+            self.backbone,
+            self.cache,
+            self.state,
+            actions,
+            noise,
+            self.sampler,
+            self.sampling_steps,
+            guidance=self.action_guidance,
+            keep=keep if self.commit == "frame" else None,
+            fast=self.fast,
+        )
         if decode and frames is None:
             frames = latents_to_frames(self.tokenizer, step.latent)
         self._shown, self._sampled = frames, step.latent

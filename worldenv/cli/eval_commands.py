@@ -18,28 +18,41 @@ def add_eval(commands) -> None:
         "shown before --update-card touches the bundle.",
     )
     p.add_argument("--checkpoint", type=Path, required=True, help="bundle directory (tokenizer, teacher, probe)")
-    p.add_argument("--suite", choices=["horizons", "memory"], default="horizons",
-                   help="horizons (default): open-loop scores per horizon; memory: panorama revisits after T frames "
-                   "away, for the window alone, with sinks, and with long-term memory")
-    p.add_argument("--away", type=int, nargs="+", default=[8, 32, 64, 128, 256],
-                   help="frames the camera is turned away (memory suite; default 8 32 64 128 256)")
+    p.add_argument(
+        "--suite",
+        choices=["horizons", "memory"],
+        default="horizons",
+        help="horizons (default): open-loop scores per horizon; memory: panorama revisits after T frames "
+        "away, for the window alone, with sinks, and with long-term memory",
+    )
+    p.add_argument(
+        "--away",
+        type=int,
+        nargs="+",
+        default=[8, 32, 64, 128, 256],
+        help="frames the camera is turned away (memory suite; default 8 32 64 128 256)",
+    )
     p.add_argument("--episodes", type=int, default=8, help="episodes per action policy (default 8)")
     p.add_argument("--horizon", type=int, default=200, help="frames dreamed after the context (default 200)")
     p.add_argument("--context", type=int, default=4, help="real frames that prime the dream (default 4)")
     # Not the bundle's choice: one bundle's components scored by the same command stay comparable.
-    add_dream_arguments(p, {"model": "teacher", "sampling_steps": 8, "action_guidance": 1.0, "commit": "latent"},
-                        steps_flags=("--sampling-steps", "--steps"))
+    add_dream_arguments(
+        p,
+        {"model": "teacher", "sampling_steps": 8, "action_guidance": 1.0, "commit": "latent"},
+        steps_flags=("--sampling-steps", "--steps"),
+    )
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--plot", type=Path, help="write the horizon curves here (PNG)")
-    p.add_argument("--update-card", action="store_true",
-                   help="record the results in the bundle: metadata['evaluation'] and the model card")
+    p.add_argument(
+        "--update-card", action="store_true", help="record the results in the bundle: metadata['evaluation'] and the model card"
+    )
     p.set_defaults(run=_eval, default_threads=1)
 
 
 def _eval(args) -> int:
     from worldenv.eval.evaluate import EvalConfig, evaluate, summary_table
-    from worldenv.io import atomic_write_json
     from worldenv.eval.plots import plot_horizon_curves
+    from worldenv.io import atomic_write_json
 
     if args.suite == "memory":
         return _eval_memory(args)
@@ -52,15 +65,16 @@ def _eval(args) -> int:
         plot_horizon_curves(report, args.plot)
     print(summary_table(report), flush=True)  # shown before the bundle is touched: a failed update loses nothing
     if args.update_card:
-        _record_in_bundle(args.checkpoint, "evaluation", {"command": shlex.join(["worldenv", *args.argv]), "report": report},
-                          args.json)
+        _record_in_bundle(
+            args.checkpoint, "evaluation", {"command": shlex.join(["worldenv", *args.argv]), "report": report}, args.json
+        )
     return 0
 
 
 def _eval_memory(args) -> int:
-    from worldenv.io import atomic_write_json
     from worldenv.eval.plots import plot_revisits
     from worldenv.eval.revisit import RevisitConfig, revisit_suite, revisit_table
+    from worldenv.io import atomic_write_json
 
     config = RevisitConfig(away=tuple(args.away), episodes=args.episodes, dream=dream_config(args))
     report = revisit_suite(args.checkpoint, config)
@@ -81,8 +95,8 @@ def _record_in_bundle(checkpoint: Path, key: str, evaluation: dict, report: Path
     Called after the report is written and shown; a failure says where the report is."""
     from datetime import date
 
-    from worldenv.eval.card import render_card
     from worldenv.checkpoint import CheckpointError, load_bundle, update_bundle
+    from worldenv.eval.card import render_card
 
     kept = f"the report is in {report}" if report else "the table above is the report (--json keeps it whole)"
     try:
@@ -101,17 +115,24 @@ def add_compare(commands) -> None:
         "per horizon, beside copy-last-frame) and time it as a dream env on this machine; a table, JSON and a PNG frontier.",
     )
     p.add_argument("--checkpoint", type=Path, required=True, help="bundle directory (with probe and start contexts)")
-    p.add_argument("--models", nargs="+", required=True,
-                   help="component@steps, e.g. teacher@8 student_consistency@1; component@stepsgG adds action guidance G "
-                   "(student_consistency@1g1.8), a +frame suffix commits the re-encoded frame (student_consistency@1+frame)")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        required=True,
+        help="component@steps, e.g. teacher@8 student_consistency@1; component@stepsgG adds action guidance G "
+        "(student_consistency@1g1.8), a +frame suffix commits the re-encoded frame (student_consistency@1+frame)",
+    )
     p.add_argument("--episodes", type=int, default=4, help="episodes per action policy (default 4)")
     p.add_argument("--horizon", type=int, default=200, help="frames dreamed after the context (default 200)")
     p.add_argument("--speed-envs", type=int, nargs="+", default=[1, 16], help="batch sizes timed (default 1 16)")
     add_dream_arguments(p, serving=False)  # each of --models is a serving choice; these hold for every one
     p.add_argument("--json", type=Path, help="write the report here")
     p.add_argument("--plot", type=Path, help="write the quality-speed frontier here (PNG)")
-    p.add_argument("--serve", help="one of --models (component@steps[gG][+frame]): record it in the bundle as what its dreams use "
-                   "by default, with this comparison as the evidence")
+    p.add_argument(
+        "--serve",
+        help="one of --models (component@steps[gG][+frame]): record it in the bundle as what its dreams use "
+        "by default, with this comparison as the evidence",
+    )
     p.set_defaults(run=_compare, default_threads=1)
 
 
@@ -133,8 +154,12 @@ def _compare(args) -> int:
     entries = [parse_model(text, "--models") for text in args.models]
     if args.serve is not None and parse_model(args.serve, "--serve") not in entries:
         raise ValueError(f"--serve: expected one of --models {args.models}, got {args.serve!r}")
-    report = compare(args.checkpoint, entries, EvalConfig(episodes=args.episodes, horizon=args.horizon,
-                                                          dream=dream_config(args)), speed_envs=tuple(args.speed_envs))
+    report = compare(
+        args.checkpoint,
+        entries,
+        EvalConfig(episodes=args.episodes, horizon=args.horizon, dream=dream_config(args)),
+        speed_envs=tuple(args.speed_envs),
+    )
     report["command"] = shlex.join(["worldenv", *args.argv])
     if args.json:
         atomic_write_json(args.json, report)
@@ -142,8 +167,8 @@ def _compare(args) -> int:
         plot_frontier(report, args.plot)
     table = comparison_table(report)
     if args.serve is not None:
-        from worldenv.eval.card import render_card
         from worldenv.checkpoint import load_bundle, update_bundle
+        from worldenv.eval.card import render_card
 
         serving = {**parse_model(args.serve, "--serve").record(), "command": report["command"], "comparison": table}
         metadata = {**load_bundle(args.checkpoint).metadata, "serving": serving}
@@ -163,8 +188,11 @@ def add_record(commands) -> None:
     p.add_argument("out", type=Path, help="OUT.mp4 or OUT.gif")
     p.add_argument("--checkpoint", type=Path, help="bundle directory (default: the shipped one of --scene)")
     p.add_argument("--scene", help="scene of the shipped checkpoint to use (default reacher)")
-    p.add_argument("--policy", default="random",
-                   help="random (uniform), smooth, goal, or PATH of a stable-baselines3 PPO .zip (default random)")
+    p.add_argument(
+        "--policy",
+        default="random",
+        help="random (uniform), smooth, goal, or PATH of a stable-baselines3 PPO .zip (default random)",
+    )
     p.add_argument("--steps", type=int, default=200, help="dreamed frames after the context (default 200)")
     p.add_argument("--context", type=int, default=4, help="real frames that prime the dream (default 4)")
     p.add_argument("--seed", type=int, default=0, help="episode seed (default 0)")
@@ -177,8 +205,15 @@ def _record(args) -> int:
 
     if args.out.suffix.lower() not in (".mp4", ".gif"):
         raise ValueError(f"OUT: expected a .mp4 or .gif path, got {args.out}")
-    rollout = paired_rollout(args.checkpoint, args.policy, args.steps, seed=args.seed, context=args.context,
-                             scene=args.scene, dream_config=dream_config(args))
+    rollout = paired_rollout(
+        args.checkpoint,
+        args.policy,
+        args.steps,
+        seed=args.seed,
+        context=args.context,
+        scene=args.scene,
+        dream_config=dream_config(args),
+    )
     write_side_by_side(rollout, args.out)
     print(f"{args.out}: {len(rollout.dream)} frames (dream | MuJoCo | difference x3)")
     for line in report_lines(rollout):
@@ -205,22 +240,48 @@ def add_bench(commands) -> None:
     p.add_argument("--checkpoint", type=Path, help="bundle directory (dream; default the shipped reacher)")
     # dream: a row per sampling steps, dtype and batch size; long: a rollout per bundle and dtype, each bundle
     # dreaming its own serving choice.
-    add_dream_arguments(p, {"model": "teacher", "sampling_steps": [4, 1], "action_guidance": 1.0, "commit": "latent",
-                            "dtype": ["auto"]}, several=("sampling_steps", "dtype"))
+    add_dream_arguments(
+        p,
+        {"model": "teacher", "sampling_steps": [4, 1], "action_guidance": 1.0, "commit": "latent", "dtype": ["auto"]},
+        several=("sampling_steps", "dtype"),
+    )
     p.add_argument("--envs", type=int, nargs="+", default=[1, 16, 64, 256], help="batch sizes (dream)")
     p.add_argument("--seconds", type=float, default=6.0, help="measuring time per batch size (dream)")
-    p.add_argument("--rounds", type=int, default=1, help="measure MuJoCo and every dream this many times in turn; "
-                   "medians, and the range of each ratio to MuJoCo (dream; default 1)")
-    p.add_argument("--bundles", type=Path, nargs="+", help="bundles dreamed for --steps frames each, with the model "
-                   "they serve by default (long; default the shipped reacher and panorama)")
-    p.add_argument("--compile", choices=["off", "on"], nargs="+", default=["off"],
-                   help="the networks under torch.compile, off and/or on: a row each (dream, worlds; default off)")
-    p.add_argument("--observation", choices=["pixels", "latent", "probe"], nargs="+", default=["pixels"],
-                   help="what the timed envs observe: a row each (dream, worlds; default pixels)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure MuJoCo and every dream this many times in turn; "
+        "medians, and the range of each ratio to MuJoCo (dream; default 1)",
+    )
+    p.add_argument(
+        "--bundles",
+        type=Path,
+        nargs="+",
+        help="bundles dreamed for --steps frames each, with the model "
+        "they serve by default (long; default the shipped reacher and panorama)",
+    )
+    p.add_argument(
+        "--compile",
+        choices=["off", "on"],
+        nargs="+",
+        default=["off"],
+        help="the networks under torch.compile, off and/or on: a row each (dream, worlds; default off)",
+    )
+    p.add_argument(
+        "--observation",
+        choices=["pixels", "latent", "probe"],
+        nargs="+",
+        default=["pixels"],
+        help="what the timed envs observe: a row each (dream, worlds; default pixels)",
+    )
     p.add_argument("--episodes", type=int, default=2, help="episodes per action policy scored for fidelity (worlds)")
     p.add_argument("--gain-starts", type=int, default=2, help="real starts of the action-gain pushes (worlds)")
-    p.add_argument("--quick", action="store_true", help="a small run: batches 1 and 16, 1 s each, one episode and "
-                   "start for fidelity (worlds)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a small run: batches 1 and 16, 1 s each, one episode and start for fidelity (worlds)",
+    )
     p.add_argument("--json", type=Path, help="write the report here (dream, long, worlds)")
     p.add_argument("--plot", type=Path, help="write env-steps/s against batch size here, PNG (worlds)")
     p.set_defaults(run=_bench, default_threads=1)
@@ -237,10 +298,15 @@ def _bench(args) -> int:
     elif args.what == "worlds":
         _bench_worlds(args)
     elif args.what == "dream":
-        configs = [dream_config(args, sampling_steps=steps, dtype=dtype, **extra) for steps in args.sampling_steps
-                   for dtype in args.dtype for extra in _settings(args)]
-        report = bench.dream_report(configs, args.checkpoint, batches=args.envs, seconds=args.seconds,
-                                    scene_steps=args.steps, rounds=args.rounds)
+        configs = [
+            dream_config(args, sampling_steps=steps, dtype=dtype, **extra)
+            for steps in args.sampling_steps
+            for dtype in args.dtype
+            for extra in _settings(args)
+        ]
+        report = bench.dream_report(
+            configs, args.checkpoint, batches=args.envs, seconds=args.seconds, scene_steps=args.steps, rounds=args.rounds
+        )
         if args.json:
             atomic_write_json(args.json, {"command": shlex.join(["worldenv", *args.argv]), **report})
         print(bench.dream_table(report))
@@ -253,8 +319,9 @@ def _bench(args) -> int:
 
 def _settings(args) -> tuple[dict, ...]:
     """--compile and --observation: the ``DreamConfig`` fields of one timed row each."""
-    return tuple({"compile": compile == "on", "observation": observation}
-                 for compile in args.compile for observation in args.observation)
+    return tuple(
+        {"compile": compile == "on", "observation": observation} for compile in args.compile for observation in args.observation
+    )
 
 
 def _bench_worlds(args) -> None:
@@ -265,10 +332,17 @@ def _bench_worlds(args) -> None:
     checkpoint = args.checkpoint or shipped_checkpoint("reacher")
     dtypes = ["float32", "bfloat16"] if args.dtype == ["auto"] else args.dtype  # both unless told
     quick = {"batches": (1, 16), "seconds": 1.0, "episodes": 1, "gain_starts": 1, "scene_steps": 200} if args.quick else {}
-    options = {"batches": tuple(args.envs), "seconds": args.seconds, "episodes": args.episodes,
-               "gain_starts": args.gain_starts, "scene_steps": args.steps, **quick}
-    report = bench.worlds_report(checkpoint, dtypes=tuple(dtypes), rounds=args.rounds, settings=_settings(args),
-                                 device=args.device, **options)
+    options = {
+        "batches": tuple(args.envs),
+        "seconds": args.seconds,
+        "episodes": args.episodes,
+        "gain_starts": args.gain_starts,
+        "scene_steps": args.steps,
+        **quick,
+    }
+    report = bench.worlds_report(
+        checkpoint, dtypes=tuple(dtypes), rounds=args.rounds, settings=_settings(args), device=args.device, **options
+    )
     report["command"] = shlex.join(["worldenv", *args.argv])
     if args.json:
         atomic_write_json(args.json, report)
@@ -278,10 +352,10 @@ def _bench_worlds(args) -> None:
 
 
 def _bench_long(args) -> None:
-    from worldenv.eval import bench
     from worldenv.checkpoint import shipped_checkpoint
-    from worldenv.io import atomic_write_json
+    from worldenv.eval import bench
     from worldenv.eval.long_rollout import LongRolloutConfig, long_rollout, long_rollout_table
+    from worldenv.io import atomic_write_json
 
     bundles = args.bundles or [shipped_checkpoint("reacher"), shipped_checkpoint("panorama")]
     reports = []
@@ -291,8 +365,9 @@ def _bench_long(args) -> None:
             served = dream_config(args, model=None, sampling_steps=None, action_guidance=None, commit=None, dtype=dtype)
             reports.append(long_rollout(bundle, LongRolloutConfig(steps=args.steps, marks=marks, dream=served)))
     if args.json:
-        atomic_write_json(args.json, {"machine": bench.machine(), "command": shlex.join(["worldenv", *args.argv]),
-                                      "reports": reports})
+        atomic_write_json(
+            args.json, {"machine": bench.machine(), "command": shlex.join(["worldenv", *args.argv]), "reports": reports}
+        )
     print(f"machine: {bench.machine()}, {reports[0]['threads']} threads\n")
     print(long_rollout_table(reports))
 
@@ -318,7 +393,13 @@ def add_demo(commands) -> None:
 def _demo(args) -> int:
     from worldenv.eval.demo import run_demo
 
-    for line in run_demo(args.out, steps=args.steps, policy=args.policy, gallery_episodes=args.episodes,
-                         gallery_steps=args.episode_steps, workers=args.workers):
+    for line in run_demo(
+        args.out,
+        steps=args.steps,
+        policy=args.policy,
+        gallery_episodes=args.episodes,
+        gallery_steps=args.episode_steps,
+        workers=args.workers,
+    ):
         print(line, flush=True)
     return 0

@@ -30,8 +30,9 @@ def check_options(options, known: tuple[str, ...], where: str) -> dict:
     if options is None:
         return {}
     if not isinstance(options, Mapping):
-        raise TypeError(f"{where}: expected options to be None or a dict with keys from {list(known)}, "
-                        f"got {type(options).__name__}")
+        raise TypeError(
+            f"{where}: expected options to be None or a dict with keys from {list(known)}, got {type(options).__name__}"
+        )
     unknown = [key for key in options if key not in known]
     if unknown:
         raise ValueError(f"{where}: unknown options {unknown}; expected keys from {list(known)}")
@@ -78,8 +79,7 @@ class Dream:
     observe: Observer  # what an agent observes (DreamConfig.observation)
 
     @classmethod
-    def load(cls, batch: int, config: DreamConfig, scene: str | None = None,
-             checkpoint: str | Path | None = None) -> "Dream":
+    def load(cls, batch: int, config: DreamConfig, scene: str | None = None, checkpoint: str | Path | None = None) -> "Dream":
         """``batch`` dreams of ``checkpoint`` (None: the shipped bundle of ``scene``, by default
         the reacher's) served as ``config`` says. With ``config.start_contexts`` set, loading
         records a bank of starts in the MuJoCo scene (``contexts.record_bundle_starts``)."""
@@ -95,14 +95,18 @@ class Dream:
         bundle = load_bundle(path)
         trained_on = bundle.scene
         if scene is not None and trained_on != scene:
-            raise SceneMismatchError(f"{path}: a checkpoint of scene {trained_on!r}, but scene={scene!r} was asked for; "
-                                     f"expected scene=None or {trained_on!r}")
+            raise SceneMismatchError(
+                f"{path}: a checkpoint of scene {trained_on!r}, but scene={scene!r} was asked for; "
+                f"expected scene=None or {trained_on!r}"
+            )
         scene = trained_on
         dreamers = [name for name in bundle.components if bundle.class_name(name) == "Backbone"]
         if config.model is not None and config.model not in dreamers:
             # Else the bundle's own error (no component, or a tokenizer's config read as a backbone's).
-            raise ValueError(f"{path}: expected model to be None (the bundle's choice) or one of {dreamers}, "
-                             f"the networks that dream, got {config.model!r}")
+            raise ValueError(
+                f"{path}: expected model to be None (the bundle's choice) or one of {dreamers}, "
+                f"the networks that dream, got {config.model!r}"
+            )
         ground_truth = unwrapped_scene(make_scene(scene))  # spaces and metadata only: nothing is rendered
         observation_space, action_space = ground_truth.observation_space, ground_truth.action_space
         render_fps, agents = ground_truth.metadata["render_fps"], ground_truth.agents
@@ -117,7 +121,9 @@ class Dream:
                 f"observations {observation_space.shape} and actions {action_space.shape}"
             )
         if backbone.config.rewards != max(1, len(agents)):
-            raise CheckpointError(f"{path}: {backbone.config.rewards} reward heads for the {len(agents) or 1} agent(s) of {scene!r}")
+            raise CheckpointError(
+                f"{path}: {backbone.config.rewards} reward heads for the {len(agents) or 1} agent(s) of {scene!r}"
+            )
         world = WorldModel(tokenizer, backbone, batch, **config.world_model_kwargs(serving))
         if config.start_contexts is None:
             contexts = load_start_contexts(bundle)
@@ -152,13 +158,23 @@ class Dream:
         image = (size, size, 3)  # the frames the scene shows, whatever the agent observes
         frames = as_array(frames, f"context_frames of shape {(*lead, 'T', *image)} and dtype uint8", where)
         actions = as_array(actions, f"context_actions of shape {(*lead, 'T', *self.action_space.shape)}", where)
-        if frames.dtype != np.uint8 or frames.ndim != len(lead) + 4 or frames.shape[: len(lead)] != lead or frames.shape[-3:] != image or frames.shape[len(lead)] < 1:
-            raise ValueError(f"{where}: expected context_frames of shape {(*lead, 'T', *image)} and dtype uint8 (T >= 1), "
-                             f"got shape {frames.shape} and dtype {frames.dtype}")
+        if (
+            frames.dtype != np.uint8
+            or frames.ndim != len(lead) + 4
+            or frames.shape[: len(lead)] != lead
+            or frames.shape[-3:] != image
+            or frames.shape[len(lead)] < 1
+        ):
+            raise ValueError(
+                f"{where}: expected context_frames of shape {(*lead, 'T', *image)} and dtype uint8 (T >= 1), "
+                f"got shape {frames.shape} and dtype {frames.dtype}"
+            )
         expected = (*frames.shape[: len(lead) + 1], *self.action_space.shape)
         if actions.shape != expected or actions.dtype.kind not in "fiu" or not np.all(np.isfinite(actions)):
-            raise ValueError(f"{where}: expected finite context_actions of shape {expected} (one per context frame, the "
-                             f"action that led to it), got shape {actions.shape} and dtype {actions.dtype}")
+            raise ValueError(
+                f"{where}: expected finite context_actions of shape {expected} (one per context frame, the "
+                f"action that led to it), got shape {actions.shape} and dtype {actions.dtype}"
+            )
         return frames, self.check_actions(actions, expected[:-1], where)
 
     def step(self, actions: np.ndarray):

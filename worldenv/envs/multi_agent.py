@@ -26,8 +26,9 @@ class DreamParallelEnv(SplitParallelEnv):
         if isinstance(options, Mapping):
             ignored = [key for key in options if key not in RESET_OPTIONS]
             if ignored:
-                warnings.warn(f"{self.name}.reset: ignoring options {ignored}; the dream's are {list(RESET_OPTIONS)}",
-                              stacklevel=2)
+                warnings.warn(
+                    f"{self.name}.reset: ignoring options {ignored}; the dream's are {list(RESET_OPTIONS)}", stacklevel=2
+                )
                 options = {key: value for key, value in options.items() if key in RESET_OPTIONS}
         return super().reset(seed=seed, options=options)
 

@@ -39,9 +39,11 @@ class Observer:
             self.space = spaces.Box(-FINITE, FINITE, (int(np.prod(model.latent_shape)),), np.float32)
         elif kind == "probe":
             if "probe" not in bundle.components:
-                raise ValueError(f"{bundle.path}: observation='probe' needs the bundle's state probe, and it has none; "
-                                 "expected observation 'pixels' or 'latent', or a bundle trained with "
-                                 "`worldenv train probe`")
+                raise ValueError(
+                    f"{bundle.path}: observation='probe' needs the bundle's state probe, and it has none; "
+                    "expected observation 'pixels' or 'latent', or a bundle trained with "
+                    "`worldenv train probe`"
+                )
             from worldenv.eval.probe import load_probe  # the one env mode that reads the probe
 
             self.probe = load_probe(bundle).to(model.device).requires_grad_(False)

@@ -39,8 +39,7 @@ class DreamVecEnv(VecEnv):
 
     def reset(self) -> np.ndarray:
         # SB3's seed()/set_options() take effect here, once: [seed, seed + 1, ...] as the vector env expects.
-        seeds: list[int | None] | None = None if self._seeds[0] is None else [
-            None if s is None else int(s) for s in self._seeds]
+        seeds: list[int | None] | None = None if self._seeds[0] is None else [None if s is None else int(s) for s in self._seeds]
         options = self._options[0] or None
         observations, _ = self.venv.reset(seed=seeds, options=options)
         self._reset_seeds()

@@ -37,13 +37,20 @@ RESET_OPTIONS = ("context_frames", "context_actions")
 class DiffusionWorldEnv(gymnasium.Env[np.ndarray, np.ndarray]):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 50}  # render_fps: the scene's, set per instance
 
-    def __init__(self, scene: str | None = None, checkpoint: str | Path | None = None,
-                 render_mode: str | None = "rgb_array", config: DreamConfig | None = None, **settings):
+    def __init__(
+        self,
+        scene: str | None = None,
+        checkpoint: str | Path | None = None,
+        render_mode: str | None = "rgb_array",
+        config: DreamConfig | None = None,
+        **settings,
+    ):
         """``scene``, ``checkpoint``: which dream (``Dream.load``); ``config``: how it is served, or
         ``settings``, its fields as keyword arguments (``sampling_steps=2``, ...; ``DreamConfig``)."""
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"DiffusionWorldEnv: expected render_mode None or one of {self.metadata['render_modes']}, "
-                             f"got {render_mode!r}")
+            raise ValueError(
+                f"DiffusionWorldEnv: expected render_mode None or one of {self.metadata['render_modes']}, got {render_mode!r}"
+            )
         config = dream_config(config, settings, "DiffusionWorldEnv")
         self.dream: Dream | None = Dream.load(1, config, scene, checkpoint)
         self.render_mode = render_mode
@@ -57,8 +64,9 @@ class DiffusionWorldEnv(gymnasium.Env[np.ndarray, np.ndarray]):
         options = check_options(options, RESET_OPTIONS, "DiffusionWorldEnv.reset")
         seed = check_seed(seed, "DiffusionWorldEnv.reset")
         if options:  # checked before seeding: a refused reset leaves the env as it was
-            frames, actions = dream.check_context(options.get("context_frames"), options.get("context_actions"),
-                                                  None, "DiffusionWorldEnv.reset")
+            frames, actions = dream.check_context(
+                options.get("context_frames"), options.get("context_actions"), None, "DiffusionWorldEnv.reset"
+            )
         super().reset(seed=seed)
         index, noise_seed = dream.draw_start(self.np_random)  # drawn with a context too: the noise seed
         if options:
@@ -85,8 +93,9 @@ class DiffusionWorldEnv(gymnasium.Env[np.ndarray, np.ndarray]):
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:  # as Gymnasium's own envs answer render() without a render mode
-            gymnasium.logger.warn("DiffusionWorldEnv.render: the env was made with render_mode=None; "
-                                  "make it with render_mode='rgb_array' to render")
+            gymnasium.logger.warn(
+                "DiffusionWorldEnv.render: the env was made with render_mode=None; make it with render_mode='rgb_array' to render"
+            )
             return None
         dream = require_open(self.dream, "DiffusionWorldEnv.render")
         if self._observation is None:
@@ -108,8 +117,9 @@ def make_dream(episode_steps: int | None = None, **kwargs) -> gymnasium.Env:
     ``worldenv/<Scene>Dream-v0`` does. ``gym.make(..., max_episode_steps=N)`` wraps Gymnasium's
     own ``TimeLimit`` around this one, which Gymnasium does not tell the entry point about: N
     shortens episodes, never lengthens them; ``episode_steps=N`` sets the limit itself."""
-    if episode_steps is not None and (isinstance(episode_steps, bool) or not isinstance(episode_steps, (int, np.integer))
-                                      or episode_steps < 1):
+    if episode_steps is not None and (
+        isinstance(episode_steps, bool) or not isinstance(episode_steps, (int, np.integer)) or episode_steps < 1
+    ):
         raise ValueError(f"expected episode_steps to be a positive int (the episode's time limit), got {episode_steps!r}")
     env = DiffusionWorldEnv(**kwargs)
     scene = require_open(env.dream, "make_dream").scene

@@ -37,19 +37,30 @@ class DiffusionWorldVectorEnv(VectorEnv):
     single_observation_space: spaces.Box
     single_action_space: spaces.Box
 
-    def __init__(self, num_envs: int = 1, scene: str | None = None, checkpoint: str | Path | None = None,
-                 max_episode_steps: int | None = None, autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
-                 render_mode: str | None = "rgb_array", config: DreamConfig | None = None, **settings):
+    def __init__(
+        self,
+        num_envs: int = 1,
+        scene: str | None = None,
+        checkpoint: str | Path | None = None,
+        max_episode_steps: int | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        render_mode: str | None = "rgb_array",
+        config: DreamConfig | None = None,
+        **settings,
+    ):
         """``scene``, ``checkpoint``: which dream (``Dream.load``); ``config``: how it is served, or
         ``settings``, its fields as keyword arguments (``sampling_steps=2``, ...; ``DreamConfig``)."""
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"DiffusionWorldVectorEnv: expected render_mode None or one of {self.metadata['render_modes']}, "
-                             f"got {render_mode!r}")
+            raise ValueError(
+                f"DiffusionWorldVectorEnv: expected render_mode None or one of {self.metadata['render_modes']}, "
+                f"got {render_mode!r}"
+            )
         try:
             autoreset_mode = AutoresetMode(autoreset_mode)
         except ValueError:
-            raise ValueError(f"DiffusionWorldVectorEnv: expected autoreset_mode in {[m.value for m in AutoresetMode]}, "
-                             f"got {autoreset_mode!r}") from None
+            raise ValueError(
+                f"DiffusionWorldVectorEnv: expected autoreset_mode in {[m.value for m in AutoresetMode]}, got {autoreset_mode!r}"
+            ) from None
         config = dream_config(config, settings, "DiffusionWorldVectorEnv")
         self.dream: Dream | None = Dream.load(num_envs, config, scene, checkpoint)
         limit = scene_info(self.dream.scene).max_episode_steps if max_episode_steps is None else max_episode_steps
@@ -94,8 +105,10 @@ class DiffusionWorldVectorEnv(VectorEnv):
         if self._env_rngs is None:
             raise RuntimeError("DiffusionWorldVectorEnv: call reset() before step()")
         if self.autoreset_mode == AutoresetMode.DISABLED and self._needs_reset.any():
-            raise RuntimeError(f"DiffusionWorldVectorEnv: envs {np.flatnonzero(self._needs_reset).tolist()} ended; "
-                               "reset them with reset(options={'reset_mask': ...}) before stepping (autoreset is disabled)")
+            raise RuntimeError(
+                f"DiffusionWorldVectorEnv: envs {np.flatnonzero(self._needs_reset).tolist()} ended; "
+                "reset them with reset(options={'reset_mask': ...}) before stepping (autoreset is disabled)"
+            )
         actions = dream.check_actions(actions, (self.num_envs,), "DiffusionWorldVectorEnv.step")
         starting = self._needs_reset.copy() if self.autoreset_mode == AutoresetMode.NEXT_STEP else np.zeros(self.num_envs, bool)
         frames, agent_rewards, ended_by_model = dream.step(actions)
@@ -122,13 +135,17 @@ class DiffusionWorldVectorEnv(VectorEnv):
         if starting.any():
             info.update(self._reset_envs(starting, None))
             reward[starting], terminated[starting], truncated[starting] = 0.0, False, False
-        self._needs_reset = (terminated | truncated) if self.autoreset_mode != AutoresetMode.SAME_STEP else np.zeros(self.num_envs, bool)
+        self._needs_reset = (
+            (terminated | truncated) if self.autoreset_mode != AutoresetMode.SAME_STEP else np.zeros(self.num_envs, bool)
+        )
         return self._observations.copy(), reward, terminated, truncated, info
 
     def render(self) -> tuple[np.ndarray, ...] | None:
         if self.render_mode is None:  # as Gymnasium's own envs answer render() without a render mode
-            logger.warn("DiffusionWorldVectorEnv.render: the env was made with render_mode=None; "
-                        "make it with render_mode='rgb_array' to render")
+            logger.warn(
+                "DiffusionWorldVectorEnv.render: the env was made with render_mode=None; "
+                "make it with render_mode='rgb_array' to render"
+            )
             return None
         dream = require_open(self.dream, "DiffusionWorldVectorEnv.render")
         if self._undecoded.any():  # the agents observe no pixels: decoded now, once
@@ -151,8 +168,10 @@ class DiffusionWorldVectorEnv(VectorEnv):
             seed = check_seed(seed, where)
             return [seed + i for i in range(self.num_envs)]
         if not isinstance(seed, (list, tuple, np.ndarray)):  # a string is a sequence too, of characters
-            raise TypeError(f"{where}: expected seed to be None, a non-negative integer or a list of "
-                            f"{self.num_envs} of them (or None), got {seed!r}")
+            raise TypeError(
+                f"{where}: expected seed to be None, a non-negative integer or a list of "
+                f"{self.num_envs} of them (or None), got {seed!r}"
+            )
         if len(seed) != self.num_envs:
             raise ValueError(f"{where}: expected {self.num_envs} seeds, got {len(seed)}")
         return [check_seed(s, where) for s in seed]

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from worldenv.scenes import SCENES, make_scene, unwrapped_scene
 from worldenv.dream_config import DreamConfig
+from worldenv.scenes import SCENES, make_scene, unwrapped_scene
 
 
 def machine() -> str:
@@ -119,9 +119,13 @@ class DreamTimer:
         return self.envs.num_envs * self.steps / self._run(self.steps)
 
     def record(self, env_steps_per_s: float) -> dict:
-        return {"envs": self.envs.num_envs, "env_steps_per_s": env_steps_per_s,
-                "ms_per_step": 1000 * self.envs.num_envs / env_steps_per_s, "evaluations": self.serving.evaluations,
-                "gflop_per_env_step": _step_flops(self.envs) / self.envs.num_envs / 1e9}
+        return {
+            "envs": self.envs.num_envs,
+            "env_steps_per_s": env_steps_per_s,
+            "ms_per_step": 1000 * self.envs.num_envs / env_steps_per_s,
+            "evaluations": self.serving.evaluations,
+            "gflop_per_env_step": _step_flops(self.envs) / self.envs.num_envs / 1e9,
+        }
 
 
 def dream_speed(checkpoint: Path | None, num_envs: int, config: DreamConfig, seconds: float = 6.0) -> dict:
@@ -140,8 +144,14 @@ def _step_flops(envs) -> float:
     return counter.get_total_flops()
 
 
-def dream_report(configs: list[DreamConfig], checkpoint: Path | None = None, batches=(1, 16, 64, 256),
-                 seconds: float = 6.0, scene_steps: int = 1000, rounds: int = 1) -> dict:
+def dream_report(
+    configs: list[DreamConfig],
+    checkpoint: Path | None = None,
+    batches=(1, 16, 64, 256),
+    seconds: float = 6.0,
+    scene_steps: int = 1000,
+    rounds: int = 1,
+) -> dict:
     """The dream served as each of ``configs`` (on one device) at several batch sizes beside
     MuJoCo step+render of the same scene, in one run. With ``rounds`` > 1 MuJoCo and every
     dream are measured in turn that many times: the speeds are medians, and each dream's
@@ -152,8 +162,7 @@ def dream_report(configs: list[DreamConfig], checkpoint: Path | None = None, bat
 
     import torch
 
-    from worldenv.checkpoint import load_bundle
-    from worldenv.checkpoint import shipped_checkpoint
+    from worldenv.checkpoint import load_bundle, shipped_checkpoint
     from worldenv.envs.dream import DEFAULT_SCENE
     from worldenv.world_model import resolve_dtype
 
@@ -175,15 +184,30 @@ def dream_report(configs: list[DreamConfig], checkpoint: Path | None = None, bat
         for measured, (_, timer) in zip(speeds, timers):
             measured.append(timer.env_steps_per_s())
     report: dict[str, Any] = {
-        "machine": machine(), "torch": torch.__version__, "threads": torch.get_num_threads(), "scene": scene,
+        "machine": machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "scene": scene,
         "device": device + (f" ({torch.cuda.get_device_name(0)})" if device != "cpu" else ""),
-        "mujoco_env_steps_per_s": statistics.median(mujoco), "rounds": rounds, "mujoco_rounds": mujoco, "dreams": []}
+        "mujoco_env_steps_per_s": statistics.median(mujoco),
+        "rounds": rounds,
+        "mujoco_rounds": mujoco,
+        "dreams": [],
+    }
     for measured, (name, timer) in zip(speeds, timers):
         ratios = [dream / real for dream, real in zip(measured, mujoco)]
-        report["dreams"].append({"serving": timer.serving.name, "dtype": name, "compile": timer.config.compile,
-                                 "observation": timer.config.observation, **timer.record(statistics.median(measured)),
-                                 "rounds": measured, "vs_mujoco": statistics.median(ratios),
-                                 "vs_mujoco_range": [min(ratios), max(ratios)]})
+        report["dreams"].append(
+            {
+                "serving": timer.serving.name,
+                "dtype": name,
+                "compile": timer.config.compile,
+                "observation": timer.config.observation,
+                **timer.record(statistics.median(measured)),
+                "rounds": measured,
+                "vs_mujoco": statistics.median(ratios),
+                "vs_mujoco_range": [min(ratios), max(ratios)],
+            }
+        )
     return report
 
 
@@ -194,10 +218,11 @@ def dream_table(report: dict, settings: bool = True) -> str:
     rounds = report.get("rounds", 1)
     rows = [
         f"machine: {report['machine']}; torch {report['torch']}, {report['threads']} threads; scene {report['scene']}; "
-        f"device {report['device']}" + (f"; medians of {rounds} interleaved rounds (the ratio's range in brackets)"
-                                        if rounds > 1 else ""),
+        f"device {report['device']}"
+        + (f"; medians of {rounds} interleaved rounds (the ratio's range in brackets)" if rounds > 1 else ""),
         "",
-        "| world | dtype | envs | network evaluations per frame | env-steps/s | ms per step | vs MuJoCo | GFLOP per env-step | GFLOP/s |",
+        "| world | dtype | envs | network evaluations per frame | env-steps/s | ms per step | vs MuJoCo "
+        "| GFLOP per env-step | GFLOP/s |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         f"| MuJoCo step+render (1 process) | - | 1 | - | {mujoco_fps:.0f} | {1000 / mujoco_fps:.2f} | 1.00 | - | - |",
     ]
@@ -205,9 +230,11 @@ def dream_table(report: dict, settings: bool = True) -> str:
         ratio = f"{r.get('vs_mujoco', r['env_steps_per_s'] / mujoco_fps):.2f}"
         if rounds > 1:
             ratio += " ({:.2f}-{:.2f})".format(*r["vs_mujoco_range"])
-        rows.append(f"| {r['serving']} | {r['dtype']} | {r['envs']} | {r['evaluations']} | {r['env_steps_per_s']:.0f} | "
-                    f"{r['ms_per_step']:.1f} | {ratio} | "
-                    f"{r['gflop_per_env_step']:.2f} | {r['gflop_per_env_step'] * r['env_steps_per_s']:.0f} |")
+        rows.append(
+            f"| {r['serving']} | {r['dtype']} | {r['envs']} | {r['evaluations']} | {r['env_steps_per_s']:.0f} | "
+            f"{r['ms_per_step']:.1f} | {ratio} | "
+            f"{r['gflop_per_env_step']:.2f} | {r['gflop_per_env_step'] * r['env_steps_per_s']:.0f} |"
+        )
     if settings and any(r.get("compile") or r.get("observation", "pixels") != "pixels" for r in report["dreams"]):
         rows[2] += " compile | observation |"
         rows[3] += " --- | --- |"
@@ -260,19 +287,34 @@ def fidelity(checkpoint: Path, serving, episodes: int, horizon: int, gain_starts
     return {**psnr, "action_gain": gains[steps][quantity], "gain_of": f"{quantity}, step {steps}"}
 
 
-def worlds_report(checkpoint: Path, batches=(1, 16, 64, 256), dtypes=("float32", "bfloat16"), seconds: float = 6.0,
-                  rounds: int = 1, episodes: int = 2, horizon: int = 10, gain_starts: int = 2,
-                  settings: tuple[dict, ...] = ({},), scene_steps: int = 1000, device: str = "cpu") -> dict:
+def worlds_report(
+    checkpoint: Path,
+    batches=(1, 16, 64, 256),
+    dtypes=("float32", "bfloat16"),
+    seconds: float = 6.0,
+    rounds: int = 1,
+    episodes: int = 2,
+    horizon: int = 10,
+    gain_starts: int = 2,
+    settings: tuple[dict, ...] = ({},),
+    scene_steps: int = 1000,
+    device: str = "cpu",
+) -> dict:
     """Every world of ``bundle_worlds`` at each batch size and dtype beside MuJoCo step+render
     (``dream_report``: one run, interleaved rounds), and its fidelity (``fidelity``) beside its
     speed. ``settings``: further ``DreamConfig`` fields, one speed row each (compile,
     observation)."""
     worlds = bundle_worlds(checkpoint)
-    configs = [DreamConfig(**serving.record(), dtype=dtype, device=device, **extra) for serving in worlds for dtype in dtypes
-               for extra in settings]
+    configs = [
+        DreamConfig(**serving.record(), dtype=dtype, device=device, **extra)
+        for serving in worlds
+        for dtype in dtypes
+        for extra in settings
+    ]
     report = dream_report(configs, checkpoint, batches, seconds, scene_steps, rounds)
-    report["fidelity"] = {serving.name: fidelity(checkpoint, serving, episodes, horizon, gain_starts, device)
-                          for serving in worlds}
+    report["fidelity"] = {
+        serving.name: fidelity(checkpoint, serving, episodes, horizon, gain_starts, device) for serving in worlds
+    }
     report["served"] = worlds[0].name
     return report
 
@@ -288,8 +330,11 @@ def worlds_table(report: dict) -> str:
     lines[header + 2] += " - |" * len(extra)
     for index, row in enumerate(report["dreams"]):
         scores = fidelity_of[row["serving"]]
-        cells = ["on" if row["compile"] else "off", row["observation"],
-                 *(f"{scores[key]:.2f}" if key in scores else "-" for key in ("psnr_h1", "psnr_h10", "action_gain"))]
+        cells = [
+            "on" if row["compile"] else "off",
+            row["observation"],
+            *(f"{scores[key]:.2f}" if key in scores else "-" for key in ("psnr_h1", "psnr_h10", "action_gain")),
+        ]
         name = f"{row['serving']} (served)" if row["serving"] == served else row["serving"]
         line = lines[header + 3 + index].replace(f"| {row['serving']} |", f"| {name} |", 1)
         lines[header + 3 + index] = line + " " + " | ".join(cells) + " |"
@@ -309,16 +354,24 @@ def plot_worlds(report: dict, path: Path) -> None:
     figure, axis = plt.subplots(figsize=(7, 4.5))
     curves: dict[str, list[tuple[int, float]]] = {}
     for row in report["dreams"]:
-        label = f"{row['serving']} {row['dtype']}" + (" compiled" if row.get("compile") else "") + \
-            (f" {row['observation']}" if row.get("observation", "pixels") != "pixels" else "")
+        label = (
+            f"{row['serving']} {row['dtype']}"
+            + (" compiled" if row.get("compile") else "")
+            + (f" {row['observation']}" if row.get("observation", "pixels") != "pixels" else "")
+        )
         curves.setdefault(label, []).append((row["envs"], row["env_steps_per_s"]))
     for label, points in curves.items():
         scores = report["fidelity"].get(label.split()[0], {})
         psnr = f", h10 {scores['psnr_h10']:.1f} dB" if "psnr_h10" in scores else ""
         axis.plot(*zip(*points), marker="o", label=label + psnr)
     axis.axhline(report["mujoco_env_steps_per_s"], color="k", linestyle=":", label="MuJoCo step+render (1 process)")
-    axis.set(xscale="log", yscale="log", xlabel="envs in the batch", ylabel="env-steps/s",
-             title=f"{report['scene']}: dreams beside MuJoCo ({report['threads']} threads, {report['device']})")
+    axis.set(
+        xscale="log",
+        yscale="log",
+        xlabel="envs in the batch",
+        ylabel="env-steps/s",
+        title=f"{report['scene']}: dreams beside MuJoCo ({report['threads']} threads, {report['device']})",
+    )
     axis.legend(fontsize=7)
     figure.tight_layout()
     atomic_write(Path(path), lambda tmp: figure.savefig(tmp, format="png", dpi=120))
