@@ -83,6 +83,23 @@ class RolloutPolicy:
         return np.asarray(self.agent.predict(dream_frame, deterministic=True)[0], np.float32)
 
 
+def real_start(truth, act: "RolloutPolicy", seed: int, context: int) -> tuple[np.ndarray, np.ndarray]:
+    """The real start a paired dream begins from: MuJoCo's episode ``seed`` (through
+    ``episode_seeds``) run ``context - 1`` steps under ``act``'s exploration. Returns the
+    ``context`` frames and the action that led to each (the first: zeros)."""
+    scene = unwrapped_scene(truth)
+    env_seed, rng = episode_seeds(seed, 0)
+    frame, _ = truth.reset(seed=env_seed)
+    act.reset(scene, rng)
+    frames, actions = [frame], [np.zeros(scene.action_space.shape, np.float32)]
+    for _ in range(context - 1):
+        action = act.explore(scene)
+        frame, *_ = truth.step(action)
+        frames.append(frame)
+        actions.append(np.asarray(action, np.float32))
+    return np.stack(frames), np.stack(actions)
+
+
 def paired_rollout(
     checkpoint: Path | None,
     policy: str,
@@ -99,19 +116,9 @@ def paired_rollout(
     truth = make_scene(require_open(dream.dream, "paired_rollout").scene, max_episode_steps=-1)
     truth_scene = unwrapped_scene(truth)
     act = RolloutPolicy(policy)
-    env_seed, rng = episode_seeds(seed, 0)
-    frame, _ = truth.reset(seed=env_seed)
-    act.reset(truth_scene, rng)
-    real_frames, context_actions = [frame], [np.zeros(truth_scene.action_space.shape, np.float32)]
-    for _ in range(context - 1):
-        action = act.explore(truth_scene)
-        frame, *_ = truth.step(action)
-        real_frames.append(frame)
-        context_actions.append(np.asarray(action, np.float32))
-    observation, _ = dream.reset(
-        seed=seed, options={"context_frames": np.stack(real_frames), "context_actions": np.stack(context_actions)}
-    )
-    dream_frames, actions = list(real_frames), []
+    context_frames, context_actions = real_start(truth, act, seed, context)
+    observation, _ = dream.reset(seed=seed, options={"context_frames": context_frames, "context_actions": context_actions})
+    real_frames, dream_frames, actions = list(context_frames), list(context_frames), []
     dream_seconds = truth_seconds = 0.0
     truth_ended = dream_ended = None
     for step in range(1, steps + 1):

@@ -16,15 +16,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from worldenv.data.collect import episode_seeds
 from worldenv.dream_config import DreamConfig
 from worldenv.envs.dream import require_open
 from worldenv.envs.single import DiffusionWorldEnv
 from worldenv.eval.metrics import psnr
-from worldenv.eval.record import SCALE, PairedRollout, RolloutPolicy, write_side_by_side
+from worldenv.eval.record import SCALE, PairedRollout, RolloutPolicy, real_start, write_side_by_side
 from worldenv.eval.video import write_video
 from worldenv.play.controls import goal_toward
-from worldenv.scenes import make_scene, unwrapped_scene
+from worldenv.scenes import make_scene
 
 CONTEXT_POLICY = "random"  # worldenv record's default: the context's actions are white noise
 
@@ -100,19 +99,9 @@ class Pair:
         if self.truth is None:
             observation, _ = self.dream.reset(seed=seed)
             return Step(0, observation, None)
-        env_seed, rng = episode_seeds(seed, 0)
-        explorer = RolloutPolicy(CONTEXT_POLICY)
-        frame, _ = self.truth.reset(seed=env_seed)
-        explorer.reset(self.truth.unwrapped, rng)
-        frames, actions = [frame], [np.zeros(unwrapped_scene(self.truth).action_dim, np.float32)]
-        for _ in range(self.context - 1):
-            actions.append(explorer.explore(self.truth.unwrapped))
-            frame, *_ = self.truth.step(actions[-1])
-            frames.append(frame)
-        observation, _ = self.dream.reset(
-            seed=seed, options={"context_frames": np.stack(frames), "context_actions": np.stack(actions)}
-        )
-        return Step(0, observation, frame)
+        frames, actions = real_start(self.truth, RolloutPolicy(CONTEXT_POLICY), seed, self.context)
+        observation, _ = self.dream.reset(seed=seed, options={"context_frames": frames, "context_actions": actions})
+        return Step(0, observation, frames[-1])
 
     def step(self, action: np.ndarray, target: tuple[float, float] | None = None) -> Step:
         """One step of both worlds under ``action``, or, with a ``target`` (a point of the frame),
