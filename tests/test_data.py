@@ -450,13 +450,13 @@ COLLECT_PRESETS = [p for p in sorted((Path(__file__).parent.parent / "configs").
 @pytest.mark.parametrize("preset", COLLECT_PRESETS, ids=lambda p: p.name)
 def test_collection_presets_name_their_scene(preset):
     from worldenv import config
-    from worldenv.init_config import slug
+    from worldenv.scenes import directory_name
 
     cfg = config.load(preset, "collect", CollectConfig)
     # At least 100k frames of budget; cartpole's episodes end when the pole falls, so
     # its 400 x 250 came to 55k frames and 277 falls. A gym: scene's preset is named by
     # `worldenv init` (gym:HalfCheetah-v5: halfcheetah.yaml).
-    assert preset.stem in (cfg.scene, slug(cfg.scene)) and cfg.episodes * cfg.steps_per_episode >= 100_000
+    assert preset.stem == directory_name(cfg.scene) and cfg.episodes * cfg.steps_per_episode >= 100_000
 
 
 def test_extra_datasets_train_beside_the_main_one_which_alone_holds_out(reacher_dataset, tmp_path):

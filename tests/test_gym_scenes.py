@@ -175,3 +175,18 @@ def test_the_whole_path_for_a_gym_env(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["env_steps"] == 64 and np.isfinite(summary["real_return"])
+
+
+def test_a_gym_scene_s_shipped_bundle_is_looked_up_under_its_directory_name(tmp_path, monkeypatch):
+    """``checkpoint=None`` for ``gym:HalfCheetah-v5`` looks in ``checkpoints/halfcheetah``, the
+    directory ``worldenv init`` names its data and runs after, camera or not."""
+    from worldenv.checkpoint import CHECKPOINTS_VARIABLE, CheckpointError, shipped_checkpoint
+    from worldenv.scenes import directory_name
+
+    assert directory_name("gym:HalfCheetah-v5@track") == directory_name("HalfCheetah-v5") == "halfcheetah"
+    assert directory_name("reacher") == "reacher"
+    monkeypatch.setenv(CHECKPOINTS_VARIABLE, str(tmp_path))
+    with pytest.raises(CheckpointError, match="halfcheetah"):
+        shipped_checkpoint("gym:HalfCheetah-v5")
+    (tmp_path / "halfcheetah").mkdir()
+    assert shipped_checkpoint("gym:HalfCheetah-v5@track") == tmp_path / "halfcheetah"

@@ -36,7 +36,7 @@ from torch import nn
 import worldenv
 from worldenv import config as configs
 from worldenv.io import atomic_write, atomic_write_json, sha256_file
-from worldenv.scenes import scene_info
+from worldenv.scenes import directory_name, scene_info
 
 logger = logging.getLogger(__name__)
 
@@ -338,7 +338,7 @@ def shipped_checkpoint(scene: str) -> Path:
     the ``checkpoints/`` directory beside the installed package (not the working directory)."""
     root = os.environ.get(CHECKPOINTS_VARIABLE)
     base = Path(root) if root else Path(worldenv.__file__).resolve().parent.parent / "checkpoints"
-    path = base / scene_info(scene).name
+    path = base / directory_name(scene_info(scene).name)
     if not path.is_dir():
         raise CheckpointError(
             f"no shipped checkpoint for scene {scene!r} at {path}; pass checkpoint=DIR (a bundle made by "

@@ -19,25 +19,18 @@ env itself (no rendering), as a third of the exploration mix acts.
 
 import copy
 import math
-import re
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from worldenv.scenes import GYM_PREFIX, scene_info
+from worldenv.scenes import GYM_PREFIX, directory_name, scene_info
 
 STEPS_PER_EPISODE = 250  # as the reacher's and cartpole's: eval dreams 200 frames after a 4-frame context
 REACHER_FRAMES = 250_000  # configs/reacher.yaml: 1000 episodes x 250 steps
 REACHER_ACTIONS = 2
 SMALL_ENV_ACTIONS = 2  # up to this many action dimensions, the cartpole's model sizes
 NOISE_EPISODES, NOISE_STEPS = 8, 200  # the termination probe
-
-
-def slug(env: str) -> str:
-    """``HalfCheetah-v5`` -> ``halfcheetah``: the name of its data, runs and bundle directories."""
-    name = env.partition("@")[0].rpartition(":")[2].rpartition("/")[2]
-    return re.sub(r"[^a-z0-9]+", "", re.sub(r"-v\d+$", "", name).lower()) or "env"
 
 
 def noise_episodes(scene: str, seed: int = 0) -> tuple[float, bool]:
@@ -72,7 +65,7 @@ def preset(env: str, expert: dict | None = None, root: str = "") -> dict:
     probe_env = scene_type(width=16, height=16)
     action_dim = probe_env.action_dim
     probe_env.close()
-    name = slug(env)
+    name = directory_name(env)
     data, bundle, runs = f"{root}data/{name}", f"{root}checkpoints/{name}", f"{root}runs/{name}"
     steps = min(STEPS_PER_EPISODE, info.max_episode_steps)
     scale = math.sqrt(max(1.0, action_dim / REACHER_ACTIONS))

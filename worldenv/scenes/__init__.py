@@ -40,6 +40,16 @@ GYM_PREFIX = "gym:"  # gym_scene.PREFIX, here so that resolving a name needs no 
 GYM_ENTRY_POINT = "worldenv.scenes.gym_scene:make_gym_scene"
 
 
+def directory_name(scene: str) -> str:
+    """The name of a scene's data, runs and shipped-bundle directories: a built-in scene's own
+    name; for a Gymnasium env (with or without ``gym:``), its id in lower case without
+    version, namespace, module or camera (``gym:HalfCheetah-v5@track`` -> ``halfcheetah``)."""
+    if scene in SCENES:
+        return scene
+    name = scene.removeprefix(GYM_PREFIX).partition("@")[0].rpartition(":")[2].rpartition("/")[2]
+    return re.sub(r"[^a-z0-9]+", "", re.sub(r"-v\d+$", "", name).lower()) or "env"
+
+
 def scene_info(name: str) -> SceneInfo:
     """Look a scene up by name, with an error that lists the ones that exist. A ``gym:``
     name is registered with Gymnasium here, on first use in each process (collection's
