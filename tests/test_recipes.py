@@ -211,3 +211,27 @@ def test_push_gains_are_read_per_quantity_and_per_entry(monkeypatch):
     assert gains[3]["joint_angles"] == pytest.approx(0.5)
     assert gains[3]["joint_angles[0]"] == pytest.approx(1.0) and gains[3]["joint_angles[1]"] == 0.0
     assert gains[3]["fingertip"] == pytest.approx(1.0)
+
+
+def test_action_dropout_zeroes_every_action_of_the_windows_drawn(start):
+    """``action_dropout``: the windows drawn see the zero action (their own and the history
+    before them), the condition action guidance reads as 'no action'; the others keep theirs."""
+    from worldenv import config as configs
+    from worldenv.training.teacher_task import TeacherTask, TeacherTrainingConfig, without_actions
+
+    overrides = {"action_dropout": 0.5, "run": str(start / "dropout-run")}
+    section = configs.read_document(start / "tiny.yaml")["teacher"]
+    task = TeacherTask(configs.build(TeacherTrainingConfig, configs.merge(section, overrides), "teacher"))
+    data, _ = task.windows.draw(4, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert data.past_actions is not None and data.past_actions.abs().sum() > 0 and data.actions.abs().sum() > 0
+    rows = torch.tensor([True, False, False, True])
+    dropped = without_actions(data, rows)
+    assert dropped.actions[rows].abs().sum() == 0 and dropped.past_actions[rows].abs().sum() == 0
+    assert torch.equal(dropped.actions[~rows], data.actions[~rows])
+    assert torch.equal(dropped.past_actions[~rows], data.past_actions[~rows])
+    assert torch.equal(dropped.x0, data.x0)
+    loss, _ = task.loss(task.model, 4, torch.Generator().manual_seed(2))
+    loss.backward()
+    assert torch.isfinite(loss)
+    with pytest.raises(ConfigError, match=r"action_dropout: expected a share in \[0, 1\), got 1.0"):
+        configs.build(TeacherTrainingConfig, configs.merge(section, {"action_dropout": 1.0}), "teacher").validate()

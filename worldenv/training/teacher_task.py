@@ -53,6 +53,12 @@ class TeacherTrainingConfig:
     # learns to carry on from frames like the ones it will have drawn. 0: off.
     own_rollout_frames: int = 0
     own_rollout_share: float = 0.5
+    # Action dropout (Vid2World, classifier-free guidance): in this share of the windows
+    # every action the window is conditioned on (its own and the history before it) is
+    # zero, the condition action guidance's v(0) reads, so that guidance (``action_guidance``
+    # g > 1: v(0) + g (v(a) - v(0))) extrapolates from what the model learned the action
+    # does against what it predicts without one. 0: off.
+    action_dropout: float = 0.0
     # Noise levels of the other frames. Uniform, not SD3's logit-normal: a few-step
     # sampler starts at t = 1, where the velocity is the model's whole prediction of
     # the next frame (the dynamics are nearly deterministic); logit-normal almost never
@@ -71,6 +77,8 @@ class TeacherTrainingConfig:
             raise ConfigError(f"context_corruption: expected a level in [0, 1), got {self.context_corruption}")
         if not 0.0 <= self.corruption_share <= 1.0:
             raise ConfigError(f"corruption_share: expected a share in [0, 1], got {self.corruption_share}")
+        if not 0.0 <= self.action_dropout < 1.0:
+            raise ConfigError(f"action_dropout: expected a share in [0, 1), got {self.action_dropout}")
         if self.own_rollout_frames < 0:
             raise ConfigError(f"own_rollout_frames: expected a count >= 0, got {self.own_rollout_frames}")
         if self.own_rollout_frames and self.model.memory_frames:
@@ -160,6 +168,9 @@ class TeacherTask:
             clean[rolled] = True
             clean[rolled, -1] = False  # the real last frame is the one denoised
             data.x0 = self._roll_out(model, data, rolled.to(device), generator)
+        if c.action_dropout > 0:  # drawn only then: runs without it keep their batches
+            dropped = (torch.rand(index.shape[0], generator=generator) < c.action_dropout).to(device)
+            data = without_actions(data, dropped)
         t = torch.where(clean, context_level, t).to(device)
         noise = torch.randn(data.x0.shape, generator=generator).to(device)
         out = model(add_noise(data.x0, noise, t), t, data.actions, segments=data.segments, past_actions=data.past_actions)
@@ -218,3 +229,11 @@ class TeacherTask:
                 },
             },
         )
+
+
+def without_actions(data, rows: torch.Tensor):
+    """``data`` with every action of ``rows`` (B,) bool, its own and the history before the
+    window, set to zero: action dropout's windows."""
+    keep = (~rows).to(data.actions.dtype)
+    past = None if data.past_actions is None else data.past_actions * keep.view(-1, *([1] * (data.past_actions.dim() - 1)))
+    return replace(data, actions=data.actions * keep[:, None, None], past_actions=past)
