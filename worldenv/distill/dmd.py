@@ -91,6 +91,13 @@ class DMDDistillation(DistillTask[DMDConfigT]):
             parts, teacher, data.x0[:, :-1], data.actions, sample, t, renoise, data.segments, data.past_actions
         )
         reward, termination = head_losses(out, self.context_heads(data), c.termination_pos_weight)
+        return self.total(matching, fake_loss, teacher_flow, reward, termination)
+
+    def total(self, matching, fake_loss, teacher_flow, reward, termination) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The step's loss (the matching gradient, the fake score's flow loss, the heads) and
+        its logged metrics; ``fake_gain``: how much better the fake score fits the student's
+        samples than the teacher does."""
+        c = self.config
         loss = matching + c.fake_weight * fake_loss + c.head_weight * (reward + 0.2 * termination)
         return loss, {
             "matching": matching.detach(),

@@ -114,14 +114,7 @@ class SelfForcingDistillation(DMDDistillation[SelfForcingConfig]):
         with torch.set_grad_enabled(student_grad):
             out = parts.student(data.x0, torch.zeros(B, L, device=device), data.actions)
         reward, termination = head_losses(out, data, c.termination_pos_weight)
-        loss = matching + c.fake_weight * fake_loss + c.head_weight * (reward + 0.2 * termination)
-        return loss, {
-            "matching": matching.detach(),
-            "fake_flow": fake_loss.detach(),
-            "fake_gain": (teacher_flow - fake_loss).detach(),
-            "reward_mse": reward.detach(),
-            "termination_bce": termination.detach(),
-        }
+        return self.total(matching, fake_loss, teacher_flow, reward, termination)
 
 
 def self_rollout(
